@@ -1,0 +1,116 @@
+"""SMTP ingest throughput: the gmid daemon against a bare aiosmtpd handler that only fsyncs.
+
+500 mails with a ~130 KB PDF, over one connection and over 4 parallel connections, into
+(a) `gmid daemon` (parse, file the PDF durably, index it) and (b) a bare aiosmtpd handler on one
+event loop that writes and fsyncs each raw message. Both run as subprocesses in the same run,
+alternating; the figures are medians over --rounds. Target: a/b >= 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import GmidDaemon, free_port, invoice_mails, median, send_all, wait_port
+
+BARE = r"""
+import asyncio, os, sys
+from aiosmtpd.smtp import SMTP
+
+out, port = sys.argv[1], int(sys.argv[2])
+count = 0
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        global count
+        count += 1
+        fd = os.open(os.path.join(out, f"{count}.eml"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, envelope.original_content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return "250 OK"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(Handler(), data_size_limit=25_000_000), "127.0.0.1", port)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def deliver(port: int, mails: list[bytes], connections: int) -> float:
+    """Send all mails over `connections` parallel SMTP connections; return mails per second."""
+    chunks = [mails[i::connections] for i in range(connections)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(lambda chunk: send_all(port, chunk), chunks))
+    return len(mails) / (time.perf_counter() - start)
+
+
+def run_gmid(mails: list[bytes], connections: int) -> float:
+    daemon = GmidDaemon()
+    try:
+        daemon.start()
+        wait_port(daemon.port)
+        rate = deliver(daemon.port, mails, connections)
+        stored = list((daemon.dir / "archive").rglob("*.pdf"))
+        assert len(stored) == len(mails), f"gmid archived {len(stored)} of {len(mails)}"
+        return rate
+    finally:
+        daemon.stop()
+
+
+def run_bare(mails: list[bytes], connections: int) -> float:
+    out = Path(tempfile.mkdtemp(prefix="gmid-bare", dir="/tmp"))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE, str(out), str(port)])
+    try:
+        wait_port(port)
+        rate = deliver(port, mails, connections)
+        assert len(list(out.iterdir())) == len(mails)
+        return rate
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mails", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(f"building {args.mails} mails with a ~130 KB PDF each...", flush=True)
+    mails = invoice_mails(args.mails)
+    print(f"mail size: {len(mails[0]) / 1000:.0f} KB")
+    worst = float("inf")
+    for connections in (1, 4):
+        gmid_rates, bare_rates = [], []
+        for _ in range(args.rounds):
+            bare_rates.append(run_bare(mails, connections))
+            gmid_rates.append(run_gmid(mails, connections))
+        a, b = median(gmid_rates), median(bare_rates)
+        worst = min(worst, a / b)
+        print(
+            f"{connections} connection(s): gmid {a:6.1f} mails/s, bare aiosmtpd+fsync "
+            f"{b:6.1f} mails/s, ratio a/b {a / b:.2f} "
+            f"(rounds: gmid {', '.join(f'{r:.0f}' for r in gmid_rates)}; "
+            f"bare {', '.join(f'{r:.0f}' for r in bare_rates)})"
+        )
+    print(f"worst ratio {worst:.2f} (target >= 0.8)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

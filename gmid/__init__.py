@@ -1,0 +1,3 @@
+"""gmid: a self-hosted invoice collector."""
+
+__version__ = "0.1.0"

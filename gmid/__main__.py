@@ -1,0 +1,5 @@
+import sys
+
+from gmid.cli import main
+
+sys.exit(main())

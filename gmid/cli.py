@@ -1,0 +1,252 @@
+"""The `gmid` command: run the daemon, check the config, talk to a running daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from gmid import __version__
+from gmid.errors import ConfigError, GmidError
+
+logger = logging.getLogger("gmid")
+
+
+def _setup_logging(verbose: bool) -> None:
+    # journald stamps every line itself; a terminal gets a time of day.
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if sys.stderr.isatty():
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format=fmt,
+        datefmt="%H:%M:%S",
+    )
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from gmid.config import default_config_path
+
+    return Path(args.config).expanduser() if args.config else default_config_path()
+
+
+def _socket_path(args: argparse.Namespace) -> Path:
+    """Where the daemon listens: --socket, else the config's control.socket, else the default."""
+    from gmid.config import default_config_path, default_socket_path, load_config
+
+    if args.socket:
+        return Path(args.socket).expanduser()
+    if args.config:
+        return load_config(_config_path(args)).control.socket
+    if default_config_path().exists():
+        return load_config(default_config_path()).control.socket
+    return default_socket_path()
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from gmid.config import load_config
+    from gmid.daemon import serve
+
+    _setup_logging(args.verbose)
+    config = load_config(_config_path(args))
+    for warning in config.warnings:
+        logger.warning("%s", warning)
+    asyncio.run(serve(config, demo=args.demo))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from gmid.config import load_config
+
+    config = load_config(_config_path(args))
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"{config.path}: OK ({len(config.companies)} companies, "
+        f"{len(config.included_files)} included files)"
+    )
+    return 0
+
+
+async def _with_client(args: argparse.Namespace, action):
+    from gmid.control.client import ControlClient
+
+    async with await ControlClient.connect(_socket_path(args)) as client:
+        return await action(client)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = asyncio.run(_with_client(args, lambda c: c.status()))
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0
+    smtp = status.smtp
+    rows = [
+        ("daemon", f"gmid {status.version}, pid {status.pid}, up {_ago(status.uptime)}"),
+        ("config", status.config),
+        ("archive", f"{status.archive} ({status.documents} documents)"),
+        ("quarantine", f"{status.quarantined} mails" if status.quarantined else "empty"),
+        (
+            "smtp",
+            f"listening on {smtp.listen} ({smtp.accepted} accepted, {smtp.rejected} rejected)"
+            if smtp.enabled
+            else "disabled",
+        ),
+        ("timezone", status.timezone),
+    ]
+    for key, value in rows:
+        print(f"{key:<11} {value}")
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    page = asyncio.run(
+        _with_client(
+            args,
+            lambda c: c.documents(
+                company=args.company,
+                source=args.source,
+                since=args.since,
+                text=args.search,
+                limit=args.limit,
+                offset=args.offset,
+            ),
+        )
+    )
+    if args.json:
+        print(json.dumps([d.to_dict() for d in page.documents], indent=2, ensure_ascii=False))
+        return 0
+    if not page.documents:
+        print("no documents" + (" match" if page.total == 0 and _filtered(args) else ""))
+        return 0
+    table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
+    for d in page.documents:
+        received = datetime.fromisoformat(d.received_at).astimezone().strftime("%Y-%m-%d %H:%M")
+        table.append((received, _cut(d.company, 24), d.source, _size(d.size), d.path))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
+        )
+    shown = page.offset + len(page.documents)
+    if shown < page.total:
+        print(f"({page.offset + 1}-{shown} of {page.total}; --offset {shown} for more)")
+    return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return any((args.company, args.source, args.since, args.search))
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    shown = [f"{v}{u}" for v, u in parts if v][:2]
+    return "".join(shown) or "0s"
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import main as tui_main
+
+    return tui_main([])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="config file (default: $CONFIGURATION_DIRECTORY/config.yaml under systemd, "
+        "else ~/.config/gmid/config.yaml)",
+    )
+    common.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="the daemon's control socket (default: the config's control.socket)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="gmid",
+        description="Self-hosted invoice collector: portals and e-mail in, one archive out.",
+    )
+    parser.add_argument("--version", action="version", version=f"gmid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("daemon", parents=[common], help="run the daemon in the foreground")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="also feed the daemon sample invoice mails over SMTP (a local demo, no accounts)",
+    )
+    p.set_defaults(func=cmd_daemon)
+
+    p = sub.add_parser(
+        "check-config", parents=[common], help="report every problem in the config, exit 1 if any"
+    )
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("status", parents=[common], help="what the running daemon is doing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("documents", parents=[common], help="list archived documents, newest first")
+    p.add_argument("--company", help="only this company")
+    p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
+    p.add_argument("--since", metavar="DATE", help="received on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--search", metavar="TEXT", help="text in the path, company, name or number")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50, max 1000)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("tui", parents=[common], help="the terminal dashboard (same as gmid-tui)")
+    p.set_defaults(func=cmd_tui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `gmid` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        n = len(e.problems)
+        print(f"gmid: {n} problem{'s' if n != 1 else ''} in the config", file=sys.stderr)
+        return e.exit_code
+    except GmidError as e:
+        print(f"gmid: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `gmid documents | head` closes the pipe early; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

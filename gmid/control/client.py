@@ -1,0 +1,148 @@
+"""Typed async client of the control socket, used by the CLI and the TUI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from gmid.control import protocol as p
+from gmid.errors import ControlError, DaemonNotRunning
+
+
+class ControlClient:
+    """One connection to the daemon; requests may be concurrent, events arrive alongside."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: Path):
+        self.path = path
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future] = {}
+        self._events: asyncio.Queue[p.Event | None] = asyncio.Queue()
+        self._closed: BaseException | None = None
+        self._reading = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def connect(cls, path: str | Path, *, timeout: float = 5) -> ControlClient:
+        """Connect to the daemon's socket; DaemonNotRunning when nothing listens there."""
+        path = Path(path)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(path), limit=p.MAX_LINE * 16), timeout
+            )
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise DaemonNotRunning(
+                f"no gmid daemon is listening on {path} (start it with `gmid daemon`)"
+            ) from e
+        except PermissionError as e:
+            raise DaemonNotRunning(
+                f"{path}: permission denied (the daemon runs as another user)"
+            ) from e
+        except TimeoutError as e:
+            raise DaemonNotRunning(f"{path}: the daemon did not answer within {timeout:g} s") from e
+        return cls(reader, writer, path)
+
+    async def __aenter__(self) -> ControlClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection."""
+        self._reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reading
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+    async def _read_loop(self) -> None:
+        error: BaseException = DaemonNotRunning(f"the daemon closed the connection on {self.path}")
+        try:
+            while line := await self._reader.readline():
+                self._dispatch(json.loads(line))
+        except (ConnectionError, ValueError) as e:
+            error = DaemonNotRunning(f"lost the connection to the daemon on {self.path}: {e}")
+        finally:
+            self._closed = error
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            self._pending.clear()
+            self._events.put_nowait(None)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "id" not in message and message.get("method") == "event":
+            self._events.put_nowait(p.Event.from_dict(message.get("params", {})))
+            return
+        future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if future is None:
+            if "error" in message:  # e.g. refused before any request: fail every later call
+                err = message["error"]
+                self._closed = ControlError(err.get("code", 0), err.get("message", "error"))
+            return
+        if future.done():
+            return
+        if "error" in message:
+            err = message["error"]
+            future.set_exception(
+                ControlError(err.get("code", 0), err.get("message", "error"), err.get("data"))
+            )
+        else:
+            future.set_result(message.get("result"))
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """Call a method and return its result; ControlError for an error answer."""
+        if self._closed is not None:
+            raise self._closed
+        id_ = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[id_] = future
+        params = {k: v for k, v in params.items() if v is not None}
+        self._writer.write(p.encode(p.request(id_, method, params)))
+        try:
+            await self._writer.drain()
+        except ConnectionError as e:
+            self._pending.pop(id_, None)
+            raise DaemonNotRunning(f"lost the connection to the daemon on {self.path}") from e
+        return await future
+
+    async def status(self) -> p.Status:
+        """The daemon's status."""
+        return p.Status.from_dict(await self.call("status"))
+
+    async def documents(
+        self,
+        *,
+        company: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> p.DocumentPage:
+        """A page of archived documents, newest first, filtered."""
+        result = await self.call(
+            "documents.list",
+            company=company,
+            source=source,
+            since=since,
+            text=text,
+            limit=limit,
+            offset=offset,
+        )
+        return p.DocumentPage.from_dict(result)
+
+    async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
+        """Subscribe and yield events as the daemon publishes them, until it goes away."""
+        await self.call("subscribe", types=types)
+        while (event := await self._events.get()) is not None:
+            yield event
+        if isinstance(self._closed, DaemonNotRunning):
+            raise self._closed

@@ -1,0 +1,141 @@
+"""What travels on the control socket: JSON-RPC 2.0, one JSON object per line, and its payloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+MAX_LINE = 1 << 20  # a request line longer than this is refused, the connection stays usable
+
+# JSON-RPC 2.0 error codes, and ours in the implementation-defined range.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+FORBIDDEN = -32001
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Serialise one message as a line."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def request(id_: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build a request object."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
+    if params:
+        message["params"] = params
+    return message
+
+
+def result(id_: Any, value: Any) -> dict[str, Any]:
+    """Build a success response."""
+    return {"jsonrpc": "2.0", "id": id_, "result": value}
+
+
+def error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """Build an error response."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": id_, "error": err}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Build a notification (no id, no answer expected): how events are pushed."""
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+class _Wire:
+    """Mixin: build a dataclass from a dict, ignoring fields a newer daemon may add."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class SmtpStatus(_Wire):
+    """The SMTP listener: where it listens and what it has done since start."""
+
+    enabled: bool
+    listen: str | None
+    accepted: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class Status(_Wire):
+    """The daemon as a whole."""
+
+    version: str
+    pid: int
+    started_at: str
+    uptime: float
+    config: str
+    archive: str
+    state_dir: str
+    timezone: str
+    documents: int
+    quarantined: int
+    smtp: SmtpStatus
+    components: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        data["smtp"] = SmtpStatus.from_dict(data.get("smtp") or {"enabled": False, "listen": None})
+        return super().from_dict(data)
+
+
+@dataclass(frozen=True)
+class Document(_Wire):
+    """One archived document as the index knows it."""
+
+    id: int
+    sha256: str
+    path: str
+    size: int
+    media_type: str
+    source: str
+    source_name: str
+    company: str
+    received_at: str
+    original_name: str | None = None
+    message_id: str | None = None
+    source_ref: str | None = None
+    date: str | None = None
+    number: str | None = None
+    amount: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentPage(_Wire):
+    """A page of `documents.list`, newest first."""
+
+    documents: list[Document]
+    total: int
+    offset: int
+    limit: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        docs = [Document.from_dict(d) for d in data.get("documents", [])]
+        return cls(docs, data.get("total", len(docs)), data.get("offset", 0), data.get("limit", 0))
+
+
+@dataclass(frozen=True)
+class Event(_Wire):
+    """Something that happened in the daemon, pushed to subscribers."""
+
+    type: str
+    time: str
+    data: dict[str, Any] = field(default_factory=dict)

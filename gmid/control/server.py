@@ -1,0 +1,203 @@
+"""The control socket: JSON-RPC 2.0 over a Unix socket, owner-only, one JSON object per line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gmid.control import protocol as p
+from gmid.errors import GmidError
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], "Connection"], Awaitable[Any]]
+
+
+class RpcError(Exception):
+    """Raised by a method handler to answer with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """Return the uid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+class Connection:
+    """One client: reads requests, writes answers and pushed events."""
+
+    def __init__(self, server: ControlServer, reader, writer):
+        self.server = server
+        self.reader: asyncio.StreamReader = reader
+        self.writer: asyncio.StreamWriter = writer
+        self._write_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Write one message; answers and events never interleave mid-line."""
+        async with self._write_lock:
+            self.writer.write(p.encode(message))
+            await self.writer.drain()
+
+    async def read_line(self) -> bytes | None:
+        """Return the next line, b"" for an over-long one (discarded), None at EOF."""
+        try:
+            line = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as e:
+            return e.partial or None
+        except asyncio.LimitOverrunError:
+            # Discard up to and including the next newline so the connection stays usable.
+            while True:
+                try:
+                    await self.reader.readuntil(b"\n")
+                    return b""
+                except asyncio.LimitOverrunError as e:
+                    await self.reader.readexactly(e.consumed)
+                except asyncio.IncompleteReadError:
+                    return None
+        return line
+
+    async def serve(self) -> None:
+        """Answer requests until the client goes away."""
+        while (line := await self.read_line()) is not None:
+            if not line:
+                await self.send(p.error(None, p.INVALID_REQUEST, "request line too long"))
+                continue
+            if not line.strip():
+                continue
+            answer = await self.handle(line)
+            if answer is not None:
+                await self.send(answer)
+
+    async def handle(self, line: bytes) -> dict[str, Any] | None:
+        """Turn one request line into its answer (None for a notification)."""
+        try:
+            message = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as e:
+            return p.error(None, p.PARSE_ERROR, f"invalid JSON: {e}")
+        if not isinstance(message, dict):
+            return p.error(
+                None, p.INVALID_REQUEST, "expected a JSON object (batches are not supported)"
+            )
+        id_ = message.get("id")
+        if not isinstance(id_, str | int | type(None)) or isinstance(id_, bool):
+            return p.error(None, p.INVALID_REQUEST, "id must be a string, a number or null")
+        method = message.get("method")
+        params = message.get("params", {})
+        if message.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            return p.error(id_, p.INVALID_REQUEST, 'expected {"jsonrpc": "2.0", "method": ...}')
+        if not isinstance(params, dict):
+            return p.error(id_, p.INVALID_PARAMS, "params must be an object")
+        handler = self.server.methods.get(method)
+        if handler is None:
+            return p.error(id_, p.METHOD_NOT_FOUND, f"unknown method {method!r}")
+        try:
+            value = await handler(params, self)
+        except RpcError as e:
+            return p.error(id_, e.code, str(e), e.data)
+        except GmidError as e:
+            return p.error(id_, p.INTERNAL_ERROR, str(e))
+        except Exception:
+            logger.exception("control method %s failed", method)
+            return p.error(id_, p.INTERNAL_ERROR, f"{method} failed; see the daemon's log")
+        return None if "id" not in message else p.result(id_, value)
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run a task tied to this connection (cancelled when it closes)."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class ControlServer:
+    """The daemon's control socket, a component with start() and stop()."""
+
+    def __init__(self, path: Path, methods: dict[str, Handler]):
+        self.path = Path(path)
+        self.methods = methods
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[Connection] = set()
+
+    async def start(self) -> None:
+        """Create the folder (0700) and the socket (0600), refusing to steal a live one."""
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+            raise GmidError(
+                f"{folder}: the control socket's folder must belong to uid {os.getuid()} and "
+                "not be open to others (chmod 700), or set control.socket elsewhere"
+            )
+        if self.path.exists() or self.path.is_symlink():
+            if await _answers(self.path):
+                raise GmidError(f"another gmid daemon is already listening on {self.path}")
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(
+            self._accept, path=str(self.path), limit=p.MAX_LINE
+        )
+        os.chmod(self.path, 0o600)
+        logger.info("control socket on %s", self.path)
+
+    async def stop(self) -> None:
+        """Close the socket and every connection."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            for task in list(conn.tasks):
+                task.cancel()
+            conn.writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(self, reader, writer)
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock)
+        if uid not in (os.getuid(), 0):
+            logger.warning("refused a control connection from uid %d", uid)
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await conn.send(p.error(None, p.FORBIDDEN, "permission denied: uid not allowed"))
+                # Half-close and drain what the client already sent: closing with unread data
+                # would reset the connection and the client would never see the answer.
+                writer.write_eof()
+                await asyncio.wait_for(reader.read(1 << 16), 1)
+            writer.close()
+            return
+        self._connections.add(conn)
+        try:
+            await conn.serve()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(conn)
+            for task in list(conn.tasks):
+                task.cancel()
+            writer.close()
+
+
+async def _answers(path: Path) -> bool:
+    """Tell whether something accepts connections on a Unix socket path."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
