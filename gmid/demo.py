@@ -84,13 +84,13 @@ def demo_mails(today: date) -> list[tuple[str, str, bytes]]:
     inner.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"H-{month}.pdf")
     outer = EmailMessage()
     outer["From"] = "me@home.example"
-    outer["To"] = "invoices+hosting@gmid.local"
+    outer["To"] = "invoices+hosting-gmbh@gmid.local"
     outer["Subject"] = f"Fwd: Invoice H-{month}"
     outer["Message-ID"] = f"<demo-{month}-hosting@home.example>"
-    outer.set_content("Forwarded, filed under 'hosting' by its plus address.\n")
+    outer.set_content("Forwarded; the plus address files it under Hosting GmbH.\n")
     outer.add_attachment(inner)
     mails.append(
-        ("me@home.example", "invoices+hosting@gmid.local", outer.as_bytes(policy=SMTP_POLICY))
+        ("me@home.example", "invoices+hosting-gmbh@gmid.local", outer.as_bytes(policy=SMTP_POLICY))
     )
 
     receipt = EmailMessage()
@@ -112,6 +112,7 @@ def demo_mails(today: date) -> list[tuple[str, str, bytes]]:
 def _send(host: str, port: int, mails: list[tuple[str, str, bytes]]) -> list[str]:
     answers = []
     with smtplib.SMTP(host, port, timeout=30) as smtp:
+        smtp.ehlo()
         for sender, rcpt, raw in mails:
             smtp.mail(sender)
             smtp.rcpt(rcpt)

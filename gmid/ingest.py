@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -90,18 +89,13 @@ class Ingestor:
         could not be written, so that the caller answers with a temporary failure.
         """
         received = datetime.now(UTC)
-        raw_sha = hashlib.sha256(raw).hexdigest()
         try:
             parsed = parse_mail(raw, types=self.config.ingest.types)
         except Exception as e:  # parse_mail should never raise; if it does, keep the mail
             logger.exception("could not parse a mail from %s", source_name)
-            path = self._quarantine(
-                raw, f"could not parse the mail: {type(e).__name__}", source, source_name
-            )
+            reason = f"could not parse the mail: {type(e).__name__}"
+            path = self._quarantine(raw, reason, source, source_name)
             return IngestResult(UNKNOWN_COMPANY, (), quarantined=path)
-        if self.index.message_seen(parsed.message_id, raw_sha):
-            logger.info("mail %s from %s was ingested before", parsed.message_id, source_name)
-            return IngestResult(UNKNOWN_COMPANY, (), duplicate=True)
         senders = list(parsed.senders)
         if envelope_from:
             senders.append(envelope_from.lower())
@@ -130,8 +124,10 @@ class Ingestor:
         if parsed.problems:
             reason = "; ".join(parsed.problems)
             quarantined = self._quarantine(raw, reason, source, source_name)
-        self.index.record_message(parsed.message_id, raw_sha, source, source_name, len(stored))
-        return IngestResult(company, tuple(stored), quarantined=quarantined)
+        # The same mail again is recognised by its documents' content: nothing is written twice,
+        # and no per-mail bookkeeping costs another fsync on this hot path.
+        duplicate = bool(stored) and not any(s.created for s in stored)
+        return IngestResult(company, tuple(stored), quarantined=quarantined, duplicate=duplicate)
 
     def _quarantine(self, raw: bytes, reason: str, source: str, source_name: str) -> str:
         return str(self.archive.quarantine(raw, reason, source=source, source_name=source_name))
