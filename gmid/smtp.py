@@ -7,11 +7,12 @@ import functools
 import logging
 from concurrent.futures import Executor
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import Envelope, Session
 
 from gmid import __version__
 from gmid.events import EventBus
 from gmid.ingest import Ingestor, split_plus
+from gmid.smtpdata import ChunkedDataSMTP
 
 logger = logging.getLogger(__name__)
 # aiosmtpd logs every command at INFO; its warnings are still worth having.
@@ -78,9 +79,9 @@ class SmtpListener:
         host, port = self.address[:2]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    def _protocol(self) -> SMTP:
+    def _protocol(self) -> ChunkedDataSMTP:
         config = self.ingestor.config
-        return SMTP(
+        return ChunkedDataSMTP(
             _Handler(self),
             data_size_limit=config.smtp.max_message_size,
             enable_SMTPUTF8=True,
