@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ class Daemon:
 
     async def _documents_list(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         assert self.index is not None
-        filters = _document_filters(params)
+        filters = _document_filters(params, self.config.tz)
         limit = _int_param(params, "limit", 100, 1, 1000)
         offset = _int_param(params, "offset", 0, 0, None)
         index = self.index
@@ -249,7 +249,7 @@ def _keep(new: Config, old: Config) -> Config:
     )
 
 
-def _document_filters(params: dict[str, Any]) -> dict[str, Any]:
+def _document_filters(params: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     for key in ("company", "source", "text"):
         value = params.get(key)
@@ -260,11 +260,11 @@ def _document_filters(params: dict[str, Any]) -> dict[str, Any]:
     since = params.get("since")
     if since is not None:
         try:
-            filters["since"] = (
-                date.fromisoformat(since) if len(since) == 10 else (datetime.fromisoformat(since))
-            )
+            value = datetime.fromisoformat(since)
         except (TypeError, ValueError):
             raise RpcError(p.INVALID_PARAMS, "since must be a date like 2026-01-31") from None
+        # A day, or a time without zone, means the config's time zone, as the user reads it.
+        filters["since"] = value if value.tzinfo else value.replace(tzinfo=tz)
     return filters
 
 

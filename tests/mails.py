@@ -14,41 +14,17 @@ from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from urllib.parse import quote
 
+from gmid.demo import simple_pdf
+
 SMTP_POLICY = policy.default.clone(linesep="\r\n")
 DATE = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 
 
 def make_pdf(text: str = "Invoice 1", size: int | None = None) -> bytes:
     """A valid one-page PDF showing text; size pads it with a stream to about that many bytes."""
-    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    content = f"BT /F1 18 Tf 72 720 Td ({escaped}) Tj ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        _stream(content),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    if size:  # an unreferenced binary stream, seeded by the text so that bytes differ
-        objects.append(_stream(random.Random(text).randbytes(max(size - 700, 0))))
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def _stream(data: bytes) -> bytes:
-    return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data)
+    # The filler is seeded by the text so that different texts give different bytes.
+    filler = random.Random(text).randbytes(max(size - 700, 0)) if size else b""
+    return simple_pdf([text], filler=filler)
 
 
 def _message(sender: str, to: str, subject: str, message_id: str | None) -> EmailMessage:

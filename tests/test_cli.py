@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.conftest import ROOT
 from tests.mails import invoice_mail, make_pdf
@@ -83,6 +85,15 @@ def test_status_and_documents(daemon):
     assert (daemon.archive / docs[0]["path"]).read_bytes() == make_pdf("cli test")
     none = gmid("documents", "--company", "Stadtwerke", "-c", str(daemon.config))
     assert none.returncode == 0 and "no documents" in none.stdout
+    # --since is a day in the config's time zone (Europe/Berlin), as the user reads dates.
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    since_today = gmid(
+        "documents", "--json", "--since", today.isoformat(), "-c", str(daemon.config)
+    )
+    assert len(json.loads(since_today.stdout)) == 1
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    later = gmid("documents", "--since", tomorrow, "-c", str(daemon.config))
+    assert "no documents" in later.stdout
 
 
 def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(daemon):

@@ -30,7 +30,7 @@ def test_make_pdf_is_a_valid_pdf_with_correct_xref_offsets():
     assert len(offsets) == 5
     for number, offset in enumerate(offsets, 1):
         assert pdf[offset:].startswith(b"%d 0 obj\n" % number)
-    assert b"(Invoice 42) Tj" in pdf
+    assert b"(Invoice 42) '" in pdf
     assert mails.make_pdf("Invoice 43") != pdf
     assert 125_000 <= len(mails.make_pdf("big", size=130_000)) <= 135_000
 
