@@ -56,3 +56,88 @@ class DaemonNotRunning(GmidError):
     """No daemon listens on the control socket."""
 
     exit_code = 3
+
+
+class PortalError(GmidError):
+    """A portal run ended without its documents; `outcome` says what the user must do.
+
+    `portal_message` carries the portal's own words (its error text), when it gave any.
+    """
+
+    outcome = "error"
+
+    def __init__(self, message: str, *, portal_message: str | None = None):
+        super().__init__(message)
+        self.portal_message = portal_message
+
+
+class WrongCredentials(PortalError):
+    """The portal refused the user name or password: do not retry until the config changes."""
+
+    outcome = "wrong credentials"
+
+
+class PortalChanged(PortalError):
+    """The page did not look as described: a selector matched nothing. The page is saved."""
+
+    outcome = "portal changed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        selector: str | None = None,
+        page: str | None = None,
+        portal_message: str | None = None,
+    ):
+        super().__init__(message, portal_message=portal_message)
+        self.selector = selector
+        self.page = page  # where the page was saved for diagnosis
+
+
+class PortalUnavailable(PortalError):
+    """The portal is down, overloaded or unreachable: retry later (after `retry_after` s)."""
+
+    outcome = "unavailable"
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, portal_message: str | None = None
+    ):
+        super().__init__(message, portal_message=portal_message)
+        self.retry_after = retry_after
+
+
+class InsecureTransport(PortalError):
+    """Plain http to a non-loopback host, or a redirect from https to http: nothing was sent."""
+
+    outcome = "insecure"
+
+
+class ChallengeExpired(PortalError):
+    """Nobody answered the portal's code or captcha in time: the run waits for the user."""
+
+    outcome = "waiting for code"
+
+
+class CodeRejected(PortalError):
+    """The portal kept refusing the codes given, up to the limit of attempts."""
+
+    outcome = "code rejected"
+
+
+class CaptchaUnsolved(PortalError):
+    """The captcha could not be solved (no answer, or every answer refused)."""
+
+    outcome = "captcha unsolved"
+
+
+class DownloadRejected(PortalError):
+    """A download was too large or not of the expected type; nothing was filed."""
+
+    outcome = "error"
+
+
+class SessionExpired(PortalError):
+    """The portal sent us back to its login page mid-run; the runner logs in again once."""
+
+    outcome = "session expired"

@@ -1,0 +1,126 @@
+"""What every connector implements, and what the runner hands it.
+
+A connector logs into one kind of portal, lists its documents and downloads them. It runs in a
+worker thread and may block: when the portal asks for a one-time code or shows a captcha, it
+calls `ctx.ask(...)`, which waits for the user (or answers from a stored TOTP secret). Errors
+are the typed ones of gmid.errors, which say what the user must do: WrongCredentials,
+PortalChanged (with the failed selector and the saved page), PortalUnavailable, SessionExpired...
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
+
+import mechanicalsoup
+
+
+@dataclass(frozen=True)
+class RemoteDocument:
+    """A document as a portal lists it; `id` is the portal's own (default: the download URL)."""
+
+    id: str
+    url: str
+    date: date | None = None
+    number: str | None = None
+    amount: str | None = None  # a plain decimal string, "1234.50", whatever the portal wrote
+    title: str | None = None
+    method: str = "GET"  # "POST" for portals that download through a form
+    form: tuple[tuple[str, str], ...] = ()  # the POST fields
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """The portal asks for a one-time code."""
+
+    prompt: str
+    medium: str = "unknown"  # sms | email | app | unknown
+    retry_message: str | None = None  # the portal's words about the previous, refused code
+
+
+@dataclass(frozen=True)
+class CaptchaRequest:
+    """The portal shows a captcha image to type."""
+
+    image: bytes = field(repr=False)
+    media_type: str
+    prompt: str = "Type the characters in the image"
+    retry_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """The portal waits for the user to confirm the login in an app; the connector polls."""
+
+    prompt: str
+
+
+@dataclass
+class PortalContext:
+    """Everything a connector may use; built by the runner (or by a test)."""
+
+    portal: str
+    username: str
+    password: Callable[[], str] = field(repr=False)
+    browser: mechanicalsoup.StatefulBrowser
+    ask: Callable[[CodeRequest | CaptchaRequest], str]
+    """Block until the user (or a TOTP secret) answers; raises ChallengeExpired."""
+    wait_approval: Callable[[ApprovalRequest, Callable[[], bool]], None]
+    """Show the prompt and call the poll function until it returns True; raises ChallengeExpired."""
+    save_page: Callable[[str, bytes], Path]
+    """Keep a page for diagnosis under the state dir; returns its path."""
+    progress: Callable[[str], None] = lambda message: None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The connector's own options from the config (for `form`: the portal description)."""
+
+
+class Connector(ABC):
+    """One kind of portal. The runner calls login (unless the session is still valid),
+    then iterates documents(), skipping ids it has, and downloads the rest."""
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: PortalContext):
+        self.ctx = ctx
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Return the problems of the config options as (option path, message) pairs."""
+        return []
+
+    def session_valid(self) -> bool:
+        """Tell whether the saved cookies still give a logged-in session (no login needed)."""
+        return False
+
+    @abstractmethod
+    def login(self) -> None:
+        """Log in, asking for codes or captchas through ctx.ask when the portal wants them."""
+
+    @abstractmethod
+    def documents(self) -> Iterator[RemoteDocument]:
+        """Yield the documents the portal lists, newest first where the portal says so."""
+
+    def download(self, doc: RemoteDocument) -> tuple[bytes, str | None]:
+        """Return the document's bytes and the Content-Type the portal gave.
+
+        The runner caps the size and checks the type; a connector overrides this only when a
+        plain GET or POST of doc.url is not how the portal hands out its files.
+        """
+        session = self.ctx.browser.session
+        if doc.method == "POST":
+            response = session.post(doc.url, data=dict(doc.form), stream=True)
+        else:
+            response = session.get(doc.url, stream=True)
+        return read_capped(response), response.headers.get("Content-Type")
+
+
+# Set by the runner per portal run (through the session's hooks); see gmid/http.py.
+def read_capped(response) -> bytes:
+    """Read a streamed response body, refusing more than the session's download cap."""
+    from gmid.http import read_body
+
+    return read_body(response)
