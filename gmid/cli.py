@@ -127,8 +127,7 @@ def cmd_documents(args: argparse.Namespace) -> int:
         return 0
     table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
     for d in page.documents:
-        received = datetime.fromisoformat(d.received_at).astimezone().strftime("%Y-%m-%d %H:%M")
-        table.append((received, _cut(d.company, 24), d.source, _size(d.size), d.path))
+        table.append((_local(d.received_at), _cut(d.company, 24), d.source, _size(d.size), d.path))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         print(
@@ -166,6 +165,17 @@ def _ago(seconds: float) -> str:
     return "".join(shown) or "0s"
 
 
+def _local(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import main as tui_main
 
@@ -173,6 +183,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gmid.cliportals import add_portal_commands
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c",
@@ -220,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0, help="skip this many")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_documents)
+
+    add_portal_commands(sub, common)
 
     p = sub.add_parser("tui", parents=[common], help="the terminal dashboard (same as gmid-tui)")
     p.set_defaults(func=cmd_tui)

@@ -22,6 +22,15 @@ from gmid.confreader import parse_duration as parse_duration  # re-exported
 from gmid.confreader import parse_size as parse_size  # re-exported
 from gmid.errors import ConfigError, Problem
 from gmid.naming import template_problems
+from gmid.notify import NotifyConfig
+from gmid.portalconfig import (
+    PortalConfig,
+    RunsConfig,
+    check_portals,
+    read_notify,
+    read_portals,
+    read_runs,
+)
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
@@ -38,9 +47,12 @@ _TOP_KEYS = (
     "smtp",
     "ingest",
     "companies",
+    "portals",
+    "runs",
+    "notify",
     "include",
 )
-_INCLUDABLE = ("companies",)
+_INCLUDABLE = ("companies", "portals")
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,9 @@ class Config:
     smtp: SmtpConfig
     ingest: IngestConfig
     companies: tuple[Company, ...]
+    portals: tuple[PortalConfig, ...]
+    runs: RunsConfig
+    notify: NotifyConfig
     include: str | None
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
@@ -322,6 +337,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     included = _included_files(r, top.get("include"), include)
 
     companies = _companies(r, top.get("companies"))
+    portals = read_portals(r, top.get("portals"))
+    runs = read_runs(r, top.get("runs"))
+    notify = read_notify(r, top.get("notify"))
     for file in included:
         ir = r.for_file(file)
         reason = f"can only be set in the main config file {main}; included files may set: "
@@ -330,7 +348,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         }
         itop = ir.mapping(ir.load(), "", _INCLUDABLE, refused)
         companies += _companies(ir, itop.get("companies"))
+        portals += read_portals(ir, itop.get("portals"))
     _check_companies(problems, companies)
+    check_portals(problems, portals)
 
     if problems:
         # Reported file by file (main first), top to bottom, whatever order they were found in.
@@ -346,6 +366,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         smtp=smtp,
         ingest=ingest,
         companies=tuple(company for company, _ in companies),
+        portals=tuple(portals),
+        runs=runs,
+        notify=notify,
         include=include,
         included_files=tuple(included),
         warnings=tuple(warnings),

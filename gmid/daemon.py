@@ -17,6 +17,7 @@ from typing import Any
 
 from gmid import __version__
 from gmid.archive import Archive, Stored
+from gmid.challenges import ChallengeBroker
 from gmid.config import Config, load_config
 from gmid.control import protocol as p
 from gmid.control.server import Connection, ControlServer, RpcError
@@ -24,6 +25,9 @@ from gmid.errors import ConfigError, GmidError
 from gmid.events import EventBus
 from gmid.index import Index
 from gmid.ingest import Ingestor
+from gmid.notify import Notifier
+from gmid.portalapi import portal_methods
+from gmid.runner import PortalRunner
 from gmid.smtp import SmtpListener
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class Daemon:
         self.archive: Archive | None = None
         self.ingestor: Ingestor | None = None
         self.smtp: SmtpListener | None = None
+        self.broker: ChallengeBroker | None = None
+        self.runner: PortalRunner | None = None
         self.control = ControlServer(
             config.control.socket,
             {
@@ -81,8 +87,18 @@ class Daemon:
             if removed:
                 logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
             self.ingestor = Ingestor(config, self.archive, self.index, on_stored=self._stored)
+            self.broker = ChallengeBroker(
+                self.events,
+                image_dir=config.state_dir / "challenges",
+                expiry=config.runs.code_timeout,
+                notify=Notifier(config.notify),
+            )
+            self.runner = PortalRunner(config, self.archive, self.index, self.broker, self.events)
+            self.control.methods.update(portal_methods(self.runner, self.broker))
             await self.control.start()
             self._stack.append(self.control)
+            await self.runner.start()
+            self._stack.append(self.runner)
             if config.smtp.enabled:
                 self.smtp = SmtpListener(self.ingestor, self.executor, self.events)
                 await self.smtp.start()
@@ -132,6 +148,10 @@ class Daemon:
         self.config = new
         assert self.ingestor is not None and self.archive is not None
         self.ingestor.config = new
+        if self.runner is not None:
+            if new.runs.concurrency != old.runs.concurrency:
+                logger.warning("runs.concurrency changed: takes effect after a restart")
+            self.runner.config = new
         self.archive.template = new.archive.name
         if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
             old.smtp.host,
@@ -172,6 +192,8 @@ class Daemon:
                 rejected=smtp.rejected if smtp else 0,
                 quarantined=smtp.quarantined if smtp else 0,
             ),
+            portals=self.runner.states() if self.runner else [],
+            challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
             components={
                 "control": f"listening on {self.control.path}",
                 "smtp": f"listening on {smtp.listen}" if smtp else "disabled",

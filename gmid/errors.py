@@ -141,3 +141,9 @@ class SessionExpired(PortalError):
     """The portal sent us back to its login page mid-run; the runner logs in again once."""
 
     outcome = "session expired"
+
+
+class RunTimeout(PortalError):
+    """The run took longer than runs.run_timeout and was stopped."""
+
+    outcome = "timed out"

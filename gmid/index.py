@@ -63,6 +63,35 @@ MIGRATIONS: builtins.list[tuple[str, ...]] = [
             quarantined_at TEXT NOT NULL
         )""",
     ),
+    (  # 2: portal runs (gmid/runlog.py)
+        """CREATE TABLE portal_refs (
+            portal TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (portal, ref)
+        )""",
+        """CREATE TABLE portal_runs (
+            id INTEGER PRIMARY KEY,
+            portal TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            message TEXT,
+            portal_message TEXT,
+            new_documents INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            manual INTEGER NOT NULL
+        )""",
+        "CREATE INDEX portal_runs_portal ON portal_runs (portal, id)",
+        """CREATE TABLE suggestions (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            suggested_at TEXT NOT NULL,
+            draft TEXT
+        )""",
+    ),
 ]
 
 _COLUMNS = (

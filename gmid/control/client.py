@@ -139,6 +139,24 @@ class ControlClient:
         )
         return p.DocumentPage.from_dict(result)
 
+    async def portals(self) -> list[p.PortalInfo]:
+        """Every configured portal with its state and last run."""
+        return [p.PortalInfo.from_dict(d) for d in await self.call("portals.list")]
+
+    async def fetch(self, portal: str, *, wait: bool = False) -> p.RunInfo | None:
+        """Start a download from a portal; with wait, return how the run ended."""
+        result = await self.call("portal.fetch", portal=portal, wait=wait)
+        return p.RunInfo.from_dict(result["run"]) if result.get("run") else None
+
+    async def challenges(self) -> list[p.ChallengeInfo]:
+        """The codes, captchas and approvals portals are waiting for."""
+        return [p.ChallengeInfo.from_dict(d) for d in await self.call("challenges.list")]
+
+    async def answer(self, key: str, answer: str) -> p.ChallengeInfo:
+        """Answer a challenge, by its id or by its portal's name."""
+        result = await self.call("challenge.answer", key=key, answer=answer)
+        return p.ChallengeInfo.from_dict(result)
+
     async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
         """Subscribe and yield events as the daemon publishes them, until it goes away."""
         await self.call("subscribe", types=types)

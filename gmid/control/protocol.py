@@ -88,11 +88,15 @@ class Status(_Wire):
     quarantined: int
     smtp: SmtpStatus
     components: dict[str, str] = field(default_factory=dict)
+    portals: list[PortalInfo] = field(default_factory=list)
+    challenges: list[ChallengeInfo] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         data = dict(data)
         data["smtp"] = SmtpStatus.from_dict(data.get("smtp") or {"enabled": False, "listen": None})
+        data["portals"] = [PortalInfo.from_dict(p) for p in data.get("portals", [])]
+        data["challenges"] = [ChallengeInfo.from_dict(c) for c in data.get("challenges", [])]
         return super().from_dict(data)
 
 
@@ -139,3 +143,57 @@ class Event(_Wire):
     type: str
     time: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+NOT_FOUND = -32004
+
+
+@dataclass(frozen=True)
+class RunInfo(_Wire):
+    """How a portal run ended."""
+
+    portal: str
+    started_at: str
+    finished_at: str
+    outcome: str
+    message: str | None = None
+    portal_message: str | None = None
+    new_documents: int = 0
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class PortalInfo(_Wire):
+    """A configured portal, its state and its last run."""
+
+    name: str
+    company: str
+    connector: str
+    enabled: bool
+    state: str
+    progress: str | None = None
+    last_run: RunInfo | None = None
+    credentials_changed: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        if data.get("last_run"):
+            data["last_run"] = RunInfo.from_dict(data["last_run"])
+        return super().from_dict(data)
+
+
+@dataclass(frozen=True)
+class ChallengeInfo(_Wire):
+    """A portal waiting for the user: a code, a captcha or an approval."""
+
+    id: str
+    portal: str
+    kind: str
+    prompt: str
+    medium: str = ""
+    expires_at: str = ""
+    seconds_left: float = 0
+    retry_message: str | None = None
+    image_path: str | None = None
+    media_type: str | None = None

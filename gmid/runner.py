@@ -1,0 +1,271 @@
+"""Portal runs: each in a worker thread (mechanicalsoup is synchronous), a few at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from connectors import load_connector
+from connectors.base import PortalContext
+from gmid.archive import Archive, Incoming
+from gmid.challenges import ChallengeBroker, totp_for
+from gmid.config import Config
+from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
+from gmid.events import EventBus
+from gmid.http import HttpPolicy, check_document, make_browser, save_cookies
+from gmid.index import Index
+from gmid.portalconfig import PortalConfig
+from gmid.runlog import RunRecord, known_ref, last_runs, record_ref, record_run
+
+logger = logging.getLogger(__name__)
+
+
+def fingerprint(portal: PortalConfig) -> str:
+    """A digest of what a run depends on: a "wrong credentials" verdict holds until it changes."""
+    parts = [
+        portal.connector,
+        portal.username,
+        repr((portal.password.kind, portal.password.value)) if portal.password else "",
+        json.dumps(portal.options, sort_keys=True, default=str),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class PortalRunner:
+    """A component: starts portal runs on request and remembers how each ended."""
+
+    def __init__(
+        self,
+        config: Config,
+        archive: Archive,
+        index: Index,
+        broker: ChallengeBroker,
+        events: EventBus,
+    ):
+        self.config = config
+        self.archive = archive
+        self.index = index
+        self.broker = broker
+        self.events = events
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.runs.concurrency, thread_name_prefix="gmid-portal"
+        )
+        self._runs: dict[str, asyncio.Future[RunRecord]] = {}
+        self._progress: dict[str, str] = {}  # per running portal: what it is doing
+        self.last: dict[str, RunRecord] = {}
+
+    async def start(self) -> None:
+        """Load the last outcome of every portal."""
+        self.last = await asyncio.to_thread(last_runs, self.index)
+
+    async def stop(self) -> None:
+        """Unblock runs waiting for codes, then wait a little for running ones to end."""
+        self.broker.cancel()
+        pending = [f for f in self._runs.values() if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def portal(self, name: str) -> PortalConfig:
+        """Find a configured portal by name (case-insensitively); KeyError names the known ones."""
+        for portal in self.config.portals:
+            if portal.name.casefold() == name.casefold():
+                return portal
+        known = ", ".join(p.name for p in self.config.portals) or "none configured"
+        raise KeyError(f"no portal named {name!r} (known: {known})")
+
+    def fetch(self, name: str, *, manual: bool = True) -> asyncio.Future[RunRecord]:
+        """Start a run of a portal, or return the one already under way."""
+        portal = self.portal(name)
+        running = self._runs.get(portal.name)
+        if running is not None and not running.done():
+            return running
+        loop = asyncio.get_running_loop()
+        self._progress[portal.name] = "queued"
+        future = loop.run_in_executor(self._executor, self._run, portal, manual)
+        self._runs[portal.name] = future
+        future.add_done_callback(partial(self._finished, portal.name))
+        self.events.publish("portal.queued", portal=portal.name, manual=manual)
+        return future
+
+    def _finished(self, name: str, future: asyncio.Future[RunRecord]) -> None:
+        self._progress.pop(name, None)
+        if not future.cancelled() and future.exception() is None:
+            self.last[name] = future.result()
+
+    def states(self) -> list[dict[str, Any]]:
+        """Every configured portal with its state and its last run, for `status`."""
+        states = []
+        for portal in self.config.portals:
+            running = self._runs.get(portal.name)
+            last = self.last.get(portal.name)
+            if running is not None and not running.done():
+                state = self._progress.get(portal.name, "running")
+                state = "queued" if state == "queued" else "running"
+            elif not portal.enabled:
+                state = "disabled"
+            else:
+                state = last.outcome if last else "never run"
+            states.append(
+                {
+                    "name": portal.name,
+                    "company": portal.company,
+                    "connector": portal.connector,
+                    "enabled": portal.enabled,
+                    "state": state,
+                    "progress": self._progress.get(portal.name),
+                    "last_run": last.to_dict() if last else None,
+                    "credentials_changed": bool(last and last.fingerprint != fingerprint(portal)),
+                }
+            )
+        return states
+
+    # in the worker thread
+
+    def _run(self, portal: PortalConfig, manual: bool) -> RunRecord:
+        started = datetime.now(UTC)
+        self._set_progress(portal.name, "starting")
+        self.events.publish("portal.started", portal=portal.name, manual=manual)
+        outcome, message, portal_message, new = "ok", None, None, 0
+        try:
+            new = self._fetch(portal, time.monotonic() + self.config.runs.run_timeout)
+            message = f"{new} new document{'s' if new != 1 else ''}"
+        except PortalError as e:
+            outcome, message, portal_message = e.outcome, str(e), e.portal_message
+        except GmidError as e:  # a secret that cannot be read, the archive full...
+            outcome, message = "error", str(e)
+        except Exception:
+            logger.exception("portal %s: the run failed", portal.name)
+            outcome, message = "error", "internal error; see the daemon's log"
+        record = RunRecord(
+            portal=portal.name,
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            outcome=outcome,
+            message=message,
+            portal_message=portal_message,
+            new_documents=new,
+            fingerprint=fingerprint(portal),
+            manual=manual,
+        )
+        try:
+            record_run(self.index, record)
+        except GmidError as e:
+            logger.error("portal %s: could not record the run: %s", portal.name, e)
+        level = logging.INFO if outcome == "ok" else logging.WARNING
+        logger.log(level, "portal %s: %s (%s)", portal.name, outcome, message)
+        self.events.publish("portal.finished", **record.to_dict())
+        return record
+
+    def _fetch(self, portal: PortalConfig, deadline: float) -> int:
+        """Log in if needed, list, download what is new; return how many documents were new."""
+        runs = self.config.runs
+        policy = HttpPolicy(
+            timeout=runs.request_timeout,
+            allow_http=portal.allow_http,
+            ca_bundle=portal.ca_bundle,
+            max_download=runs.max_download,
+        )
+        cookie_file = self.config.state_dir / "sessions" / f"{portal.name}.cookies"
+        browser = make_browser(policy, cookie_file)
+        totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
+
+        def expiry() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunTimeout(f"the run took longer than {runs.run_timeout:g} s")
+            return min(runs.code_timeout, left)
+
+        password = portal.password
+        ctx = PortalContext(
+            portal=portal.name,
+            username=portal.username,
+            password=password.resolve if password else (lambda: ""),
+            browser=browser,
+            ask=lambda request: self.broker.ask(portal.name, request, totp=totp, expiry=expiry()),
+            wait_approval=lambda request, poll: self.broker.wait_approval(
+                portal.name, request, poll, expiry=expiry()
+            ),
+            save_page=partial(self._save_page, portal.name),
+            progress=partial(self._set_progress, portal.name),
+            options=portal.options,
+        )
+        connector = load_connector(portal.connector)(ctx)
+        try:
+            if connector.session_valid():
+                ctx.progress("the saved session is still valid")
+            else:
+                ctx.progress("logging in")
+                connector.login()
+            for attempt in range(2):
+                try:
+                    return self._download_new(portal, connector, deadline, expiry)
+                except SessionExpired:
+                    if attempt:
+                        raise
+                    ctx.progress("the session expired, logging in again")
+                    connector.login()
+            raise AssertionError("unreachable")
+        finally:
+            try:
+                save_cookies(browser, cookie_file)
+            except OSError as e:
+                logger.warning("portal %s: could not save its session: %s", portal.name, e)
+            browser.close()
+
+    def _download_new(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
+        new = listed = 0
+        for doc in connector.documents():
+            expiry()  # raises RunTimeout past the deadline
+            listed += 1
+            if known_ref(self.index, portal.name, doc.id):
+                continue  # filed before: not downloaded again
+            self._set_progress(portal.name, f"downloading {doc.number or doc.title or doc.id}")
+            data, content_type = connector.download(doc)
+            _kind, media_type, ext = check_document(data, content_type)
+            stored = self.archive.store(
+                Incoming(
+                    data=data,
+                    media_type=media_type,
+                    ext=ext,
+                    source="portal",
+                    source_name=portal.name,
+                    company=portal.company,
+                    original_name=doc.title or doc.number,
+                    source_ref=doc.id,
+                    date=doc.date,
+                    number=doc.number,
+                    amount=doc.amount,
+                )
+            )
+            record_ref(self.index, portal.name, doc.id, stored.document.sha256)
+            if stored.created:
+                new += 1
+                self.events.publish("document.added", document=stored.document.to_dict())
+        self._set_progress(portal.name, f"{listed} listed, {new} new")
+        return new
+
+    def _set_progress(self, name: str, text: str) -> None:
+        self._progress[name] = text
+        self.events.publish("portal.progress", portal=name, progress=text)
+
+    def _save_page(self, name: str, label: str, content: bytes) -> Path:
+        """Keep a page for diagnosis (0600: it may show personal data); return its path."""
+        folder = self.config.state_dir / "pages" / name
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "page"
+        path = folder / f"{stamp}-{safe}.html"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        return path
