@@ -176,6 +176,24 @@ def _print_table(table: list[tuple[str, ...]]) -> None:
         print("  ".join([*cells, row[-1]]))
 
 
+def cmd_demo_portal(args: argparse.Namespace) -> int:
+    from gmid.demoportal import DemoPortal, make_server
+
+    _setup_logging(False)
+    try:
+        server = make_server(DemoPortal(code=args.code), port=args.port)
+    except OSError as e:
+        print(f"gmid: cannot listen on 127.0.0.1:{args.port}: {e.strerror}", file=sys.stderr)
+        return 1
+    port = server.server_address[1]
+    print(f"demo portal on http://127.0.0.1:{port}/ (user demo, password demo)", flush=True)
+    try:
+        server.serve_forever(0.1)
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import main as tui_main
 
@@ -234,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_documents)
 
     add_portal_commands(sub, common)
+
+    p = sub.add_parser("demo-portal", help="serve the demo supplier portal on loopback")
+    p.add_argument("--port", type=int, default=8089, help="port on 127.0.0.1 (default 8089)")
+    p.add_argument("--code", help="send this code instead of a random one")
+    p.set_defaults(func=cmd_demo_portal)
 
     p = sub.add_parser("tui", parents=[common], help="the terminal dashboard (same as gmid-tui)")
     p.set_defaults(func=cmd_tui)

@@ -130,10 +130,18 @@ def _send(host: str, port: int, mails: list[tuple[str, str, bytes]]) -> list[str
     return answers
 
 
+DEMO_PORTAL = "demo-energie"
+
+
 async def run_demo(daemon: Daemon) -> None:
-    """Send the demo mails over real SMTP and log what the daemon answered."""
+    """Send the demo mails over real SMTP, then fetch from the demo portal (it asks a code)."""
+    await _demo_mails(daemon)
+    await _demo_portal(daemon)
+
+
+async def _demo_mails(daemon: Daemon) -> None:
     if daemon.smtp is None or daemon.smtp.address is None:
-        logger.warning("demo: the SMTP listener is disabled in the config; nothing to send")
+        logger.warning("demo: the SMTP listener is disabled in the config; no mails to send")
         return
     host, port = daemon.smtp.address
     mails = demo_mails(date.today())
@@ -145,8 +153,53 @@ async def run_demo(daemon: Daemon) -> None:
         return
     for (_sender, rcpt, _raw), answer in zip(mails, answers, strict=True):
         logger.info("demo: mail to %s -> %s", rcpt, answer)
-    logger.info(
-        "demo: the documents are in %s; in another terminal try: "
-        ".venv/bin/gmid documents -c config.example.yaml",
-        daemon.config.archive.dir,
-    )
+    logger.info("demo: the documents are in %s", daemon.config.archive.dir)
+
+
+async def _demo_portal(daemon: Daemon) -> None:
+    from urllib.parse import urlsplit
+
+    from gmid.demoportal import DemoPortal, serve_in_thread
+
+    runner = daemon.runner
+    try:
+        portal = runner.portal(DEMO_PORTAL) if runner else None
+    except KeyError:
+        portal = None
+    if runner is None or portal is None:
+        logger.info("demo: no %r portal in the config; skipping the portal demo", DEMO_PORTAL)
+        return
+    port = urlsplit(str(portal.options.get("start", ""))).port or 8089
+    try:
+        server = await asyncio.to_thread(serve_in_thread, DemoPortal(), port)
+    except OSError as e:
+        logger.error("demo: cannot serve the demo portal on 127.0.0.1:%d: %s", port, e.strerror)
+        return
+    config = f"-c {daemon.config.path}"
+    subscription = daemon.events.subscribe()
+    try:
+        logger.info("demo: fetching the invoices of the demo portal on 127.0.0.1:%d", port)
+        run = runner.fetch(DEMO_PORTAL)
+        while not run.done():
+            getter = asyncio.ensure_future(subscription.get())
+            await asyncio.wait({getter, run}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                break
+            event = getter.result()
+            if event["type"] == "challenge.pending" and event["data"]["portal"] == DEMO_PORTAL:
+                logger.warning(
+                    "demo: the portal waits for the SMS code above; in another terminal type "
+                    "`.venv/bin/gmid code %s %s CODE`",
+                    config,
+                    DEMO_PORTAL,
+                )
+        record = await run
+        logger.info("demo: portal run ended: %s (%s)", record.outcome, record.message)
+        logger.info("demo: in another terminal try: .venv/bin/gmid documents %s", config)
+        # Keep serving: a second `gmid fetch demo-energie` finds the session and no new files.
+        await asyncio.Event().wait()
+    finally:
+        daemon.events.unsubscribe(subscription)
+        server.shutdown()
+        server.server_close()

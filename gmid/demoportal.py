@@ -1,0 +1,205 @@
+"""A small supplier portal on loopback for the demo (and the tests): login, SMS code, invoices.
+
+It behaves like the real thing: a CSRF token in the login form, a session cookie, a one-time
+code "sent by SMS" (printed to the log, or fixed with --code), a "remember this device" cookie
+that spares the next code, and invoices over two pages, each a real PDF. User "demo", password
+"demo". Run it alone with `gmid demo-portal`; `gmid daemon --demo` starts it by itself.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import secrets
+import threading
+from datetime import date, timedelta
+from http import cookies
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from gmid.demo import simple_pdf
+
+logger = logging.getLogger(__name__)
+
+USER = PASSWORD = "demo"
+PER_PAGE = 3
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Demo Energie</title></head>
+<body><h1>Demo Energie: Kundenportal</h1>{nav}{body}</body></html>"""
+
+
+def invoices(today: date, count: int = 6) -> list[dict[str, str]]:
+    """The portal's invoices: one per month, the newest first."""
+    found = []
+    month = today.replace(day=1)
+    for i in range(count):
+        month = (month - timedelta(days=1)).replace(day=1)
+        number = f"DE-{month:%Y%m}-{100 + i}"
+        amount = f"{70 + 7 * i},{(13 * i) % 100:02d}"
+        found.append({"number": number, "date": month.strftime("%d.%m.%Y"), "amount": amount})
+    return found
+
+
+class DemoPortal:
+    """The portal's state; one instance serves every request."""
+
+    def __init__(self, *, code: str | None = None, today: date | None = None):
+        self.fixed_code = code
+        self.invoices = invoices(today or date.today())
+        self.lock = threading.Lock()
+        self.csrf: dict[str, str] = {}  # visitor cookie -> token
+        self.sessions: dict[str, str] = {}  # session id -> "code" | "in"
+        self.codes: dict[str, str] = {}  # session id -> the code sent
+        self.trusted: set[str] = set()  # remembered devices
+        self.downloads = 0
+
+    def handle(self, method: str, path: str, query: dict, form: dict, jar: dict):
+        """Answer one request: (status, headers, body)."""
+        sid = jar.get("sid", "")
+        state = self.sessions.get(sid)
+        if path == "/" or (path == "/login" and method == "GET"):
+            if state == "in":
+                return 303, {"Location": "/invoices"}, b""
+            return self.login_page(jar.get("visitor"))
+        if path == "/login" and method == "POST":
+            return self.login(form, jar)
+        if path == "/otp":
+            if state != "code":
+                return 303, {"Location": "/login"}, b""
+            if method == "POST":
+                return self.check_code(sid, form)
+            return self.code_page()
+        if state != "in":
+            return 303, {"Location": "/login"}, b""
+        if path == "/invoices":
+            return self.invoice_page(int((query.get("page") or ["1"])[0]))
+        if path.startswith("/files/") and path.endswith(".pdf"):
+            return self.file(path.removeprefix("/files/").removesuffix(".pdf"))
+        if path == "/logout":
+            self.sessions.pop(sid, None)
+            return 303, {"Location": "/login"}, b""
+        return 404, {}, self.page("<p>Seite nicht gefunden</p>")
+
+    def page(self, body: str, *, logged_in: bool = False) -> bytes:
+        nav = '<p><a class="logout" href="/logout">Abmelden</a></p>' if logged_in else ""
+        return PAGE.format(nav=nav, body=body).encode()
+
+    def login_page(self, visitor: str | None, error: str = ""):
+        visitor = visitor or secrets.token_hex(8)
+        with self.lock:
+            token = self.csrf.setdefault(visitor, secrets.token_hex(16))
+        alert = f'<p class="alert">{html.escape(error)}</p>' if error else ""
+        body = f"""{alert}<form id="login" method="post" action="/login">
+<input type="hidden" name="csrf" value="{token}">
+<label>E-Mail <input type="text" name="email"></label>
+<label>Passwort <input type="password" name="password"></label>
+<button type="submit">Anmelden</button></form>"""
+        return 200, {"Set-Cookie": f"visitor={visitor}; Path=/; HttpOnly"}, self.page(body)
+
+    def login(self, form: dict, jar: dict):
+        visitor = jar.get("visitor", "")
+        if not visitor or self.csrf.get(visitor) != form.get("csrf"):
+            return 403, {}, self.page('<p class="alert">Sitzung abgelaufen, bitte neu laden.</p>')
+        if (form.get("email"), form.get("password")) != (USER, PASSWORD):
+            return self.login_page(visitor, "E-Mail-Adresse oder Passwort ist falsch.")
+        sid = secrets.token_hex(16)
+        if jar.get("device") in self.trusted:
+            with self.lock:
+                self.sessions[sid] = "in"
+            return 303, {"Location": "/invoices", "Set-Cookie": _sid(sid)}, b""
+        code = self.fixed_code or f"{secrets.randbelow(10**6):06d}"
+        with self.lock:
+            self.sessions[sid] = "code"
+            self.codes[sid] = code
+        logger.warning("demo portal: SMS to +49 170 ***12: your Demo Energie code is %s", code)
+        return 303, {"Location": "/otp", "Set-Cookie": _sid(sid)}, b""
+
+    def code_page(self, error: str = ""):
+        wrong = f'<p class="error">{html.escape(error)}</p>' if error else ""
+        body = f"""<p class="hint">Wir haben Ihnen einen Code per SMS an +49 170 ***12 gesendet.</p>
+{wrong}<form id="otp" method="post" action="/otp">
+<input type="text" name="code" inputmode="numeric">
+<label><input type="checkbox" name="remember" value="1" checked> Dieses Gerät merken</label>
+<button type="submit">Bestätigen</button></form>"""
+        return 200, {}, self.page(body)
+
+    def check_code(self, sid: str, form: dict):
+        if form.get("code", "").strip() != self.codes.get(sid):
+            return self.code_page("Der Code ist falsch. Bitte versuchen Sie es erneut.")
+        headers = {"Location": "/invoices"}
+        with self.lock:
+            self.sessions[sid] = "in"
+            self.codes.pop(sid, None)
+            if form.get("remember"):
+                device = secrets.token_hex(16)
+                self.trusted.add(device)
+                headers["Set-Cookie"] = f"device={device}; Path=/; Max-Age=2592000; HttpOnly"
+        return 303, headers, b""
+
+    def invoice_page(self, number: int):
+        rows = self.invoices[(number - 1) * PER_PAGE : number * PER_PAGE]
+        lines = "".join(
+            f'<tr><td class="number">{i["number"]}</td><td class="date">{i["date"]}</td>'
+            f'<td class="amount">{i["amount"]} €</td>'
+            f'<td><a class="pdf" href="/files/{i["number"]}.pdf">PDF</a></td></tr>'
+            for i in rows
+        )
+        more = len(self.invoices) > number * PER_PAGE
+        next_link = f'<a class="next" href="/invoices?page={number + 1}">Weiter</a>' if more else ""
+        body = f"""<table class="invoices"><thead><tr><th>Nummer</th><th>Datum</th>
+<th>Betrag</th><th></th></tr></thead><tbody>{lines}</tbody></table>{next_link}"""
+        return 200, {}, self.page(body, logged_in=True)
+
+    def file(self, number: str):
+        for i in self.invoices:
+            if i["number"] == number:
+                with self.lock:
+                    self.downloads += 1
+                lines = ["Demo Energie GmbH", f"Rechnung {number}", f"Datum: {i['date']}"]
+                pdf = simple_pdf([*lines, f"Betrag: {i['amount']} EUR"])
+                return 200, {"Content-Type": "application/pdf"}, pdf
+        return 404, {}, b"not found"
+
+
+def _sid(sid: str) -> str:
+    return f"sid={sid}; Path=/; HttpOnly"
+
+
+def make_server(portal: DemoPortal, host: str = "127.0.0.1", port: int = 8089):
+    """An HTTP server for the portal (not yet serving)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def _answer(self, method: str) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(min(length, 1 << 20)).decode(errors="replace")
+            form = {k: v[0] for k, v in parse_qs(raw).items()}
+            jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
+            status, headers, body = portal.handle(
+                method, url.path, parse_qs(url.query), form, {k: m.value for k, m in jar.items()}
+            )
+            self.send_response(status)
+            headers.setdefault("Content-Type", "text/html; charset=utf-8")
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:
+            logger.debug("demo portal: " + format, *args)
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def serve_in_thread(portal: DemoPortal, port: int = 8089) -> ThreadingHTTPServer:
+    """Start the portal in a daemon thread; the caller shuts the server down."""
+    server = make_server(portal, port=port)
+    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+    return server
