@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,9 @@ class HttpPolicy:
     ca_bundle: Path | None = None  # TLS verification is always on; this only swaps the CA file
     max_download: int = DEFAULT_MAX_DOWNLOAD  # body cap of read_body()
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) gmid/0.1"
+    retries: int = 2  # of a GET or HEAD that met 429, 5xx or a network error; never of a POST
+    backoff: float = 2.0  # seconds before the first retry, doubled for each next one
+    max_retry_wait: float = 30.0  # a longer Retry-After ends the run instead (retried later)
 
 
 class PortalSession(requests.Session):
@@ -72,6 +76,20 @@ class PortalSession(requests.Session):
         prepared_request.gmid_redirected_from = response.url
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        """Send one request under the policy, retrying a GET that met a passing failure."""
+        retries = self.policy.retries if request.method in ("GET", "HEAD") else 0
+        for attempt in range(retries + 1):
+            try:
+                return self._send_once(request, **kwargs)
+            except PortalUnavailable as e:
+                wait = self.policy.backoff * 2**attempt if e.retry_after is None else e.retry_after
+                if attempt == retries or wait > self.policy.max_retry_wait:
+                    raise
+                logger.info("%s; retrying in %g s", e, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
         """Send one request under the policy; raise the typed error of whatever went wrong."""
         _check_url(request, self.policy)
         if kwargs.get("timeout") is None:

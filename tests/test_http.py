@@ -22,7 +22,8 @@ LOGIN_PAGE = b"<!DOCTYPE html><html><body><form><input name=password></form></bo
 
 
 def browser_for(**policy):
-    return make_browser(HttpPolicy(**policy))
+    # Without retries: each test sees the first answer (retries are tested on their own).
+    return make_browser(HttpPolicy(**{"retries": 0, **policy}))
 
 
 # --- transport rules -------------------------------------------------------------------------
@@ -153,6 +154,25 @@ def test_429_and_5xx_raise_unavailable_with_retry_after():
         # other 4xx are the connector's to read: login failures come as such pages
         response = browser.open(portal.url + "/denied")
         assert response.status_code == 401 and response.soup.p.text == "wrong password"
+
+
+def test_a_get_is_retried_after_a_passing_failure_and_a_post_is_not():
+    answers = iter([(503, {}, b"busy"), (429, {"Retry-After": "0"}, b"slow"), (200, {}, b"ok")])
+    routes = {
+        ("GET", "/list"): lambda r: next(answers),
+        ("POST", "/login"): lambda r: (503, {}, b"busy"),
+        ("GET", "/far"): lambda r: (429, {"Retry-After": "3600"}, b"tomorrow"),
+    }
+    with serve(routes) as portal:
+        browser = make_browser(HttpPolicy(retries=2, backoff=0.05))
+        assert browser.open(portal.url + "/list").text == "ok"
+        with pytest.raises(PortalUnavailable, match="HTTP 503"):
+            browser.session.post(portal.url + "/login", data={"p": "x"})
+        with pytest.raises(PortalUnavailable) as e:
+            browser.open(portal.url + "/far")  # a wait longer than max_retry_wait is not waited
+        assert e.value.retry_after == 3600
+        paths = [r.path for r in portal.requests]
+    assert paths.count("/list") == 3 and paths.count("/login") == 1 and paths.count("/far") == 1
 
 
 # --- TLS -------------------------------------------------------------------------------------
