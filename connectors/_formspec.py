@@ -102,6 +102,7 @@ class ListSpec:
     next: Value | None = None
     max_pages: int = 50
     type: str = "html"
+    empty: Probe | None = None  # what the portal shows when it really has no documents
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def _captcha(c: _Checker, value: Any) -> CaptchaSpec | None:
 
 
 def _documents(c: _Checker, value: Any) -> ListSpec | None:
-    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages")
+    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
     m = c.mapping(value, "documents", keys)
     c.choice(m.get("type"), "documents.type", ("html",))
     pages = c.text_list(m.get("pages"), "documents.pages")
@@ -223,6 +224,7 @@ def _documents(c: _Checker, value: Any) -> ListSpec | None:
         fields=fields,
         next=c.value(m.get("next"), "documents.next", default_attribute="href"),
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
+        empty=c.probe(m.get("empty"), "documents.empty"),
     )
     return spec if pages and rows is not None and download is not None else None
 

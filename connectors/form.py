@@ -217,11 +217,18 @@ class FormConnector(Connector):
             if self._login_form() is not None:
                 raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
             rows = x.html_rows(self.page, spec.rows)
-            if not rows and number == 1 and not self._shows(self.spec.login.success):
-                # An empty list and a changed page look alike but for the success marker.
+            if not rows and number == 1 and not self._shows(spec.empty):
+                # A changed layout would otherwise pass for "no documents", run after run:
+                # an empty list must be recognised as such (documents.empty).
+                if self._shows(self.spec.login.success):
+                    hint = (
+                        "if the portal really lists no documents, set documents.empty to "
+                        "its 'no documents' message"
+                    )
+                else:
+                    hint = self._success_missed()
                 raise self._changed(
-                    f"documents.rows: selector {spec.rows!r} matched nothing, and "
-                    f"{self._success_missed()}",
+                    f"documents.rows: selector {spec.rows!r} matched nothing, and {hint}",
                     selector=spec.rows,
                 )
             yield self.browser.url, rows

@@ -43,8 +43,19 @@ def invoices(today: date, count: int = 6) -> list[dict[str, str]]:
 class DemoPortal:
     """The portal's state; one instance serves every request."""
 
-    def __init__(self, *, code: str | None = None, today: date | None = None):
+    def __init__(
+        self,
+        *,
+        code: str | None = None,
+        today: date | None = None,
+        totp: str | None = None,
+        expire_after: int | None = None,
+    ):
         self.fixed_code = code
+        self.totp = totp  # a secret: codes come from an authenticator app instead of an SMS
+        self.expire_after = expire_after  # end the first session after this many list pages
+        self.layout = "table"  # "changed": the list page no longer has its table
+        self.pages_served: dict[str, int] = {}
         self.invoices = invoices(today or date.today())
         self.lock = threading.Lock()
         self.csrf: dict[str, str] = {}  # visitor cookie -> token
@@ -52,6 +63,7 @@ class DemoPortal:
         self.codes: dict[str, str] = {}  # session id -> the code sent
         self.trusted: set[str] = set()  # remembered devices
         self.downloads = 0
+        self.logins = 0  # successful password logins
 
     def handle(self, method: str, path: str, query: dict, form: dict, jar: dict):
         """Answer one request: (status, headers, body)."""
@@ -72,6 +84,13 @@ class DemoPortal:
         if state != "in":
             return 303, {"Location": "/login"}, b""
         if path == "/invoices":
+            with self.lock:
+                served = self.pages_served[sid] = self.pages_served.get(sid, 0) + 1
+            if self.expire_after is not None and served > self.expire_after:
+                # The portal ends a session on its own terms (once: then it behaves).
+                self.expire_after = None
+                self.sessions.pop(sid, None)
+                return 303, {"Location": "/login"}, b""
             return self.invoice_page(int((query.get("page") or ["1"])[0]))
         if path.startswith("/files/") and path.endswith(".pdf"):
             return self.file(path.removeprefix("/files/").removesuffix(".pdf"))
@@ -103,6 +122,8 @@ class DemoPortal:
         if (form.get("email"), form.get("password")) != (USER, PASSWORD):
             return self.login_page(visitor, "E-Mail-Adresse oder Passwort ist falsch.")
         sid = secrets.token_hex(16)
+        with self.lock:
+            self.logins += 1
         if jar.get("device") in self.trusted:
             with self.lock:
                 self.sessions[sid] = "in"
@@ -111,12 +132,18 @@ class DemoPortal:
         with self.lock:
             self.sessions[sid] = "code"
             self.codes[sid] = code
-        logger.warning("demo portal: SMS to +49 170 ***12: your Demo Energie code is %s", code)
+        if not self.totp:
+            logger.warning("demo portal: SMS to +49 170 ***12: your Demo Energie code is %s", code)
         return 303, {"Location": "/otp", "Set-Cookie": _sid(sid)}, b""
 
     def code_page(self, error: str = ""):
         wrong = f'<p class="error">{html.escape(error)}</p>' if error else ""
-        body = f"""<p class="hint">Wir haben Ihnen einen Code per SMS an +49 170 ***12 gesendet.</p>
+        hint = (
+            "Geben Sie den Code aus Ihrer Authenticator-App ein."
+            if self.totp
+            else "Wir haben Ihnen einen Code per SMS an +49 170 ***12 gesendet."
+        )
+        body = f"""<p class="hint">{hint}</p>
 {wrong}<form id="otp" method="post" action="/otp">
 <input type="text" name="code" inputmode="numeric">
 <label><input type="checkbox" name="remember" value="1" checked> Dieses Gerät merken</label>
@@ -124,7 +151,14 @@ class DemoPortal:
         return 200, {}, self.page(body)
 
     def check_code(self, sid: str, form: dict):
-        if form.get("code", "").strip() != self.codes.get(sid):
+        given = form.get("code", "").strip()
+        if self.totp:
+            import pyotp
+
+            right = pyotp.TOTP(self.totp).verify(given, valid_window=1)
+        else:
+            right = given == self.codes.get(sid)
+        if not right:
             return self.code_page("Der Code ist falsch. Bitte versuchen Sie es erneut.")
         headers = {"Location": "/invoices"}
         with self.lock:
@@ -146,6 +180,9 @@ class DemoPortal:
         )
         more = len(self.invoices) > number * PER_PAGE
         next_link = f'<a class="next" href="/invoices?page={number + 1}">Weiter</a>' if more else ""
+        if self.layout == "changed":
+            items = "".join(f"<li>{i['number']}</li>" for i in rows)
+            return 200, {}, self.page(f'<ul class="docs">{items}</ul>', logged_in=True)
         body = f"""<table class="invoices"><thead><tr><th>Nummer</th><th>Datum</th>
 <th>Betrag</th><th></th></tr></thead><tbody>{lines}</tbody></table>{next_link}"""
         return 200, {}, self.page(body, logged_in=True)

@@ -141,6 +141,8 @@ class PortalRunner:
             message = f"{new} new document{'s' if new != 1 else ''}"
         except PortalError as e:
             outcome, message, portal_message = e.outcome, str(e), e.portal_message
+            if getattr(e, "page", None):
+                message += f"; the page is saved as {e.page}"
         except GmidError as e:  # a secret that cannot be read, the archive full...
             outcome, message = "error", str(e)
         except Exception:
