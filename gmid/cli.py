@@ -102,6 +102,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     ]
     for key, value in rows:
         print(f"{key:<11} {value}")
+    for portal in status.portals:
+        last = portal.last_run
+        said = f": {last.message}" if last and last.message and portal.state != "running" else ""
+        state = portal.progress if portal.state == "running" and portal.progress else portal.state
+        print(f"{'portal':<11} {portal.name}: {state}{said}")
+    for challenge in status.challenges:
+        print(f"{'waiting':<11} {challenge.portal} asks for a {challenge.kind}: {challenge.prompt}")
+        print(f"{'':<11} answer with: gmid code {challenge.portal} ANSWER")
     return 0
 
 

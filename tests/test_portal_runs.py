@@ -130,6 +130,7 @@ def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
     assert portal.downloads == downloads
     [state] = daemon.status().portals
     assert state.state == "ok" and state.last_run.new_documents == 0
+    assert "portal      energie: ok: 0 new documents" in gmid(daemon, "status").stdout
 
 
 def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
@@ -159,6 +160,9 @@ def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "Der Code ist falsch" in pending[0].retry_message
+    shown = gmid(daemon, "status").stdout
+    assert "energie asks for a code: Wir haben Ihnen einen Code per SMS" in shown
+    assert "answer with: gmid code energie ANSWER" in shown
     assert gmid(daemon, "code", pending[0].id, CODE).returncode == 0
     out, _ = fetch.communicate(timeout=30)
     assert fetch.returncode == 0 and "ok: 6 new documents" in out

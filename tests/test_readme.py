@@ -1,0 +1,18 @@
+"""The README's config example loads, so what a new user copies from it works."""
+
+from __future__ import annotations
+
+import re
+
+from gmid.config import load_config
+from tests.conftest import ROOT
+
+
+def test_every_yaml_block_of_the_readme_is_a_valid_config(tmp_path):
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"readme-{i}.yaml"
+        path.write_text(f"state_dir: {tmp_path}/state\n{block}")
+        config = load_config(path)
+        assert config.portals or config.companies
