@@ -113,6 +113,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_client(args, lambda c: c.call("config.reload")))
+    if result.get("reloaded"):
+        print("the daemon reloaded its config")
+        return 0
+    print("the daemon refused the new config and kept the old one; see `gmid check-config`")
+    return 1
+
+
 def cmd_documents(args: argparse.Namespace) -> int:
     page = asyncio.run(
         _with_client(
@@ -248,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("reload", parents=[common], help="make the daemon read its config again")
+    p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("documents", parents=[common], help="list archived documents, newest first")
     p.add_argument("--company", help="only this company")

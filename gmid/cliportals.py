@@ -1,4 +1,4 @@
-"""The `gmid` commands about portals: list them, start a download, answer their codes."""
+"""The `gmid` commands about portals: list, download, answer their codes, suggest new ones."""
 
 from __future__ import annotations
 
@@ -116,6 +116,25 @@ async def _follow(client, portal: str):
         await events.aclose()
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_client(args, lambda c: c.suggest(args.url, args.domain)))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if not result["form_found"]:
+        print(f"no login form found at {result['login_url']}")
+    print(f"draft written to {result['draft']} (disabled)")
+    if result.get("note"):
+        print(f"  {result['note']}")
+    print("left to fill in:")
+    for item in result["todo"]:
+        print(f"  - {item}")
+    print(
+        f"edit it, then `gmid check-config`, `gmid reload` and `gmid fetch {result['name']} --wait`"
+    )
+    return 0
+
+
 def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register the portal commands on the `gmid` parser."""
     p = sub.add_parser("portals", parents=[common], help="the linked portals and their state")
@@ -130,6 +149,14 @@ def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
         help="follow the run to its end; on a terminal, ask for codes when the portal wants one",
     )
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "suggest", parents=[common], help="draft a description of a portal gmid does not know"
+    )
+    p.add_argument("url", help="the portal's login page (or home page)")
+    p.add_argument("--domain", help="the portal's domain (default: the URL's host, no www.)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser("challenges", parents=[common], help="codes and captchas portals wait for")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -94,7 +94,7 @@ class Daemon:
                 notify=Notifier(config.notify),
             )
             self.runner = PortalRunner(config, self.archive, self.index, self.broker, self.events)
-            self.control.methods.update(portal_methods(self.runner, self.broker))
+            self.control.methods.update(portal_methods(self.runner, self.broker, self.reload))
             await self.control.start()
             self._stack.append(self.control)
             await self.runner.start()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gmid.challenges import ChallengeBroker
 from gmid.control import protocol as p
 from gmid.control.server import Connection, Handler, RpcError
 from gmid.runner import PortalRunner
+from gmid.suggest import suggest
 
 
 def _text(params: dict[str, Any], key: str) -> str:
@@ -18,8 +20,15 @@ def _text(params: dict[str, Any], key: str) -> str:
     return value
 
 
-def portal_methods(runner: PortalRunner, broker: ChallengeBroker) -> dict[str, Handler]:
-    """Handlers for portals.list, portal.fetch, challenges.list and challenge.answer."""
+def portal_methods(
+    runner: PortalRunner,
+    broker: ChallengeBroker,
+    reload: Callable[[], Awaitable[bool]],
+) -> dict[str, Handler]:
+    """Return the portal and challenge methods of the control socket, by method name.
+
+    `reload` reloads the daemon's config (after `suggest` wrote a draft into portals.d).
+    """
 
     async def portals_list(params: dict[str, Any], conn: Connection) -> list[dict[str, Any]]:
         return runner.states()
@@ -39,6 +48,19 @@ def portal_methods(runner: PortalRunner, broker: ChallengeBroker) -> dict[str, H
         record = await asyncio.shield(future)
         return {"run": record.to_dict()}
 
+    async def portal_suggest(params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        url = _text(params, "url")
+        domain = params.get("domain")
+        if domain is not None:
+            domain = _text(params, "domain")
+        # blocking: the page is fetched and the draft written in a worker thread
+        result = await asyncio.to_thread(
+            suggest, url, domain=domain, config=runner.config, index=runner.index
+        )
+        # The draft is a portal at once: `gmid fetch NAME --wait` can try it right away.
+        result["loaded"] = bool(result.get("draft")) and await reload()
+        return result
+
     async def challenges_list(params: dict[str, Any], conn: Connection) -> list[dict[str, Any]]:
         return [c.to_dict() for c in broker.pending()]
 
@@ -55,6 +77,7 @@ def portal_methods(runner: PortalRunner, broker: ChallengeBroker) -> dict[str, H
     return {
         "portals.list": portals_list,
         "portal.fetch": portal_fetch,
+        "portal.suggest": portal_suggest,
         "challenges.list": challenges_list,
         "challenge.answer": challenge_answer,
     }

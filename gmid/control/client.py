@@ -148,6 +148,14 @@ class ControlClient:
         result = await self.call("portal.fetch", portal=portal, wait=wait)
         return p.RunInfo.from_dict(result["run"]) if result.get("run") else None
 
+    async def suggest(self, url: str, domain: str | None = None) -> dict[str, Any]:
+        """Suggest a portal: the daemon writes a disabled draft for it and says what is left.
+
+        The result has url, domain, name, login_url, form_found, draft (its path), todo (the
+        points left to fill in) and note.
+        """
+        return await self.call("portal.suggest", url=url, domain=domain)
+
     async def challenges(self) -> list[p.ChallengeInfo]:
         """The codes, captchas and approvals portals are waiting for."""
         return [p.ChallengeInfo.from_dict(d) for d in await self.call("challenges.list")]
