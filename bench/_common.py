@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import smtplib
@@ -14,6 +15,9 @@ import time
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+
+from gmid.control.client import ControlClient
+from gmid.errors import DaemonNotRunning
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_POLICY = policy.default.clone(linesep="\r\n")
@@ -77,9 +81,12 @@ def wait_port(port: int, timeout: float = 15) -> None:
 
 
 class GmidDaemon:
-    """`gmid daemon -c FILE` on a temp state, archive and socket, SMTP on a free port."""
+    """`gmid daemon -c FILE` on a temp state, archive and socket, SMTP on a free port.
 
-    def __init__(self) -> None:
+    `extra` is appended to the config (e.g. `portals:` and `runs:` sections).
+    """
+
+    def __init__(self, extra: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gmid-b", dir="/tmp"))
         self.port = free_port()
         self.socket = self.dir / "run" / "gmid.sock"
@@ -89,7 +96,7 @@ class GmidDaemon:
             f"archive:\n  dir: {self.dir / 'archive'}\n"
             f"control:\n  socket: {self.socket}\n"
             f"smtp:\n  listen: 127.0.0.1:{self.port}\n  max_message_size: 25MB\n"
-            "companies:\n  - name: Stadtwerke\n    senders: ['@stadtwerke.example']\n"
+            "companies:\n  - name: Stadtwerke\n    senders: ['@stadtwerke.example']\n" + extra
         )
         self.proc: subprocess.Popen | None = None
 
@@ -102,6 +109,29 @@ class GmidDaemon:
         )
         return self.proc
 
+    def wait_ready(self, timeout: float = 15) -> None:
+        """Wait until the control socket answers `status` (the daemon has started)."""
+
+        async def answered() -> bool:
+            try:
+                async with await ControlClient.connect(self.socket, timeout=2) as client:
+                    await client.status()
+                    return True
+            except DaemonNotRunning:
+                return False
+
+        deadline = time.monotonic() + timeout
+        while not asyncio.run(answered()):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"gmid daemon exited:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gmid daemon did not answer:\n{self.log_text()}")
+            time.sleep(0.02)
+
+    def log_text(self) -> str:
+        path = self.dir / "daemon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -111,3 +141,9 @@ class GmidDaemon:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -203,7 +203,8 @@ class PortalRunner:
         )
         connector = load_connector(portal.connector)(ctx)
         try:
-            if connector.session_valid():
+            # Without saved cookies no session can be valid: spare the portal the probe.
+            if cookie_file.exists() and connector.session_valid():
                 ctx.progress("the saved session is still valid")
             else:
                 ctx.progress("logging in")

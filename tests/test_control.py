@@ -67,6 +67,18 @@ def test_garbage_gets_errors_and_the_connection_stays_usable(daemon):
     assert daemon.status().pid == daemon.proc.pid
 
 
+def test_a_client_that_half_closes_after_asking_still_gets_its_answer(daemon):
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(daemon.socket))
+        sock.sendall(b'{"jsonrpc": "2.0", "id": 7, "method": "status"}\n')
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert json.loads(data)["id"] == 7
+
+
 NOBODY_CLIENT = """
 import socket, sys
 s = socket.socket(socket.AF_UNIX)

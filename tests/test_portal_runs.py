@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -199,3 +200,23 @@ def test_unknown_portal_and_no_pending_code(daemon):
     assert result.returncode == 1 and "no portal named 'nosuch'" in result.stderr
     result = gmid(daemon, "code", "energie", "123")
     assert result.returncode == 1 and "no pending challenge" in result.stderr
+
+
+def test_one_connection_waits_for_a_run_and_answers_its_code_meanwhile(daemon):
+    """A TUI keeps one connection: a run it waits for must not block its other calls."""
+    from gmid.control.client import ControlClient
+
+    async def scenario():
+        async with await ControlClient.connect(daemon.socket) as client:
+            run = asyncio.ensure_future(client.fetch("energie", wait=True))
+            for _ in range(200):
+                pending = await client.challenges()
+                if pending:
+                    break
+                await asyncio.sleep(0.05)
+            assert not run.done()
+            await client.answer(pending[0].id, CODE)
+            return await asyncio.wait_for(run, 30)
+
+    record = asyncio.run(scenario())
+    assert record.outcome == "ok" and record.new_documents == 6

@@ -20,6 +20,7 @@ from gmid.errors import GmidError
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], "Connection"], Awaitable[Any]]
+MAX_IN_FLIGHT = 32  # requests of one connection answered at the same time
 
 
 class RpcError(Exception):
@@ -46,6 +47,8 @@ class Connection:
         self.reader: asyncio.StreamReader = reader
         self.writer: asyncio.StreamWriter = writer
         self._write_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._answers: set[asyncio.Task] = set()
         self.tasks: set[asyncio.Task] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -73,16 +76,37 @@ class Connection:
         return line
 
     async def serve(self) -> None:
-        """Answer requests until the client goes away."""
+        """Answer requests until the client goes away, several at a time.
+
+        A request that waits (a portal run with `wait`) must not hold up the others on the
+        same connection; answers carry their id, so they may come in any order.
+        """
         while (line := await self.read_line()) is not None:
             if not line:
                 await self.send(p.error(None, p.INVALID_REQUEST, "request line too long"))
                 continue
             if not line.strip():
                 continue
+            await self._slots.acquire()  # a bounded number in flight: reading waits beyond it
+            task = asyncio.ensure_future(self._answer(line))
+            self.tasks.add(task)
+            self._answers.add(task)
+            task.add_done_callback(self.tasks.discard)
+            task.add_done_callback(self._answers.discard)
+        # The client closed its side: what it asked before still gets answered (`socat`-style
+        # clients half-close after sending).
+        if self._answers:
+            await asyncio.gather(*self._answers, return_exceptions=True)
+
+    async def _answer(self, line: bytes) -> None:
+        try:
             answer = await self.handle(line)
             if answer is not None:
                 await self.send(answer)
+        except ConnectionError:
+            pass
+        finally:
+            self._slots.release()
 
     async def handle(self, line: bytes) -> dict[str, Any] | None:
         """Turn one request line into its answer (None for a notification)."""
