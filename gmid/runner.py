@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,15 +31,33 @@ from gmid.runlog import RunRecord, known_ref, last_runs, record_ref, record_run
 logger = logging.getLogger(__name__)
 
 
-def fingerprint(portal: PortalConfig) -> str:
-    """A digest of what a run depends on: a "wrong credentials" verdict holds until it changes."""
+def fingerprint(portal: PortalConfig, key: bytes) -> str:
+    """A digest of what a run depends on: a "wrong credentials" verdict holds until it changes.
+
+    Keyed (HMAC with a random key of this installation): a plain-text password in the config
+    must not become a hash in the index that a dictionary attack could reverse.
+    """
     parts = [
         portal.connector,
         portal.username,
         repr((portal.password.kind, portal.password.value)) if portal.password else "",
         json.dumps(portal.options, sort_keys=True, default=str),
     ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return hmac.new(key, "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _fingerprint_key(state_dir: Path) -> bytes:
+    """This installation's fingerprint key, made (0600) on first use."""
+    path = state_dir / "fingerprint.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
 
 
 class PortalRunner:
@@ -62,9 +82,11 @@ class PortalRunner:
         self._runs: dict[str, asyncio.Future[RunRecord]] = {}
         self._progress: dict[str, str] = {}  # per running portal: what it is doing
         self.last: dict[str, RunRecord] = {}
+        self._key = b""
 
     async def start(self) -> None:
         """Load the last outcome of every portal."""
+        self._key = await asyncio.to_thread(_fingerprint_key, self.config.state_dir)
         self.last = await asyncio.to_thread(last_runs, self.index)
 
     async def stop(self) -> None:
@@ -124,7 +146,9 @@ class PortalRunner:
                     "state": state,
                     "progress": self._progress.get(portal.name),
                     "last_run": last.to_dict() if last else None,
-                    "credentials_changed": bool(last and last.fingerprint != fingerprint(portal)),
+                    "credentials_changed": bool(
+                        last and last.fingerprint != fingerprint(portal, self._key)
+                    ),
                 }
             )
         return states
@@ -156,7 +180,7 @@ class PortalRunner:
             message=message,
             portal_message=portal_message,
             new_documents=new,
-            fingerprint=fingerprint(portal),
+            fingerprint=fingerprint(portal, self._key),
             manual=manual,
         )
         try:

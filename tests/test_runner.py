@@ -153,3 +153,34 @@ def _with_runs(config, **changes):
     import dataclasses
 
     return dataclasses.replace(config, runs=dataclasses.replace(config.runs, **changes))
+
+
+async def test_wrong_credentials_hold_until_they_change_and_no_password_hash_is_kept(
+    setup, portal, tmp_path
+):
+    s = setup()
+    s.config = s.runner.config = _with_password(s.config, "hunter2-wrong")
+    record = await s.run()
+    assert record.outcome == "wrong credentials"
+    assert "E-Mail-Adresse oder Passwort ist falsch" in record.portal_message
+    [state] = s.runner.states()
+    assert state["state"] == "wrong credentials" and not state["credentials_changed"]
+    s.runner.config = _with_password(s.config, "demo")
+    [state] = s.runner.states()
+    assert state["credentials_changed"]
+    # the fingerprint is keyed: a plain password's bare hash is nowhere in the index
+    import hashlib
+
+    db = (s.config.state_dir / "index.sqlite").read_bytes()
+    db += (s.config.state_dir / "index.sqlite-wal").read_bytes()
+    assert b"hunter2" not in db
+    assert hashlib.sha256(b"hunter2-wrong").hexdigest()[:16].encode() not in db
+
+
+def _with_password(config, password):
+    import dataclasses
+
+    from gmid.secrets import SecretRef
+
+    portal = dataclasses.replace(config.portals[0], password=SecretRef("plain", password))
+    return dataclasses.replace(config, portals=(portal,))
