@@ -8,10 +8,12 @@ that spares the next code, and invoices over two pages, each a real PDF. User "d
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import secrets
 import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +58,7 @@ class DemoPortal:
         self.expire_after = expire_after  # end the first session after this many list pages
         self.layout = "table"  # "changed": the list page no longer has its table
         self.pages_served: dict[str, int] = {}
+        self.port = 0  # set once served
         self.invoices = invoices(today or date.today())
         self.lock = threading.Lock()
         self.csrf: dict[str, str] = {}  # visitor cookie -> token
@@ -240,3 +243,15 @@ def serve_in_thread(portal: DemoPortal, port: int = 8089) -> ThreadingHTTPServer
     server = make_server(portal, port=port)
     threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
     return server
+
+
+@contextlib.contextmanager
+def running(portal: DemoPortal, port: int = 8089) -> Iterator[DemoPortal]:
+    """Serve the portal for the duration of a `with` block; `portal.port` is where."""
+    server = serve_in_thread(portal, port)
+    portal.port = server.server_address[1]
+    try:
+        yield portal
+    finally:
+        server.shutdown()
+        server.server_close()

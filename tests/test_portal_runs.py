@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gmid.demoportal import DemoPortal, serve_in_thread
+from gmid.demoportal import DemoPortal, running
 from tests.conftest import ROOT, make_daemon_dir
 
 CODE = "246810"
@@ -52,12 +52,8 @@ runs:
 
 @pytest.fixture
 def portal():
-    demo = DemoPortal(code=CODE)
-    server = serve_in_thread(demo, port=0)
-    demo.port = server.server_address[1]
-    yield demo
-    server.shutdown()
-    server.server_close()
+    with running(DemoPortal(code=CODE), port=0) as demo:
+        yield demo
 
 
 def _daemon(portal, *, password="demo", code_timeout="30s"):

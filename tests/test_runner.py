@@ -12,7 +12,7 @@ from gmid.archive import Archive, Incoming
 from gmid.challenges import ChallengeBroker
 from gmid.config import load_config
 from gmid.demo import simple_pdf
-from gmid.demoportal import DemoPortal, serve_in_thread
+from gmid.demoportal import DemoPortal, running
 from gmid.events import EventBus
 from gmid.index import Index
 from gmid.runner import PortalRunner
@@ -23,12 +23,8 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 @pytest.fixture
 def portal():
-    demo = DemoPortal(totp=SECRET)
-    server = serve_in_thread(demo, port=0)
-    demo.port = server.server_address[1]
-    yield demo
-    server.shutdown()
-    server.server_close()
+    with running(DemoPortal(totp=SECRET), port=0) as demo:
+        yield demo
 
 
 class Setup:
