@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime
 
 from gmid.cli import _cut, _local, _print_table, _with_client
 
@@ -18,13 +19,14 @@ def cmd_portals(args: argparse.Namespace) -> int:
     if not portals:
         print("no portals configured")
         return 0
-    table = [("PORTAL", "COMPANY", "STATE", "LAST RUN")]
+    table = [("PORTAL", "COMPANY", "STATE", "NEXT RUN", "LAST RUN")]
     for p in portals:
         last = p.last_run
         when = _local(last.finished_at) if last else "never"
         said = f" ({last.message})" if last and last.message else ""
         state = p.progress if p.state == "running" and p.progress else p.state
-        table.append((p.name, _cut(p.company, 24), state, when + said))
+        planned = _local(p.next_run) if p.next_run else "-"
+        table.append((p.name, _cut(p.company, 24), state, planned, when + said))
     _print_table(table)
     return 0
 
@@ -135,11 +137,47 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    plan = asyncio.run(_with_client(args, lambda c: c.call("schedule.preview", days=args.days)))
+    if args.json:
+        print(json.dumps(plan, indent=2, ensure_ascii=False))
+        return 0
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(plan["timezone"])
+
+    def local(iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+
+    lines = [
+        (datetime.fromisoformat(r["at"]), f"{local(r['at'])}  {r['portal']:<20}  {r['reason']}")
+        for r in plan["runs"]
+    ]
+    lines += [
+        (
+            q["start"],
+            f"{local(q['start'])}  {'-- quiet until ' + local(q['end']):<20}  ({q['why']})",
+        )
+        for q in plan["quiet"]
+    ]
+    print(f"the next {args.days} days, times in {plan['timezone']}:")
+    for _, line in sorted(lines):
+        print(line)
+    if not plan["runs"]:
+        print("no scheduled runs (portals that are disabled run only by hand)")
+    return 0
+
+
 def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register the portal commands on the `gmid` parser."""
     p = sub.add_parser("portals", parents=[common], help="the linked portals and their state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_portals)
+
+    p = sub.add_parser("schedule", parents=[common], help="the runs of the coming days")
+    p.add_argument("--days", type=int, default=7, help="how many days ahead (default 7)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("fetch", parents=[common], help="start a download from a portal now")
     p.add_argument("portal", help="the portal's name")

@@ -31,6 +31,8 @@ from gmid.portalconfig import (
     read_portals,
     read_runs,
 )
+from gmid.schedconfig import check_rules, merge, read_schedule
+from gmid.timerules import Rules
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
@@ -50,6 +52,7 @@ _TOP_KEYS = (
     "portals",
     "runs",
     "notify",
+    "schedule",
     "include",
 )
 _INCLUDABLE = ("companies", "portals")
@@ -114,6 +117,7 @@ class Config:
     portals: tuple[PortalConfig, ...]
     runs: RunsConfig
     notify: NotifyConfig
+    schedule: Rules
     include: str | None
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
@@ -337,7 +341,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     included = _included_files(r, top.get("include"), include)
 
     companies = _companies(r, top.get("companies"))
-    portals = read_portals(r, top.get("portals"))
+    schedule = merge(Rules(), read_schedule(r, top.get("schedule"), "schedule"))
+    check_rules(r, top.get("schedule"), "schedule", schedule)
+    portals = read_portals(r, top.get("portals"), schedule)
     runs = read_runs(r, top.get("runs"))
     notify = read_notify(r, top.get("notify"))
     for file in included:
@@ -348,7 +354,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         }
         itop = ir.mapping(ir.load(), "", _INCLUDABLE, refused)
         companies += _companies(ir, itop.get("companies"))
-        portals += read_portals(ir, itop.get("portals"))
+        portals += read_portals(ir, itop.get("portals"), schedule)
     _check_companies(problems, companies)
     check_portals(problems, portals)
 
@@ -369,6 +375,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         portals=tuple(portals),
         runs=runs,
         notify=notify,
+        schedule=schedule,
         include=include,
         included_files=tuple(included),
         warnings=tuple(warnings),

@@ -26,8 +26,9 @@ from gmid.events import EventBus
 from gmid.index import Index
 from gmid.ingest import Ingestor
 from gmid.notify import Notifier
-from gmid.portalapi import portal_methods
+from gmid.portalapi import portal_methods, schedule_methods
 from gmid.runner import PortalRunner
+from gmid.scheduler import PortalScheduler
 from gmid.smtp import SmtpListener
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Daemon:
         self.smtp: SmtpListener | None = None
         self.broker: ChallengeBroker | None = None
         self.runner: PortalRunner | None = None
+        self.scheduler: PortalScheduler | None = None
         self.control = ControlServer(
             config.control.socket,
             {
@@ -99,6 +101,10 @@ class Daemon:
             self._stack.append(self.control)
             await self.runner.start()
             self._stack.append(self.runner)
+            self.scheduler = PortalScheduler(self.runner, self.events)
+            self.control.methods.update(schedule_methods(self.scheduler))
+            await self.scheduler.start()
+            self._stack.append(self.scheduler)
             if config.smtp.enabled:
                 self.smtp = SmtpListener(self.ingestor, self.executor, self.events)
                 await self.smtp.start()
@@ -152,6 +158,8 @@ class Daemon:
             if new.runs.concurrency != old.runs.concurrency:
                 logger.warning("runs.concurrency changed: takes effect after a restart")
             self.runner.config = new
+        if self.scheduler is not None:
+            self.scheduler.replan()
         self.archive.template = new.archive.name
         if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
             old.smtp.host,
@@ -162,6 +170,18 @@ class Daemon:
         self.events.publish("config.reloaded")
         logger.info("config reloaded from %s", new.path)
         return True
+
+    def _portal_states(self) -> list[dict[str, Any]]:
+        """The runner's view of every portal, with the scheduler's next run and why."""
+        if self.runner is None:
+            return []
+        states = self.runner.states()
+        for state in states:
+            planned = self.scheduler.planned(state["name"]) if self.scheduler else None
+            if planned is not None:
+                state["next_run"] = planned.at.isoformat() if planned.at else None
+                state["next_reason"] = planned.reason
+        return states
 
     def _stored(self, stored: Stored) -> None:
         self.events.publish("document.added", document=stored.document.to_dict())
@@ -192,7 +212,7 @@ class Daemon:
                 rejected=smtp.rejected if smtp else 0,
                 quarantined=smtp.quarantined if smtp else 0,
             ),
-            portals=self.runner.states() if self.runner else [],
+            portals=self._portal_states(),
             challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
             components={
                 "control": f"listening on {self.control.path}",

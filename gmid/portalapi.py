@@ -10,6 +10,7 @@ from gmid.challenges import ChallengeBroker
 from gmid.control import protocol as p
 from gmid.control.server import Connection, Handler, RpcError
 from gmid.runner import PortalRunner
+from gmid.scheduler import PortalScheduler
 from gmid.suggest import suggest
 
 
@@ -81,3 +82,15 @@ def portal_methods(
         "challenges.list": challenges_list,
         "challenge.answer": challenge_answer,
     }
+
+
+def schedule_methods(scheduler: PortalScheduler) -> dict[str, Handler]:
+    """Handlers for schedule.preview."""
+
+    async def schedule_preview(params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        days = params.get("days", 7)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+            raise RpcError(p.INVALID_PARAMS, "days must be a whole number 1..366")
+        return await asyncio.to_thread(scheduler.preview, days)
+
+    return {"schedule.preview": schedule_preview}

@@ -14,7 +14,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from gmid.confreader import Reader, is_null, line_of
 from gmid.errors import Problem
 from gmid.notify import NotifyConfig
+from gmid.schedconfig import check_rules, merge, read_schedule
 from gmid.secrets import SecretRef, parse_secret
+from gmid.timerules import Rules
 
 PORTAL_KEYS = (
     "name",
@@ -28,6 +30,7 @@ PORTAL_KEYS = (
     "enabled",
     "allow_http",
     "ca_bundle",
+    "schedule",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -48,6 +51,7 @@ class PortalConfig:
     ca_bundle: Path | None
     file: str
     line: int | None
+    rules: Rules = field(default_factory=Rules)  # the global schedule with its overrides
 
 
 @dataclass(frozen=True)
@@ -95,17 +99,17 @@ def read_notify(r: Reader, node: Node | None) -> NotifyConfig:
     )
 
 
-def read_portals(r: Reader, node: Node | None) -> list[PortalConfig]:
-    """Read a `portals:` list (of the main file or an included one)."""
+def read_portals(r: Reader, node: Node | None, schedule: Rules) -> list[PortalConfig]:
+    """Read a `portals:` list (of the main file or an included one); `schedule` is global."""
     portals = []
     for i, item in enumerate(r.sequence(node, "portals")):
-        portal = _portal(r, item, f"portals[{i}]")
+        portal = _portal(r, item, f"portals[{i}]", schedule)
         if portal is not None:
             portals.append(portal)
     return portals
 
 
-def _portal(r: Reader, node: Node, option: str) -> PortalConfig | None:
+def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig | None:
     m = r.mapping(node, option, PORTAL_KEYS)
     if not m and not isinstance(node, MappingNode):
         return None
@@ -146,7 +150,12 @@ def _portal(r: Reader, node: Node, option: str) -> PortalConfig | None:
     if enabled and (username is None) != (password is None):
         missing = "password" if password is None else "username"
         r.problem(node, f"{option}.{missing}", "needed together with the other credential")
+    rules = schedule
+    if "schedule" in m:
+        rules = merge(schedule, read_schedule(r, m["schedule"], f"{option}.schedule"))
+        check_rules(r, m["schedule"], f"{option}.schedule", rules)
     return PortalConfig(
+        rules=rules,
         name=name,
         company=r.text(m.get("company"), f"{option}.company", name),
         connector=connector,

@@ -73,6 +73,16 @@ def last_runs(index: Index) -> dict[str, RunRecord]:
     return {row[0]: RunRecord(*row[:8], manual=bool(row[8])) for row in rows}
 
 
+def consecutive_failures(index: Index) -> dict[str, int]:
+    """Per portal, how many runs since its last ok run (or ever) did not end ok."""
+    rows = index._query(
+        "SELECT portal, count(*) FROM portal_runs AS r WHERE id > coalesce("
+        " (SELECT max(id) FROM portal_runs AS o WHERE o.portal = r.portal AND o.outcome = 'ok'),"
+        " 0) GROUP BY portal"
+    )
+    return {portal: count for portal, count in rows}
+
+
 def record_suggestion(index: Index, url: str, domain: str, draft: str | None) -> None:
     """Remember a suggested portal (its URL, domain and the draft written for it)."""
     with index._transaction() as db:

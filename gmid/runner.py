@@ -25,8 +25,16 @@ from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
 from gmid.events import EventBus
 from gmid.http import HttpPolicy, check_document, make_browser, save_cookies
 from gmid.index import Index
+from gmid.planner import LastRun
 from gmid.portalconfig import PortalConfig
-from gmid.runlog import RunRecord, known_ref, last_runs, record_ref, record_run
+from gmid.runlog import (
+    RunRecord,
+    consecutive_failures,
+    known_ref,
+    last_runs,
+    record_ref,
+    record_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +90,15 @@ class PortalRunner:
         self._runs: dict[str, asyncio.Future[RunRecord]] = {}
         self._progress: dict[str, str] = {}  # per running portal: what it is doing
         self.last: dict[str, RunRecord] = {}
+        self.failures: dict[str, int] = {}  # consecutive runs that did not end ok
+        self._active: set[str] = set()  # portals whose run has started and not yet ended
         self._key = b""
 
     async def start(self) -> None:
         """Load the last outcome of every portal."""
         self._key = await asyncio.to_thread(_fingerprint_key, self.config.state_dir)
         self.last = await asyncio.to_thread(last_runs, self.index)
+        self.failures = await asyncio.to_thread(consecutive_failures, self.index)
 
     async def stop(self) -> None:
         """Unblock runs waiting for codes, then wait a little for running ones to end."""
@@ -113,6 +124,7 @@ class PortalRunner:
             return running
         loop = asyncio.get_running_loop()
         self._progress[portal.name] = "queued"
+        self._active.add(portal.name)
         future = loop.run_in_executor(self._executor, self._run, portal, manual)
         self._runs[portal.name] = future
         future.add_done_callback(partial(self._finished, portal.name))
@@ -121,8 +133,26 @@ class PortalRunner:
 
     def _finished(self, name: str, future: asyncio.Future[RunRecord]) -> None:
         self._progress.pop(name, None)
-        if not future.cancelled() and future.exception() is None:
-            self.last[name] = future.result()
+        self._active.discard(name)
+
+    def running(self, name: str) -> bool:
+        """Tell whether a run of the portal is queued or under way."""
+        # Not the future: it completes a little after the run's end event has gone out.
+        return name in self._active
+
+    def last_run(self, name: str) -> LastRun | None:
+        """The last run of a portal as the planner needs it."""
+        record = self.last.get(name)
+        if record is None:
+            return None
+        portal = self.portal(name)
+        return LastRun(
+            started_at=datetime.fromisoformat(record.started_at),
+            finished_at=datetime.fromisoformat(record.finished_at),
+            outcome=record.outcome,
+            failures=self.failures.get(name, 0),
+            credentials_changed=record.fingerprint != fingerprint(portal, self._key),
+        )
 
     def states(self) -> list[dict[str, Any]]:
         """Every configured portal with its state and its last run, for `status`."""
@@ -133,10 +163,10 @@ class PortalRunner:
             if running is not None and not running.done():
                 state = self._progress.get(portal.name, "running")
                 state = "queued" if state == "queued" else "running"
-            elif not portal.enabled:
-                state = "disabled"
+            elif last is not None:
+                state = last.outcome  # a disabled portal fetched by hand has one too
             else:
-                state = last.outcome if last else "never run"
+                state = "never run" if portal.enabled else "disabled"
             states.append(
                 {
                     "name": portal.name,
@@ -189,6 +219,10 @@ class PortalRunner:
             logger.error("portal %s: could not record the run: %s", portal.name, e)
         level = logging.INFO if outcome == "ok" else logging.WARNING
         logger.log(level, "portal %s: %s (%s)", portal.name, outcome, message)
+        # Before the event: whoever it wakes (the scheduler) must see the run as ended.
+        self.last[portal.name] = record
+        self.failures[portal.name] = 0 if outcome == "ok" else self.failures.get(portal.name, 0) + 1
+        self._active.discard(portal.name)
         self.events.publish("portal.finished", **record.to_dict())
         return record
 

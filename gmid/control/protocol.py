@@ -174,6 +174,8 @@ class PortalInfo(_Wire):
     progress: str | None = None
     last_run: RunInfo | None = None
     credentials_changed: bool = False
+    next_run: str | None = None  # ISO time, None when not planned (see next_reason)
+    next_reason: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
