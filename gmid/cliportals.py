@@ -153,13 +153,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         (datetime.fromisoformat(r["at"]), f"{local(r['at'])}  {r['portal']:<20}  {r['reason']}")
         for r in plan["runs"]
     ]
-    lines += [
-        (
-            q["start"],
-            f"{local(q['start'])}  {'-- quiet until ' + local(q['end']):<20}  ({q['why']})",
+    for q in plan["quiet"]:
+        until = f"-- quiet until {local(q['end'])}"
+        lines.append(
+            (datetime.fromisoformat(q["start"]), f"{local(q['start'])}  {until}  ({q['why']})")
         )
-        for q in plan["quiet"]
-    ]
     print(f"the next {args.days} days, times in {plan['timezone']}:")
     for _, line in sorted(lines):
         print(line)

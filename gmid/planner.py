@@ -141,6 +141,11 @@ def next_run(
         return Planned(None, None, f"disabled (only by hand: gmid fetch {name})")
     if not rules.at and (rules.every is None or rules.every <= timedelta(0)):
         return Planned(None, None, f"no `every` and no `at`: only by hand (gmid fetch {name})")
+    if last is None and rules.at:
+        # Fixed slots are the user's word on when portals may ask for codes: even the first
+        # run waits for one.
+        due, why = _normal_due(rules, calendar, now)
+        return _place(name, rules, calendar, due, now, f"first run, {why}", None)
     if last is None:
         return _place(name, rules, calendar, now, now, "first run", FIRST)
     if last.outcome == "wrong credentials":

@@ -139,3 +139,44 @@ def _wait_for_log(daemon, text: str, timeout: float = 10) -> None:
     while text not in daemon.log_text():
         assert time.monotonic() < deadline, daemon.log_text()
         time.sleep(0.05)
+
+
+SCHEDULED = """\
+schedule:
+  quiet: [sat-sun]
+portals:
+  - name: shop
+    username: me
+    password: {command: "echo x"}
+    schedule: {at: ["mon 10:00", "sat 10:00"]}
+    form:
+      start: https://shop.example/login
+      documents: {pages: [/invoices], rows: tr, download: a.pdf}
+"""
+
+
+def test_gmid_schedule_previews_runs_and_quiet_hours():
+    from tests.conftest import make_daemon_dir
+
+    d = make_daemon_dir(extra=SCHEDULED).start()
+    try:
+        shown = gmid("schedule", "--days", "14", "--socket", str(d.socket))
+        assert shown.returncode == 0, shown.stderr
+        assert "times in Europe/Berlin" in shown.stdout
+        assert "-- quiet until Mon" in shown.stdout and "(sat-sun)" in shown.stdout
+        plan = json.loads(
+            gmid("schedule", "--days", "14", "--json", "--socket", str(d.socket)).stdout
+        )
+        runs = [
+            datetime.fromisoformat(r["at"]).astimezone(ZoneInfo("Europe/Berlin"))
+            for r in plan["runs"]
+        ]
+        # the saturday slot waits for the end of the quiet weekend: every run is on a monday
+        assert len(runs) >= 2 and all(r.weekday() == 0 for r in runs)
+        assert any(r.hour == 10 for r in runs) and any(r.hour == 0 for r in runs)
+        [portal] = d.status().portals
+        assert portal.next_run == plan["runs"][0]["at"] and portal.next_reason
+        status = gmid("status", "--socket", str(d.socket)).stdout
+        assert "portal      shop: never run" in status
+    finally:
+        assert d.stop() == 0

@@ -247,8 +247,8 @@ def test_preview_over_fourteen_days():
     runs = preview(portals, BERLIN, now=now, days=14)
     by_portal = {name: [t for t, p, _ in runs if p == name] for name, *_ in portals}
     assert by_portal["weekly"] == [at(2026, 11, 23, 10, 4), at(2026, 11, 30, 10, 4)]
-    assert by_portal["slots"][0] == now  # first run, inside the window
-    assert by_portal["slots"][1:] == [
+    # even the first run waits for a slot: slots are the user's word on when codes may come
+    assert by_portal["slots"] == [
         at(2026, 11, 23, 10),
         at(2026, 11, 26, 10),
         at(2026, 11, 30, 10),
@@ -257,7 +257,7 @@ def test_preview_over_fourteen_days():
     assert len(by_portal["daily"]) == 14 and len(by_portal["nightly"]) == 14
     assert all(t.hour == 6 and t.minute == 0 for t in by_portal["nightly"])  # 23:00 is quiet
     assert by_portal["off"] == by_portal["locked"] == []
-    assert len(runs) == 2 + 5 + 14 + 14
+    assert len(runs) == 2 + 4 + 14 + 14
     stamps = [t.timestamp() for t, _, _ in runs]
     assert stamps == sorted(stamps)
     assert all(now <= t < now + timedelta(days=14) for t, _, _ in runs)
@@ -275,9 +275,8 @@ def test_preview_reasons():
     ]
     reasons = [(p, r) for _, p, r in preview(portals, BERLIN, now=now, days=7)]
     assert reasons == [
-        ("b", "first run"),
         ("a", "retry 2 after waiting for code"),
-        ("b", "slot Tue 09:30"),
+        ("b", "first run, slot Tue 09:30"),
     ]
 
 

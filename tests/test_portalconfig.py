@@ -95,3 +95,38 @@ def test_portals_in_included_files_and_duplicates(tmp_path):
     config = load_config(main)
     assert [p.name for p in config.portals] == ["stadtwerke", "telekom"]
     assert config.portals[1].file == str(extra)
+
+
+def test_schedule_problems_name_file_line_and_option(tmp_path):
+    path = _write(
+        tmp_path,
+        "schedule:\n"  # 2
+        "  at: ['25:00']\n"  # 3
+        "  windows: ['mon-fry 08:00-19:00']\n"  # 4
+        "  quiet: ['2026-02-30']\n"  # 5
+        "  jitter: soon\n"  # 6
+        + PORTAL.replace("    form:", "    schedule: {every: 7d, at: ['mon 10:00']}\n    form:"),
+    )
+    problems = _problems(path)
+    assert any(p.startswith(f"{path}:3: schedule.at[0]: 25:00") for p in problems), problems
+    assert any(p.startswith(f"{path}:4: schedule.windows[0]:") and "fry" in p for p in problems)
+    assert any(p.startswith(f"{path}:5: schedule.quiet[0]:") for p in problems), problems
+    assert any(p.startswith(f"{path}:6: schedule.jitter:") for p in problems), problems
+    assert any("portals[0].schedule.at: give either `every` or `at`" in p for p in problems)
+
+
+def test_a_window_that_quiet_hours_empty_every_week_is_refused(tmp_path):
+    path = _write(tmp_path, "schedule:\n  windows: ['sat 08:00-12:00']\n  quiet: [sat-sun]\n")
+    [problem] = _problems(path)
+    assert problem.startswith(f"{path}:3: schedule: ")
+
+
+def test_a_portal_schedule_overrides_the_global_one(tmp_path):
+    text = "schedule:\n  windows: ['mon-fri 08:00-19:00']\n  jitter: 10m\n" + PORTAL.replace(
+        "    form:", "    schedule: {at: ['thu 10:00'], jitter: 0s}\n    form:"
+    )
+    config = load_config(_write(tmp_path, text))
+    rules = config.portals[0].rules
+    assert rules.every is None and [s.text for s in rules.at] == ["thu 10:00"]
+    assert rules.windows == config.schedule.windows and rules.jitter.total_seconds() == 0
+    assert config.schedule.every.days == 7 and config.schedule.jitter.total_seconds() == 600
