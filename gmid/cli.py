@@ -107,6 +107,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         said = f": {last.message}" if last and last.message and portal.state != "running" else ""
         state = portal.progress if portal.state == "running" and portal.progress else portal.state
         print(f"{'portal':<11} {portal.name}: {state}{said}")
+        if portal.next_reason:
+            when = f"{_local(portal.next_run)}, " if portal.next_run else ""
+            print(f"{'':<11} next: {when}{portal.next_reason}")
     for challenge in status.challenges:
         print(f"{'waiting':<11} {challenge.portal} asks for a {challenge.kind}: {challenge.prompt}")
         print(f"{'':<11} answer with: gmid code {challenge.portal} ANSWER")
