@@ -97,8 +97,6 @@ class Daemon:
             )
             self.runner = PortalRunner(config, self.archive, self.index, self.broker, self.events)
             self.control.methods.update(portal_methods(self.runner, self.broker, self.reload))
-            await self.control.start()
-            self._stack.append(self.control)
             await self.runner.start()
             self._stack.append(self.runner)
             self.scheduler = PortalScheduler(self.runner, self.events)
@@ -109,6 +107,9 @@ class Daemon:
                 self.smtp = SmtpListener(self.ingestor, self.executor, self.events)
                 await self.smtp.start()
                 self._stack.append(self.smtp)
+            # The socket last: once `status` answers, everything it reports is up.
+            await self.control.start()
+            self._stack.append(self.control)
         except BaseException:
             await self.stop()
             raise
