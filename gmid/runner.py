@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -10,6 +11,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -35,8 +37,13 @@ from gmid.runlog import (
     record_ref,
     record_run,
 )
+from gmid.secrets import SecretRef
 
 logger = logging.getLogger(__name__)
+
+
+class PortalBusy(GmidError):
+    """A run of the portal is under way, of another kind than the one asked for."""
 
 
 def fingerprint(portal: PortalConfig, key: bytes) -> str:
@@ -48,10 +55,23 @@ def fingerprint(portal: PortalConfig, key: bytes) -> str:
     parts = [
         portal.connector,
         portal.username,
-        repr((portal.password.kind, portal.password.value)) if portal.password else "",
+        _secret_part(portal.password),
         json.dumps(portal.options, sort_keys=True, default=str),
     ]
     return hmac.new(key, "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _secret_part(ref: SecretRef | None) -> str:
+    """A password reference as the fingerprint sees it."""
+    if ref is None:
+        return ""
+    part = repr((ref.kind, ref.value))
+    if ref.kind == "file":
+        # A new password written into the same file (as the TUI does) is a change too.
+        with contextlib.suppress(OSError):
+            st = os.stat(ref.value)
+            part += f":{st.st_ino}:{st.st_mtime_ns}"
+    return part
 
 
 def _fingerprint_key(state_dir: Path) -> bytes:
@@ -92,6 +112,7 @@ class PortalRunner:
         self.last: dict[str, RunRecord] = {}
         self.failures: dict[str, int] = {}  # consecutive runs that did not end ok
         self._active: set[str] = set()  # portals whose run has started and not yet ended
+        self._tests: set[str] = set()  # portals whose run under way is a test login
         self._key = b""
 
     async def start(self) -> None:
@@ -116,24 +137,38 @@ class PortalRunner:
         known = ", ".join(p.name for p in self.config.portals) or "none configured"
         raise KeyError(f"no portal named {name!r} (known: {known})")
 
-    def fetch(self, name: str, *, manual: bool = True) -> asyncio.Future[RunRecord]:
-        """Start a run of a portal, or return the one already under way."""
+    def fetch(
+        self, name: str, *, manual: bool = True, login_only: bool = False
+    ) -> asyncio.Future[RunRecord]:
+        """Start a run of a portal, or return the one already under way.
+
+        With login_only, a test: it only logs in (or finds the saved session valid), downloads
+        nothing, and leaves the last run that the scheduler plans from as it was.
+        """
         portal = self.portal(name)
         running = self._runs.get(portal.name)
         if running is not None and not running.done():
-            return running
+            test = portal.name in self._tests
+            # The scheduler's start during a test waits: the test's end re-plans the portal.
+            if test == login_only or not manual:
+                return running
+            what = "a test login" if test else "a download"
+            raise PortalBusy(f"{what} of {portal.name} is under way; try again when it has ended")
         loop = asyncio.get_running_loop()
         self._progress[portal.name] = "queued"
         self._active.add(portal.name)
-        future = loop.run_in_executor(self._executor, self._run, portal, manual)
+        if login_only:
+            self._tests.add(portal.name)
+        future = loop.run_in_executor(self._executor, self._run, portal, manual, login_only)
         self._runs[portal.name] = future
         future.add_done_callback(partial(self._finished, portal.name))
-        self.events.publish("portal.queued", portal=portal.name, manual=manual)
+        self.events.publish("portal.queued", portal=portal.name, manual=manual, **_test(login_only))
         return future
 
     def _finished(self, name: str, future: asyncio.Future[RunRecord]) -> None:
         self._progress.pop(name, None)
         self._active.discard(name)
+        self._tests.discard(name)
 
     def running(self, name: str) -> bool:
         """Tell whether a run of the portal is queued or under way."""
@@ -185,14 +220,20 @@ class PortalRunner:
 
     # in the worker thread
 
-    def _run(self, portal: PortalConfig, manual: bool) -> RunRecord:
+    def _run(self, portal: PortalConfig, manual: bool, login_only: bool = False) -> RunRecord:
         started = datetime.now(UTC)
+        test = _test(login_only)
         self._set_progress(portal.name, "starting")
-        self.events.publish("portal.started", portal=portal.name, manual=manual)
+        self.events.publish("portal.started", portal=portal.name, manual=manual, **test)
         outcome, message, portal_message, new = "ok", None, None, 0
+        deadline = time.monotonic() + self.config.runs.run_timeout
         try:
-            new = self._fetch(portal, time.monotonic() + self.config.runs.run_timeout)
-            message = f"{new} new document{'s' if new != 1 else ''}"
+            with self._session(portal, deadline) as (connector, how, expiry):
+                if login_only:
+                    message = how
+                else:
+                    new = self._download_all(portal, connector, deadline, expiry)
+                    message = f"{new} new document{'s' if new != 1 else ''}"
         except PortalError as e:
             outcome, message, portal_message = e.outcome, str(e), e.portal_message
             if getattr(e, "page", None):
@@ -213,21 +254,28 @@ class PortalRunner:
             fingerprint=fingerprint(portal, self._key),
             manual=manual,
         )
-        try:
-            record_run(self.index, record)
-        except GmidError as e:
-            logger.error("portal %s: could not record the run: %s", portal.name, e)
         level = logging.INFO if outcome == "ok" else logging.WARNING
-        logger.log(level, "portal %s: %s (%s)", portal.name, outcome, message)
-        # Before the event: whoever it wakes (the scheduler) must see the run as ended.
-        self.last[portal.name] = record
-        self.failures[portal.name] = 0 if outcome == "ok" else self.failures.get(portal.name, 0) + 1
+        kind = "test login: " if login_only else ""
+        logger.log(level, "portal %s: %s%s (%s)", portal.name, kind, outcome, message)
+        if not login_only:  # a test is not a run the scheduler plans from
+            try:
+                record_run(self.index, record)
+            except GmidError as e:
+                logger.error("portal %s: could not record the run: %s", portal.name, e)
+            # Before the event: whoever it wakes (the scheduler) must see the run as ended.
+            self.last[portal.name] = record
+            failed = self.failures.get(portal.name, 0) + 1
+            self.failures[portal.name] = 0 if outcome == "ok" else failed
         self._active.discard(portal.name)
-        self.events.publish("portal.finished", **record.to_dict())
+        self.events.publish("portal.finished", **record.to_dict(), **test)
         return record
 
-    def _fetch(self, portal: PortalConfig, deadline: float) -> int:
-        """Log in if needed, list, download what is new; return how many documents were new."""
+    @contextlib.contextmanager
+    def _session(self, portal: PortalConfig, deadline: float) -> Iterator[tuple[Any, str, Any]]:
+        """Yield a logged-in connector, how it got there, and the expiry of a code request.
+
+        The session (cookies) is saved at the end, whatever happened.
+        """
         runs = self.config.runs
         policy = HttpPolicy(
             timeout=runs.request_timeout,
@@ -237,7 +285,6 @@ class PortalRunner:
         )
         cookie_file = self.config.state_dir / "sessions" / f"{portal.name}.cookies"
         browser = make_browser(policy, cookie_file)
-        totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
 
         def expiry() -> float:
             left = deadline - time.monotonic()
@@ -245,43 +292,52 @@ class PortalRunner:
                 raise RunTimeout(f"the run took longer than {runs.run_timeout:g} s")
             return min(runs.code_timeout, left)
 
-        password = portal.password
-        ctx = PortalContext(
-            portal=portal.name,
-            username=portal.username,
-            password=password.resolve if password else (lambda: ""),
-            browser=browser,
-            ask=lambda request: self.broker.ask(portal.name, request, totp=totp, expiry=expiry()),
-            wait_approval=lambda request, poll: self.broker.wait_approval(
-                portal.name, request, poll, expiry=expiry()
-            ),
-            save_page=partial(self._save_page, portal.name),
-            progress=partial(self._set_progress, portal.name),
-            options=portal.options,
-        )
-        connector = load_connector(portal.connector)(ctx)
         try:
+            totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
+            password = portal.password
+            ctx = PortalContext(
+                portal=portal.name,
+                username=portal.username,
+                password=password.resolve if password else (lambda: ""),
+                browser=browser,
+                ask=lambda request: self.broker.ask(
+                    portal.name, request, totp=totp, expiry=expiry()
+                ),
+                wait_approval=lambda request, poll: self.broker.wait_approval(
+                    portal.name, request, poll, expiry=expiry()
+                ),
+                save_page=partial(self._save_page, portal.name),
+                progress=partial(self._set_progress, portal.name),
+                options=portal.options,
+            )
+            connector = load_connector(portal.connector)(ctx)
             # Without saved cookies no session can be valid: spare the portal the probe.
             if cookie_file.exists() and connector.session_valid():
-                ctx.progress("the saved session is still valid")
+                how = "the saved session is still valid"
             else:
                 ctx.progress("logging in")
                 connector.login()
-            for attempt in range(2):
-                try:
-                    return self._download_new(portal, connector, deadline, expiry)
-                except SessionExpired:
-                    if attempt:
-                        raise
-                    ctx.progress("the session expired, logging in again")
-                    connector.login()
-            raise AssertionError("unreachable")
+                how = "logged in"
+            ctx.progress(how)
+            yield connector, how, expiry
         finally:
             try:
                 save_cookies(browser, cookie_file)
             except OSError as e:
                 logger.warning("portal %s: could not save its session: %s", portal.name, e)
             browser.close()
+
+    def _download_all(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
+        """Download what is new; log in again once if the portal ends the session midway."""
+        for attempt in range(2):
+            try:
+                return self._download_new(portal, connector, deadline, expiry)
+            except SessionExpired:
+                if attempt:
+                    raise
+                self._set_progress(portal.name, "the session expired, logging in again")
+                connector.login()
+        raise AssertionError("unreachable")
 
     def _download_new(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
         new = listed = 0
@@ -330,3 +386,8 @@ class PortalRunner:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
         return path
+
+
+def _test(login_only: bool) -> dict[str, bool]:
+    """The mark of a test login's events: `test: true`; a real run's carry none."""
+    return {"test": True} if login_only else {}

@@ -10,16 +10,13 @@ The placeholders are valid values, so the config still loads with the draft in i
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import re
 import tempfile
 import textwrap
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
@@ -30,11 +27,11 @@ from connectors._extract import find_form, guess_login_fields, public_url
 from gmid.config import Config, load_config
 from gmid.errors import GmidError, InsecureTransport, PortalError
 from gmid.http import HttpPolicy, is_loopback, make_browser, read_body
+from gmid.includefiles import include_folder, slug
 from gmid.index import Index
 from gmid.runlog import record_suggestion
 
 PAGE_CAP = 5 * 10**6  # a login page; more is not a web page worth reading
-DEFAULT_FOLDER = "portals.d"
 _PASSWORD = 'input[type="password" i]'
 _LOGIN_WORDS = (
     "login", "log in", "log-in", "signin", "sign in", "sign-in", "anmelden", "anmeldung",
@@ -95,11 +92,12 @@ def suggest(
         raise
     finally:
         browser.close()
-    folder, note = _draft_folder(config, f"{_slug(domain)}.yaml")
+    folder, why_not = include_folder(config, f"{slug(domain)}.yaml")
+    note = why_not or f"{folder} is included by the config; after editing the draft: `gmid reload`"
     company = _company([first, page]) or domain
     body = _form_yaml(page, form, todo, link_error)
     try:
-        name, path = _write_new(folder, _slug(domain), _taken(config), company, body, url)
+        name, path = _write_new(folder, slug(domain), _taken(config), company, body, url)
     except OSError as e:
         record_suggestion(index, url, domain, None)
         raise GmidError(f"cannot write the draft into {folder}: {e.strerror or e}") from e
@@ -271,35 +269,12 @@ def _form_yaml(
     return lines
 
 
-def _draft_folder(config: Config, file: str) -> tuple[Path, str]:
-    """Return the folder the config's include takes portal files from, and a note for the user."""
-    default = config.path.parent / DEFAULT_FOLDER
-    add = f"add `include: {DEFAULT_FOLDER}/*.yaml` to {config.path} so that gmid reads it"
-    if config.include is None:
-        return default, f"the config has no include: {add}"
-    pattern = os.path.expanduser(os.path.expandvars(config.include))
-    if not os.path.isabs(pattern):
-        pattern = os.path.join(config.path.parent, pattern)
-    parts = Path(pattern).parts
-    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
-    rest = [part for part in parts[fixed:] if part != "**"]  # "**" also matches no folder
-    if "$" not in pattern and len(rest) == 1 and fnmatchcase(file, rest[0]):
-        folder = Path(*parts[:fixed])
-        return folder, f"{folder} is included by the config; after editing the draft: `gmid reload`"
-    return default, f"the config's include ({config.include}) does not take it: {add}"
-
-
 def _taken(config: Config) -> set[str]:
     """The portal names in use, on disk too (the running config may be older)."""
     names = {p.name.casefold() for p in config.portals}
     with contextlib.suppress(GmidError, OSError):
         names |= {p.name.casefold() for p in load_config(config.path).portals}
     return names
-
-
-def _slug(domain: str) -> str:
-    ascii_ = unicodedata.normalize("NFKD", domain).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:56].strip("-") or "portal"
 
 
 def _env_name(name: str) -> str:

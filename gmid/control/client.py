@@ -14,6 +14,13 @@ from gmid.control import protocol as p
 from gmid.errors import ControlError, DaemonNotRunning
 
 
+class _Unset:
+    """The type of UNSET: a parameter left out, where None means something."""
+
+
+UNSET = _Unset()
+
+
 class ControlClient:
     """One connection to the daemon; requests may be concurrent, events arrive alongside."""
 
@@ -98,13 +105,18 @@ class ControlClient:
             future.set_result(message.get("result"))
 
     async def call(self, method: str, **params: Any) -> Any:
-        """Call a method and return its result; ControlError for an error answer."""
+        """Call a method and return its result; ControlError for an error answer.
+
+        Parameters that are None are not sent.
+        """
+        return await self._request(method, {k: v for k, v in params.items() if v is not None})
+
+    async def _request(self, method: str, params: dict[str, Any]) -> Any:
         if self._closed is not None:
             raise self._closed
         id_ = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[id_] = future
-        params = {k: v for k, v in params.items() if v is not None}
         self._writer.write(p.encode(p.request(id_, method, params)))
         try:
             await self._writer.drain()
@@ -164,6 +176,124 @@ class ControlClient:
         """Answer a challenge, by its id or by its portal's name."""
         result = await self.call("challenge.answer", key=key, answer=answer)
         return p.ChallengeInfo.from_dict(result)
+
+    async def add_portal(
+        self,
+        name: str,
+        *,
+        company: str | None = None,
+        connector: str | None = None,
+        form: dict[str, Any] | str | None = None,
+        options: dict[str, Any] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        password_ref: dict[str, str] | None = None,
+        totp_secret: str | None = None,
+        totp_secret_ref: dict[str, str] | None = None,
+        plain_text: bool = False,
+        enabled: bool | None = None,
+        schedule: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Link a portal: the daemon writes it into `portals.d/NAME.yaml` and loads it.
+
+        `form` is a form description (a mapping) or the name of one from `connectors()`; or
+        give `connector` with its `options`. A `password` (or `totp_secret`) is stored in the
+        daemon's secret store, and the YAML names that file; with plain_text it is written
+        into the YAML itself and a warning says so. `*_ref` writes a reference such as
+        {"env": "VAR"} as it is. ControlError (INVALID_PARAMS) when it is refused; its `data`
+        has `problems`, one "FILE:LINE: option: message" each, when the entry is not valid.
+
+        The answer: name, file, secrets (files written), deleted, warnings, loaded (the
+        daemon runs with it now) and portal (as in `portals()`, a dict).
+        """
+        return await self.call(
+            "portal.add",
+            name=name,
+            company=company,
+            connector=connector,
+            form=form,
+            options=options,
+            username=username,
+            password=password,
+            password_ref=password_ref,
+            totp_secret=totp_secret,
+            totp_secret_ref=totp_secret_ref,
+            plain_text=plain_text or None,
+            enabled=enabled,
+            schedule=schedule,
+        )
+
+    async def update_portal(
+        self,
+        name: str,
+        *,
+        enabled: bool | None = None,
+        schedule: dict[str, Any] | _Unset | None = UNSET,
+        company: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        password_ref: dict[str, str] | None = None,
+        totp_secret: str | None = None,
+        totp_secret_ref: dict[str, str] | None = None,
+        plain_text: bool = False,
+    ) -> dict[str, Any]:
+        """Change a portal that gmid wrote (or any included file holds); None: unchanged.
+
+        `schedule=None` drops the portal's own schedule (the global one applies again). A
+        portal of the main config.yaml is refused: the user changes that file by hand. The
+        answer is as for `add_portal`.
+        """
+        params = {
+            "name": name,
+            "enabled": enabled,
+            "company": company,
+            "username": username,
+            "password": password,
+            "password_ref": password_ref,
+            "totp_secret": totp_secret,
+            "totp_secret_ref": totp_secret_ref,
+            "plain_text": plain_text or None,
+        }
+        params = {k: v for k, v in params.items() if v is not None}
+        if not isinstance(schedule, _Unset):
+            params["schedule"] = schedule
+        return await self._request("portal.update", params)
+
+    async def remove_portal(self, name: str, *, delete_secrets: bool = False) -> dict[str, Any]:
+        """Remove a portal from its included file; its documents stay in the archive.
+
+        With delete_secrets its files in the secret store and its saved session go too (listed
+        in the answer's `deleted`).
+        """
+        return await self.call("portal.remove", name=name, delete_secrets=delete_secrets)
+
+    async def add_company(self, name: str, senders: list[str]) -> dict[str, Any]:
+        """Add a company (addresses or @domains it mails from) in `portals.d/company-NAME.yaml`.
+
+        The answer: name, file, warnings, loaded and company ({name, senders, file}).
+        """
+        return await self.call("company.add", name=name, senders=senders)
+
+    async def test_login(self, name: str) -> p.RunInfo:
+        """Log in to a portal and nothing else, and say how it went (outcome "ok" or why not).
+
+        Codes are asked as in a run. The portal's last run, which the scheduler plans from, is
+        left as it was; the test's events carry `test: true`.
+        """
+        return p.RunInfo.from_dict(await self.call("portal.test_login", name=name))
+
+    async def recent_events(self, limit: int = 100) -> list[p.Event]:
+        """The daemon's recent events (up to 200 are kept), oldest first."""
+        return [p.Event.from_dict(e) for e in await self.call("events.recent", limit=limit)]
+
+    async def connectors(self) -> dict[str, Any]:
+        """What a portal can be linked with.
+
+        `connectors`: the connector names; `forms`: the form descriptions, each with name,
+        description, company (or None), source ("config" or "gmid"), file and form (the
+        mapping to pass as `add_portal(form=...)`, or pass its name).
+        """
+        return await self.call("connectors.list")
 
     async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
         """Subscribe and yield events as the daemon publishes them, until it goes away."""

@@ -146,6 +146,7 @@ class Event(_Wire):
 
 
 NOT_FOUND = -32004
+BUSY = -32005  # a portal's run (or test login) is under way: try again when it has ended
 
 
 @dataclass(frozen=True)
