@@ -217,7 +217,8 @@ def cmd_demo_portal(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import main as tui_main
 
-    return tui_main([])
+    passed = [("-c", args.config), ("--socket", args.socket)]
+    return tui_main([part for flag, value in passed if value for part in (flag, value)])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,122 @@
+"""Small modal dialogs: a yes/no question, and the schedule form of a portal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Input, Label, Static
+
+
+def close(screen: Screen, result: Any = None) -> None:
+    """Dismiss a screen if it is the one on top (Screen.dismiss pops whatever is), once."""
+    if screen.is_active:
+        screen.dismiss(result)
+
+
+class Confirm(ModalScreen[bool]):
+    """Ask a yes/no question; Escape and n say no."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape,n", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", title: str = "Are you sure?"):
+        super().__init__()
+        self.question = question
+        self.yes = yes
+        self.heading = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small"):
+            yield Label(self.heading, classes="dialog-title")
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        close(self, event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        close(self, yes)
+
+
+SCHEDULE_FIELDS = (
+    ("every", "Every", "7d", "how often: 7d, 2w, 12h (ignored with fixed times)"),
+    ("at", "At", "tue 09:30, fri 08:00", "fixed times instead, comma-separated"),
+    ("windows", "Windows", "mon-fri 08:00-19:00", "runs only start inside these"),
+    ("quiet", "Quiet", "sat-sun, 2026-12-24..2027-01-01", "never then; wins over windows"),
+)
+LISTS = ("at", "windows", "quiet")
+
+
+def schedule_from_inputs(values: dict[str, str]) -> dict[str, Any]:
+    """The schedule the daemon takes, from the form's texts; empty fields are left out."""
+    schedule: dict[str, Any] = {}
+    for key, text in values.items():
+        text = text.strip()
+        if not text:
+            continue
+        if key in LISTS:
+            schedule[key] = [part.strip() for part in text.split(",") if part.strip()]
+        else:
+            schedule[key] = text
+    return schedule
+
+
+def schedule_to_inputs(schedule: dict[str, Any] | None) -> dict[str, str]:
+    """The form's texts for a schedule the daemon reported (if it reports one)."""
+    out = {}
+    for key, *_ in SCHEDULE_FIELDS:
+        value = (schedule or {}).get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        out[key] = "" if value is None else str(value)
+    return out
+
+
+class ScheduleForm(ModalScreen[dict[str, Any] | None]):
+    """Edit when a portal is fetched: every / at / windows / quiet."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
+
+    def __init__(self, portal: str, schedule: dict[str, Any] | None = None):
+        super().__init__()
+        self.portal = portal
+        self.values = schedule_to_inputs(schedule)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"When to fetch {self.portal}", classes="dialog-title")
+            for key, label, example, hint in SCHEDULE_FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(label, classes="field-label")
+                    yield Input(self.values[key], placeholder=example, id=f"sched-{key}")
+                yield Static(hint, classes="hint")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._save()
+        else:
+            close(self)
+
+    def action_cancel(self) -> None:
+        close(self)
+
+    def _save(self) -> None:
+        values = {key: self.query_one(f"#sched-{key}", Input).value for key, *_ in SCHEDULE_FIELDS}
+        close(self, schedule_from_inputs(values))
