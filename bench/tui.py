@@ -185,17 +185,21 @@ def typed(socket: Path, texts: list[str], totals: dict[str, int], total: int) ->
         tmux.start(f"{BIN / 'gmid-tui'} --socket {socket}; sleep 60")
         wait_screen(tmux, lambda s: "portal-000" in s)
         tmux.keys("d")
-        wait_screen(tmux, lambda s: f"{total:,} documents · 100 loaded" in s)
+        unfiltered = f"{total:,} documents · 100 loaded"
+        wait_screen(tmux, lambda s: unfiltered in s)
         tmux.keys("/")
+        # Textual hands a key to the widget that has the focus when the key arrives: the keys
+        # that move the focus or clear the field must have been handled before the next one.
+        wait_screen(tmux, lambda s: "Refresh" not in s, "the search field's focus")
         for text in texts:
             tmux.keys("C-a", "C-k")
-            wait_screen(tmux, lambda s: f"{total:,} documents · 100 loaded" in s)
+            wait_screen(tmux, lambda s: unfiltered in s and "search name" in s, "an empty field")
             for i, key in enumerate(text):
                 wanted = text[: i + 1].strip()
                 mark = f"{totals[wanted]:,} documents matching “{wanted}”"
                 start = time.perf_counter()
                 tmux.keys("-l", key)
-                wait_screen(tmux, lambda s, mark=mark: mark in s)
+                wait_screen(tmux, lambda s, mark=mark: mark in s, f"{mark!r} after {key!r}")
                 latencies.append(time.perf_counter() - start)
         tmux.keys("Escape", "q")
     finally:
@@ -203,14 +207,14 @@ def typed(socket: Path, texts: list[str], totals: dict[str, int], total: int) ->
     return latencies
 
 
-def wait_screen(tmux: Tmux, predicate, timeout: float = 30) -> str:
+def wait_screen(tmux: Tmux, predicate, what: str = "", timeout: float = 30) -> str:
     deadline = time.perf_counter() + timeout
     while True:
         screen = tmux.screen()
         if predicate(screen):
             return screen
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"the screen did not change as expected:\n{screen}")
+            raise RuntimeError(f"the screen did not show {what or 'the mark'}:\n{screen}")
         time.sleep(0.002)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import shutil
 import time
 from pathlib import Path
 
@@ -41,8 +42,10 @@ def portal():
 
 
 def _stop(daemon) -> None:
-    assert daemon.stop() in (0, None), daemon.log_text()  # None: it was not running
+    """Stop the daemon (None: it was not running), check its log, remove its folder."""
+    assert daemon.stop() in (0, None), daemon.log_text()
     assert "Traceback" not in daemon.log_text(), daemon.log_text()
+    shutil.rmtree(daemon.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ class AddScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#plain-warning").display = False
-        self.query_one("#kind-list").focus()
+        self.set_focus(self.query_one("#kind-list"))
 
     def action_back(self) -> None:
         switcher = self.query_one(ContentSwitcher)
@@ -141,19 +141,19 @@ class AddScreen(Screen):
             close(self)
         else:
             switcher.current = "kind"
-            self.query_one("#kind-list").focus()
+            self.set_focus(self.query_one("#kind-list"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "kind-list":
             kind = event.option.id
             self.query_one(ContentSwitcher).current = f"{kind}-form"
             first = {"portal": "#connector-search", "company": "#c-name", "suggest": "#s-url"}
-            self.query_one(first[kind or "portal"]).focus()
+            self.set_focus(self.query_one(first[kind or "portal"]))
             if kind == "portal" and not self.connectors:
                 self.load_connectors()
         elif event.option_list.id == "connector-list":
             self._prefill(event.option.id or "")
-            self.query_one("#p-name").focus()
+            self.set_focus(self.query_one("#p-name"))
 
     def _prefill(self, option_id: str) -> None:
         """Take a form description's name and company as the defaults for the new portal."""
@@ -201,7 +201,7 @@ class AddScreen(Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "connector-search":
-            self.query_one("#connector-list").focus()
+            self.set_focus(self.query_one("#connector-list"))
         else:
             self.focus_next()
 

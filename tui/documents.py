@@ -105,7 +105,7 @@ class DocumentsScreen(Page):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#docs").focus()
+        self.set_focus(self.query_one("#docs"))
         self._take_company_hint()
         self.reload()
 
@@ -251,7 +251,7 @@ class DocumentsScreen(Page):
             self.reload()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#docs").focus()
+        self.set_focus(self.query_one("#docs"))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.reload()
@@ -306,10 +306,10 @@ class DocumentsScreen(Page):
     # -- actions ---------------------------------------------------------------------------
 
     def action_search(self) -> None:
-        self.query_one("#text", Input).focus()
+        self.set_focus(self.query_one("#text", Input))
 
     def action_reload(self) -> None:
         self.reload()
 
     def action_leave_filter(self) -> None:
-        self.query_one("#docs").focus()
+        self.set_focus(self.query_one("#docs"))

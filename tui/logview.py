@@ -43,7 +43,7 @@ class LogScreen(Page):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#log").focus()
+        self.set_focus(self.query_one("#log"))
         self.show_model()
         self.load()
 

@@ -102,7 +102,7 @@ class PortalDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.show_model()
-        self.query_one("#action-list", OptionList).focus()
+        self.set_focus(self.query_one("#action-list", OptionList))
 
     def on_model_changed(self, message: ModelChanged) -> None:
         self.show_model()

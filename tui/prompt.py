@@ -70,7 +70,7 @@ class CodePrompt(ModalScreen[str]):
     def on_mount(self) -> None:
         self._tick()
         self.set_interval(1, self._tick)
-        self.query_one("#answer", Input).focus()
+        self.set_focus(self.query_one("#answer", Input))
 
     def _tick(self) -> None:
         info = self.pending.info

@@ -108,7 +108,7 @@ class ScheduleScreen(Page):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#timeline-scroll").focus()
+        self.set_focus(self.query_one("#timeline-scroll"))
         self.load()
 
     def on_screen_resume(self) -> None:
