@@ -214,6 +214,7 @@ class Daemon:
                 quarantined=smtp.quarantined if smtp else 0,
             ),
             portals=self._portal_states(),
+            companies=[{"name": c.name, "senders": list(c.senders)} for c in self.config.companies],
             challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
             components={
                 "control": f"listening on {self.control.path}",

@@ -88,6 +88,30 @@ def _fingerprint_key(state_dir: Path) -> bytes:
         return key
 
 
+def schedule_text(rules) -> dict[str, Any]:
+    """A portal's rules as the config writes them ("7d", "tue 09:30"), for the TUI."""
+
+    def span(delta) -> str:
+        seconds = int(delta.total_seconds())
+        parts = []
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+            if seconds >= size:
+                parts.append(f"{seconds // size}{unit}")
+                seconds %= size
+        return "".join(parts) or "0s"
+
+    text: dict[str, Any] = {}
+    if rules.at:
+        text["at"] = [slot.text for slot in rules.at]
+    elif rules.every:
+        text["every"] = span(rules.every)
+    text["windows"] = [w.text for w in rules.windows]
+    text["quiet"] = [q.text for q in rules.quiet]
+    if rules.jitter:
+        text["jitter"] = span(rules.jitter)
+    return text
+
+
 class PortalRunner:
     """A component: starts portal runs on request and remembers how each ended."""
 
@@ -211,6 +235,8 @@ class PortalRunner:
                     "state": state,
                     "progress": self._progress.get(portal.name),
                     "last_run": last.to_dict() if last else None,
+                    "username": portal.username,
+                    "schedule": schedule_text(portal.rules),
                     "credentials_changed": bool(
                         last and last.fingerprint != fingerprint(portal, self._key)
                     ),

@@ -274,6 +274,9 @@ async def test_adding_a_portal_writes_portals_d_and_its_row_appears(empty_daemon
         assert "password" not in (d.config.read_text())  # config.yaml is the user's
 
         # The portal dialog's actions on it: test login (with its code), disable, remove.
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("p:testportal"))  # companies are rows too
+        await pilot.pause()
         await pilot.press("enter")
         assert isinstance(app.screen, PortalDialog)
         await choose(pilot, "Test login")

@@ -90,6 +90,7 @@ class Status(_Wire):
     components: dict[str, str] = field(default_factory=dict)
     portals: list[PortalInfo] = field(default_factory=list)
     challenges: list[ChallengeInfo] = field(default_factory=list)
+    companies: list[dict[str, Any]] = field(default_factory=list)  # name and senders
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
