@@ -20,6 +20,8 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from gmid.confreader import Reader, is_null, line_of, timezone_error
 from gmid.confreader import parse_duration as parse_duration  # re-exported
 from gmid.confreader import parse_size as parse_size  # re-exported
+from gmid.control.paths import default_config_path as default_config_path  # re-exported
+from gmid.control.paths import default_socket_path, env_dir
 from gmid.errors import ConfigError, Problem
 from gmid.naming import template_problems
 from gmid.notify import NotifyConfig
@@ -128,35 +130,11 @@ class Config:
         return zoneinfo.ZoneInfo(self.timezone)
 
 
-def _env_dir(name: str) -> Path | None:
-    """Return the first directory of a systemd/XDG variable, if it is set and absolute."""
-    # systemd joins several directories with ":"; the XDG spec says to ignore relative paths.
-    first = os.environ.get(name, "").split(":")[0]
-    return Path(first) if first and os.path.isabs(first) else None
-
-
-def default_config_path() -> Path:
-    """Return where the config is looked for when no path is given."""
-    if (directory := _env_dir("CONFIGURATION_DIRECTORY")) is not None:
-        return directory / "config.yaml"
-    base = _env_dir("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return base / "gmid" / "config.yaml"
-
-
 def default_state_dir() -> Path:
     """Return where the index, sessions and quarantine live when state_dir is not set."""
-    if (directory := _env_dir("STATE_DIRECTORY")) is not None:
+    if (directory := env_dir("STATE_DIRECTORY")) is not None:
         return directory
-    return (_env_dir("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gmid"
-
-
-def default_socket_path() -> Path:
-    """Return the control socket's path when control.socket is not set."""
-    if (directory := _env_dir("RUNTIME_DIRECTORY")) is not None:
-        return directory / "gmid.sock"
-    if (directory := _env_dir("XDG_RUNTIME_DIR")) is not None:
-        return directory / "gmid" / "gmid.sock"
-    return Path(f"/tmp/gmid-{os.getuid()}") / "gmid.sock"
+    return (env_dir("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gmid"
 
 
 def system_timezone() -> str:

@@ -13,28 +13,7 @@ from pathlib import Path
 
 import yaml
 
-
-def _env_dir(name: str) -> Path | None:
-    # systemd joins several directories with ":"; the XDG spec says to ignore relative paths.
-    first = os.environ.get(name, "").split(":")[0]
-    return Path(first) if first and os.path.isabs(first) else None
-
-
-def default_config_path() -> Path:
-    """Where the config is looked for when no path is given (as `gmid` does)."""
-    if (directory := _env_dir("CONFIGURATION_DIRECTORY")) is not None:
-        return directory / "config.yaml"
-    base = _env_dir("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return base / "gmid" / "config.yaml"
-
-
-def default_socket_path() -> Path:
-    """The socket's path when the config does not set control.socket."""
-    if (directory := _env_dir("RUNTIME_DIRECTORY")) is not None:
-        return directory / "gmid.sock"
-    if (directory := _env_dir("XDG_RUNTIME_DIR")) is not None:
-        return directory / "gmid" / "gmid.sock"
-    return Path(f"/tmp/gmid-{os.getuid()}") / "gmid.sock"
+from gmid.control.paths import default_config_path, default_socket_path
 
 
 class OptionError(Exception):
