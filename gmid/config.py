@@ -23,6 +23,7 @@ from gmid.confreader import parse_size as parse_size  # re-exported
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
 from gmid.control.paths import default_socket_path, env_dir
 from gmid.errors import ConfigError, Problem
+from gmid.imapconfig import MailboxConfig, read_mailboxes
 from gmid.naming import template_problems
 from gmid.notify import NotifyConfig
 from gmid.portalconfig import (
@@ -55,6 +56,7 @@ _TOP_KEYS = (
     "runs",
     "notify",
     "schedule",
+    "mailboxes",
     "include",
 )
 _INCLUDABLE = ("companies", "portals")
@@ -120,6 +122,7 @@ class Config:
     runs: RunsConfig
     notify: NotifyConfig
     schedule: Rules
+    mailboxes: tuple[MailboxConfig, ...]
     include: str | None
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
@@ -324,6 +327,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     portals = read_portals(r, top.get("portals"), schedule)
     runs = read_runs(r, top.get("runs"))
     notify = read_notify(r, top.get("notify"))
+    mailboxes = read_mailboxes(r, top.get("mailboxes"))
     for file in included:
         ir = r.for_file(file)
         reason = f"can only be set in the main config file {main}; included files may set: "
@@ -354,6 +358,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         runs=runs,
         notify=notify,
         schedule=schedule,
+        mailboxes=tuple(mailboxes),
         include=include,
         included_files=tuple(included),
         warnings=tuple(warnings),

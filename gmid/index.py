@@ -92,6 +92,29 @@ MIGRATIONS: builtins.list[tuple[str, ...]] = [
             draft TEXT
         )""",
     ),
+    (  # 3: IMAP mailboxes (gmid/imapstore.py)
+        """CREATE TABLE imap_folders (
+            mailbox TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            last_uid INTEGER NOT NULL,
+            messages INTEGER NOT NULL DEFAULT 0,
+            documents INTEGER NOT NULL DEFAULT 0,
+            synced_at TEXT,
+            PRIMARY KEY (mailbox, folder)
+        )""",
+        """CREATE TABLE imap_actions (
+            mailbox TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            PRIMARY KEY (mailbox, folder, uidvalidity, uid)
+        )""",
+        "ALTER TABLE messages ADD COLUMN size INTEGER",
+        "CREATE INDEX messages_message_id ON messages (message_id)",
+    ),
 ]
 
 _COLUMNS = (

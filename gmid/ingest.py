@@ -82,11 +82,17 @@ class Ingestor:
         source_name: str,
         recipients: Iterable[str] = (),
         envelope_from: str | None = None,
+        company: str | None = None,
+        keep: Callable[[Document], bool] | None = None,
+        eml_fallback: bool = True,
     ) -> IngestResult:
         """File the documents of one mail durably; quarantine what cannot be read.
 
-        Returns only after everything is on disk; raises only when even the quarantine
-        could not be written, so that the caller answers with a temporary failure.
+        `company` overrides the one found from recipients and senders; `keep` picks which of
+        the mail's documents are filed (an IMAP rule's attachment globs); without `eml_fallback` a
+        mail with no documents is not kept whole even if the config says so. Returns only after
+        everything is on disk; raises only when even the quarantine could not be written, so
+        that the caller answers with a temporary failure.
         """
         received = datetime.now(UTC)
         try:
@@ -99,9 +105,14 @@ class Ingestor:
         senders = list(parsed.senders)
         if envelope_from:
             senders.append(envelope_from.lower())
-        company = self.company_for(recipients, senders)
-        documents: list[Document] = list(parsed.documents)
-        if not documents and not parsed.problems and self.config.ingest.keep_mail_without_documents:
+        company = company or self.company_for(recipients, senders)
+        documents: list[Document] = [d for d in parsed.documents if keep is None or keep(d)]
+        if (
+            eml_fallback
+            and not parsed.documents
+            and not parsed.problems
+            and self.config.ingest.keep_mail_without_documents
+        ):
             documents.append(eml_document(raw))
         stored = []
         for doc in documents:

@@ -131,6 +131,30 @@ def parse_mail(
     )
 
 
+@dataclass(frozen=True)
+class HeaderSummary:
+    """What a mail's header block alone says: enough to pick it before fetching its body."""
+
+    message_id: str | None
+    subject: str
+    senders: tuple[str, ...]  # From, Reply-To, Sender
+
+
+def summarize_headers(raw: bytes) -> HeaderSummary:
+    """Read Message-ID, subject and sender addresses from a header block; never raises."""
+    try:
+        msg, _, _ = _read_entity(raw, 0, len(raw))
+        senders = _addresses(msg, "from") + _addresses(msg, "reply-to")
+        senders += _addresses(msg, "sender")
+        return HeaderSummary(
+            _message_id(_header(msg, "message-id")),
+            _decoded_header(msg, "subject"),
+            tuple(dict.fromkeys(senders)),
+        )
+    except Exception:  # a hostile header block reads as an anonymous mail, never as an error
+        return HeaderSummary(None, "", ())
+
+
 def eml_document(raw: bytes) -> Document:
     """Wrap a whole raw mail as an "eml" document, named after its subject."""
     subject = ""

@@ -265,7 +265,7 @@ def test_unknown_options_get_a_hint(tmp_path: Path) -> None:
           dir: x
         smtp:
           recipents: [a@b.example]
-        mailboxes:
+        webhooks:
           - name: work
         """,
     )
@@ -275,7 +275,7 @@ def test_unknown_options_get_a_hint(tmp_path: Path) -> None:
         ("config.yaml", 4, "smtp.recipents", "unknown option; did you mean 'recipients'?"),
     ]
     # Options of later versions are unknown like any other, with the list of known ones.
-    assert found[2][:3] == ("config.yaml", 5, "mailboxes")
+    assert found[2][:3] == ("config.yaml", 5, "webhooks")
     assert found[2][3].startswith("unknown option (expected one of: archive, companies, control")
     assert len(found) == 3
 
