@@ -28,6 +28,9 @@ def _setup_logging(verbose: bool) -> None:
         format=fmt,
         datefmt="%H:%M:%S",
     )
+    # aioimaplib logs every byte at debug level (mail bodies; the password is masked only
+    # as typed, not as quoted on the wire): gmid says what happens on its connections itself.
+    logging.getLogger("aioimaplib").setLevel(logging.WARNING)
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -110,9 +113,35 @@ def cmd_status(args: argparse.Namespace) -> int:
         if portal.next_reason:
             when = f"{_local(portal.next_run)}, " if portal.next_run else ""
             print(f"{'':<11} next: {when}{portal.next_reason}")
+    for box in status.mailboxes:
+        print(f"{'mailbox':<11} {box.name}: {_mailbox_line(box)}")
     for challenge in status.challenges:
         print(f"{'waiting':<11} {challenge.portal} asks for a {challenge.kind}: {challenge.prompt}")
         print(f"{'':<11} answer with: gmid code {challenge.portal} ANSWER")
+    return 0
+
+
+def _mailbox_line(box) -> str:
+    state = f"failing ({box.error})" if box.state == "failing" and box.error else box.state
+    synced = f", last sync {_local(box.last_sync)}" if box.last_sync else ""
+    return f"{state}{synced}, {box.messages} mails seen, {box.documents} documents filed"
+
+
+def cmd_mailboxes(args: argparse.Namespace) -> int:
+    boxes = asyncio.run(_with_client(args, lambda c: c.mailboxes()))
+    if args.json:
+        print(json.dumps([b.to_dict() for b in boxes], indent=2, ensure_ascii=False))
+        return 0
+    if not boxes:
+        print("no mailboxes configured")
+        return 0
+    table = [("MAILBOX", "ACCOUNT", "STATE", "LAST SYNC", "MAILS", "DOCUMENTS")]
+    for b in boxes:
+        state = f"failing ({_cut(b.error, 60)})" if b.state == "failing" and b.error else b.state
+        synced = _local(b.last_sync) if b.last_sync else "never"
+        account = _cut(f"{b.username}@{b.host}", 40)
+        table.append((b.name, account, state, synced, str(b.messages), str(b.documents)))
+    _print_table(table)
     return 0
 
 
@@ -261,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("mailboxes", parents=[common], help="the watched IMAP mailboxes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_mailboxes)
 
     p = sub.add_parser("reload", parents=[common], help="make the daemon read its config again")
     p.set_defaults(func=cmd_reload)

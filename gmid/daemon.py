@@ -23,6 +23,7 @@ from gmid.control import protocol as p
 from gmid.control.server import Connection, ControlServer, RpcError
 from gmid.errors import ConfigError, GmidError
 from gmid.events import EventBus
+from gmid.imapwatch import ImapWatchers
 from gmid.index import Index
 from gmid.ingest import Ingestor
 from gmid.notify import Notifier
@@ -52,6 +53,7 @@ class Daemon:
         self.broker: ChallengeBroker | None = None
         self.runner: PortalRunner | None = None
         self.scheduler: PortalScheduler | None = None
+        self.imap: ImapWatchers | None = None
         self.control = ControlServer(
             config.control.socket,
             {
@@ -59,6 +61,7 @@ class Daemon:
                 "documents.list": self._documents_list,
                 "subscribe": self._subscribe,
                 "config.reload": self._reload,
+                "mailboxes.list": self._mailboxes,
             },
         )
         self._stack: list[Any] = []  # started components, stopped in reverse order
@@ -107,6 +110,11 @@ class Daemon:
                 self.smtp = SmtpListener(self.ingestor, self.executor, self.events)
                 await self.smtp.start()
                 self._stack.append(self.smtp)
+            self.imap = ImapWatchers(
+                config.mailboxes, self.ingestor, self.index, self.executor, self.events
+            )
+            await self.imap.start()
+            self._stack.append(self.imap)
             # The socket last: once `status` answers, everything it reports is up.
             await self.control.start()
             self._stack.append(self.control)
@@ -161,6 +169,8 @@ class Daemon:
             self.runner.config = new
         if self.scheduler is not None:
             self.scheduler.replan()
+        if self.imap is not None:
+            await self.imap.reload(new.mailboxes)
         self.archive.template = new.archive.name
         if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
             old.smtp.host,
@@ -195,6 +205,7 @@ class Daemon:
         documents = await loop.run_in_executor(self.executor, self.index.count)
         quarantined = await loop.run_in_executor(self.executor, self.index.quarantine_count)
         smtp = self.smtp
+        mailboxes = await self._mailboxes({}, conn)
         status = p.Status(
             version=__version__,
             pid=os.getpid(),
@@ -216,6 +227,7 @@ class Daemon:
             portals=self._portal_states(),
             companies=[{"name": c.name, "senders": list(c.senders)} for c in self.config.companies],
             challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
+            mailboxes=mailboxes,
             components={
                 "control": f"listening on {self.control.path}",
                 "smtp": f"listening on {smtp.listen}" if smtp else "disabled",
@@ -261,6 +273,11 @@ class Daemon:
 
         conn.spawn(pump())
         return {"subscribed": sorted(wanted) or "all"}
+
+    async def _mailboxes(self, params: dict[str, Any], conn: Connection) -> list[dict[str, Any]]:
+        if self.imap is None:
+            return []
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.imap.status)
 
     async def _reload(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         return {"reloaded": await self.reload()}

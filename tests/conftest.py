@@ -19,6 +19,7 @@ import pytest
 from gmid.control.client import ControlClient
 from gmid.control.protocol import Status
 from gmid.errors import DaemonNotRunning
+from tests.dovecot import Dovecot, dovecot_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,3 +164,47 @@ def daemon(daemon_dir: Daemon):
     code = daemon_dir.stop()
     assert code == 0, daemon_dir.log_text()
     assert "Traceback" not in daemon_dir.log_text(), daemon_dir.log_text()
+
+
+def require_dovecot() -> str:
+    """The dovecot program, or skip the test (fail it under CI=true) when it is missing."""
+    binary = dovecot_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                "dovecot is missing: the IMAP tests need a real server "
+                "(apt-get install dovecot-imapd)"
+            )
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    return binary
+
+
+@pytest.fixture
+def dovecot(tmp_path: Path):
+    """A started Dovecot IMAP server on 127.0.0.1 with user gmid / imap-secret."""
+    require_dovecot()
+    server = Dovecot(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def make_dovecot(tmp_path: Path):
+    """A factory of further started Dovecot servers (`make_dovecot(idle=False)`), all closed
+    at teardown, also when the test fails."""
+    require_dovecot()
+    servers: list[Dovecot] = []
+
+    def make(**kwargs) -> Dovecot:
+        server = Dovecot(tmp_path, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()

@@ -281,7 +281,9 @@ PNG = base64.b64decode(
 )
 
 
-def inline_logo_mail(*, sender: str = "billing@supplier.example", scan: bool = False) -> bytes:
+def inline_logo_mail(
+    *, sender: str = "billing@supplier.example", scan: bool = False, pdf: bool = True
+) -> bytes:
     """An HTML mail with an inline logo (Content-ID) and a PDF; scan=True adds a real image."""
     msg = _message(sender, "invoices@gmid.local", "Your invoice", None)
     msg.set_content("Your invoice is attached.\n")
@@ -297,9 +299,10 @@ def inline_logo_mail(*, sender: str = "billing@supplier.example", scan: bool = F
         filename="logo.png",
         disposition="inline",
     )
-    msg.add_attachment(
-        make_pdf("with logo"), maintype="application", subtype="pdf", filename="invoice.pdf"
-    )
+    if pdf:
+        msg.add_attachment(
+            make_pdf("with logo"), maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
     if scan:
         msg.add_attachment(PNG + b"scan", maintype="image", subtype="png", filename="receipt.png")
     return msg.as_bytes()

@@ -155,6 +155,10 @@ class ControlClient:
         """Every configured portal with its state and last run."""
         return [p.PortalInfo.from_dict(d) for d in await self.call("portals.list")]
 
+    async def mailboxes(self) -> list[p.MailboxInfo]:
+        """Every configured IMAP mailbox with its connection state and counts."""
+        return [p.MailboxInfo.from_dict(d) for d in await self.call("mailboxes.list")]
+
     async def fetch(self, portal: str, *, wait: bool = False) -> p.RunInfo | None:
         """Start a download from a portal; with wait, return how the run ended."""
         result = await self.call("portal.fetch", portal=portal, wait=wait)

@@ -73,6 +73,23 @@ class SmtpStatus(_Wire):
 
 
 @dataclass(frozen=True)
+class MailboxInfo(_Wire):
+    """One watched IMAP mailbox: connection state and what it has done."""
+
+    name: str
+    host: str
+    username: str
+    state: str  # connecting | syncing | idle | polling | failing | disabled
+    error: str | None = None  # why it is failing, in the server's words where it gave any
+    folders: list[dict[str, Any]] = field(default_factory=list)  # folder, state, error, bytes
+    last_sync: str | None = None
+    messages: int = 0  # mails looked at, over all time
+    documents: int = 0  # documents filed from this mailbox, over all time
+    bodies: int = 0  # mail bodies downloaded since the daemon started
+    bytes: int = 0  # bytes the servers sent since the daemon started
+
+
+@dataclass(frozen=True)
 class Status(_Wire):
     """The daemon as a whole."""
 
@@ -91,6 +108,7 @@ class Status(_Wire):
     portals: list[PortalInfo] = field(default_factory=list)
     challenges: list[ChallengeInfo] = field(default_factory=list)
     companies: list[dict[str, Any]] = field(default_factory=list)  # name and senders
+    mailboxes: list[MailboxInfo] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -98,6 +116,7 @@ class Status(_Wire):
         data["smtp"] = SmtpStatus.from_dict(data.get("smtp") or {"enabled": False, "listen": None})
         data["portals"] = [PortalInfo.from_dict(p) for p in data.get("portals", [])]
         data["challenges"] = [ChallengeInfo.from_dict(c) for c in data.get("challenges", [])]
+        data["mailboxes"] = [MailboxInfo.from_dict(m) for m in data.get("mailboxes", [])]
         return super().from_dict(data)
 
 
