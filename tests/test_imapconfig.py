@@ -153,3 +153,19 @@ mailboxes:
     )
     assert config.mailboxes[0].folders == ("Rechnungen",)
     assert config.mailboxes[0].allow_insecure
+
+
+def test_the_commented_example_in_config_example_yaml_loads(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    lines = (ROOT / "config.example.yaml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("mailboxes: []") + 1
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#  "):
+            break
+        block.append(line[1:])
+    config = load(tmp_path, config_text(tmp_path, "mailboxes:\n" + "\n".join(block) + "\n"))
+    (box,) = config.mailboxes
+    assert box.rules[0].exclude_attachments == ("*agb*",)
+    assert box.rules[1].then == Action("move", "Archiv/Rechnungen")
