@@ -124,7 +124,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _mailbox_line(box) -> str:
     state = f"failing ({box.error})" if box.state == "failing" and box.error else box.state
     synced = f", last sync {_local(box.last_sync)}" if box.last_sync else ""
-    return f"{state}{synced}, {box.messages} mails seen, {box.documents} documents filed"
+    mails = f"{box.messages} mail{'' if box.messages == 1 else 's'} seen"
+    documents = f"{box.documents} document{'' if box.documents == 1 else 's'} filed"
+    return f"{state}{synced}, {mails}, {documents}"
 
 
 def cmd_mailboxes(args: argparse.Namespace) -> int:

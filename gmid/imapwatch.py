@@ -260,6 +260,8 @@ def _describe(e: BaseException) -> str:
         return str(e)
     if isinstance(e, TimeoutError | asyncio.TimeoutError):
         return "the server did not answer in time"
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"TLS: the server's certificate is not trusted ({e.verify_message})"
     if isinstance(e, ssl.SSLError):
         return f"TLS: {e.reason or e}"
     if isinstance(e, ConnectionRefusedError):

@@ -89,9 +89,18 @@ class Dovecot:
     host = HOST
 
     def __init__(
-        self, tmp_path: Path, *, idle: bool = True, users: dict[str, str] | None = None
+        self,
+        tmp_path: Path,
+        *,
+        idle: bool = True,
+        users: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
-        """Prepare (not start) a server; users maps user name to password (default gmid)."""
+        """Prepare (not start) a server; users maps user name to password (default gmid).
+
+        With tls, it also listens for IMAP over TLS on `tls_port`, with a self-signed
+        certificate for 127.0.0.1 and localhost that `ca_file` holds.
+        """
         binary = dovecot_binary()
         if binary is None:
             raise DovecotError("dovecot is not installed (apt-get install dovecot-imapd)")
@@ -112,6 +121,11 @@ class Dovecot:
         self.mail_root = self.root / "mail"
         self.passwd_file = self.root / "passwd"
         self.port: int | None = None
+        self.tls_port: int | None = None
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file, self._key_file = self.root / "cert.pem", self.root / "key.pem"
+            _self_signed(self.ca_file, self._key_file)
         self.proc: subprocess.Popen[bytes] | None = None
         self._greeting_token = secrets.token_hex(6)
         self._seq = 0  # maildir file names of deliver_files, in delivery order
@@ -143,6 +157,7 @@ class Dovecot:
         for attempt in range(attempts):
             if fresh and (attempt > 0 or self.port is None):
                 self.port = free_port()
+                self.tls_port = free_port() if self.ca_file else None
             try:
                 self._start_once()
                 return self
@@ -520,6 +535,9 @@ class Dovecot:
             )
             chroot = "  chroot =\n"
         capability = "" if self.idle else f"imap_capability = {CAPABILITY_WITHOUT_IDLE}\n"
+        ssl = "ssl = no"
+        if self.ca_file:
+            ssl = f"ssl = yes\nssl_cert = <{self.ca_file}\nssl_key = <{self._key_file}"
         return f"""\
 # Written by tests/dovecot.py for one test server.
 protocols = imap
@@ -530,7 +548,7 @@ log_path = {self.log_file}
 instance_name = gmid-test-{self._greeting_token}
 login_greeting = gmid test Dovecot {self._greeting_token} ready.
 {users}first_valid_uid = 1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # 2.3 still answers a failed login only after its 0.5 s failure timer
@@ -561,7 +579,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {HOST}
+    port = {self.tls_port or 0}
   }}
 {chroot}}}
 
@@ -572,6 +591,20 @@ service anvil {{
   }}
 }}
 """
+
+
+def _self_signed(cert: Path, key: Path) -> None:
+    """A self-signed certificate (its own CA) for 127.0.0.1 and localhost, valid two days."""
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:

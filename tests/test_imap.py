@@ -355,3 +355,87 @@ def test_a_server_without_idle_is_polled(make_dovecot) -> None:
     finally:
         daemon.stop(signal.SIGKILL)
         shutil.rmtree(daemon.dir, ignore_errors=True)
+
+
+def test_tls_with_a_private_ca_and_a_refused_certificate(make_dovecot) -> None:
+    dc = make_dovecot(tls=True)
+    setup = ImapSetup(dc)
+    raw, pdf = invoice(1)
+    dc.append("INBOX", raw)
+    daemon = setup.configure()
+    text = daemon.config.read_text()
+    tls = f"port: {dc.tls_port}\n    security: tls\n    ca_bundle: {dc.ca_file}"
+    daemon.config.write_text(text.replace(f"port: {dc.port}\n    security: plain", tls))
+    try:
+        daemon.start()
+        setup.wait_documents(1)
+        assert setup.wait_state("idle").error is None
+        filed_once(daemon, [pdf])
+        # without the private CA the certificate is not trusted: no login, a clear reason
+        text = daemon.config.read_text()
+        daemon.config.write_text(text.replace(f"    ca_bundle: {dc.ca_file}\n", ""))
+        assert daemon.call(lambda c: c.call("config.reload"))["reloaded"]
+        box = setup.wait_state("failing")
+        assert "certificate is not trusted (self-signed certificate)" in box.error, box.error
+    finally:
+        daemon.stop(signal.SIGKILL)
+        shutil.rmtree(daemon.dir, ignore_errors=True)
+
+
+def test_since_limits_the_first_sync_and_the_cli_shows_the_mailbox(imap: ImapSetup) -> None:
+    import json
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    dc = imap.dovecot
+    old, _ = invoice(1)
+    new, new_pdf = invoice(2)
+    dc.append("INBOX", old, date=datetime(2025, 6, 1, tzinfo=UTC))
+    dc.append("INBOX", new, date=datetime(2026, 2, 1, tzinfo=UTC))
+    daemon = imap.configure(rest="    since: 2026-01-01\n").start()
+    imap.wait_documents(1)
+    imap.wait_state("idle")
+    filed_once(daemon, [new_pdf])
+
+    def gmid(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gmid", *args, "-c", str(daemon.config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (box,) = json.loads(gmid("mailboxes", "--json"))
+    assert (box["name"], box["state"], box["documents"], box["messages"]) == ("work", "idle", 1, 1)
+    assert box["folders"] == [
+        {"folder": "INBOX", "state": "idle", "error": None, "bytes": box["bytes"]}
+    ]
+    table = gmid("mailboxes")
+    assert "gmid@127.0.0.1" in table and "idle" in table
+    assert "mailbox     work: idle, last sync" in gmid("status")
+    assert "1 mail seen, 1 document filed" in gmid("status")
+
+
+def test_mail_arriving_during_a_sync_is_not_missed(imap: ImapSetup) -> None:
+    import threading
+
+    dc = imap.dovecot
+    raws = [invoice(n) for n in range(60)]
+    daemon = imap.configure().start()
+    imap.wait_state("idle")
+
+    def deliver() -> None:
+        for raw, _ in raws:
+            dc.append("INBOX", raw)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    thread.join(60)
+    # poll is 10m: every mail must come through IDLE, including those that arrived while
+    # the connection was busy filing the ones before
+    imap.wait_documents(60, timeout=20)
+    filed_once(daemon, [pdf for _, pdf in raws])
