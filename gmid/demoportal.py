@@ -52,8 +52,10 @@ class DemoPortal:
         today: date | None = None,
         totp: str | None = None,
         expire_after: int | None = None,
+        password: str = PASSWORD,
     ):
         self.fixed_code = code
+        self.password = password
         self.totp = totp  # a secret: codes come from an authenticator app instead of an SMS
         self.expire_after = expire_after  # end the first session after this many list pages
         self.layout = "table"  # "changed": the list page no longer has its table
@@ -122,7 +124,7 @@ class DemoPortal:
         visitor = jar.get("visitor", "")
         if not visitor or self.csrf.get(visitor) != form.get("csrf"):
             return 403, {}, self.page('<p class="alert">Sitzung abgelaufen, bitte neu laden.</p>')
-        if (form.get("email"), form.get("password")) != (USER, PASSWORD):
+        if (form.get("email"), form.get("password")) != (USER, self.password):
             return self.login_page(visitor, "E-Mail-Adresse oder Passwort ist falsch.")
         sid = secrets.token_hex(16)
         with self.lock:
