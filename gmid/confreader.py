@@ -14,6 +14,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,19 +108,42 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f" (expected one of: {', '.join(choices)})" if choices else ""
 
 
+@dataclass(frozen=True)
+class SecretUse:
+    """Where a config file names a secret: its kind, and for a `{file: ...}` the file's path."""
+
+    file: str
+    line: int | None
+    option: str
+    kind: str  # as SecretRef.kind: "plain", "file", "command", "env" or "credential"
+    path: Path | None = None
+
+
 class Reader:
     """Reads typed values out of one YAML file, recording problems instead of stopping."""
 
-    def __init__(self, path: Path, problems: list[Problem], warnings: list[str]):
+    def __init__(
+        self,
+        path: Path,
+        problems: list[Problem],
+        warnings: list[str],
+        secrets: list[SecretUse] | None = None,
+    ):
         self.source = path
         self.file = str(path)
         self.base = path.parent
         self.problems = problems
         self.warnings = warnings
+        # Every secret option read (see gmid/secrets.py), for the file permission checks.
+        self.secrets: list[SecretUse] = [] if secrets is None else secrets
 
     def for_file(self, path: Path) -> Reader:
         """Return a reader for another file that reports into the same lists."""
-        return Reader(path, self.problems, self.warnings)
+        return Reader(path, self.problems, self.warnings, self.secrets)
+
+    def note_secret(self, node: Node | None, option: str, kind: str, path: Path | None) -> None:
+        """Record that this file names a secret (never the secret itself)."""
+        self.secrets.append(SecretUse(self.file, line_of(node), option, kind, path))
 
     def problem(self, node: Node | None, option: str, message: str) -> None:
         """Record a problem at a node's line."""

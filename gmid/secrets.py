@@ -138,6 +138,7 @@ def parse_secret(reader: Reader, node: Node | None, option: str) -> SecretRef | 
             option,
             f"plain-text secret; better use one of {_FORMS}",
         )
+        reader.note_secret(node, option, "plain", None)
         return SecretRef("plain", node.value)
     if not isinstance(node, MappingNode):
         reader.problem(node, option, f"expected a secret: {_FORMS}")
@@ -164,5 +165,9 @@ def parse_secret(reader: Reader, node: Node | None, option: str) -> SecretRef | 
         return None
     if kind == "file":
         path = reader.path(value_node, sub)
-        return None if path is None else SecretRef("file", str(path))
+        if path is None:
+            return None
+        reader.note_secret(value_node, sub, "file", path)
+        return SecretRef("file", str(path))
+    reader.note_secret(value_node, sub, kind, None)
     return SecretRef(kind, value)

@@ -89,7 +89,8 @@ def test_example_documents_every_option() -> None:
     text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
     options = [
         "timezone", "state_dir", "archive", "dir", "name", "control", "socket", "smtp", "enabled",
-        "listen", "max_message_size", "recipients", "ingest", "types",
+        "listen", "allow_remote", "clients", "tls", "cert", "key", "auth", "username",
+        "password", "max_message_size", "recipients", "ingest", "types",
         "keep_mail_without_documents", "companies", "senders", "include",
     ]  # fmt: skip
     assert [option for option in options if f"{option}:" not in text] == []
@@ -131,6 +132,8 @@ def test_empty_file_is_a_config_with_all_defaults(
     assert (smtp.enabled, smtp.host, smtp.port) == (True, "127.0.0.1", 2525)
     assert smtp.max_message_size == 25_000_000
     assert smtp.recipients == ("invoices@gmid.local",)
+    assert (smtp.allow_remote, smtp.tls, smtp.auth) == (False, None, None)
+    assert [str(net) for net in smtp.clients] == ["127.0.0.0/8", "::1/128"]
     assert config.ingest.types == ("pdf", "xml")
     assert config.ingest.keep_mail_without_documents is True
     assert config.companies == ()
@@ -521,15 +524,6 @@ def test_listen_addresses(tmp_path: Path, listen: str, host: str, port: int) -> 
     assert (config.smtp.host, config.smtp.port, config.warnings) == (host, port, ())
 
 
-def test_listening_beyond_loopback_is_a_warning(tmp_path: Path) -> None:
-    config = load(tmp_path, "smtp:\n  listen: 0.0.0.0:2525\n")
-    assert config.smtp.host == "0.0.0.0"
-    assert config.warnings == (
-        f"{tmp_path / 'config.yaml'}:2: smtp.listen: not a loopback address: "
-        "anyone who can reach it can file mail",
-    )
-
-
 @pytest.mark.parametrize(
     ("listen", "message"),
     [
@@ -574,6 +568,246 @@ def test_ingest_types(tmp_path: Path) -> None:
             "unknown type 'xlm'; did you mean 'xml'? (known: pdf, xml, image)",
         )
     ]
+
+
+# --- the SMTP listener for other machines -------------------------------------------------------
+
+
+def test_listening_beyond_loopback_needs_allow_remote(tmp_path: Path) -> None:
+    found = problems(write(tmp_path / "config.yaml", "smtp:\n  listen: 0.0.0.0:2525\n"))
+    assert found == [
+        (
+            "config.yaml",
+            2,
+            "smtp.listen",
+            "0.0.0.0 is not a loopback address: other machines could send to the listener. "
+            "If that is what you want, set allow_remote: true and say who may deliver: "
+            "clients: (networks that may send without a password) and/or auth: with tls: "
+            "(a user name and password, over STARTTLS only); else listen on 127.0.0.1",
+        )
+    ]
+    found = problems(write(tmp_path / "config.yaml", "smtp:\n  listen: gmid.lan:2525\n"))
+    assert [(line, option) for _, line, option, _ in found] == [(2, "smtp.listen")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "which"),
+    [
+        ("", "is not set (this machine only)"),
+        ("  clients: [127.0.0.1, '::1']\n", "lists only this machine"),
+        ("  clients: []\n", "is empty"),
+    ],
+)
+def test_allow_remote_needs_clients_or_auth(tmp_path: Path, extra: str, which: str) -> None:
+    text = "smtp:\n  listen: '[::]:2525'\n  allow_remote: true\n" + extra
+    assert problems(write(tmp_path / "config.yaml", text)) == [
+        (
+            "config.yaml",
+            3,
+            "smtp.allow_remote",
+            f"no other machine could deliver: clients: {which} and auth: is not set; add the "
+            "networks that may send (e.g. clients: [192.168.1.0/24]) and/or a user name and "
+            "password (auth: with tls:)",
+        )
+    ]
+
+
+def test_remote_clients_by_network(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        smtp:
+          listen: 0.0.0.0:2525
+          allow_remote: true
+          clients: [192.168.1.0/24, 10.0.0.7, "2001:db8::/32", 192.168.1.0/24]
+        """,
+    )
+    assert config.smtp.allow_remote is True
+    assert [str(net) for net in config.smtp.clients] == [
+        "192.168.1.0/24",
+        "10.0.0.7/32",
+        "2001:db8::/32",
+    ]
+    assert config.warnings == ()
+
+
+def test_bad_client_networks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "config.yaml",
+        """\
+        smtp:
+          clients:
+            - 192.168.1.5/24
+            - scanner.lan
+            -
+            - 0.0.0.0/0
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [(p.line, p.option, p.message) for p in info.value.problems] == [
+        (3, "smtp.clients[0]", "192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"),
+        (
+            4,
+            "smtp.clients[1]",
+            "'scanner.lan' is not an IP address or network (such as 192.168.1.0/24, "
+            "192.168.1.20 or 2001:db8::/32); host names are not allowed",
+        ),
+        (5, "smtp.clients[2]", "empty entry"),
+    ]
+
+
+def test_a_client_network_of_everyone_is_a_warning(tmp_path: Path) -> None:
+    config = load(tmp_path, "smtp:\n  clients: ['0.0.0.0/0']\n")
+    assert config.warnings == (
+        f"{tmp_path / 'config.yaml'}:2: smtp.clients[0]: 0.0.0.0/0 is every IPv4 address: any "
+        "machine that can reach the listener may deliver without a password",
+    )
+
+
+def test_no_client_at_all_is_a_problem(tmp_path: Path) -> None:
+    assert problems(write(tmp_path / "config.yaml", "smtp:\n  clients: []\n")) == [
+        (
+            "config.yaml",
+            2,
+            "smtp.clients",
+            "empty and auth: is not set: no client could deliver mail; "
+            "leave clients: out to let this machine deliver",
+        )
+    ]
+
+
+def test_tls_and_auth(tmp_path: Path) -> None:
+    key = write(tmp_path / "smtp.key", "not really a key")
+    key.chmod(0o600)
+    config = load(
+        tmp_path,
+        """\
+        smtp:
+          listen: 0.0.0.0:2525
+          allow_remote: true
+          tls: {cert: smtp.pem, key: smtp.key}
+          auth:
+            username: scanner
+            password: {env: GMID_SMTP_PASSWORD}
+        """,
+    )
+    smtp = config.smtp
+    assert smtp.tls is not None and smtp.auth is not None
+    assert (smtp.tls.cert, smtp.tls.key) == (tmp_path / "smtp.pem", key)
+    assert smtp.auth.username == "scanner"
+    assert (smtp.auth.password.kind, smtp.auth.password.value) == ("env", "GMID_SMTP_PASSWORD")
+    assert [str(net) for net in smtp.clients] == ["127.0.0.0/8", "::1/128"]
+    assert config.warnings == ()
+
+
+def test_auth_needs_tls(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "config.yaml",
+        "smtp:\n  auth: {username: scanner, password: {env: PW}}\n",
+    )
+    assert problems(path) == [
+        (
+            "config.yaml",
+            2,
+            "smtp.auth",
+            "AUTH is only offered over TLS, so that the password never crosses the network in "
+            "clear: set smtp.tls (cert: and key:) too",
+        )
+    ]
+
+
+def test_incomplete_tls_and_auth(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "config.yaml",
+        """\
+        smtp:
+          tls: {cert: smtp.pem}
+          auth: {username: " ", password: {file: ""}}
+        """,
+    )
+    assert problems(path) == [
+        ("config.yaml", 2, "smtp.tls", "needs key: too (PEM files)"),
+        ("config.yaml", 3, "smtp.auth.username", "expected a user name, got an empty value"),
+        ("config.yaml", 3, "smtp.auth.password.file", "expected a non-empty value"),
+    ]
+    path = write(tmp_path / "config.yaml", "smtp:\n  tls: {}\n  auth: {}\n")
+    assert problems(path) == [
+        ("config.yaml", 2, "smtp.tls", "needs cert: and key: (PEM files)"),
+        ("config.yaml", 3, "smtp.auth", "needs username: and password:"),
+    ]
+
+
+def test_a_tls_key_others_can_read_is_a_warning(tmp_path: Path) -> None:
+    key = write(tmp_path / "smtp.key", "not really a key")
+    key.chmod(0o644)
+    config = load(tmp_path, "smtp:\n  tls:\n    cert: smtp.pem\n    key: smtp.key\n")
+    assert config.warnings == (
+        f"{tmp_path / 'config.yaml'}:4: smtp.tls.key: {key} is readable by its group and "
+        f"others (mode 0644): chmod 600 {key}",
+    )
+
+
+# --- secrets others can read --------------------------------------------------------------------
+
+_PORTAL = """\
+portals:
+  - name: shop
+    username: me
+    password: {password}
+    form:
+      start: https://shop.example/login
+      login: {{form: form, success: {{selector: a.logout}}}}
+      documents: {{pages: [/invoices], rows: tr, download: {{selector: a}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "readers"), [(0o644, "its group and others"), (0o604, "others"), (0o640, "its group")]
+)
+def test_plain_secrets_in_a_file_others_can_read(tmp_path: Path, mode: int, readers: str) -> None:
+    path = write(tmp_path / "config.yaml", _PORTAL.format(password="hunter2"))
+    path.chmod(mode)
+    config = load_config(path)
+    assert config.warnings[0].startswith(f"{path}:4: portals[0].password: plain-text secret")
+    assert config.warnings[1:] == (
+        f"{path}: holds plain-text secrets and is readable by {readers} (mode {mode:04o}): "
+        f"chmod 600 {path}, or write the secrets as references ({{command: ...}}, {{env: ...}}, "
+        "{file: ...} or {credential: ...})",
+    )
+    assert "hunter2" not in "".join(config.warnings)
+
+
+def test_plain_secrets_in_an_owner_only_file_warn_only_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "config.yaml", _PORTAL.format(password="hunter2"))
+    path.chmod(0o600)
+    [warning] = load_config(path).warnings
+    assert "plain-text secret" in warning
+
+
+def test_an_included_file_with_plain_secrets_is_named(tmp_path: Path) -> None:
+    main = write(tmp_path / "config.yaml", "include: portals.d/*.yaml\n")
+    main.chmod(0o644)  # no secret in it: fine
+    shop = write(tmp_path / "portals.d/shop.yaml", _PORTAL.format(password="hunter2"))
+    shop.chmod(0o644)
+    warnings = load_config(main).warnings
+    assert [w.split(": ")[0] for w in warnings] == [f"{shop}:4", str(shop)]
+    assert warnings[1].startswith(f"{shop}: holds plain-text secrets and is readable by its group")
+
+
+def test_a_secret_file_others_can_read(tmp_path: Path) -> None:
+    secret = write(tmp_path / "shop.pw", "hunter2\n")
+    secret.chmod(0o644)
+    path = write(tmp_path / "config.yaml", _PORTAL.format(password="{file: shop.pw}"))
+    path.chmod(0o644)  # references only: anyone may read it
+    assert load_config(path).warnings == (
+        f"{path}:4: portals[0].password.file: {secret} is readable by its group and others "
+        f"(mode 0644): chmod 600 {secret}",
+    )
+    secret.chmod(0o600)
+    assert load_config(path).warnings == ()
+    secret.unlink()  # missing: the daemon says so when it needs it, not the config
+    assert load_config(path).warnings == ()
 
 
 # --- paths --------------------------------------------------------------------------------------
