@@ -22,7 +22,7 @@ from gmid.config import Config, load_config
 from gmid.control import protocol as p
 from gmid.control.server import Connection, ControlServer, RpcError
 from gmid.errors import ConfigError, GmidError
-from gmid.events import EventBus
+from gmid.events import EventBus, Subscription
 from gmid.imapwatch import ImapWatchers
 from gmid.index import Index
 from gmid.ingest import Ingestor
@@ -30,11 +30,13 @@ from gmid.notify import Notifier
 from gmid.portalapi import portal_methods, schedule_methods
 from gmid.runner import PortalRunner
 from gmid.scheduler import PortalScheduler
+from gmid.sdnotify import SdNotify
 from gmid.smtp import SmtpListener
 
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
+STATUS_DELAY = 0.25  # seconds of events gathered into one STATUS= line for systemd
 
 
 class Daemon:
@@ -194,6 +196,34 @@ class Daemon:
                 state["next_reason"] = planned.reason
         return states
 
+    def summary(self, documents: int) -> str:
+        """One line for `systemctl status`: portals, codes waited for, mailboxes, documents.
+
+        Cheap: read from memory; the document count is the caller's (one query per change).
+        """
+        portals = self.config.portals
+        parts = [_count(len(portals), "portal")]
+        if self.runner is not None:
+            running = sum(self.runner.running(portal.name) for portal in portals)
+            if running:
+                parts.append(f"{running} running")
+        pending = self.broker.pending() if self.broker is not None else []
+        if pending:
+            what = "a code" if all(c.kind == "code" for c in pending) else "an answer"
+            parts.append(f"{len(pending)} waiting for {what}")
+        text = ", ".join(parts)
+        watchers = [w for w in self.imap.watchers if w.config.enabled] if self.imap else []
+        text += "; " + _count(len(watchers), "mailbox", "mailboxes")
+        failing = sum(any(f.state == "failing" for f in w.folders) for w in watchers)
+        if failing:
+            text += f", {failing} failing"
+        return f"{text}; {_count(documents, 'document')}"
+
+    async def document_count(self) -> int:
+        assert self.index is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.index.count)
+
     def _stored(self, stored: Stored) -> None:
         self.events.publish("document.added", document=stored.document.to_dict())
 
@@ -283,6 +313,10 @@ class Daemon:
         return {"reloaded": await self.reload()}
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _lock_state(state_dir: Path) -> int:
     """Hold an exclusive lock on the state folder for the daemon's lifetime."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -345,10 +379,15 @@ def _int_param(params: dict[str, Any], key: str, default: int, low: int, high: i
 async def serve(
     config: Config, *, shutdown: asyncio.Event | None = None, demo: bool = False
 ) -> None:
-    """Run the daemon until `shutdown` is set or SIGTERM/SIGINT arrives; SIGHUP reloads."""
+    """Run the daemon until `shutdown` is set or SIGTERM/SIGINT arrives; SIGHUP reloads.
+
+    Under systemd (Type=notify) it says READY=1 once every listener is up, keeps a STATUS= line
+    current, pings the watchdog, and brackets reloads and the shutdown.
+    """
     loop = asyncio.get_running_loop()
     shutdown = shutdown or asyncio.Event()
     daemon = Daemon(config)
+    notify = SdNotify.from_environ()
     background: set[asyncio.Task] = set()
 
     def spawn(coro) -> None:
@@ -356,18 +395,36 @@ async def serve(
         background.add(task)
         task.add_done_callback(background.discard)
 
+    async def reload() -> None:
+        if notify is None:
+            await daemon.reload()
+            return
+        notify.reloading()
+        try:
+            await daemon.reload()
+        finally:
+            notify.ready()  # also after a refused config: the old one keeps running
+
     installed = []
     for sig, action in (
         (signal.SIGTERM, shutdown.set),
         (signal.SIGINT, shutdown.set),
-        (signal.SIGHUP, lambda: spawn(daemon.reload())),
+        (signal.SIGHUP, lambda: spawn(reload())),
     ):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, action)
             installed.append(sig)
+    if notify is not None:
+        # From the start: opening a large index must not look like a hung daemon.
+        spawn(notify.keep_alive())
     try:
         await daemon.start()
         logger.info("gmid %s ready (pid %d)", __version__, os.getpid())
+        if notify is not None:
+            events = daemon.events.subscribe()  # before the count: no change falls in between
+            documents = await daemon.document_count()
+            notify.ready(daemon.summary(documents))
+            spawn(_report_status(notify, daemon, events, documents))
         if demo:
             from gmid.demo import run_demo
 
@@ -375,8 +432,34 @@ async def serve(
         await shutdown.wait()
         logger.info("stopping")
     finally:
+        if notify is not None:
+            notify.stopping()
         for task in list(background):
             task.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
         await daemon.stop()
+        if notify is not None:
+            notify.close()
+
+
+async def _report_status(
+    notify: SdNotify, daemon: Daemon, events: Subscription, documents: int
+) -> None:
+    """Send a STATUS= line whenever the summary changes; count documents only when added."""
+    last = daemon.summary(documents)
+    try:
+        while True:
+            changed = {(await events.get())["type"]}
+            with contextlib.suppress(TimeoutError):  # a burst of events makes one line
+                async with asyncio.timeout(STATUS_DELAY):
+                    while True:
+                        changed.add((await events.get())["type"])
+            if changed & {"document.added", "config.reloaded", "events.lost"}:
+                documents = await daemon.document_count()
+            text = daemon.summary(documents)
+            if text != last:
+                notify.status(text)
+                last = text
+    finally:
+        daemon.events.unsubscribe(events)

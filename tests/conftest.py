@@ -55,14 +55,18 @@ class Daemon:
     proc: subprocess.Popen | None = None
     smtp_port: int = 0
 
-    def start(self, timeout: float = 15) -> Daemon:
-        """Start the daemon and wait until its socket answers `status`."""
+    def start(self, timeout: float = 15, **popen) -> Daemon:
+        """Start the daemon and wait until its socket answers `status`.
+
+        `popen` goes to subprocess.Popen (env=, preexec_fn=: tests/test_systemd.py).
+        """
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gmid", "daemon", "-c", str(self.config)],
             stdout=logf,
             stderr=logf,
             cwd=ROOT,
+            **popen,
         )
         logf.close()
         deadline = time.monotonic() + timeout
