@@ -139,14 +139,19 @@ def _place(tmp: Path, dir_fd: int, name: str) -> bool:
 
 def _same_content(dir_fd: int, name: str, sha: str, size: int) -> bool:
     """Tell whether the regular file name in dir_fd holds exactly the bytes hashing to sha."""
-    info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            return False
+        digest = hashlib.sha256()
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    except (FileNotFoundError, PermissionError):
+        # Removed since it was found taken (the user's stray file), or not ours to read:
+        # not a file to adopt. Raising would fail every later store of this name.
         return False
-    digest = hashlib.sha256()
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
     return digest.hexdigest() == sha
 
 

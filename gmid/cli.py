@@ -227,6 +227,14 @@ def _print_table(table: list[tuple[str, ...]]) -> None:
         print("  ".join([*cells, row[-1]]))
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from gmid.config import load_config
+    from gmid.verify import run
+
+    config = load_config(_config_path(args))
+    return run(config, quick=args.quick, repair=args.repair, as_json=args.json)
+
+
 def cmd_demo_portal(args: argparse.Namespace) -> int:
     from gmid.demoportal import DemoPortal, make_server
 
@@ -311,6 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_documents)
 
     add_portal_commands(sub, common)
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="check the archive folder against the index, exit 1 if not"
+    )
+    p.add_argument("--repair", action="store_true", help="fix what is safe (daemon stopped)")
+    p.add_argument("--quick", action="store_true", help="compare sizes, do not hash indexed files")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo-portal", help="serve the demo supplier portal on loopback")
     p.add_argument("--port", type=int, default=8089, help="port on 127.0.0.1 (default 8089)")
