@@ -3,11 +3,14 @@
 The pass reads metadata first (size, BODYSTRUCTURE and a few header fields) and downloads a body
 only for a mail that a rule can match and that may carry a document. Documents are durable
 before the folder's state moves past a mail and before its `then:` action is sent; see
-gmid/imapstore.py for how an interrupted pass resumes.
+gmid/imapstore.py for how an interrupted pass resumes. Bodies come in batches: while one batch
+is filed, a few mails at a time, the next one downloads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,6 +33,7 @@ FETCH_META = f"(UID RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({HEADER_F
 META_CHUNK = 500  # UIDs per metadata FETCH
 BODY_BATCH_BYTES = 8 * 2**20  # bodies per FETCH, by their RFC822.SIZE
 BODY_BATCH_COUNT = 50
+INGEST_PARALLEL = 3  # mails of a batch filed at once (their fsyncs overlap); the executor has 4
 _SIGNATURES = frozenset(
     {
         "application/pkcs7-signature",
@@ -178,11 +182,21 @@ class FolderSync:
         if not uids:
             await self.run(self.store.touch, self.folder)
             return 0
-        for start in range(0, len(uids), META_CHUNK):
-            await self._chunk(uids[start : start + META_CHUNK])
+        # One download runs ahead of the filing: the next batch of bodies, or the next chunk's
+        # metadata, while the current batch is filed. Never more than one command is in flight.
+        chunks = [uids[i : i + META_CHUNK] for i in range(0, len(uids), META_CHUNK)]
+        ahead = asyncio.ensure_future(self._plan(chunks[0]))
+        try:
+            for i, chunk in enumerate(chunks):
+                wanted, ahead = await ahead, None
+                following = chunks[i + 1] if i + 1 < len(chunks) else None
+                ahead = await self._chunk(chunk, wanted, following)
+        finally:
+            await _drop(ahead)
         return self.filed - filed_before
 
-    async def _chunk(self, uids: list[int]) -> None:
+    async def _plan(self, uids: list[int]) -> list[Decision]:
+        """Read the metadata of a chunk of mails; return those whose bodies are wanted."""
         response = _checked(await self.client.uid("fetch", uid_set(uids), FETCH_META), "FETCH")
         metas = {m.uid: m for m in parse_fetch(response.lines) if m.uid in set(uids)}
         decisions = [
@@ -190,19 +204,50 @@ class FolderSync:
             for u in uids
             if u in metas
         ]
-        wanted = []
-        for d in decisions:
-            if d.rule is not None and not await self.run(self.store.known, d.message_id, d.size):
-                wanted.append(d)
-        # batches of bodies, each made durable and recorded before the next is fetched
+        candidates = [d for d in decisions if d.rule is not None]
+        # Mails read before are skipped. (One that the previous chunk's last batch is filing
+        # right now is not known yet: it is downloaded again, and its documents are recognised.)
+        return await self.run(self._unknown, candidates) if candidates else []
+
+    async def _chunk(
+        self, uids: list[int], wanted: list[Decision], following: list[int] | None
+    ) -> asyncio.Future | None:
+        """File the wanted mails of a chunk; return the download of the following chunk's
+        metadata, started while the last batch was filed.
+
+        Each batch is durable and recorded before the folder moves past it. Actions wait for
+        the download running ahead, so that it is the only command on the connection.
+        """
+        batches = _batches(wanted)
+
+        def start(i: int) -> asyncio.Future | None:
+            if i < len(batches):
+                return asyncio.ensure_future(self._fetch(batches[i]))
+            return asyncio.ensure_future(self._plan(following)) if following else None
+
         done_up_to = uids[0] - 1
-        for batch in _batches(wanted):
-            handled = await self._bodies(batch)
-            below_next = _next_uid(wanted, batch[-1].uid) - 1
-            await self._record(min(below_next, uids[-1]), handled, uids, done_up_to)
-            done_up_to = min(below_next, uids[-1])
-        if done_up_to < uids[-1]:
-            await self._record(uids[-1], [], uids, done_up_to)
+        ahead = start(0)
+        try:
+            for i, batch in enumerate(batches):
+                assert ahead is not None
+                bodies, ahead = await ahead, None
+                ahead = start(i + 1)
+                handled = await self._bodies(batch, bodies)
+                if ahead is not None and any(h.action.kind != "none" for h in handled):
+                    await asyncio.wait({ahead})
+                below_next = _next_uid(wanted, batch[-1].uid) - 1
+                await self._record(min(below_next, uids[-1]), handled, uids, done_up_to)
+                done_up_to = min(below_next, uids[-1])
+            if done_up_to < uids[-1]:
+                await self._record(uids[-1], [], uids, done_up_to)
+        except BaseException:
+            await _drop(ahead)  # the sync failed: the connection is closed after it
+            raise
+        return ahead
+
+    def _unknown(self, decisions: list[Decision]) -> list[Decision]:
+        """The decisions whose mails were not read before (blocking: reads the index)."""
+        return [d for d in decisions if not self.store.known(d.message_id, d.size)]
 
     async def _record(self, up_to: int, handled: list[Handled], uids: list[int], after: int):
         seen = sum(1 for u in uids if after < u <= up_to)
@@ -222,50 +267,64 @@ class FolderSync:
         if owed:
             await self._act(owed)
 
-    async def _bodies(self, batch: list[Decision]) -> list[Handled]:
+    async def _fetch(self, batch: list[Decision]) -> dict[int, bytes]:
+        """Download the bodies of a batch, by UID; a mail expunged meanwhile is missing."""
         response = _checked(
             await self.client.uid("fetch", uid_set(d.uid for d in batch), "(UID BODY.PEEK[])"),
             "FETCH",
         )
-        bodies = {m.uid: m.body for m in parse_fetch(response.lines) if m.body is not None}
-        handled = []
-        for d in batch:
-            raw = bodies.get(d.uid)
-            if raw is None:  # expunged meanwhile by another client
-                continue
-            self.bodies += 1
-            rule = d.rule
-            assert rule is not None
-            keep = None
-            if rule.attachments or rule.exclude_attachments:
+        return {m.uid: m.body for m in parse_fetch(response.lines) if m.body is not None}
 
-                def keep(doc: Document, rule: Rule = rule) -> bool:
-                    return rule.attachment_wanted(doc.original_name)
+    async def _bodies(self, batch: list[Decision], bodies: dict[int, bytes]) -> list[Handled]:
+        """File the documents of a batch, several mails at a time; durable when it returns."""
+        present = [(d, bodies[d.uid]) for d in batch if d.uid in bodies]
+        self.bodies += len(present)
+        slots = asyncio.Semaphore(INGEST_PARALLEL)
 
-            result = await self.ingest(
-                bytes(raw),
+        async def one(d: Decision, raw: bytes) -> Handled:
+            async with slots:
+                return await self._ingest_one(d, raw)
+
+        # every ingest runs to its end before a failure is raised: none is left writing
+        results = await asyncio.gather(*(one(d, raw) for d, raw in present), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        handled = [r for r in results if isinstance(r, Handled)]
+        self.filed += sum(h.documents for h in handled)
+        failpoints.hit("imap-after-archive")
+        return handled
+
+    async def _ingest_one(self, d: Decision, raw: bytes) -> Handled:
+        rule = d.rule
+        assert rule is not None
+        keep = None
+        if rule.attachments or rule.exclude_attachments:
+
+            def keep(doc: Document, rule: Rule = rule) -> bool:
+                return rule.attachment_wanted(doc.original_name)
+
+        result, digest = await asyncio.gather(
+            self.ingest(
+                raw,
                 source="imap",
                 source_name=f"{self.config.name}/{self.folder}",
                 company=rule.company,
                 keep=keep,
                 eml_fallback=bool(self.config.rules),
-            )
-            new = result.new_documents
-            self.filed += new
-            # A mail is acted on only when all of it is kept: not one left in quarantine.
-            kept = bool(result.stored) and result.quarantined is None
-            handled.append(
-                Handled(
-                    uid=d.uid,
-                    message_id=d.message_id,
-                    raw_sha256=hashlib.sha256(raw).hexdigest(),
-                    size=d.size if d.size is not None else len(raw),
-                    documents=new,
-                    action=rule.then if kept else Action(),
-                )
-            )
-        failpoints.hit("imap-after-archive")
-        return handled
+            ),
+            self.run(_sha256, raw),
+        )
+        # A mail is acted on only when all of it is kept: not one left in quarantine.
+        kept = bool(result.stored) and result.quarantined is None
+        return Handled(
+            uid=d.uid,
+            message_id=d.message_id,
+            raw_sha256=digest,
+            size=d.size if d.size is not None else len(raw),
+            documents=result.new_documents,
+            action=rule.then if kept else Action(),
+        )
 
     async def _act(self, owed: list[tuple[int, Action]]) -> None:
         """Send the owed actions, grouped; forget those the server confirmed."""
@@ -313,6 +372,17 @@ class FolderSync:
             _checked(await c.uid("store", uids, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
             if "UIDPLUS" in caps:
                 _checked(await c.uid("expunge", uids), "UID EXPUNGE")
+
+
+async def _drop(task: asyncio.Future | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _batches(wanted: list[Decision]) -> list[list[Decision]]:

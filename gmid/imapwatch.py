@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH, IMAP4ClientProtocol
+from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from gmid.errors import SecretError
 from gmid.events import EventBus
+from gmid.imapclient import Client, CountingProtocol, close, unless_lost
 from gmid.imapconfig import MailboxConfig
 from gmid.imapstore import ImapStore
 from gmid.imapsync import FolderSync, ImapCommandError, select
@@ -46,27 +47,6 @@ class LoginRefused(Exception):
     """The server refused the user name or password; the message is the server's."""
 
 
-class _CountingProtocol(IMAP4ClientProtocol):
-    """aioimaplib's protocol, counting the bytes the server sent."""
-
-    received = 0
-
-    def data_received(self, d: bytes) -> None:
-        self.received += len(d)
-        super().data_received(d)
-
-
-class _Client(IMAP4):
-    """An aioimaplib client whose protocol counts bytes and reports a lost connection."""
-
-    def create_client(self, host, port, loop, conn_lost_cb=None, ssl_context=None) -> None:
-        local_loop = loop if loop is not None else asyncio.get_running_loop()
-        self.protocol = _CountingProtocol(local_loop, conn_lost_cb)
-        self._client_task = local_loop.create_task(
-            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
-        )
-
-
 def _server_text(response) -> str:
     text = response.lines[-1] if response.lines else b""
     text = bytes(text).decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else text
@@ -83,7 +63,7 @@ class FolderWatcher:
         self.error: str | None = None
         self.synced = False  # a sync completed on the current connection
         self.received = 0  # bytes from the server, over all connections of this watcher
-        self._protocol: _CountingProtocol | None = None
+        self._protocol: CountingProtocol | None = None
         self.bodies = 0
         self.wake = asyncio.Event()  # set by `gmid reload` or a test to retry at once
 
@@ -99,7 +79,7 @@ class FolderWatcher:
             try:
                 client = await self._connect()
                 try:
-                    await _unless_lost(client, self._watch(client))
+                    await unless_lost(client, self._watch(client))
                 finally:
                     await self._close(client)
             except asyncio.CancelledError:
@@ -133,7 +113,7 @@ class FolderWatcher:
         return self.received + (self._protocol.received if self._protocol else 0)
 
     async def _close(self, client: IMAP4) -> None:
-        await _close(client)
+        await close(client)
         if self._protocol is not None:
             self.received += self._protocol.received
             self._protocol = None
@@ -146,7 +126,7 @@ class FolderWatcher:
                 cafile=str(config.ca_bundle) if config.ca_bundle else None
             )
         lost = asyncio.Event()
-        client = _Client(
+        client = Client(
             config.host,
             config.port,
             timeout=COMMAND_TIMEOUT,
@@ -227,32 +207,6 @@ class FolderWatcher:
             await asyncio.wait_for(lost.wait(), seconds)
         if lost.is_set():
             raise ConnectionError("the server closed the connection")
-
-
-async def _unless_lost(client: IMAP4, coro) -> None:
-    """Run coro until it ends or the connection drops; aioimaplib leaves commands waiting."""
-    task = asyncio.ensure_future(coro)
-    gone = asyncio.ensure_future(client.gmid_lost.wait())
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    if task.cancelled():
-        raise ConnectionError("the server closed the connection")
-    task.result()
-
-
-async def _close(client: IMAP4) -> None:
-    with contextlib.suppress(Exception):
-        if client.protocol.state in ("AUTH", "SELECTED"):
-            await asyncio.wait_for(client.logout(), 2)
-    with contextlib.suppress(Exception):
-        if client.protocol.transport is not None:
-            client.protocol.transport.close()
 
 
 def _describe(e: BaseException) -> str:
