@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
+from typing import BinaryIO
 
 from gmid.errors import ArchiveError
 from gmid.index import Index, IndexedDocument
@@ -27,10 +28,16 @@ FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 MAX_COLLISIONS = 10_000
+# A folder opened to work in: never through a symlink swapped in since it was checked.
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 _EXT = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
 # Filesystems without hard links (exFAT, some network shares) answer link() with one of these.
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
+_NOT_RESTORED = (
+    "not restored %s: something else is at its name (another size, or not a file), and gmid "
+    "never replaces a file; move it away and send the document again"
+)
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,31 @@ class Stored:
     document: IndexedDocument
     created: bool
     absolute_path: Path
+    restored: bool = False  # indexed before, but its file was gone: written again, same row
 
 
-def _inside(path: str, root: str) -> bool:
+def inside(path: str, root: str) -> bool:
     """Tell whether the real path lies in (or is) the real root."""
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def clean_relative(path: str) -> bool:
+    """Tell whether an index path is a plain relative path that stays in the archive."""
+    parts = path.split("/")
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def file_sha256(file: BinaryIO, head: int = 0) -> tuple[str, int, bytes]:
+    """Hash an open file to its end: (sha256 hex digest, bytes read, its first head bytes)."""
+    first = file.read(head) if head else b""
+    digest = hashlib.sha256(first)
+    size = len(first)
+    buffer = bytearray(1 << 18)
+    view = memoryview(buffer)
+    while n := file.readinto(buffer):
+        digest.update(view[:n])
+        size += n
+    return digest.hexdigest(), size, first
 
 
 def _fsync_dir(path: str | Path) -> None:
@@ -143,16 +170,28 @@ def _same_content(dir_fd: int, name: str, sha: str, size: int) -> bool:
         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return False
-        digest = hashlib.sha256()
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-        with os.fdopen(fd, "rb") as file:
-            while chunk := file.read(1 << 20):
-                digest.update(chunk)
+        with os.fdopen(fd, "rb", buffering=0) as file:
+            return file_sha256(file)[0] == sha
     except (FileNotFoundError, PermissionError):
         # Removed since it was found taken (the user's stray file), or not ours to read:
         # not a file to adopt. Raising would fail every later store of this name.
         return False
-    return digest.hexdigest() == sha
+
+
+def _looks_stored(name: str | Path, size: int, dir_fd: int | None = None) -> bool | None:
+    """Tell whether name is a regular file of size bytes; None if nothing is at name.
+
+    A symlink at name is not followed (it is not the document). The content is not read:
+    checking it is `gmid verify`'s work, not that of every duplicate delivery.
+    """
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # the file, or a folder above it, is gone
+    except NotADirectoryError:
+        return False  # a file where a folder of the path belongs
+    return stat.S_ISREG(info.st_mode) and info.st_size == size
 
 
 class Archive:
@@ -214,25 +253,31 @@ class Archive:
         return render(self.template, values, doc.ext)
 
     def store(self, doc: Incoming) -> Stored:
-        """Archive doc durably and index it; same bytes already archived are not written again."""
+        """Archive doc durably and index it; same bytes already archived are not written again.
+
+        Unless their file is gone from its indexed path: then it is written there again, the
+        same way, under the same index row (restored, not created). Whatever else is at that
+        path is left as it is: gmid never replaces a file.
+        """
         if not _EXT.fullmatch(doc.ext):
             raise ArchiveError(f"bad file extension {doc.ext!r}: expected something like '.pdf'")
         received_at = doc.received_at or datetime.now(UTC)
         if received_at.utcoffset() is None:
             raise ValueError("Incoming.received_at must be timezone-aware")
         sha = hashlib.sha256(doc.data).hexdigest()
-        existing = self.index.by_sha256(sha)
-        if existing is not None:
-            return Stored(existing, False, self.root / existing.path)
-        parts = self._path_for(doc, sha, received_at)
         tmp = None
         try:
+            existing = self.index.by_sha256(sha)
+            if existing is not None and not self._gone(existing):
+                return Stored(existing, False, self.root / existing.path)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O.
             tmp = _write_temp(self._tmp, doc.data, FILE_MODE)
             with self._lock:
                 existing = self.index.by_sha256(sha)
-                if existing is not None:
-                    return Stored(existing, False, self.root / existing.path)
+                if existing is not None:  # filed meanwhile, or its file is gone: see _restore
+                    restored = self._gone(existing) and self._restore(tmp, existing, doc)
+                    return Stored(existing, False, self.root / existing.path, restored)
+                parts = self._path_for(doc, sha, received_at)
                 path = self._link(tmp, parts, doc.ext, sha, len(doc.data))
                 document = self.index.add(
                     sha256=sha,
@@ -258,6 +303,39 @@ class Archive:
         logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
         return Stored(document, True, self.root / path)
 
+    def _gone(self, row: IndexedDocument) -> bool:
+        """Tell whether nothing is at the row's path: its file is to be written again."""
+        if not clean_relative(row.path):
+            return False  # not a path gmid writes: `gmid verify` reports the row
+        there = _looks_stored(self.root / row.path, row.size)
+        if there is False:
+            logger.warning(_NOT_RESTORED, row.path)
+        return there is None
+
+    def _restore(self, tmp: Path, row: IndexedDocument, doc: Incoming) -> bool:
+        """Write the gone file of an indexed document again at its path; False if name is taken.
+
+        Called under the lock, right after _gone, and written as _link writes a new file: the
+        fsynced temp file is linked to the name, never replacing a file, and the folder fsynced.
+        The row is not touched: it was committed after the file was first linked and names it
+        still, so a crash anywhere here leaves it right. Before the link (or, on power loss,
+        before the folder's fsync) the file is still gone, as it was, and at most a temp file is
+        left for recover() to remove; after it the file is back.
+        """
+        *folders, name = row.path.split("/")
+        dir_fd = self._open_folder(folders)
+        try:
+            if not _place(tmp, dir_fd, name):
+                # Taken since _gone looked, and not by gmid (under the lock): left as it is.
+                if not _looks_stored(name, row.size, dir_fd):
+                    logger.warning(_NOT_RESTORED, row.path)
+                return False
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        logger.info("restored %s (%d bytes) from %s", row.path, row.size, doc.source_name)
+        return True
+
     def _open_folder(self, folders: list[str]) -> int:
         """Create the folders below the root, refusing any that leads outside; return an fd."""
         root = str(self.root)
@@ -266,16 +344,16 @@ class Archive:
             logical = logical / folder
             # Checked before mkdir: a symlink pointing outside must not get folders created there.
             real = os.path.realpath(logical)
-            if not _inside(real, root):
+            if not inside(real, root):
                 raise ArchiveError(
                     f"{logical} leads outside the archive (to {real}); refusing to write there"
                 )
             _make_dir(logical, DIR_MODE)
         real = os.path.realpath(logical)
-        if not _inside(real, root):
+        if not inside(real, root):
             raise ArchiveError(f"{logical} leads outside the archive; refusing to write there")
         # O_NOFOLLOW: the checked real path must not have become a symlink in the meantime.
-        return os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.open(real, DIR_FLAGS)
 
     def _link(self, tmp: Path, parts: list[str], ext: str, sha: str, size: int) -> str:
         """Give the temp file its final name (suffixed on collision); return the relative path.

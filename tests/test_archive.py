@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import shutil
 import stat
 import threading
 import unicodedata
@@ -372,3 +374,157 @@ def test_filesystem_without_hard_links(archive, monkeypatch):
     path = archive.quarantine(b"raw mail", "test", source="smtp", source_name="smtp")
     assert path.read_bytes() == b"raw mail"
     assert path.with_name(path.stem + ".reason.txt").exists()
+
+
+def restored(caplog) -> list[str]:
+    """The archive's "restored PATH" log lines."""
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("restored ")]
+
+
+@pytest.mark.parametrize("deleted", ["file", "folders"])
+def test_a_deleted_file_is_restored_when_the_same_bytes_come_again(archive, index, caplog, deleted):
+    data = pdf("restore me")
+    first = archive.store(incoming(data))
+    if deleted == "file":
+        first.absolute_path.unlink()
+    else:
+        shutil.rmtree(archive.root / "Acme")  # the company folder, with the year below it
+    caplog.set_level(logging.INFO, logger="gmid.archive")
+
+    # Other metadata, as a portal or a re-sent mail brings: the indexed path is what counts.
+    again = archive.store(
+        incoming(data, company="Other", number="7", source="imap", source_name="INBOX")
+    )
+    assert not again.created and again.restored
+    assert again.document == first.document == index.by_path(first.document.path)
+    assert again.absolute_path == first.absolute_path
+    assert first.absolute_path.read_bytes() == data
+    assert stat.S_IMODE(first.absolute_path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(first.absolute_path.parent.stat().st_mode) == 0o750
+    assert user_files(archive.root) == {first.document.path: data}
+    assert index.count() == 1
+    assert os.listdir(archive.root / TMP_DIR) == []
+    assert restored(caplog) == [f"restored {first.document.path} ({len(data)} bytes) from INBOX"]
+
+    third = archive.store(incoming(data))  # present now: nothing written
+    assert not third.created and not third.restored
+    assert len(restored(caplog)) == 1
+
+
+@pytest.mark.parametrize("occupant", ["another size", "same size", "symlink", "folder"])
+def test_whatever_the_user_put_at_an_indexed_name_is_never_replaced(
+    tmp_path, archive, caplog, occupant
+):
+    data = pdf("the original")
+    first = archive.store(incoming(data))
+    path = first.absolute_path
+    path.unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me")
+    if occupant == "another size":
+        path.write_bytes(b"my annotated copy")
+    elif occupant == "same size":
+        path.write_bytes(data.replace(b"original", b"ORIGINAL"))  # verify's to find
+    elif occupant == "symlink":
+        path.symlink_to(victim)
+    else:
+        path.mkdir()
+    before = all_paths(tmp_path)
+    caplog.set_level(logging.INFO, logger="gmid.archive")
+
+    again = archive.store(incoming(data))
+    assert not again.created and not again.restored
+    assert again.document == first.document
+    assert all_paths(tmp_path) == before
+    assert victim.read_bytes() == b"keep me"
+    if occupant == "another size":
+        assert path.read_bytes() == b"my annotated copy"
+    assert restored(caplog) == []
+    warned = f"not restored {first.document.path}: something else is at its name"
+    assert (warned in caplog.text) == (occupant != "same size")
+    assert os.listdir(archive.root / TMP_DIR) == []
+
+
+def test_a_name_taken_while_a_restore_waits_is_left_to_its_owner(archive, caplog, monkeypatch):
+    """The user's file appears after store() found the name free, before the link."""
+    data = pdf("the original")
+    first = archive.store(incoming(data))
+    first.absolute_path.unlink()
+    real_gone = Archive._gone
+
+    def gone_then_taken(self, row):
+        result = real_gone(self, row)
+        (self.root / row.path).write_bytes(b"the user's, just now")
+        return result
+
+    monkeypatch.setattr(Archive, "_gone", gone_then_taken)
+    again = archive.store(incoming(data))
+    assert not again.created and not again.restored
+    assert first.absolute_path.read_bytes() == b"the user's, just now"
+    assert "not restored " in caplog.text
+    assert os.listdir(archive.root / TMP_DIR) == []
+
+
+def test_a_failed_restore_is_an_error_and_changes_nothing(archive, index, monkeypatch):
+    data = pdf("restore me")
+    first = archive.store(incoming(data))
+    first.absolute_path.unlink()
+
+    def broken_link(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "link", broken_link)
+        with pytest.raises(ArchiveError, match="No space left"):
+            archive.store(incoming(data))
+    assert not first.absolute_path.exists()
+    assert os.listdir(archive.root / TMP_DIR) == []
+    assert index.by_path(first.document.path) == first.document
+    again = archive.store(incoming(data))  # the mail retried: now it works
+    assert again.restored and first.absolute_path.read_bytes() == data
+
+
+def test_a_restore_without_hard_links(archive, monkeypatch):
+    data = pdf("restore me")
+    first = archive.store(incoming(data))
+    first.absolute_path.unlink()
+
+    def no_links(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    again = archive.store(incoming(data))
+    assert again.restored and first.absolute_path.read_bytes() == data
+    assert user_files(archive.root) == {first.document.path: data}
+    assert os.listdir(archive.root / TMP_DIR) == []
+
+
+def test_concurrent_stores_restore_a_file_once(archive, index, caplog):
+    data = pdf("wanted by all" * 5000)
+    first = archive.store(incoming(data))
+    first.absolute_path.unlink()
+    caplog.set_level(logging.INFO, logger="gmid.archive")
+    start = threading.Barrier(8)
+    results: list = []
+    errors: list = []
+
+    def work():
+        try:
+            start.wait()
+            results.append(archive.store(incoming(data)))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 8
+    assert not any(s.created for s in results)
+    assert sum(s.restored for s in results) == 1
+    assert len(restored(caplog)) == 1 and "not restored" not in caplog.text
+    assert {s.document for s in results} == {first.document}
+    assert user_files(archive.root) == {first.document.path: data}
+    assert index.count() == 1
+    assert os.listdir(archive.root / TMP_DIR) == []

@@ -286,6 +286,28 @@ def test_a_stray_file_removed_again_does_not_block_later_deliveries(daemon):
     assert report["checked"]["rows"] == report["checked"]["files"] == 3
 
 
+def test_sending_a_deleted_document_again_restores_it(daemon):
+    pdf = make_pdf("deleted by hand, sent again")
+    raw = invoice_mail(sender=SENDER, subject="R again", pdfs=[("R.pdf", pdf)])
+    _deliver(daemon, 2, "kept")
+    assert daemon.send(raw, sender=SENDER)[0] == 250
+    [path] = [p for p in daemon.archived_files() if p.read_bytes() == pdf]
+    rel = path.relative_to(daemon.archive).as_posix()
+    path.unlink()
+    result = _verify(daemon)
+    assert result.returncode == 1 and f"MISSING  {rel}\n" in result.stdout
+    assert "restore it from a backup, or send the same document again" in result.stdout
+
+    code, text = daemon.send(raw, sender=SENDER)  # the same mail once more
+    assert (code, text) == (250, "2.0.0 OK: already archived")  # filed before: no new row
+    assert path.read_bytes() == pdf
+    assert f"restored {rel} ({len(pdf)} bytes) from smtp" in daemon.log_text()
+    assert not any((daemon.archive / ".gmid-tmp").iterdir())
+    code, report = _verify_json(daemon)
+    assert code == 0, report["problems"]
+    assert report["checked"]["rows"] == report["checked"]["files"] == 3
+
+
 def test_without_an_index_verify_says_so(daemon_dir):
     result = _verify(daemon_dir)
     assert result.returncode == 2
