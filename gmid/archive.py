@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import itertools
 import logging
 import os
 import re
-import secrets
-import stat
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
+from gmid.archivefs import (
+    DIR_FLAGS,
+    TMP_DIR,
+    clean_relative,
+    inside,
+    looks_stored,
+    make_dir,
+    place,
+    same_content,
+    unlink_quietly,
+    write_temp,
+)
 from gmid.errors import ArchiveError
 from gmid.index import Index, IndexedDocument
 from gmid.naming import check_template, fit, render, sanitize_value
 
 logger = logging.getLogger(__name__)
 
-TMP_DIR = ".gmid-tmp"
 DIR_MODE = 0o750
 FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 MAX_COLLISIONS = 10_000
-# A folder opened to work in: never through a symlink swapped in since it was checked.
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_WRITERS = 4  # threads writing the files of one batch
 
 _EXT = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
-# Filesystems without hard links (exFAT, some network shares) answer link() with one of these.
-_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
 _NOT_RESTORED = (
     "not restored %s: something else is at its name (another size, or not a file), and gmid "
     "never replaces a file; move it away and send the document again"
@@ -69,129 +76,34 @@ class Stored:
     restored: bool = False  # indexed before, but its file was gone: written again, same row
 
 
-def inside(path: str, root: str) -> bool:
-    """Tell whether the real path lies in (or is) the real root."""
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+def _prepare(doc: Incoming) -> tuple[Incoming, str, datetime]:
+    """Check a document before anything is written; return it with its sha256 and arrival."""
+    if not _EXT.fullmatch(doc.ext):
+        raise ArchiveError(f"bad file extension {doc.ext!r}: expected something like '.pdf'")
+    received_at = doc.received_at or datetime.now(UTC)
+    if received_at.utcoffset() is None:
+        raise ValueError("Incoming.received_at must be timezone-aware")
+    return doc, hashlib.sha256(doc.data).hexdigest(), received_at
 
 
-def clean_relative(path: str) -> bool:
-    """Tell whether an index path is a plain relative path that stays in the archive."""
-    parts = path.split("/")
-    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
-
-
-def file_sha256(file: BinaryIO, head: int = 0) -> tuple[str, int, bytes]:
-    """Hash an open file to its end: (sha256 hex digest, bytes read, its first head bytes)."""
-    first = file.read(head) if head else b""
-    digest = hashlib.sha256(first)
-    size = len(first)
-    buffer = bytearray(1 << 18)
-    view = memoryview(buffer)
-    while n := file.readinto(buffer):
-        digest.update(view[:n])
-        size += n
-    return digest.hexdigest(), size, first
-
-
-def _fsync_dir(path: str | Path) -> None:
-    """Make the entries of a folder (new names, renames) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dir(path: Path, mode: int) -> None:
-    """Create path (and parents) if missing; folders created here get exactly mode."""
-    if path.is_dir():
-        return
-    _make_dir(path.parent, mode)
-    try:
-        os.mkdir(path, mode)
-    except FileExistsError:
-        return  # another thread was faster; the is_dir check of the caller's open will tell
-    os.chmod(path, mode)  # the umask must not change what we promise
-    _fsync_dir(path.parent)
-
-
-def _write_temp(folder: Path, data: bytes, mode: int) -> Path:
-    """Write data to a new uniquely named file in folder, fsynced, and return its path."""
-    path = folder / f"{secrets.token_hex(12)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(path)
-        raise
-    os.close(fd)
-    return path
-
-
-def _unlink_quietly(path: Path) -> None:
-    """Remove a temp file that may already be gone."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        logger.warning("cannot remove temp file %s: %s", path, exc.strerror)
-
-
-def _place(tmp: Path, dir_fd: int, name: str) -> bool:
-    """Give the temp file a final name without ever replacing a file; False if name is taken."""
-    try:
-        # link() fails if the name exists, where rename() would silently replace it.
-        os.link(tmp, name, dst_dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return False
-    except FileNotFoundError:
-        # No hard links here: rename is still atomic; the archive lock keeps us from racing it.
-        os.rename(tmp, name, dst_dir_fd=dir_fd)
-        return True
-
-
-def _same_content(dir_fd: int, name: str, sha: str, size: int) -> bool:
-    """Tell whether the regular file name in dir_fd holds exactly the bytes hashing to sha."""
-    try:
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
-            return False
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-        with os.fdopen(fd, "rb", buffering=0) as file:
-            return file_sha256(file)[0] == sha
-    except (FileNotFoundError, PermissionError):
-        # Removed since it was found taken (the user's stray file), or not ours to read:
-        # not a file to adopt. Raising would fail every later store of this name.
-        return False
-
-
-def _looks_stored(name: str | Path, size: int, dir_fd: int | None = None) -> bool | None:
-    """Tell whether name is a regular file of size bytes; None if nothing is at name.
-
-    A symlink at name is not followed (it is not the document). The content is not read:
-    checking it is `gmid verify`'s work, not that of every duplicate delivery.
-    """
-    try:
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None  # the file, or a folder above it, is gone
-    except NotADirectoryError:
-        return False  # a file where a folder of the path belongs
-    return stat.S_ISREG(info.st_mode) and info.st_size == size
+def _row(doc: Incoming, sha: str, received_at: datetime, path: str) -> dict[str, Any]:
+    """The index row of a document filed at path."""
+    return {
+        "sha256": sha,
+        "path": path,
+        "size": len(doc.data),
+        "media_type": doc.media_type,
+        "source": doc.source,
+        "source_name": doc.source_name,
+        "company": doc.company,
+        "received_at": received_at,
+        "original_name": doc.original_name,
+        "message_id": doc.message_id,
+        "source_ref": doc.source_ref,
+        "date": doc.date,
+        "number": doc.number,
+        "amount": doc.amount,
+    }
 
 
 class Archive:
@@ -206,15 +118,15 @@ class Archive:
         self.index = index
         self.tz = tz
         try:
-            _make_dir(Path(root), DIR_MODE)
+            make_dir(Path(root), DIR_MODE)
             self.root = Path(os.path.realpath(root))
             # One hidden temp folder on the archive's filesystem: rename/link is atomic, a crash
             # never leaves a stray file where the user browses, and recover() empties just this.
             self._tmp = self.root / TMP_DIR
-            _make_dir(self._tmp, PRIVATE_DIR_MODE)
+            make_dir(self._tmp, PRIVATE_DIR_MODE)
             self.quarantine_dir = Path(quarantine_dir)
             self._quarantine_tmp = self.quarantine_dir / TMP_DIR
-            _make_dir(self._quarantine_tmp, PRIVATE_DIR_MODE)
+            make_dir(self._quarantine_tmp, PRIVATE_DIR_MODE)
         except OSError as exc:
             raise ArchiveError(f"cannot prepare the archive {root}: {exc}") from exc
         self._lock = threading.Lock()
@@ -259,55 +171,94 @@ class Archive:
         same way, under the same index row (restored, not created). Whatever else is at that
         path is left as it is: gmid never replaces a file.
         """
-        if not _EXT.fullmatch(doc.ext):
-            raise ArchiveError(f"bad file extension {doc.ext!r}: expected something like '.pdf'")
-        received_at = doc.received_at or datetime.now(UTC)
-        if received_at.utcoffset() is None:
-            raise ValueError("Incoming.received_at must be timezone-aware")
-        sha = hashlib.sha256(doc.data).hexdigest()
-        tmp = None
+        return self.store_many([doc])[0]
+
+    def store_many(self, docs: Sequence[Incoming]) -> list[Stored]:
+        """Archive several documents as store() does one, returning when all are durable.
+
+        Every file is written and fsynced, linked to its name, its folder fsynced, and then
+        its index row committed, as for one document; a batch shares the folder fsyncs and
+        the index transaction. A crash before the commit leaves files without rows, which the
+        next store of the same bytes adopts (see _link), as after a crash in store().
+        """
+        prepared = [_prepare(doc) for doc in docs]
+        results: list[Stored | None] = [None] * len(docs)
+        first: dict[str, int] = {}  # sha -> the batch position that stores it
+        todo: list[int] = []
+        temps: dict[int, Path] = {}
+        created: list[tuple[int, str]] = []
         try:
-            existing = self.index.by_sha256(sha)
-            if existing is not None and not self._gone(existing):
-                return Stored(existing, False, self.root / existing.path)
-            # The slow part (write + fsync) runs outside the lock so threads overlap their I/O.
-            tmp = _write_temp(self._tmp, doc.data, FILE_MODE)
-            with self._lock:
+            for i, (_doc, sha, _) in enumerate(prepared):
+                if first.setdefault(sha, i) != i:
+                    continue  # the same bytes twice in one batch: filled in below
                 existing = self.index.by_sha256(sha)
-                if existing is not None:  # filed meanwhile, or its file is gone: see _restore
-                    restored = self._gone(existing) and self._restore(tmp, existing, doc)
-                    return Stored(existing, False, self.root / existing.path, restored)
-                parts = self._path_for(doc, sha, received_at)
-                path = self._link(tmp, parts, doc.ext, sha, len(doc.data))
-                document = self.index.add(
-                    sha256=sha,
-                    path=path,
-                    size=len(doc.data),
-                    media_type=doc.media_type,
-                    source=doc.source,
-                    source_name=doc.source_name,
-                    company=doc.company,
-                    received_at=received_at,
-                    original_name=doc.original_name,
-                    message_id=doc.message_id,
-                    source_ref=doc.source_ref,
-                    date=doc.date,
-                    number=doc.number,
-                    amount=doc.amount,
-                )
+                if existing is not None and not self._gone(existing):
+                    results[i] = Stored(existing, False, self.root / existing.path)
+                else:
+                    todo.append(i)
+            # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
+            # the files of a batch are written by several threads, as their fsyncs then overlap.
+            self._write_temps({i: prepared[i][0].data for i in todo}, temps)
+            with self._lock:
+                folders: dict[str, int] = {}
+                try:
+                    for i in todo:
+                        doc, sha, received_at = prepared[i]
+                        existing = self.index.by_sha256(sha)
+                        if existing is not None:  # filed meanwhile, or gone: see _restore
+                            again = self._gone(existing) and self._restore(temps[i], existing, doc)
+                            results[i] = Stored(existing, False, self.root / existing.path, again)
+                            continue
+                        parts = self._path_for(doc, sha, received_at)
+                        path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
+                        created.append((i, path))
+                    for fd in folders.values():
+                        os.fsync(fd)  # the new names are durable before their rows
+                finally:
+                    for fd in folders.values():
+                        os.close(fd)
+                rows = self.index.add_many([_row(*prepared[i], path) for i, path in created])
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
         finally:
-            if tmp is not None:
-                _unlink_quietly(tmp)
-        logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
-        return Stored(document, True, self.root / path)
+            for tmp in temps.values():
+                unlink_quietly(tmp)
+        for (i, path), document in zip(created, rows, strict=True):
+            doc = prepared[i][0]
+            logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
+            results[i] = Stored(document, True, self.root / path)
+        for i, (_, sha, _) in enumerate(prepared):
+            if results[i] is None:
+                same = results[first[sha]]
+                assert same is not None
+                results[i] = Stored(same.document, False, same.absolute_path)
+        return [r for r in results if r is not None]
+
+    def _write_temps(self, data: dict[int, bytes], temps: dict[int, Path]) -> None:
+        """Write each data to a fsynced temp file, into temps by key; raise the first failure."""
+        if len(data) < 2:
+            for key, content in data.items():
+                temps[key] = write_temp(self._tmp, content, FILE_MODE)
+            return
+        with ThreadPoolExecutor(TEMP_WRITERS, thread_name_prefix="gmid-fsync") as pool:
+            futures = {
+                key: pool.submit(write_temp, self._tmp, content, FILE_MODE)
+                for key, content in data.items()
+            }
+        failure = None
+        for key, future in futures.items():
+            if future.exception() is None:
+                temps[key] = future.result()  # kept even when another failed: unlinked later
+            elif failure is None:
+                failure = future.exception()
+        if failure is not None:
+            raise failure
 
     def _gone(self, row: IndexedDocument) -> bool:
         """Tell whether nothing is at the row's path: its file is to be written again."""
         if not clean_relative(row.path):
             return False  # not a path gmid writes: `gmid verify` reports the row
-        there = _looks_stored(self.root / row.path, row.size)
+        there = looks_stored(self.root / row.path, row.size)
         if there is False:
             logger.warning(_NOT_RESTORED, row.path)
         return there is None
@@ -325,9 +276,9 @@ class Archive:
         *folders, name = row.path.split("/")
         dir_fd = self._open_folder(folders)
         try:
-            if not _place(tmp, dir_fd, name):
+            if not place(tmp, dir_fd, name):
                 # Taken since _gone looked, and not by gmid (under the lock): left as it is.
-                if not _looks_stored(name, row.size, dir_fd):
+                if not looks_stored(name, row.size, dir_fd):
                     logger.warning(_NOT_RESTORED, row.path)
                 return False
             os.fsync(dir_fd)
@@ -348,20 +299,29 @@ class Archive:
                 raise ArchiveError(
                     f"{logical} leads outside the archive (to {real}); refusing to write there"
                 )
-            _make_dir(logical, DIR_MODE)
+            make_dir(logical, DIR_MODE)
         real = os.path.realpath(logical)
         if not inside(real, root):
             raise ArchiveError(f"{logical} leads outside the archive; refusing to write there")
         # O_NOFOLLOW: the checked real path must not have become a symlink in the meantime.
         return os.open(real, DIR_FLAGS)
 
-    def _link(self, tmp: Path, parts: list[str], ext: str, sha: str, size: int) -> str:
+    def _link(
+        self,
+        tmp: Path,
+        parts: list[str],
+        ext: str,
+        sha: str,
+        size: int,
+        open_folders: dict[str, int],
+    ) -> str:
         """Give the temp file its final name (suffixed on collision); return the relative path.
 
         Called under the lock. The first store of a name walks its collision chain from the
         start; later ones start where the last one ended, so a day of many same-named
         documents costs one walk, not one per document. Names found taken but not indexed
         (a file left by a crash, or the user's own) are remembered and offered for adoption.
+        The folder stays open in `open_folders` (by relative path): the caller fsyncs it.
         """
         folders, name = parts[:-1], parts[-1]
         if ext and name.endswith(ext):
@@ -370,26 +330,24 @@ class Archive:
             stem, ext = name, ""
         key = ("/".join(folders), stem, ext)
         unclaimed = self._unclaimed.setdefault(key, [])
-        dir_fd = self._open_folder(folders)
-        try:
-            for candidate in unclaimed:
-                if _same_content(dir_fd, candidate, sha, size):
-                    unclaimed.remove(candidate)
-                    return self._adopt([*folders, candidate])
-            for n in range(self._next_suffix.get(key, 1), MAX_COLLISIONS):
-                candidate = name if n == 1 else fit(stem, ext, f" ({n})")
-                relative = "/".join([*folders, candidate])
-                if self.index.by_path(relative) is not None:
-                    continue  # an indexed document owns this name, even if its file is gone
-                if _place(tmp, dir_fd, candidate):
-                    os.fsync(dir_fd)
-                    self._next_suffix[key] = n + 1
-                    return relative
-                if _same_content(dir_fd, candidate, sha, size):
-                    return self._adopt([*folders, candidate])
-                unclaimed.append(candidate)
-        finally:
-            os.close(dir_fd)
+        if key[0] not in open_folders:
+            open_folders[key[0]] = self._open_folder(folders)
+        dir_fd = open_folders[key[0]]
+        for candidate in unclaimed:
+            if same_content(dir_fd, candidate, sha, size):
+                unclaimed.remove(candidate)
+                return self._adopt([*folders, candidate])
+        for n in range(self._next_suffix.get(key, 1), MAX_COLLISIONS):
+            candidate = name if n == 1 else fit(stem, ext, f" ({n})")
+            relative = "/".join([*folders, candidate])
+            if self.index.by_path(relative) is not None:
+                continue  # an indexed document owns this name, even if its file is gone
+            if place(tmp, dir_fd, candidate):
+                self._next_suffix[key] = n + 1
+                return relative
+            if same_content(dir_fd, candidate, sha, size):
+                return self._adopt([*folders, candidate])
+            unclaimed.append(candidate)
         raise ArchiveError(f"too many files named like {'/'.join(parts)} in the archive")
 
     def _adopt(self, parts: list[str]) -> str:
@@ -409,16 +367,16 @@ class Archive:
         base = f"{now:%Y%m%dT%H%M%SZ}-{sha[:12]}"
         mail_tmp = note_tmp = None
         try:
-            mail_tmp = _write_temp(self._quarantine_tmp, raw, PRIVATE_FILE_MODE)
-            note_tmp = _write_temp(self._quarantine_tmp, note.encode(), PRIVATE_FILE_MODE)
+            mail_tmp = write_temp(self._quarantine_tmp, raw, PRIVATE_FILE_MODE)
+            note_tmp = write_temp(self._quarantine_tmp, note.encode(), PRIVATE_FILE_MODE)
             dir_fd = os.open(self.quarantine_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 for n in itertools.count(1):
                     stem = base if n == 1 else f"{base}-{n}"
-                    if _place(mail_tmp, dir_fd, f"{stem}.eml"):
+                    if place(mail_tmp, dir_fd, f"{stem}.eml"):
                         break
                 # The .eml name is ours now, so the note's name next to it is free.
-                _place(note_tmp, dir_fd, f"{stem}.reason.txt")
+                place(note_tmp, dir_fd, f"{stem}.reason.txt")
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
@@ -427,7 +385,7 @@ class Archive:
         finally:
             for tmp in (mail_tmp, note_tmp):
                 if tmp is not None:
-                    _unlink_quietly(tmp)
+                    unlink_quietly(tmp)
         path = self.quarantine_dir / f"{stem}.eml"
         self.index.record_quarantine(str(path), reason, source, source_name)
         logger.warning("quarantined a mail from %s as %s: %s", source_name, path.name, reason)

@@ -23,7 +23,7 @@ from gmid import failpoints
 from gmid.imapconfig import Action, MailboxConfig, Rule
 from gmid.imapstore import Handled, ImapStore
 from gmid.imapwire import FetchedMessage, Part, mailbox_arg, parse_fetch, parse_search, uid_set
-from gmid.ingest import IngestResult
+from gmid.ingest import IngestResult, Mail
 from gmid.mail import Document, summarize_headers
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ FETCH_META = f"(UID RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({HEADER_F
 META_CHUNK = 500  # UIDs per metadata FETCH
 BODY_BATCH_BYTES = 8 * 2**20  # bodies per FETCH, by their RFC822.SIZE
 BODY_BATCH_COUNT = 50
-INGEST_PARALLEL = 3  # mails of a batch filed at once (their fsyncs overlap); the executor has 4
 _SIGNATURES = frozenset(
     {
         "application/pkcs7-signature",
@@ -47,7 +46,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".webp")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 EVERYTHING = Rule()  # the rule of a mailbox without rules: every mail with a document
 
-Ingest = Callable[..., Awaitable[IngestResult]]
+Ingest = Callable[[list[Mail]], Awaitable[list[IngestResult]]]
 
 
 class ImapCommandError(Exception):
@@ -276,26 +275,34 @@ class FolderSync:
         return {m.uid: m.body for m in parse_fetch(response.lines) if m.body is not None}
 
     async def _bodies(self, batch: list[Decision], bodies: dict[int, bytes]) -> list[Handled]:
-        """File the documents of a batch, several mails at a time; durable when it returns."""
+        """File the documents of a batch in one archive batch; durable when it returns."""
         present = [(d, bodies[d.uid]) for d in batch if d.uid in bodies]
         self.bodies += len(present)
-        slots = asyncio.Semaphore(INGEST_PARALLEL)
-
-        async def one(d: Decision, raw: bytes) -> Handled:
-            async with slots:
-                return await self._ingest_one(d, raw)
-
-        # every ingest runs to its end before a failure is raised: none is left writing
-        results = await asyncio.gather(*(one(d, raw) for d, raw in present), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        handled = [r for r in results if isinstance(r, Handled)]
+        mails = [self._mail(d, raw) for d, raw in present]
+        results, digests = await asyncio.gather(
+            self.ingest(mails), self.run(lambda: [_sha256(raw) for _, raw in present])
+        )
+        handled = []
+        for (d, raw), result, digest in zip(present, results, digests, strict=True):
+            rule = d.rule
+            assert rule is not None
+            # A mail is acted on only when all of it is kept: not one left in quarantine.
+            kept = bool(result.stored) and result.quarantined is None
+            handled.append(
+                Handled(
+                    uid=d.uid,
+                    message_id=d.message_id,
+                    raw_sha256=digest,
+                    size=d.size if d.size is not None else len(raw),
+                    documents=result.new_documents,
+                    action=rule.then if kept else Action(),
+                )
+            )
         self.filed += sum(h.documents for h in handled)
         failpoints.hit("imap-after-archive")
         return handled
 
-    async def _ingest_one(self, d: Decision, raw: bytes) -> Handled:
+    def _mail(self, d: Decision, raw: bytes) -> Mail:
         rule = d.rule
         assert rule is not None
         keep = None
@@ -304,26 +311,13 @@ class FolderSync:
             def keep(doc: Document, rule: Rule = rule) -> bool:
                 return rule.attachment_wanted(doc.original_name)
 
-        result, digest = await asyncio.gather(
-            self.ingest(
-                raw,
-                source="imap",
-                source_name=f"{self.config.name}/{self.folder}",
-                company=rule.company,
-                keep=keep,
-                eml_fallback=bool(self.config.rules),
-            ),
-            self.run(_sha256, raw),
-        )
-        # A mail is acted on only when all of it is kept: not one left in quarantine.
-        kept = bool(result.stored) and result.quarantined is None
-        return Handled(
-            uid=d.uid,
-            message_id=d.message_id,
-            raw_sha256=digest,
-            size=d.size if d.size is not None else len(raw),
-            documents=result.new_documents,
-            action=rule.then if kept else Action(),
+        return Mail(
+            raw,
+            source="imap",
+            source_name=f"{self.config.name}/{self.folder}",
+            company=rule.company,
+            keep=keep,
+            eml_fallback=bool(self.config.rules),
         )
 
     async def _act(self, owed: list[tuple[int, Action]]) -> None:

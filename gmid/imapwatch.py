@@ -31,7 +31,7 @@ from gmid.imapstore import ImapStore
 from gmid.imapsync import FolderSync, ImapCommandError, select
 from gmid.imapwire import parse_exists, parse_select, quote
 from gmid.index import Index
-from gmid.ingest import Ingestor
+from gmid.ingest import Ingestor, IngestResult, Mail
 
 logger = logging.getLogger(__name__)
 
@@ -262,8 +262,8 @@ class MailboxWatcher:
     def folder_sync(self, client: IMAP4, folder: str) -> FolderSync:
         ingestor = self.owner.ingestor
 
-        async def ingest(raw: bytes, **kwargs: Any):
-            return await self.run(ingestor.ingest, raw, **kwargs)
+        async def ingest(mails: list[Mail]) -> list[IngestResult]:
+            return await self.run(ingestor.ingest_many, mails)
 
         return FolderSync(
             client,

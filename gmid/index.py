@@ -8,11 +8,12 @@ import os
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from gmid.errors import ArchiveError
 
@@ -303,42 +304,34 @@ class Index:
         )
         return _row_to_document(rows[0]) if rows else None
 
-    def add(
-        self,
-        *,
-        sha256: str,
-        path: str,
-        size: int,
-        media_type: str,
-        source: str,
-        source_name: str,
-        company: str,
-        received_at: datetime,
-        original_name: str | None = None,
-        message_id: str | None = None,
-        source_ref: str | None = None,
-        date: date | None = None,
-        number: str | None = None,
-        amount: str | None = None,
-    ) -> IndexedDocument:
-        """Insert one document row in its own committed transaction and return it."""
-        values = (sha256, path, size, media_type, source, source_name, company, original_name)
-        values += (message_id, source_ref, _timestamp(received_at))
-        values += (date.isoformat() if date else None, number, amount)
+    def add(self, **row: Any) -> IndexedDocument:
+        """Insert one document row (the fields of IndexedDocument but id) and return it."""
+        return self.add_many([row])[0]
+
+    def add_many(self, rows: Sequence[dict[str, Any]]) -> builtins.list[IndexedDocument]:
+        """Insert document rows in one committed transaction and return them.
+
+        Each row has the fields of IndexedDocument but id; original_name, message_id,
+        source_ref, date, number and amount may be left out.
+        """
+        values = [_values(row) for row in rows]
+        documents = []
         try:
             with self._transaction() as db:
-                cursor = db.execute(
-                    f"INSERT INTO documents ({_COLUMNS.removeprefix('id, ')}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                )
-                row_id = cursor.lastrowid
+                for value in values:
+                    cursor = db.execute(
+                        f"INSERT INTO documents ({_COLUMNS.removeprefix('id, ')}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        value,
+                    )
+                    assert cursor.lastrowid is not None
+                    documents.append(_row_to_document((cursor.lastrowid, *value)))
         except sqlite3.IntegrityError as exc:
+            paths = ", ".join(row["path"] for row in rows)
             raise ArchiveError(
-                f"index {self.path}: {path} or its content is already indexed"
+                f"index {self.path}: {paths} or its content is already indexed"
             ) from exc
-        assert row_id is not None
-        return _row_to_document((row_id, *values))
+        return documents
 
     @staticmethod
     def _where(
@@ -443,6 +436,27 @@ class Index:
     def quarantine_count(self) -> int:
         """Return how many mails were quarantined."""
         return self._query("SELECT count(*) FROM quarantine")[0][0]
+
+
+def _values(row: dict[str, Any]) -> tuple:
+    """A document row's values in _COLUMNS order (without id), as stored."""
+    day = row.get("date")
+    return (
+        row["sha256"],
+        row["path"],
+        row["size"],
+        row["media_type"],
+        row["source"],
+        row["source_name"],
+        row["company"],
+        row.get("original_name"),
+        row.get("message_id"),
+        row.get("source_ref"),
+        _timestamp(row["received_at"]),
+        day.isoformat() if day else None,
+        row.get("number"),
+        row.get("amount"),
+    )
 
 
 def _now() -> str:

@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from gmid.archive import Archive, Incoming, Stored
 from gmid.config import Company, Config
 from gmid.index import Index
-from gmid.mail import Document, eml_document, parse_mail
+from gmid.mail import Document, ParsedMail, eml_document, parse_mail
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_COMPANY = "unknown"
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to ingest, with what its source knows about it.
+
+    `company` overrides the one found from recipients and senders; `keep` picks which of the
+    mail's documents are filed (an IMAP rule's attachment globs); without `eml_fallback` a mail
+    with no documents is not kept whole even if the config says so.
+    """
+
+    raw: bytes = field(repr=False)
+    source: str
+    source_name: str
+    recipients: Sequence[str] = ()
+    envelope_from: str | None = None
+    company: str | None = None
+    keep: Callable[[Document], bool] | None = None
+    eml_fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,71 +94,76 @@ class Ingestor:
                 return company.name
         return UNKNOWN_COMPANY
 
-    def ingest(
-        self,
-        raw: bytes,
-        *,
-        source: str,
-        source_name: str,
-        recipients: Iterable[str] = (),
-        envelope_from: str | None = None,
-        company: str | None = None,
-        keep: Callable[[Document], bool] | None = None,
-        eml_fallback: bool = True,
-    ) -> IngestResult:
+    def ingest(self, raw: bytes, **options: Any) -> IngestResult:
         """File the documents of one mail durably; quarantine what cannot be read.
 
-        `company` overrides the one found from recipients and senders; `keep` picks which of
-        the mail's documents are filed (an IMAP rule's attachment globs); without `eml_fallback` a
-        mail with no documents is not kept whole even if the config says so. Returns only after
-        everything is on disk; raises only when even the quarantine could not be written, so
-        that the caller answers with a temporary failure.
+        The options are those of Mail. Returns only after everything is on disk; raises only
+        when even the quarantine could not be written, so that the caller answers with a
+        temporary failure.
         """
+        return self.ingest_many([Mail(raw, **options)])[0]
+
+    def ingest_many(self, mails: Sequence[Mail]) -> list[IngestResult]:
+        """File the documents of several mails as ingest() does one, in one archive batch."""
         received = datetime.now(UTC)
-        try:
-            parsed = parse_mail(raw, types=self.config.ingest.types)
-        except Exception as e:  # parse_mail should never raise; if it does, keep the mail
-            logger.exception("could not parse a mail from %s", source_name)
-            reason = f"could not parse the mail: {type(e).__name__}"
-            path = self._quarantine(raw, reason, source, source_name)
-            return IngestResult(UNKNOWN_COMPANY, (), quarantined=path)
+        plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]] = []
+        for mail in mails:
+            try:
+                parsed = parse_mail(mail.raw, types=self.config.ingest.types)
+            except Exception:  # parse_mail should never raise; if it does, keep the mail
+                logger.exception("could not parse a mail from %s", mail.source_name)
+                plans.append((mail, UNKNOWN_COMPANY, None, []))
+                continue
+            company, incoming = self._plan(mail, parsed, received)
+            plans.append((mail, company, parsed, incoming))
+        stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
+        results = []
+        for mail, company, parsed, docs in plans:
+            kept = tuple(next(stored) for _ in docs)
+            for result in kept:
+                if result.created and self.on_stored:
+                    self.on_stored(result)
+            quarantined = None
+            if parsed is None or parsed.problems:
+                reason = "; ".join(parsed.problems) if parsed else "could not parse the mail"
+                quarantined = self._quarantine(mail.raw, reason, mail.source, mail.source_name)
+            # The same mail again is recognised by its documents' content: nothing is written
+            # twice, and no per-mail bookkeeping costs another fsync on this hot path.
+            duplicate = bool(kept) and not any(s.created for s in kept)
+            results.append(IngestResult(company, kept, quarantined, duplicate))
+        return results
+
+    def _plan(
+        self, mail: Mail, parsed: ParsedMail, received: datetime
+    ) -> tuple[str, list[Incoming]]:
+        """Pick the company and the documents to file of one parsed mail."""
         senders = list(parsed.senders)
-        if envelope_from:
-            senders.append(envelope_from.lower())
-        company = company or self.company_for(recipients, senders)
-        documents: list[Document] = [d for d in parsed.documents if keep is None or keep(d)]
+        if mail.envelope_from:
+            senders.append(mail.envelope_from.lower())
+        company = mail.company or self.company_for(mail.recipients, senders)
+        keep = mail.keep
+        documents = [d for d in parsed.documents if keep is None or keep(d)]
         if (
-            eml_fallback
+            mail.eml_fallback
             and not parsed.documents
             and not parsed.problems
             and self.config.ingest.keep_mail_without_documents
         ):
-            documents.append(eml_document(raw))
-        stored = []
-        for doc in documents:
-            incoming = Incoming(
+            documents.append(eml_document(mail.raw))
+        return company, [
+            Incoming(
                 data=doc.data,
                 media_type=doc.media_type,
                 ext=doc.ext,
-                source=source,
-                source_name=source_name,
+                source=mail.source,
+                source_name=mail.source_name,
                 company=company,
                 original_name=doc.original_name,
                 message_id=parsed.message_id,
                 received_at=received,
             )
-            result = self.archive.store(incoming)
-            stored.append(result)
-            if result.created and self.on_stored:
-                self.on_stored(result)
-        quarantined = None
-        if parsed.problems:
-            reason = "; ".join(parsed.problems)
-            quarantined = self._quarantine(raw, reason, source, source_name)
-        # The same mail again is recognised by its documents' content: nothing is written twice,
-        # and no per-mail bookkeeping costs another fsync on this hot path.
-        duplicate = bool(stored) and not any(s.created for s in stored)
-        return IngestResult(company, tuple(stored), quarantined=quarantined, duplicate=duplicate)
+            for doc in documents
+        ]
 
     def _quarantine(self, raw: bytes, reason: str, source: str, source_name: str) -> str:
         return str(self.archive.quarantine(raw, reason, source=source, source_name=source_name))

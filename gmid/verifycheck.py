@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gmid.archive import TMP_DIR, clean_relative, inside
+from gmid.archivefs import TMP_DIR, clean_relative, inside
 from gmid.config import Config
 from gmid.mail import _MEDIA, _sniff, summarize_headers
 from gmid.verifyscan import (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from gmid.archive import DIR_FLAGS, TMP_DIR, file_sha256
+from gmid.archivefs import DIR_FLAGS, TMP_DIR, file_sha256
 from gmid.errors import GmidError
 from gmid.index import MIGRATIONS
 
