@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -131,12 +132,8 @@ def make_browser(
     """Make a browser on a PortalSession, with the cookies saved in `cookie_file`, if any."""
     session = PortalSession(policy)
     if cookie_file is not None and cookie_file.exists():
-        jar = http.cookiejar.LWPCookieJar()
         try:
-            # The stdlib warns with a traceback and raises with the bad line: cookie values.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                jar.load(str(cookie_file), ignore_discard=True, ignore_expires=False)
+            cookies = read_cookies(cookie_file)
         except (OSError, ValueError) as e:
             logger.warning(
                 "cookie file %s could not be read (%s); going on without the saved session",
@@ -144,15 +141,34 @@ def make_browser(
                 type(e).__name__,
             )
         else:
-            for cookie in jar:
+            for cookie in cookies:
                 session.cookies.set_cookie(cookie)
     return mechanicalsoup.StatefulBrowser(session=session, user_agent=policy.user_agent)
 
 
+def read_cookies(cookie_file: Path, *, ignore_expires: bool = False) -> list[http.cookiejar.Cookie]:
+    """The cookies of a session file (session cookies too); expired ones only if asked."""
+    jar = http.cookiejar.LWPCookieJar()
+    # The stdlib warns with a traceback and raises with the bad line: cookie values.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jar.load(str(cookie_file), ignore_discard=True, ignore_expires=ignore_expires)
+    return list(jar)
+
+
 def save_cookies(browser: mechanicalsoup.Browser, cookie_file: Path) -> None:
     """Write every cookie of the browser, session cookies too, atomically and owner-only."""
+    write_cookies(browser.session.cookies, cookie_file)
+
+
+def write_cookies(cookies: Iterable[http.cookiejar.Cookie], cookie_file: Path) -> None:
+    """Write cookies as a portal's session file (LWP format), atomically and owner-only.
+
+    The runner loads this file before a run and writes it back after; `gmid session import`
+    writes it from a browser's cookies.
+    """
     jar = http.cookiejar.LWPCookieJar()
-    for cookie in browser.session.cookies:
+    for cookie in cookies:
         jar.set_cookie(cookie)
     text = "#LWP-Cookies-2.0\n" + jar.as_lwp_str(ignore_discard=True, ignore_expires=False)
     folder = cookie_file.parent

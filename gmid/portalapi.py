@@ -14,6 +14,7 @@ from gmid.control import protocol as p
 from gmid.control.server import Connection, Handler, RpcError
 from gmid.runner import PortalBusy, PortalRunner
 from gmid.scheduler import PortalScheduler
+from gmid.sessions import session_methods
 from gmid.suggest import suggest
 
 _PORTAL_OPTIONS = ("enabled", "company", "username", "schedule")
@@ -91,6 +92,7 @@ def portal_methods(
         "challenges.list": challenges_list,
         "challenge.answer": challenge_answer,
         **manage_methods(runner, reload),
+        **session_methods(runner),
     }
 
 

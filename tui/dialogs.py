@@ -1,4 +1,4 @@
-"""Small modal dialogs: a yes/no question, and the schedule form of a portal."""
+"""Small modal dialogs: a yes/no question, the schedule form of a portal, a file to read."""
 
 from __future__ import annotations
 
@@ -120,3 +120,49 @@ class ScheduleForm(ModalScreen[dict[str, Any] | None]):
     def _save(self) -> None:
         values = {key: self.query_one(f"#sched-{key}", Input).value for key, *_ in SCHEDULE_FIELDS}
         close(self, schedule_from_inputs(values))
+
+
+class AskPath(ModalScreen[str | None]):
+    """Ask for a file's path, with a word on what the file must be; Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
+
+    def __init__(self, title: str, explanation: str, *, label: str = "File", yes: str = "OK"):
+        super().__init__()
+        self.heading = title
+        self.explanation = explanation
+        self.label = label
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.heading, classes="dialog-title")
+            yield Static(self.explanation, classes="question")
+            with Horizontal(classes="field"):
+                yield Label(self.label, classes="field-label")
+                yield Input(placeholder="~/Downloads/cookies.txt", id="path")
+            with Horizontal(classes="buttons"):
+                yield Button(self.yes, id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#path", Input))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._ok()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._ok()
+        else:
+            close(self)
+
+    def action_cancel(self) -> None:
+        close(self)
+
+    def _ok(self) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        if path:
+            close(self, path)
+        else:
+            self.notify("give the file's path", severity="warning")

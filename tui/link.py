@@ -14,11 +14,12 @@ from typing import Any
 from textual.message import Message
 
 from gmid.control import protocol as p
-from gmid.control.client import ControlClient, ControlError, DaemonNotRunning
+from gmid.control.client import ControlClient, ControlError, CookieFileError, DaemonNotRunning
 from tui.messages import Connected, DaemonDown, DaemonEvent
 
 __all__ = [
     "ControlError",
+    "CookieFileError",
     "DaemonNotRunning",
     "Unsupported",
     "explain",

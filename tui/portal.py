@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from tui import format as fmt
 from tui import link
-from tui.dialogs import Confirm, ScheduleForm, close
+from tui.dialogs import AskPath, Confirm, ScheduleForm, close
 from tui.messages import DaemonEvent, Done, ModelChanged
 from tui.model import Model
 
@@ -76,6 +76,26 @@ def describe_result(result: Any) -> str:
     return text
 
 
+SESSION_HELP = (
+    "Log in to the portal in your browser, then export its cookies in the Netscape "
+    "cookies.txt format (an extension such as “Get cookies.txt LOCALLY”). The next run "
+    "uses them instead of logging in. They open your account: keep the file safe, delete it after."
+)
+
+
+def session_imported(result: dict[str, Any]) -> str:
+    """What an import kept and dropped, in a line or two (names and domains, never values)."""
+    n = result.get("imported", 0)
+    text = f"session imported: {n} cookie{'' if n == 1 else 's'} for {', '.join(result['hosts'])}"
+    others = result.get("dropped_other", 0)
+    dropped = [f"{others} of other sites"] if others else []
+    if result.get("dropped_expired"):
+        dropped.append(f"{result['dropped_expired']} expired")
+    if result.get("bad_lines"):
+        dropped.append(f"{result['bad_lines']} lines not understood")
+    return text + (f"\ndropped: {', '.join(dropped)}" if dropped else "")
+
+
 class PortalDialog(ModalScreen[None]):
     """Details of one portal, and what can be done with it."""
 
@@ -130,6 +150,8 @@ class PortalDialog(ModalScreen[None]):
             ("test", "Test login"),
             ("schedule", "Edit schedule"),
             ("toggle", "Disable" if portal.enabled else "Enable"),
+            ("session", "Import session…"),
+            ("forget", "Forget session"),
             ("remove", "Remove"),
         ]
         ids = [key for key, _ in actions]
@@ -180,6 +202,19 @@ class PortalDialog(ModalScreen[None]):
     def _do_toggle(self) -> None:
         self._call("toggle", not self.model.portals[self.portal].enabled)
 
+    def _do_session(self) -> None:
+        self.app.push_screen(
+            AskPath(f"Import a session into {self.portal}", SESSION_HELP, yes="Import"),
+            lambda path: self._call("session", path) if path else None,
+        )
+
+    def _do_forget(self) -> None:
+        question = f"Forget the saved session of {self.portal}? Its next run logs in again."
+        self.app.push_screen(
+            Confirm(question, yes="Forget", title="Forget the session"),
+            lambda yes: self._call("forget") if yes else None,
+        )
+
     def _do_remove(self) -> None:
         question = (
             f"Remove {self.portal}? Its entry in portals.d, its stored password and its "
@@ -215,6 +250,15 @@ class PortalDialog(ModalScreen[None]):
                 what = "enabling a portal" if value else "disabling a portal"
                 await link.optional(client, "update_portal", what, name, enabled=value)
                 text = f"{name}: {'enabled' if value else 'disabled'}"
+            elif action == "session":
+                result = await link.optional(
+                    client, "import_session_file", "importing a session", name, value
+                )
+                text = f"{name}: {session_imported(result)}"
+            elif action == "forget":
+                result = await link.optional(client, "clear_session", "forgetting a session", name)
+                cleared = result.get("cleared")
+                text = f"{name}: " + ("session forgotten" if cleared else "there was no session")
             else:
                 await link.optional(
                     client, "remove_portal", "removing a portal", name, delete_secrets=True
@@ -224,7 +268,7 @@ class PortalDialog(ModalScreen[None]):
             self.post_message(Done(str(e), ok=False, action=action))
         except link.ControlError as e:
             self.post_message(Done(f"{name}: {link.explain(e)}", ok=False, action=action))
-        except link.DaemonNotRunning as e:
+        except (link.DaemonNotRunning, link.CookieFileError) as e:
             self.post_message(Done(f"{name}: {e}", ok=False, action=action))
         else:
             self.post_message(Done(text, action=action))
