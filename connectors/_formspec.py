@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import soupsieve
 
+from connectors._widgets import WidgetSpec, read_widget
 from gmid.confreader import suggest
 
 MEDIA = ("sms", "email", "app", "unknown")
@@ -114,12 +115,14 @@ class FormSpec:
     documents: ListSpec
     code: CodeSpec | None = None
     captcha: CaptchaSpec | None = None
+    widget: WidgetSpec = field(default_factory=WidgetSpec)  # reCAPTCHA & co., found by default
 
 
 def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[str, str]]]:
     """Read a description; return it (None if unusable) and its problems as (path, message)."""
     c = _Checker()
-    m = c.mapping(options, "", ("start", "login", "code", "captcha", "documents"))
+    keys = ("start", "login", "code", "captcha", "captcha_widget", "documents")
+    m = c.mapping(options, "", keys)
     for key in ("start", "documents"):
         if key not in m and isinstance(options, Mapping):
             c.problem(key, _MISSING[key])
@@ -127,10 +130,11 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     login = _login(c, m.get("login"))
     code = _code(c, m["code"]) if "code" in m else None
     captcha = _captcha(c, m["captcha"]) if "captcha" in m else None
+    widget = read_widget(c, m.get("captcha_widget"))
     documents = _documents(c, m["documents"]) if "documents" in m else None
     if c.problems or start is None or login is None or documents is None:
         return None, c.problems
-    return FormSpec(start, login, documents, code, captcha), []
+    return FormSpec(start, login, documents, code, captcha, widget), []
 
 
 _MISSING = {

@@ -1,9 +1,10 @@
 """What every connector implements, and what the runner hands it.
 
 A connector logs into one kind of portal, lists its documents and downloads them. It runs in a
-worker thread and may block: when the portal asks for a one-time code or shows a captcha, it
-calls `ctx.ask(...)`, which waits for the user (or answers from a stored TOTP secret). Errors
-are the typed ones of gmid.errors, which say what the user must do: WrongCredentials,
+worker thread and may block: when the portal asks for a one-time code or shows a captcha (an
+image, or a widget such as reCAPTCHA whose answer is a token), it calls `ctx.ask(...)`, which
+waits for the user (or answers from a stored TOTP secret, or the captcha solver command).
+Errors are the typed ones of gmid.errors, which say what the user must do: WrongCredentials,
 PortalChanged (with the failed selector and the saved page), PortalUnavailable, SessionExpired...
 """
 
@@ -52,6 +53,41 @@ class CaptchaRequest:
     retry_message: str | None = None
 
 
+# The captcha widgets a login may carry, and the form field each one's script fills.
+WIDGETS = {
+    "recaptcha": ("reCAPTCHA", "g-recaptcha-response"),
+    "hcaptcha": ("hCaptcha", "h-captcha-response"),
+    "turnstile": ("Cloudflare Turnstile", "cf-turnstile-response"),
+}
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """The portal guards its form with a captcha widget (reCAPTCHA, hCaptcha, Turnstile).
+
+    Its answer is the token the widget's script would have put in the form after the check was
+    passed in a browser: from the solver command, or pasted by the user.
+    """
+
+    widget: str  # a key of WIDGETS
+    site_key: str
+    page_url: str  # the page showing the widget, without its query
+    prompt: str = ""
+    retry_message: str | None = None  # the portal's words about the previous, refused token
+    invisible: bool = False  # an "invisible" reCAPTCHA: solving services want to know
+
+    def __post_init__(self) -> None:
+        if not self.prompt:
+            name = WIDGETS[self.widget][0]
+            prompt = f"Solve the {name} check of the login page in a browser and paste its token"
+            object.__setattr__(self, "prompt", prompt)
+
+    @property
+    def field(self) -> str:
+        """The field the widget's script fills in the browser: where the user copies from."""
+        return WIDGETS[self.widget][1]
+
+
 @dataclass(frozen=True)
 class ApprovalRequest:
     """The portal waits for the user to confirm the login in an app; the connector polls."""
@@ -67,8 +103,9 @@ class PortalContext:
     username: str
     password: Callable[[], str] = field(repr=False)
     browser: mechanicalsoup.StatefulBrowser
-    ask: Callable[[CodeRequest | CaptchaRequest], str]
-    """Block until the user (or a TOTP secret) answers; raises ChallengeExpired."""
+    ask: Callable[[CodeRequest | CaptchaRequest | TokenRequest], str]
+    """Block until the user (or a TOTP secret, or the captcha solver) answers; raises
+    ChallengeExpired."""
     wait_approval: Callable[[ApprovalRequest, Callable[[], bool]], None]
     """Show the prompt and call the poll function until it returns True; raises ChallengeExpired."""
     save_page: Callable[[str, bytes], Path]

@@ -1,7 +1,8 @@
 """The declarative form connector: a portal described in YAML, with no Python.
 
 The description (`options`, see docs/form-connector.md) names a login form, perhaps a code
-form and a captcha, and the pages that list documents. This module only navigates: it opens
+form and a captcha, and the pages that list documents; captcha widgets (reCAPTCHA, hCaptcha,
+Turnstile) are recognised by themselves. This module only navigates: it opens
 the pages the description names and submits the forms it finds there; reading the pages is
 done by the pure functions of connectors._extract.
 """
@@ -20,7 +21,14 @@ from bs4 import BeautifulSoup, Tag
 
 from connectors import _extract as x
 from connectors._formspec import FormSpec, Probe, read_spec
-from connectors.base import CaptchaRequest, CodeRequest, Connector, RemoteDocument, read_capped
+from connectors._widgets import Widget, find_widget
+from connectors.base import (
+    CaptchaRequest,
+    CodeRequest,
+    Connector,
+    RemoteDocument,
+    read_capped,
+)
 from gmid.errors import (
     CaptchaUnsolved,
     CodeRejected,
@@ -106,12 +114,19 @@ class FormConnector(Connector):
     # -- the steps
 
     def _submit_login(self) -> None:
-        """Fill and submit the login form, answering captchas, until the portal takes it."""
-        login, captcha = self.spec.login, self.spec.captcha
+        """Fill and submit the login form, answering captchas, until the portal takes it.
+
+        A captcha is an image to read (`captcha:`) or a widget such as reCAPTCHA, whose token
+        comes from the solver command or the user (`captcha_widget:`, found without it too).
+        """
+        login, captcha, wspec = self.spec.login, self.spec.captcha, self.spec.widget
+        limits = {"image": captcha.attempts if captcha else 0, "token": wspec.attempts}
+        asked = {"image": 0, "token": 0}
+        retry: dict[str, str | None] = {"image": None, "token": None}
+        unsure = None  # the login failure's words after a token: the password, or the check?
         # Every round but the first needs a captcha answer, so that a portal that keeps
         # refusing (even without showing a new image) cannot keep us looping.
-        captchas, retry = 0, None
-        for _ in range(1 + (captcha.attempts if captcha else 0)):
+        for _ in range(1 + limits["image"] + limits["token"]):
             form = self._login_form()
             if form is None:
                 what = f"login.form: selector {login.form!r}" if login.form else "login.form"
@@ -126,38 +141,60 @@ class FormConnector(Connector):
             self._set(filled, password, self.ctx.password(), "login.fields.password")
             for name, value in login.static:
                 self._set(filled, name, value, f"login.static.{name}", force=True)
-            if captcha is not None and self.page.select_one(captcha.image) is not None:
-                if captchas >= captcha.attempts:
-                    break
-                captchas += 1
-                answer = self._ask_captcha(retry).strip()
+            image, widget = self._image_shown(), self._widget(form)
+            if (image and asked["image"] >= limits["image"]) or (
+                widget and asked["token"] >= limits["token"]
+            ):
+                break
+            if image:
+                asked["image"] += 1
+                answer = self._ask_captcha(retry["image"]).strip()
                 self._set(filled, captcha.field, answer, "captcha.field")
+            if widget is not None:
+                asked["token"] += 1
+                self._answer_widget(filled, widget, retry["token"])
             self._submit()
             if captcha is not None and (text := self._text(captcha.failure)) is not None:
-                retry = text or None
-                if self._login_form() is None:
-                    self._open(self.spec.start)
+                retry["image"] = text or None
+                self._back_to_login()
                 continue
+            if widget is not None:
+                text = self._text(wspec.failure)
+                if text is None and wspec.failure is None:
+                    # The portal may say "wrong password" and "failed check" in one place.
+                    text = unsure = self._text(login.failure)
+                if text is not None:
+                    retry["token"] = text or None
+                    self._back_to_login()
+                    continue
             if (text := self._text(login.failure)) is not None:
                 raise WrongCredentials(
                     f"{self.ctx.portal}: the portal refused the user name or password",
                     portal_message=text or None,
                 )
-            if captcha is None or self._login_form() is None:
-                return
-            if self.page.select_one(captcha.image) is None:
-                return  # the login form again, without a captcha: let login() judge the page
-            # else a captcha that is shown only after a first submit: answer it
+            form = self._login_form()
+            if form is None or not (self._image_shown() or self._widget(form)):
+                return  # logged in, or the login form without a captcha: login() judges
+            # else a captcha that is shown only after a first submit (or refused without words)
+        if unsure is not None and asked["token"] >= limits["token"]:
+            raise WrongCredentials(
+                f"{self.ctx.portal}: the portal refused the login {asked['token']} times, each "
+                "with a new captcha token; its message does not tell the password from the "
+                "check (captcha_widget.failure would), so the password is not tried again",
+                portal_message=unsure or None,
+            )
+        kind = "token" if asked["token"] >= limits["token"] else "image"
+        what = "captcha tokens" if kind == "token" else "captcha answers"
         raise CaptchaUnsolved(
-            f"{self.ctx.portal}: the portal refused {captchas} captcha answers",
-            portal_message=retry,
+            f"{self.ctx.portal}: the portal refused {asked[kind]} {what}",
+            portal_message=retry[kind],
         )
 
     def _code_step(self) -> None:
         """Ask for the one-time code and submit it, again while the portal refuses it."""
         code = self.spec.code
         assert code is not None
-        retry = None
+        retry = token_retry = None
         for _ in range(code.attempts):
             has = f'input[name="{_quoted(code.field)}"]' if code.field else "input"
             form = x.find_form(self.page, code.form, has)
@@ -170,19 +207,43 @@ class FormConnector(Connector):
             if field is None:
                 raise self._changed("code.field: cannot tell which input takes the code")
             prompt = self._text(code.prompt) or _PROMPTS[code.medium]
+            widget = self._widget(form)
             answer = self.ctx.ask(CodeRequest(prompt, code.medium, retry_message=retry))
             filled = self._select(form)
             self._set(filled, field, answer.strip(), "code.field")
             for name, value in code.static:
                 self._set(filled, name, value, f"code.static.{name}", force=True)
+            if widget is not None:  # asked after the code: a token is valid for minutes only
+                self._answer_widget(filled, widget, token_retry)
             self._submit()
             retry = self._text(code.failure)
+            if widget is not None and retry is None:
+                retry = token_retry = self._text(self.spec.widget.failure)
             if retry is None and not self._shows(code.when):
                 return
             retry = retry or None
         raise CodeRejected(
             f"{self.ctx.portal}: the portal refused {code.attempts} codes", portal_message=retry
         )
+
+    def _widget(self, form: Tag | None) -> Widget | None:
+        return find_widget(self.page, form, self.spec.widget)
+
+    def _image_shown(self) -> bool:
+        captcha = self.spec.captcha
+        return captcha is not None and self.page.select_one(captcha.image) is not None
+
+    def _back_to_login(self) -> None:
+        """After a refused captcha: open the login page again unless the answer shows it."""
+        if self._login_form() is None:
+            self._open(self.spec.start)
+
+    def _answer_widget(self, form: mechanicalsoup.Form, widget: Widget, retry: str | None) -> None:
+        """Ask for the widget's token and put it in its field(s), added if the page has none
+        (the widget's script would have made them)."""
+        token = self.ctx.ask(widget.request(x.public_url(self.browser.url), retry)).strip()
+        for name in widget.fields:
+            self._set(form, name, token, "captcha_widget.field", force=True)
 
     def _ask_captcha(self, retry: str | None) -> str:
         """Fetch the captcha image with the session's cookies and ask for its text."""

@@ -1,5 +1,9 @@
 """The challenge broker: portal runs wait here for a one-time code, a captcha or an approval.
 
+A captcha is an image to read ("captcha") or a widget such as reCAPTCHA whose token the user
+gets by solving it in a browser ("token": the challenge carries the widget, its site key and
+the page's URL).
+
 A connector runs in a worker thread; when its portal asks for a code it calls `ask()`, which
 blocks that thread until the user answers through the control socket (`answer()`, called from
 the daemon's event loop, only sets state and returns), a stored TOTP secret answers at once, or
@@ -23,7 +27,7 @@ from typing import Any
 
 import pyotp
 
-from connectors.base import ApprovalRequest, CaptchaRequest, CodeRequest
+from connectors.base import ApprovalRequest, CaptchaRequest, CodeRequest, TokenRequest
 from gmid.errors import ChallengeExpired
 from gmid.events import EventBus
 
@@ -49,7 +53,7 @@ class Challenge:
 
     id: str
     portal: str
-    kind: str  # "code" | "captcha" | "approval"
+    kind: str  # "code" | "captcha" | "token" | "approval"
     prompt: str
     medium: str  # sms | email | app | unknown for codes; "" otherwise
     created_at: datetime
@@ -57,6 +61,10 @@ class Challenge:
     retry_message: str | None = None
     image_path: str | None = None
     media_type: str | None = None
+    widget: str | None = None  # tokens: recaptcha | hcaptcha | turnstile
+    site_key: str | None = None
+    page_url: str | None = None  # where the user solves it
+    response_field: str | None = None  # the field the widget fills in the browser
 
     def to_dict(self) -> dict[str, Any]:
         """Return the challenge as JSON-friendly data for the socket (the image by its path)."""
@@ -73,6 +81,10 @@ class Challenge:
             "retry_message": self.retry_message,
             "image_path": self.image_path,
             "media_type": self.media_type,
+            "widget": self.widget,
+            "site_key": self.site_key,
+            "page_url": self.page_url,
+            "response_field": self.response_field,
         }
 
 
@@ -113,12 +125,12 @@ class ChallengeBroker:
     def ask(
         self,
         portal: str,
-        request: CodeRequest | CaptchaRequest,
+        request: CodeRequest | CaptchaRequest | TokenRequest,
         *,
         totp: Callable[[], str] | None = None,
         expiry: float | None = None,
     ) -> str:
-        """Block until the code or captcha is answered and return the answer (stripped).
+        """Block until the code, captcha or token is answered and return the answer (stripped).
 
         A code request is answered at once by `totp` when given, unless the portal just
         refused the very code it computes (then a human is asked). Raises ChallengeExpired
@@ -131,6 +143,10 @@ class ChallengeBroker:
         expiry = self._expiry if expiry is None else expiry
         if isinstance(request, CodeRequest):
             challenge = self._new(portal, "code", request.prompt, request.medium, expiry)
+        elif isinstance(request, TokenRequest):
+            challenge = self._new(portal, "token", request.prompt, "", expiry)
+            challenge.widget, challenge.site_key = request.widget, request.site_key
+            challenge.page_url, challenge.response_field = request.page_url, request.field
         else:
             challenge = self._new(portal, "captcha", request.prompt, "", expiry)
             challenge.media_type = request.media_type
@@ -218,9 +234,7 @@ class ChallengeBroker:
                     del self._waiting[challenge.id]
                     waiter.cancelled = True
             else:
-                if challenge.kind == "code":
-                    # Apps and SMS show codes as "123 456"; portals want the digits.
-                    answer = "".join(answer.split())
+                answer = _cleaned(challenge.kind, answer)
                 del self._waiting[challenge.id]
                 waiter.answer = answer
             waiter.wake.set()
@@ -333,6 +347,8 @@ class ChallengeBroker:
             message = f"no code entered for {portal} within {_duration(expiry)}"
         elif challenge.kind == "captcha":
             message = f"no captcha answer entered for {portal} within {_duration(expiry)}"
+        elif challenge.kind == "token":
+            message = f"no captcha token entered for {portal} within {_duration(expiry)}"
         else:
             message = f"the login to {portal} was not approved within {_duration(expiry)}"
         logger.info("%s (challenge %s)", message, challenge.id)
@@ -358,6 +374,19 @@ class ChallengeBroker:
             pass
         except OSError as exc:
             logger.warning("cannot remove captcha image %s: %s", challenge.image_path, exc)
+
+
+def _cleaned(kind: str, answer: str) -> str:
+    """An answer as the portal wants it; ValueError if nothing is left."""
+    if kind in ("code", "token"):
+        # Apps and SMS show codes as "123 456"; portals want the digits. A token has no
+        # spaces either, and a terminal may break a long paste into lines.
+        answer = "".join(answer.split())
+    if kind == "token" and len(answer) >= 2 and answer[0] == answer[-1] and answer[0] in "'\"":
+        answer = answer[1:-1]  # as a browser's console prints it: '03AFcW...'
+    if not answer:
+        raise ValueError("the answer is empty")
+    return answer
 
 
 def _summary(challenge: Challenge) -> dict[str, str]:

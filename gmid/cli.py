@@ -116,8 +116,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     for box in status.mailboxes:
         print(f"{'mailbox':<11} {box.name}: {_mailbox_line(box)}")
     for challenge in status.challenges:
-        print(f"{'waiting':<11} {challenge.portal} asks for a {challenge.kind}: {challenge.prompt}")
-        print(f"{'':<11} answer with: gmid code {challenge.portal} ANSWER")
+        what = "captcha token" if challenge.kind == "token" else challenge.kind
+        print(f"{'waiting':<11} {challenge.portal} asks for a {what}: {challenge.prompt}")
+        how = "TOKEN (`gmid challenges` says how)" if challenge.kind == "token" else "ANSWER"
+        print(f"{'':<11} answer with: gmid code {challenge.portal} {how}")
     return 0
 
 
@@ -240,7 +242,7 @@ def cmd_demo_portal(args: argparse.Namespace) -> int:
 
     _setup_logging(False)
     try:
-        server = make_server(DemoPortal(code=args.code), port=args.port)
+        server = make_server(DemoPortal(code=args.code, captcha=args.captcha), port=args.port)
     except OSError as e:
         print(f"gmid: cannot listen on 127.0.0.1:{args.port}: {e.strerror}", file=sys.stderr)
         return 1
@@ -262,6 +264,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from gmid.cliportals import add_portal_commands
+    from gmid.clisession import add_session_commands
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -319,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_documents)
 
     add_portal_commands(sub, common)
+    add_session_commands(sub, common)
 
     p = sub.add_parser(
         "verify", parents=[common], help="check the archive folder against the index, exit 1 if not"
@@ -331,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-portal", help="serve the demo supplier portal on loopback")
     p.add_argument("--port", type=int, default=8089, help="port on 127.0.0.1 (default 8089)")
     p.add_argument("--code", help="send this code instead of a random one")
+    p.add_argument(
+        "--captcha",
+        choices=("recaptcha", "hcaptcha", "turnstile"),
+        help="guard the login with a demo captcha widget of this kind",
+    )
     p.set_defaults(func=cmd_demo_portal)
 
     p = sub.add_parser("tui", parents=[common], help="the terminal dashboard (same as gmid-tui)")

@@ -46,12 +46,15 @@ def cmd_challenges(args: argparse.Namespace) -> int:
 
 def _describe(c) -> str:
     medium = f" ({c.medium})" if c.medium and c.medium != "unknown" else ""
+    medium = f" ({c.widget})" if c.kind == "token" and c.widget else medium
     lines = [f"{c.portal}: {c.kind}{medium}: {c.prompt}  [id {c.id}, {int(c.seconds_left)} s left]"]
     if c.retry_message:
         lines.append(f"  the portal said: {c.retry_message}")
     if c.image_path:
         lines.append(f"  image: {c.image_path}")
-    lines.append(f"  answer with: gmid code {c.portal} ANSWER")
+    lines += [f"  {line}" for line in c.token_steps()]
+    answer = "TOKEN" if c.kind == "token" else "ANSWER"
+    lines.append(f"  answer with: gmid code {c.portal} {answer}")
     return "\n".join(lines)
 
 

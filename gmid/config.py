@@ -29,10 +29,12 @@ from gmid.notify import NotifyConfig
 from gmid.portalconfig import (
     PortalConfig,
     RunsConfig,
+    SolverConfig,
     check_portals,
     read_notify,
     read_portals,
     read_runs,
+    read_solver,
 )
 from gmid.schedconfig import check_rules, merge, read_schedule
 from gmid.secrets import SecretRef, parse_secret
@@ -58,6 +60,7 @@ _TOP_KEYS = (
     "notify",
     "schedule",
     "mailboxes",
+    "captcha_solver",
     "include",
 )
 _INCLUDABLE = ("companies", "portals")
@@ -159,6 +162,7 @@ class Config:
     include: str | None
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
+    captcha_solver: SolverConfig | None = None  # portals may override it
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -531,6 +535,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     runs = read_runs(r, top.get("runs"))
     notify = read_notify(r, top.get("notify"))
     mailboxes = read_mailboxes(r, top.get("mailboxes"))
+    captcha_solver = read_solver(r, top.get("captcha_solver"), "captcha_solver")
+    if captcha_solver is not None and captcha_solver.command is None:
+        r.problem(top["captcha_solver"], "captcha_solver", "false is for a portal's own setting")
     for file in included:
         ir = r.for_file(file)
         reason = f"can only be set in the main config file {main}; included files may set: "
@@ -566,4 +573,5 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         include=include,
         included_files=tuple(included),
         warnings=tuple(warnings),
+        captcha_solver=captcha_solver,
     )

@@ -4,11 +4,20 @@ It behaves like the real thing: a CSRF token in the login form, a session cookie
 code "sent by SMS" (printed to the log, or fixed with --code), a "remember this device" cookie
 that spares the next code, and invoices over two pages, each a real PDF. User "demo", password
 "demo". Run it alone with `gmid demo-portal`; `gmid daemon --demo` starts it by itself.
+
+With `captcha="recaptcha"` (or "hcaptcha", "turnstile"; `gmid demo-portal --captcha recaptcha`)
+the login form carries that widget's markup, and the login needs a token in its response field,
+as with the real thing: `<nonce>.<HMAC-SHA256(captcha_secret, site_key.nonce)>`, each token good
+once. Whoever knows the secret can make tokens (`captcha_token`): a test's solver command stands
+in for a solving service that way. In a browser, ticking the demo widget's box fetches a token
+from the portal and writes it where the real widget's script would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import html
 import logging
 import secrets
@@ -26,8 +35,38 @@ logger = logging.getLogger(__name__)
 USER = PASSWORD = "demo"
 PER_PAGE = 3
 
+SITE_KEY = "6LdGmidDemoSiteKey-0123456789"
+WIDGETS = {  # the widget's element class, and the field its script fills
+    "recaptcha": ("g-recaptcha", "g-recaptcha-response"),
+    "hcaptcha": ("h-captcha", "h-captcha-response"),
+    "turnstile": ("cf-turnstile", "cf-turnstile-response"),
+}
+CAPTCHA_FAILED = "Die Sicherheitsprüfung ist fehlgeschlagen. Bitte versuchen Sie es erneut."
+# Ticking the demo widget's box does what the real widget's script does: a token in its field.
+WIDGET_SCRIPT = """<script>
+function gmidDemoCheck(box, field) {
+  fetch('/demo-captcha').then(function (r) { return r.text(); }).then(function (token) {
+    var input = box.form.querySelector('[name="' + field + '"]');
+    if (!input) {
+      input = document.createElement('textarea');
+      input.name = field;
+      input.style.display = 'none';
+      box.form.appendChild(input);
+    }
+    input.value = token;
+  });
+}
+</script>"""
+
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Demo Energie</title></head>
 <body><h1>Demo Energie: Kundenportal</h1>{nav}{body}</body></html>"""
+
+
+def captcha_token(secret: str, site_key: str = SITE_KEY, nonce: str | None = None) -> str:
+    """A token the demo portal takes once: what a solving service would hand out."""
+    nonce = nonce or secrets.token_hex(8)
+    mac = hmac.new(secret.encode(), f"{site_key}.{nonce}".encode(), hashlib.sha256).hexdigest()
+    return f"{nonce}.{mac}"
 
 
 def invoices(today: date, count: int = 6) -> list[dict[str, str]]:
@@ -53,9 +92,17 @@ class DemoPortal:
         totp: str | None = None,
         expire_after: int | None = None,
         password: str = PASSWORD,
+        captcha: str | None = None,
+        captcha_secret: str | None = None,
     ):
+        if captcha is not None and captcha not in WIDGETS:
+            raise ValueError(f"captcha: one of {', '.join(WIDGETS)}, not {captcha!r}")
         self.fixed_code = code
         self.password = password
+        self.captcha = captcha  # the widget guarding the login form, if any
+        self.captcha_secret = captcha_secret or secrets.token_hex(16)
+        self.tokens_used: set[str] = set()
+        self.captcha_refused = 0
         self.totp = totp  # a secret: codes come from an authenticator app instead of an SMS
         self.expire_after = expire_after  # end the first session after this many list pages
         self.layout = "table"  # "changed": the list page no longer has its table
@@ -80,6 +127,9 @@ class DemoPortal:
             return self.login_page(jar.get("visitor"))
         if path == "/login" and method == "POST":
             return self.login(form, jar)
+        if path == "/demo-captcha" and self.captcha:
+            token = captcha_token(self.captcha_secret).encode()
+            return 200, {"Content-Type": "text/plain"}, token
         if path == "/otp":
             if state != "code":
                 return 303, {"Location": "/login"}, b""
@@ -117,13 +167,17 @@ class DemoPortal:
 <input type="hidden" name="csrf" value="{token}">
 <label>E-Mail <input type="text" name="email"></label>
 <label>Passwort <input type="password" name="password"></label>
-<button type="submit">Anmelden</button></form>"""
+{self.widget()}<button type="submit">Anmelden</button></form>"""
         return 200, {"Set-Cookie": f"visitor={visitor}; Path=/; HttpOnly"}, self.page(body)
 
     def login(self, form: dict, jar: dict):
         visitor = jar.get("visitor", "")
         if not visitor or self.csrf.get(visitor) != form.get("csrf"):
             return 403, {}, self.page('<p class="alert">Sitzung abgelaufen, bitte neu laden.</p>')
+        if self.captcha and not self.token_ok(form.get(WIDGETS[self.captcha][1], "")):
+            with self.lock:
+                self.captcha_refused += 1
+            return self.login_page(visitor, CAPTCHA_FAILED)
         if (form.get("email"), form.get("password")) != (USER, self.password):
             return self.login_page(visitor, "E-Mail-Adresse oder Passwort ist falsch.")
         sid = secrets.token_hex(16)
@@ -140,6 +194,29 @@ class DemoPortal:
         if not self.totp:
             logger.warning("demo portal: SMS to +49 170 ***12: your Demo Energie code is %s", code)
         return 303, {"Location": "/otp", "Set-Cookie": _sid(sid)}, b""
+
+    def widget(self) -> str:
+        """The captcha widget's markup, as the portal's HTML has it (no response field yet)."""
+        if not self.captcha:
+            return ""
+        css, field = WIDGETS[self.captcha]
+        return (
+            f'<div class="{css}" data-sitekey="{SITE_KEY}"><label><input type="checkbox" '
+            f"onclick=\"gmidDemoCheck(this, '{field}')\"> Ich bin kein Roboter (Demo)</label>"
+            f"</div>{WIDGET_SCRIPT}"
+        )
+
+    def token_ok(self, token: str) -> bool:
+        """Check a widget's token as the portal's server would ask the captcha service."""
+        nonce, _, _mac = token.partition(".")
+        expected = captcha_token(self.captcha_secret, SITE_KEY, nonce)
+        with self.lock:
+            if not nonce or token in self.tokens_used:
+                return False
+            if not hmac.compare_digest(token, expected):
+                return False
+            self.tokens_used.add(token)
+        return True
 
     def code_page(self, error: str = ""):
         wrong = f'<p class="error">{html.escape(error)}</p>' if error else ""

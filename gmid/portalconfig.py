@@ -1,4 +1,5 @@
-"""The config's portal sections: `portals:` (also in included files), `runs:` and `notify:`."""
+"""The config's portal sections: `portals:` (also in included files), `runs:`, `notify:` and
+`captcha_solver:` (also per portal)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ PORTAL_KEYS = (
     "allow_http",
     "ca_bundle",
     "schedule",
+    "captcha_solver",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -52,6 +54,15 @@ class PortalConfig:
     file: str
     line: int | None
     rules: Rules = field(default_factory=Rules)  # the global schedule with its overrides
+    captcha_solver: SolverConfig | None = None  # None: the global one (gmid/solver.py)
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """The command that answers captchas before a human is asked (see gmid/solver.py)."""
+
+    command: str | None  # None: none for this portal (`captcha_solver: false`)
+    timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,28 @@ def read_notify(r: Reader, node: Node | None) -> NotifyConfig:
         command=r.text(m.get("command"), "notify.command"),
         apprise=tuple(r.text_list(m.get("apprise"), "notify.apprise")),
     )
+
+
+def read_solver(r: Reader, node: Node | None, option: str) -> SolverConfig | None:
+    """Read `captcha_solver:` {command, timeout}; `false` (per portal) turns it off."""
+    if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+        if node.value.lower() in ("false", "no", "off"):
+            return SolverConfig(command=None)
+        r.problem(node, option, "expected {command: ..., timeout: ...}, or false")
+        return None
+    m = r.mapping(node, option, ("command", "timeout"))
+    if not m:
+        return None
+    command = r.text(m.get("command"), f"{option}.command")
+    if command is None or not command.strip():
+        r.problem(m.get("command", node), f"{option}.command", "expected the command to run")
+        return None
+    default = datetime.timedelta(seconds=SolverConfig.timeout)
+    timeout = r.duration(m.get("timeout"), f"{option}.timeout", default).total_seconds()
+    if timeout <= 0:
+        r.problem(m.get("timeout"), f"{option}.timeout", "must be longer than 0s")
+        timeout = SolverConfig.timeout
+    return SolverConfig(command=command, timeout=timeout)
 
 
 def read_portals(r: Reader, node: Node | None, schedule: Rules) -> list[PortalConfig]:
@@ -166,6 +199,7 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
         enabled=enabled,
         allow_http=r.boolean(m.get("allow_http"), f"{option}.allow_http", False),
         ca_bundle=r.path(m.get("ca_bundle"), f"{option}.ca_bundle"),
+        captcha_solver=read_solver(r, m.get("captcha_solver"), f"{option}.captcha_solver"),
         file=r.file,
         line=line_of(node),
     )

@@ -38,6 +38,7 @@ from gmid.runlog import (
     record_run,
 )
 from gmid.secrets import SecretRef
+from gmid.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
 
@@ -326,8 +327,13 @@ class PortalRunner:
                 username=portal.username,
                 password=password.resolve if password else (lambda: ""),
                 browser=browser,
-                ask=lambda request: self.broker.ask(
-                    portal.name, request, totp=totp, expiry=expiry()
+                ask=asker(
+                    self.broker,
+                    portal.name,
+                    solver_for(portal, self.config.captcha_solver),
+                    totp=totp,
+                    expiry=expiry,
+                    progress=partial(self._set_progress, portal.name),
                 ),
                 wait_approval=lambda request, poll: self.broker.wait_approval(
                     portal.name, request, poll, expiry=expiry()

@@ -24,6 +24,7 @@ import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from connectors._extract import find_form, guess_login_fields, public_url
+from connectors._widgets import DEFAULT_SELECTOR as WIDGET_SELECTOR
 from gmid.config import Config, load_config
 from gmid.errors import GmidError, InsecureTransport, PortalError
 from gmid.http import HttpPolicy, is_loopback, make_browser, read_body
@@ -253,8 +254,11 @@ def _form_yaml(
         if (box := form.select_one('input[type="checkbox" i][name]')) is not None:
             pair = f"{{{box['name']}: {_q(str(box.get('value') or 'on'))}}}"
             lines.append(f"        # to tick the form's checkbox (remember me?): static: {pair}")
-        if soupsieve.select_one(".g-recaptcha, .h-captcha, [data-sitekey]", page.soup):
-            ask(8, "captcha", "the page has a reCAPTCHA or hCaptcha: it needs a Python connector")
+        if soupsieve.select_one(WIDGET_SELECTOR, page.soup):
+            lines += [
+                "        # a reCAPTCHA, hCaptcha or Turnstile check: its token comes from",
+                "        # captcha_solver, or by hand (`gmid challenges` says how)",
+            ]
         elif form.select_one(_CAPTCHA_IMAGE):
             ask(8, "captcha", "the form shows a captcha: add `captcha: {image: ..., field: ...}`")
     ask(8, "login.success", "the selector of an element shown only when logged in, e.g. a.logout")

@@ -91,7 +91,7 @@ def test_example_documents_every_option() -> None:
         "timezone", "state_dir", "archive", "dir", "name", "control", "socket", "smtp", "enabled",
         "listen", "allow_remote", "clients", "tls", "cert", "key", "auth", "username",
         "password", "max_message_size", "recipients", "ingest", "types",
-        "keep_mail_without_documents", "companies", "senders", "include",
+        "keep_mail_without_documents", "companies", "senders", "include", "captcha_solver",
     ]  # fmt: skip
     assert [option for option in options if f"{option}:" not in text] == []
 
@@ -279,7 +279,7 @@ def test_unknown_options_get_a_hint(tmp_path: Path) -> None:
     ]
     # Options of later versions are unknown like any other, with the list of known ones.
     assert found[2][:3] == ("config.yaml", 5, "webhooks")
-    assert found[2][3].startswith("unknown option (expected one of: archive, companies, control")
+    assert found[2][3].startswith("unknown option (expected one of: archive, captcha_solver, ")
     assert len(found) == 3
 
 

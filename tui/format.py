@@ -95,7 +95,7 @@ def portal_state(
 ) -> tuple[str, str, str | None]:
     """The state a user should see: (label, style key, progress detail)."""
     if waiting is not None:
-        label = f"waiting for {waiting.kind}"
+        label = f"waiting for {'captcha' if waiting.kind == 'token' else waiting.kind}"
         return label, label, waiting.prompt
     if portal.state in ("running", "queued"):
         progress = portal.progress if portal.progress not in (None, "queued") else None

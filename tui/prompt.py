@@ -27,7 +27,11 @@ MEDIA = {
 
 def heading(info: p.ChallengeInfo) -> str:
     """The prompt's title: "energie asks for a code"."""
-    what = {"captcha": "the captcha's text", "approval": "an approval"}.get(info.kind, "a code")
+    what = {
+        "captcha": "the captcha's text",
+        "token": "a captcha token",
+        "approval": "an approval",
+    }.get(info.kind, "a code")
     return f"{info.portal} asks for {what}"
 
 
@@ -59,9 +63,12 @@ class CodePrompt(ModalScreen[str]):
                 yield Static(
                     Text.assemble("image: ", (info.image_path or "(none)", "bold")), id="image-path"
                 )
+            if info.kind == "token":
+                yield Static(_steps(info), id="token-steps")
             placeholder = {
                 "approval": "approve in your app, then Enter (or type cancel)",
                 "captcha": "the text in the image",
+                "token": "paste the token",
             }.get(info.kind, "the code")
             yield Input(placeholder=placeholder, id="answer")
             yield Static(id="error")
@@ -125,3 +132,19 @@ class CodePrompt(ModalScreen[str]):
 
     def action_later(self) -> None:
         close(self, "later")
+
+
+def _steps(info: p.ChallengeInfo) -> Text:
+    """How to get a widget's token by hand, the page's address and the console line in bold."""
+    text = Text()
+    for i, line in enumerate(info.token_steps()):
+        if i:
+            text.append("\n")
+        if info.page_url and info.page_url in line:
+            before, _, after = line.partition(info.page_url)
+            text.append(before)
+            text.append(info.page_url, style="bold")
+            text.append(after)
+        else:
+            text.append(line, style="bold" if line.startswith("  ") else "")
+    return text

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from gmid.control import protocol as p
+from gmid.cookiestxt import CookieFileError, read_file
 from gmid.errors import ControlError, DaemonNotRunning
+
+__all__ = ["UNSET", "ControlClient", "ControlError", "CookieFileError", "DaemonNotRunning"]
 
 
 class _Unset:
@@ -285,6 +288,37 @@ class ControlClient:
         left as it was; the test's events carry `test: true`.
         """
         return p.RunInfo.from_dict(await self.call("portal.test_login", name=name))
+
+    async def import_session(self, portal: str, text: str) -> dict[str, Any]:
+        """Make a browser's cookies (cookies.txt text) the portal's saved session.
+
+        The daemon keeps the cookies a browser would send to the portal's hosts and drops the
+        others and the expired ones. The answer: portal, file, imported, hosts, cookies (name,
+        domain, path, expires, secure, http_only: never a value), other_domains (domain ->
+        count dropped), expired (names), problems ("line N: ..."), bad_lines. ControlError:
+        INVALID_PARAMS when no cookie is the portal's (the session stays as it was), BUSY while
+        a run of the portal is under way.
+        """
+        # An over-long request line is refused without its id: the call would never return.
+        if len(json.dumps(text, ensure_ascii=False).encode()) > p.MAX_LINE - 4096:
+            raise ControlError(p.INVALID_PARAMS, "the cookies file is too large to send")
+        return await self.call("portal.session.import", portal=portal, text=text)
+
+    async def import_session_file(self, portal: str, path: str | Path) -> dict[str, Any]:
+        """Read a cookies.txt file here (the daemon opens no path a client names) and import
+        it as in `import_session`. CookieFileError when the file cannot be read: missing, over
+        the size cap, not UTF-8 text."""
+        return await self.import_session(portal, await asyncio.to_thread(read_file, path))
+
+    async def clear_session(self, portal: str) -> dict[str, Any]:
+        """Forget the portal's saved session: its next run logs in. `cleared` is False when
+        there was none; BUSY while a run of the portal is under way."""
+        return await self.call("portal.session.clear", portal=portal)
+
+    async def session(self, portal: str) -> dict[str, Any]:
+        """The portal's saved session: saved (bool), saved_at, file, hosts and its cookies
+        (name, domain, path, expires, expired, secure, http_only; never a value)."""
+        return await self.call("portal.session.show", portal=portal)
 
     async def recent_events(self, limit: int = 100) -> list[p.Event]:
         """The daemon's recent events (up to 200 are kept), oldest first."""

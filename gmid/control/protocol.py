@@ -208,7 +208,8 @@ class PortalInfo(_Wire):
 
 @dataclass(frozen=True)
 class ChallengeInfo(_Wire):
-    """A portal waiting for the user: a code, a captcha or an approval."""
+    """A portal waiting for the user: a code, a captcha (an image, or a widget's token) or an
+    approval."""
 
     id: str
     portal: str
@@ -220,3 +221,19 @@ class ChallengeInfo(_Wire):
     retry_message: str | None = None
     image_path: str | None = None
     media_type: str | None = None
+    widget: str | None = None  # kind "token": recaptcha | hcaptcha | turnstile
+    site_key: str | None = None
+    page_url: str | None = None
+    response_field: str | None = None  # the field the widget fills in the browser
+
+    def token_steps(self) -> list[str]:
+        """How to get a token by hand, for the CLI and the TUI ([] for other kinds)."""
+        if self.kind != "token":
+            return []
+        field = self.response_field or "g-recaptcha-response"
+        return [
+            f"open {self.page_url or 'the login page'} in a browser, solve the check there "
+            "(but do not log in: a token counts once), then run in the browser's console (F12):",
+            f"  document.querySelector('[name={field}]').value",
+            "and paste what it prints",
+        ]
