@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import mechanicalsoup
+if TYPE_CHECKING:  # the daemon starts without it; the runner imports it with the first run
+    import mechanicalsoup
 
 
 @dataclass(frozen=True)

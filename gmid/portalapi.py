@@ -15,7 +15,6 @@ from gmid.control.server import Connection, Handler, RpcError
 from gmid.runner import PortalBusy, PortalRunner
 from gmid.scheduler import PortalScheduler
 from gmid.sessions import session_methods
-from gmid.suggest import suggest
 
 _PORTAL_OPTIONS = ("enabled", "company", "username", "schedule")
 _SECRET_PARAMS = ("password", "password_ref", "totp_secret", "totp_secret_ref", "plain_text")
@@ -64,6 +63,8 @@ def portal_methods(
         domain = params.get("domain")
         if domain is not None:
             domain = _text(params, "domain")
+        from gmid.suggest import suggest  # bs4 and requests: not at daemon start
+
         # blocking: the page is fetched and the draft written in a worker thread
         result = await asyncio.to_thread(
             suggest, url, domain=domain, config=runner.config, index=runner.index

@@ -25,7 +25,6 @@ from gmid.challenges import ChallengeBroker, totp_for
 from gmid.config import Config
 from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
 from gmid.events import EventBus
-from gmid.http import HttpPolicy, check_document, make_browser, save_cookies
 from gmid.index import Index
 from gmid.planner import LastRun
 from gmid.portalconfig import PortalConfig
@@ -303,6 +302,8 @@ class PortalRunner:
 
         The session (cookies) is saved at the end, whatever happened.
         """
+        from gmid.http import HttpPolicy, make_browser, save_cookies  # requests: at first use
+
         runs = self.config.runs
         policy = HttpPolicy(
             timeout=runs.request_timeout,
@@ -372,6 +373,8 @@ class PortalRunner:
         raise AssertionError("unreachable")
 
     def _download_new(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
+        from gmid.http import check_document
+
         new = listed = 0
         for doc in connector.documents():
             expiry()  # raises RunTimeout past the deadline

@@ -23,7 +23,6 @@ from typing import Any
 from gmid import cookiestxt
 from gmid.control import protocol as p
 from gmid.control.server import Connection, Handler, RpcError
-from gmid.http import read_cookies, write_cookies
 from gmid.portalconfig import PortalConfig
 from gmid.runner import PortalRunner
 
@@ -38,6 +37,8 @@ def session_file(state_dir: Path, portal: str) -> Path:
 def show(cookie_file: Path, now: float | None = None) -> dict[str, Any]:
     """The saved cookies without their values: name, domain, path, expiry, flags."""
     now = time.time() if now is None else now
+    from gmid.http import read_cookies  # requests: not at daemon start
+
     try:
         info = cookie_file.stat()
         cookies = read_cookies(cookie_file, ignore_expires=True)
@@ -97,6 +98,8 @@ def session_methods(runner: PortalRunner) -> dict[str, Handler]:
         # Checked again and written in one step of the loop: no run can start in between.
         not_running(portal, "import the session")
         cookie_file = session_file(runner.config.state_dir, portal.name)
+        from gmid.http import write_cookies
+
         try:
             write_cookies([c.to_cookiejar() for c in selection.kept], cookie_file)
         except OSError as e:
