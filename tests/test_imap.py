@@ -439,3 +439,63 @@ def test_mail_arriving_during_a_sync_is_not_missed(imap: ImapSetup) -> None:
     # the connection was busy filing the ones before
     imap.wait_documents(60, timeout=20)
     filed_once(daemon, [pdf for _, pdf in raws])
+
+
+async def test_idle_is_renewed_and_still_hears_new_mail(dovecot, tmp_path, monkeypatch) -> None:
+    """In-process, with the renewal shortened from 28 minutes to a fraction of a second."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gmid import imapwatch
+    from gmid.archive import Archive
+    from gmid.config import load_config
+    from gmid.events import EventBus
+    from gmid.index import Index
+    from gmid.ingest import Ingestor
+
+    monkeypatch.setattr(imapwatch, "IDLE_RENEW", 0.3)
+    pw = tmp_path / "pw"
+    pw.write_text(dovecot.users["gmid"])
+    pw.chmod(0o600)
+    (tmp_path / "c.yaml").write_text(
+        f"state_dir: {tmp_path}/state\narchive:\n  dir: {tmp_path}/archive\n"
+        + MAILBOX.format(port=dovecot.port, pwfile=pw, folders="[INBOX]", rest="")
+    )
+    config = load_config(tmp_path / "c.yaml")
+    index = Index(config.state_dir / "index.sqlite")
+    archive = Archive(
+        config.archive.dir, config.archive.name, index, config.tz, quarantine_dir=tmp_path / "q"
+    )
+    executor = ThreadPoolExecutor(2)
+    watchers = imapwatch.ImapWatchers(
+        config.mailboxes, Ingestor(config, archive, index), index, executor, EventBus()
+    )
+    idles = 0
+    original = imapwatch.FolderWatcher._idle
+
+    async def counted(self, client):
+        nonlocal idles
+        idles += 1
+        return await original(self, client)
+
+    monkeypatch.setattr(imapwatch.FolderWatcher, "_idle", counted)
+    await watchers.start()
+    try:
+        for _ in range(200):
+            if idles >= 4:
+                break
+            await asyncio.sleep(0.05)
+        assert idles >= 4, "IDLE was not renewed"
+        assert watchers.status()[0]["state"] == "idle"
+        raw, _ = invoice(1)
+        await asyncio.to_thread(dovecot.append, "INBOX", raw)
+        for _ in range(200):
+            if index.count():
+                break
+            await asyncio.sleep(0.05)
+        assert index.count() == 1
+        assert watchers.status()[0]["error"] is None
+    finally:
+        await watchers.stop()
+        executor.shutdown()
+        index.close()
