@@ -54,7 +54,7 @@ def _socket_path(args: argparse.Namespace) -> Path:
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     from gmid.config import load_config
-    from gmid.daemon import serve
+    from gmid.serve import serve
 
     _setup_logging(args.verbose)
     config = load_config(_config_path(args))

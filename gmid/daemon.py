@@ -1,14 +1,16 @@
-"""The daemon: starts the components, serves the control socket, reloads and stops cleanly."""
+"""The daemon: starts the components, serves the control socket, reloads and stops cleanly.
+
+`Daemon` owns the components and answers the control methods; gmid/serve.py runs it as a
+process (signals, systemd notifications).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import fcntl
 import logging
 import os
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, tzinfo
@@ -22,7 +24,7 @@ from gmid.config import Config, load_config
 from gmid.control import protocol as p
 from gmid.control.server import Connection, ControlServer, RpcError
 from gmid.errors import ConfigError, GmidError
-from gmid.events import EventBus, Subscription
+from gmid.events import EventBus
 from gmid.imapwatch import ImapWatchers
 from gmid.index import Index
 from gmid.ingest import Ingestor
@@ -30,13 +32,11 @@ from gmid.notify import Notifier
 from gmid.portalapi import portal_methods, schedule_methods
 from gmid.runner import PortalRunner
 from gmid.scheduler import PortalScheduler
-from gmid.sdnotify import SdNotify
 from gmid.smtp import SmtpListener
 
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
-STATUS_DELAY = 0.25  # seconds of events gathered into one STATUS= line for systemd
 
 
 class Daemon:
@@ -374,92 +374,3 @@ def _int_param(params: dict[str, Any], key: str, default: int, low: int, high: i
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise RpcError(p.INVALID_PARAMS, f"{key} must be an integer {bound}")
     return value
-
-
-async def serve(
-    config: Config, *, shutdown: asyncio.Event | None = None, demo: bool = False
-) -> None:
-    """Run the daemon until `shutdown` is set or SIGTERM/SIGINT arrives; SIGHUP reloads.
-
-    Under systemd (Type=notify) it says READY=1 once every listener is up, keeps a STATUS= line
-    current, pings the watchdog, and brackets reloads and the shutdown.
-    """
-    loop = asyncio.get_running_loop()
-    shutdown = shutdown or asyncio.Event()
-    daemon = Daemon(config)
-    notify = SdNotify.from_environ()
-    background: set[asyncio.Task] = set()
-
-    def spawn(coro) -> None:
-        task = loop.create_task(coro)
-        background.add(task)
-        task.add_done_callback(background.discard)
-
-    async def reload() -> None:
-        if notify is None:
-            await daemon.reload()
-            return
-        notify.reloading()
-        try:
-            await daemon.reload()
-        finally:
-            notify.ready()  # also after a refused config: the old one keeps running
-
-    installed = []
-    for sig, action in (
-        (signal.SIGTERM, shutdown.set),
-        (signal.SIGINT, shutdown.set),
-        (signal.SIGHUP, lambda: spawn(reload())),
-    ):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, action)
-            installed.append(sig)
-    if notify is not None:
-        # From the start: opening a large index must not look like a hung daemon.
-        spawn(notify.keep_alive())
-    try:
-        await daemon.start()
-        logger.info("gmid %s ready (pid %d)", __version__, os.getpid())
-        if notify is not None:
-            events = daemon.events.subscribe()  # before the count: no change falls in between
-            documents = await daemon.document_count()
-            notify.ready(daemon.summary(documents))
-            spawn(_report_status(notify, daemon, events, documents))
-        if demo:
-            from gmid.demo import run_demo
-
-            spawn(run_demo(daemon))
-        await shutdown.wait()
-        logger.info("stopping")
-    finally:
-        if notify is not None:
-            notify.stopping()
-        for task in list(background):
-            task.cancel()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        await daemon.stop()
-        if notify is not None:
-            notify.close()
-
-
-async def _report_status(
-    notify: SdNotify, daemon: Daemon, events: Subscription, documents: int
-) -> None:
-    """Send a STATUS= line whenever the summary changes; count documents only when added."""
-    last = daemon.summary(documents)
-    try:
-        while True:
-            changed = {(await events.get())["type"]}
-            with contextlib.suppress(TimeoutError):  # a burst of events makes one line
-                async with asyncio.timeout(STATUS_DELAY):
-                    while True:
-                        changed.add((await events.get())["type"])
-            if changed & {"document.added", "config.reloaded", "events.lost"}:
-                documents = await daemon.document_count()
-            text = daemon.summary(documents)
-            if text != last:
-                notify.status(text)
-                last = text
-    finally:
-        daemon.events.unsubscribe(events)

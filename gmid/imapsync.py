@@ -24,7 +24,8 @@ from gmid.imapconfig import Action, MailboxConfig, Rule
 from gmid.imapstore import Handled, ImapStore
 from gmid.imapwire import FetchedMessage, Part, mailbox_arg, parse_fetch, parse_search, uid_set
 from gmid.ingest import IngestResult, Mail
-from gmid.mail import Document, summarize_headers
+from gmid.mail import Document
+from gmid.mailheaders import summarize_headers
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The MIME structure is split here, iteratively and with bytes.find, rather than by
 email.parser: the stdlib feed parser nests one generator per multipart level (RecursionError
 near 1,000 levels) and checks every line against every open boundary. Header blocks are still
-read by the stdlib parser (compat32), one entity at a time.
+read by the stdlib parser (compat32), one entity at a time, in gmid/mailheaders.py.
 """
 
 from __future__ import annotations
@@ -15,28 +15,25 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import decode_header
 from email.message import Message
-from email.parser import Parser
-from email.policy import compat32
-from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
-_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
-_PARAM_CAP = 16_384  # the stdlib parameter parser is quadratic in the header's length
-_VALUE_CAP = 8_192  # subject, addresses, ids: longer is hostile, and decode_header is regex-based
+from gmid.mailheaders import (
+    decoded_header,
+    header_addresses,
+    header_value,
+    parse_message_id,
+    part_filename,
+    read_entity,
+)
+
 _TEXT_CAP = 200_000  # forward markers sit near the top of a body
 _MAX_PARTS = 10_000
 _SNIFF = 1024
 
-_HEADER_BLOCK = re.compile(
-    rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)|[ \t][^\n]*(?:\n|\Z))*"
-)
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_CONTROL = re.compile(r"[\x00\r\n]")
 _BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r?\n|\Z))")
 _NOT_B64 = re.compile(rb"[^A-Za-z0-9+/]")
-_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _FORWARD_MARKER = re.compile(
     r"^[ \t>]*(?:-{2,}[ \t]*(?:forwarded message|original message|weitergeleitete nachricht"
     r"|ursprüngliche nachricht|message transféré|message d'origine|message original"
@@ -98,18 +95,6 @@ class ParsedMail:
     problems: tuple[str, ...]
 
 
-class _Message(Message):
-    """A compat32 Message that cuts parameter headers short before the stdlib parses them."""
-
-    def get(self, name, failobj=None):
-        value = super().get(name, failobj)
-        if value is not failobj and name.lower() in _PARAM_HEADERS:
-            value = str(value)
-            if len(value) > _PARAM_CAP:
-                return value[:_PARAM_CAP]
-        return value
-
-
 def parse_mail(
     raw: bytes, *, types: Collection[str] = ("pdf", "xml"), max_depth: int = 50
 ) -> ParsedMail:
@@ -131,36 +116,12 @@ def parse_mail(
     )
 
 
-@dataclass(frozen=True)
-class HeaderSummary:
-    """What a mail's header block alone says: enough to pick it before fetching its body."""
-
-    message_id: str | None
-    subject: str
-    senders: tuple[str, ...]  # From, Reply-To, Sender
-
-
-def summarize_headers(raw: bytes) -> HeaderSummary:
-    """Read Message-ID, subject and sender addresses from a header block; never raises."""
-    try:
-        msg, _, _ = _read_entity(raw, 0, len(raw))
-        senders = _addresses(msg, "from") + _addresses(msg, "reply-to")
-        senders += _addresses(msg, "sender")
-        return HeaderSummary(
-            _message_id(_header(msg, "message-id")),
-            _decoded_header(msg, "subject"),
-            tuple(dict.fromkeys(senders)),
-        )
-    except Exception:  # a hostile header block reads as an anonymous mail, never as an error
-        return HeaderSummary(None, "", ())
-
-
 def eml_document(raw: bytes) -> Document:
     """Wrap a whole raw mail as an "eml" document, named after its subject."""
     subject = ""
     try:
-        msg, _, _ = _read_entity(raw, 0, len(raw))
-        subject = _decoded_header(msg, "subject")
+        msg, _, _ = read_entity(raw, 0, len(raw))
+        subject = decoded_header(msg, "subject")
     except Exception:  # the raw mail is what we keep; a name is only a nicety
         pass
     return Document(raw, "eml", "message/rfc822", ".eml", subject or None)
@@ -212,7 +173,7 @@ class _Walk:
             self.problems.append(f"more than {_MAX_PARTS} parts: the rest skipped")
 
     def _visit(self, e: _Entity, stack: list[_Entity]) -> None:
-        msg, body, enc = _read_entity(e.buf, e.start, e.end)
+        msg, body, enc = read_entity(e.buf, e.start, e.end)
         msg.set_default_type(e.default)
         ctype = msg.get_content_type()
         multipart, path = ctype.startswith("multipart/"), e.path
@@ -246,15 +207,15 @@ class _Walk:
 
     def _message_headers(self, msg: Message, level: int, order: int) -> None:
         self.levels[order] = level
-        addresses = _addresses(msg, "from")
+        addresses = header_addresses(msg, "from")
         if level > 0:
             self.forwarded.extend((level, len(self.forwarded), a) for a in addresses)
             return
-        self.outer = addresses + _addresses(msg, "reply-to") + _addresses(msg, "sender")
-        self.subject = _decoded_header(msg, "subject")
-        self.message_id = _message_id(_header(msg, "message-id"))
+        self.outer = addresses + header_addresses(msg, "reply-to") + header_addresses(msg, "sender")
+        self.subject = decoded_header(msg, "subject")
+        self.message_id = parse_message_id(header_value(msg, "message-id"))
         try:
-            date = parsedate_to_datetime(_header(msg, "date"))
+            date = parsedate_to_datetime(header_value(msg, "date"))
             self.date = date if date.tzinfo else date.replace(tzinfo=UTC)
         except (TypeError, ValueError, IndexError, OverflowError):
             self.date = None
@@ -273,7 +234,7 @@ class _Walk:
 
     def _leaf(self, msg: Message, body: bytes, ctype: str, label: str, msg_id: int) -> None:
         disposition = str(msg.get("content-disposition", "")).split(";", 1)[0].strip().lower()
-        name = _filename(msg)
+        name = part_filename(msg)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not name:
             self.texts.setdefault(msg_id, []).append((ctype[5:], _text(msg, body)))
             return
@@ -323,24 +284,6 @@ class _Walk:
                     found.append((level + k, len(found), address))
         found.sort(key=lambda f: (-f[0], f[1]))
         return [a for _, _, a in found] + self.outer
-
-
-def _read_entity(buf: bytes, start: int, end: int) -> tuple[Message, int, str]:
-    """Parse the header block of the entity at buf[start:end]: (headers, body offset, charset)."""
-    head_end = _HEADER_BLOCK.match(buf, start, end).end()
-    body = head_end
-    if buf.startswith(b"\r\n", head_end, end):
-        body += 2
-    elif buf.startswith(b"\n", head_end, end):
-        body += 1
-    head = buf[start:head_end]
-    try:
-        text, enc = head.decode("utf-8"), "utf-8"  # RFC 6532 headers
-    except UnicodeDecodeError:
-        text, enc = head.decode("latin-1"), "latin-1"
-    text = _FOLD.sub("", text)
-    msg = Parser(_class=_Message, policy=compat32).parsestr(text, headersonly=True)
-    return msg, body, enc
 
 
 def _split_multipart(buf: bytes, start: int, end: int, boundary: bytes):
@@ -429,66 +372,6 @@ def _kind(sniffed: str | None) -> str | None:
 
 def _suffix(name: str | None) -> str:
     return "." + name.rsplit(".", 1)[-1].lower() if name and "." in name else ""
-
-
-def _header(msg: Message, name: str) -> str:
-    """One header's value as text, cut short: hostile headers may be megabytes long."""
-    value = msg.get(name)
-    return "" if value is None else str(value)[:_VALUE_CAP]
-
-
-def _decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded-words, lossily where a charset is unknown or a word is broken."""
-    if "=?" not in value:
-        return value
-    try:
-        chunks = decode_header(value)
-    except Exception:  # a broken encoded word: keep the text as it came
-        return value
-    return "".join(_decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks)
-
-
-def _decode_bytes(data: bytes, charset: str | None) -> str:
-    if charset is None:  # decode_header's own encoding of the text between encoded words
-        return data.decode("raw-unicode-escape", "replace")
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:
-        return data.decode("latin-1")
-
-
-def _decoded_header(msg: Message, name: str) -> str:
-    return _CONTROL.sub("", _decode_words(_header(msg, name))).strip()
-
-
-def _filename(msg: Message) -> str | None:
-    """The part's file name, RFC 2231 and RFC 2047 decoded, without NULs and line breaks."""
-    try:
-        name = msg.get_filename() or collapse_rfc2231_value(msg.get_param("name") or "")
-    except Exception:  # a hostile parameter list: no name is better than no document
-        return None
-    if not name:
-        return None
-    name = _CONTROL.sub("", _decode_words(str(name)[:_VALUE_CAP])).strip()
-    return name or None
-
-
-def _addresses(msg: Message, name: str) -> list[str]:
-    value = _header(msg, name)
-    if not value:
-        return []
-    try:
-        pairs = getaddresses([value])
-    except Exception:
-        return []
-    return [a.strip().lower() for _, a in pairs if "@" in a and " " not in a.strip()]
-
-
-def _message_id(value: str) -> str | None:
-    if m := _MESSAGE_ID.search(value):
-        return m.group(1)
-    value = value.strip()
-    return value if value and "@" in value and not any(c.isspace() for c in value) else None
 
 
 def _text(msg: Message, body: bytes) -> str:

@@ -2,7 +2,8 @@
 
 The config never holds a secret itself unless the user insists: it says where to get it, with
 `{command: "pass show x"}`, `{env: VAR}`, `{file: path}` or `{credential: name}` (systemd
-`LoadCredential=`). Messages and reprs name the reference, never the value.
+`LoadCredential=`). Messages and reprs name the reference, never the value. Secrets that others
+may read (a config file with plain-text ones, a secret file) are warned about here too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from gmid.confreader import Reader, is_null
-from gmid.errors import SecretError
+from gmid.errors import Problem, SecretError
 
 KINDS = ("command", "env", "file", "credential")
 COMMAND_TIMEOUT = 30.0
@@ -171,3 +172,33 @@ def parse_secret(reader: Reader, node: Node | None, option: str) -> SecretRef | 
         return SecretRef("file", str(path))
     reader.note_secret(value_node, sub, kind, None)
     return SecretRef(kind, value)
+
+
+def readers(path: Path) -> str | None:
+    """Who besides the owner may read a file, with its mode, e.g. "others (mode 0644)"; None
+    if nobody (or if the file cannot be looked at: then it is not for this check to say)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    who = [name for bit, name in ((0o040, "its group"), (0o004, "others")) if mode & bit]
+    return f"{' and '.join(who)} (mode {mode & 0o7777:04o})" if who else None
+
+
+def check_secret_permissions(r: Reader) -> None:
+    """Warn about a config file with plain-text secrets, or a secret file, that others may read."""
+    plain_files = dict.fromkeys(use.file for use in r.secrets if use.kind == "plain")
+    for file in plain_files:
+        if (who := readers(Path(file))) is not None:
+            message = (
+                f"holds plain-text secrets and is readable by {who}: chmod 600 {file}, or write "
+                "the secrets as references ({command: ...}, {env: ...}, {file: ...} or "
+                "{credential: ...})"
+            )
+            r.warnings.append(str(Problem(file, None, "", message)))
+    for use in r.secrets:
+        if use.kind != "file" or use.path is None:
+            continue
+        if (who := readers(use.path)) is not None:
+            message = f"{use.path} is readable by {who}: chmod 600 {use.path}"
+            r.warnings.append(str(Problem(use.file, use.line, use.option, message)))

@@ -22,10 +22,10 @@ from typing import Any
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from gmid import __version__
-from gmid.config import Network, SmtpConfig, SmtpTls
 from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
 from gmid.ingest import Ingestor, split_plus
+from gmid.smtpconfig import Network, SmtpConfig, SmtpTls
 from gmid.smtpdata import ChunkedDataSMTP
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from typing import Any
 
 from gmid.archivefs import TMP_DIR, clean_relative, inside
 from gmid.config import Config
-from gmid.mail import _MEDIA, _sniff, summarize_headers
+from gmid.mail import _MEDIA, _sniff
+from gmid.mailheaders import summarize_headers
 from gmid.verifyscan import (
     Hashed,
     Row,

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gmid.errors import ArchiveError
-from gmid.index import MIGRATIONS, Index
+from gmid.index import Index
+from gmid.schema import MIGRATIONS
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
