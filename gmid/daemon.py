@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import logging
 import os
 import time
@@ -33,6 +32,7 @@ from gmid.portalapi import portal_methods, schedule_methods
 from gmid.runner import PortalRunner
 from gmid.scheduler import PortalScheduler
 from gmid.smtp import SmtpListener
+from gmid.statelock import StateLocked, lock_state
 
 logger = logging.getLogger(__name__)
 
@@ -319,19 +319,12 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 def _lock_state(state_dir: Path) -> int:
     """Hold an exclusive lock on the state folder for the daemon's lifetime."""
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
+        return lock_state(state_dir)
+    except StateLocked as e:
         raise GmidError(
-            f"another gmid daemon (pid {other}) is using {state_dir}; stop it first"
+            f"another gmid daemon (pid {e.pid}) is using {state_dir}; stop it first"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def _keep(new: Config, old: Config) -> Config:

@@ -8,16 +8,14 @@ may read (a config file with plain-text ones, a secret file) are warned about he
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from gmid import shell
 from gmid.confreader import Reader, is_null
 from gmid.errors import Problem, SecretError
 
@@ -75,33 +73,19 @@ class SecretRef:
     def _run(self, timeout: float) -> str:
         """Run the command through the shell and return its output without the final newline."""
         try:
-            # Its own process group, so that a timeout also ends what the shell started;
-            # otherwise a child still holding the pipes would keep us waiting.
-            proc = subprocess.Popen(
-                self.value,
-                shell=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,
-            )
+            done = shell.run(self.value, None, timeout)
         except OSError as e:
             raise SecretError(f"{self} could not be started: {e.strerror}") from None
-        with proc:
-            try:
-                stdout, stderr = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                raise SecretError(f"{self} did not finish within {timeout:g} s") from None
-        if proc.returncode != 0:
+        except shell.CommandTimeout:
+            raise SecretError(f"{self} did not finish within {timeout:g} s") from None
+        if done.returncode != 0:
             # stdout may already hold the secret; only stderr is shown.
-            lines = stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = f": {lines[0].strip()}" if lines else ""
-            raise SecretError(f"{self} exited {proc.returncode}{detail}")
+            detail = done.first_error_line()
+            raise SecretError(
+                f"{self} exited {done.returncode}" + (f": {detail}" if detail else "")
+            )
         try:
-            return _strip_newline(stdout.decode("utf-8"))
+            return _strip_newline(done.stdout.decode("utf-8"))
         except UnicodeDecodeError:
             raise SecretError(f"{self} printed something that is not UTF-8 text") from None
 

@@ -20,16 +20,13 @@ are never logged. `retry_message` is the portal's words about the previous answe
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import os
-import signal
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 from connectors.base import CaptchaRequest, CodeRequest, TokenRequest
+from gmid import shell
 from gmid.challenges import ChallengeBroker
 from gmid.portalconfig import PortalConfig, SolverConfig
 
@@ -108,31 +105,16 @@ def solve(
 def _run(command: str, stdin: bytes, timeout: float) -> tuple[str | None, str]:
     """Run the command; return (answer, ""), or (None, what went wrong: never the answer)."""
     try:
-        # Its own process group, so that a timeout also ends what the shell started.
-        proc = subprocess.Popen(
-            command,
-            shell=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            process_group=0,
-        )
+        done = shell.run(command, stdin, timeout)
     except OSError as e:
         return None, f"could not be started: {e.strerror}"
-    with proc:
-        try:
-            stdout, stderr = proc.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return None, f"did not answer within {timeout:g} s"
-    lines = stderr.decode("utf-8", "replace").strip().splitlines()
-    said = f": {lines[0].strip()[:200]}" if lines else ""
-    if proc.returncode != 0:
-        return None, f"exited {proc.returncode}{said}"
+    except shell.CommandTimeout:
+        return None, f"did not answer within {timeout:g} s"
+    said = f": {line}" if (line := done.first_error_line()) else ""
+    if done.returncode != 0:
+        return None, f"exited {done.returncode}{said}"
     try:
-        answer = stdout.decode("utf-8").strip()
+        answer = done.stdout.decode("utf-8").strip()
     except UnicodeDecodeError:
         return None, "printed something that is not UTF-8 text"
     if not answer:

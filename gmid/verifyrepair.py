@@ -10,7 +10,6 @@ Archive.store), and a changed file must be restored from a backup, not blessed.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +18,9 @@ from gmid.archive import Archive
 from gmid.config import Config
 from gmid.index import Index
 from gmid.ingest import UNKNOWN_COMPANY
+from gmid.statelock import StateLocked, lock_state
 from gmid.verifycheck import Finding, Report
-from gmid.verifyscan import LOCK_FILE, VerifyRefused
+from gmid.verifyscan import VerifyRefused
 
 ADOPTED_SOURCE = "archive"
 ADOPTED_SOURCE_NAME = "gmid verify"
@@ -28,19 +28,13 @@ ADOPTED_SOURCE_NAME = "gmid verify"
 
 def take_lock(state_dir: Path) -> int:
     """Hold the daemon's state lock, so that no daemon starts while we repair."""
-    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
+        return lock_state(state_dir)
+    except StateLocked as e:
         raise VerifyRefused(
-            f"the daemon (pid {pid}) is running on {state_dir}: --repair needs it stopped "
+            f"the daemon (pid {e.pid}) is running on {state_dir}: --repair needs it stopped "
             "(e.g. systemctl --user stop gmid); verify without --repair works while it runs"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def repair(report: Report, config: Config, index_path: Path) -> None:

@@ -21,8 +21,8 @@ from typing import NamedTuple
 from gmid.archivefs import DIR_FLAGS, TMP_DIR, file_sha256
 from gmid.errors import GmidError
 from gmid.schema import MIGRATIONS
+from gmid.statelock import LOCK_FILE
 
-LOCK_FILE = "daemon.lock"
 _HEAD = 4096  # bytes kept of an unindexed file, to sniff what it is
 
 

@@ -21,38 +21,13 @@ import pyotp
 
 from gmid.demoportal import DemoPortal, running
 from tests.conftest import ROOT, make_daemon_dir
+from tests.test_portal_runs import DEMO_FORM
 
 PASSWORD = "canary-portal-pw-7f3a9c"
 WRONG = "canary-wrong-pw-51d2e8"
 TOTP = pyotp.random_base32()  # the seed itself is the canary
 IMAP_PASSWORD = "canary-imap-pw-c0ffee"
 CODE = "246810"
-
-FORM = """\
-    form:
-      start: http://127.0.0.1:{port}/login
-      login:
-        form: "form#login"
-        fields: {{username: email, password: password}}
-        success: {{selector: "a.logout"}}
-        failure: {{selector: ".alert"}}
-      code:
-        when: {{selector: "form#otp"}}
-        form: "form#otp"
-        field: code
-        medium: sms
-        prompt: {{selector: ".hint"}}
-        failure: {{selector: ".error"}}
-      documents:
-        pages: [/invoices]
-        rows: "table.invoices tbody tr"
-        fields:
-          id: {{selector: "td.number"}}
-          date: {{selector: "td.date", formats: ["%d.%m.%Y"]}}
-          number: td.number
-        download: {{selector: "a.pdf"}}
-        next: {{selector: "a.next"}}
-"""
 
 
 def _config(sms_port: int, totp_port: int, imap_port: int, secrets_dir: Path) -> str:
@@ -66,11 +41,13 @@ def _config(sms_port: int, totp_port: int, imap_port: int, secrets_dir: Path) ->
         "portals:\n"
         "  - name: sms\n    enabled: false\n    username: demo\n"
         f"    password: {secret_file('sms.pw', WRONG)}\n"
-        + FORM.format(port=sms_port)
+        + DEMO_FORM.format(start=f"http://127.0.0.1:{sms_port}/login")
         + "  - name: totp\n    enabled: false\n    username: demo\n"
         f"    password: {secret_file('totp.pw', PASSWORD)}\n"
         f"    totp_secret: {secret_file('totp.seed', TOTP)}\n"
-        + FORM.format(port=totp_port).replace("medium: sms", "medium: app")
+        + DEMO_FORM.format(start=f"http://127.0.0.1:{totp_port}/login").replace(
+            "medium: sms", "medium: app"
+        )
         + "mailboxes:\n  - name: mail\n    host: 127.0.0.1\n"
         f"    port: {imap_port}\n    security: plain\n"
         f"    username: gmid\n    password: {secret_file('imap.pw', IMAP_PASSWORD)}\n"

@@ -15,14 +15,10 @@ from tests.conftest import ROOT, make_daemon_dir
 
 CODE = "246810"
 
-PORTAL = """\
-portals:
-  - name: energie
-    company: Demo Energie
-    username: demo
-    password: {{command: "echo {password}"}}
+# The `form:` description of the demo portal (gmid/demoportal.py), as a portal's option.
+DEMO_FORM = """\
     form:
-      start: http://127.0.0.1:{port}/login
+      start: {start}
       login:
         form: "form#login"
         fields: {{username: email, password: password}}
@@ -45,9 +41,19 @@ portals:
           amount: {{selector: "td.amount", decimal: ","}}
         download: {{selector: "a.pdf"}}
         next: {{selector: "a.next"}}
-runs:
-  code_timeout: {code_timeout}
 """
+
+PORTAL = (
+    """\
+portals:
+  - name: energie
+    company: Demo Energie
+    username: demo
+    password: {{command: "echo {password}"}}
+"""
+    + DEMO_FORM.replace("{start}", "http://127.0.0.1:{port}/login")
+    + "runs:\n  code_timeout: {code_timeout}\n"
+)
 
 
 @pytest.fixture

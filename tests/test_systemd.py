@@ -44,6 +44,7 @@ from gmid.sdnotify import SdNotify
 from tests.conftest import ROOT, Daemon, make_daemon_dir
 from tests.mails import invoice_mail, make_pdf
 from tests.portal_http import _certificates, _server_context
+from tests.test_portal_runs import DEMO_FORM
 
 UNIT = ROOT / "systemd" / "gmid.service"
 USER_UNIT = ROOT / "systemd" / "user" / "gmid.service"
@@ -510,33 +511,12 @@ portals:
     username: demo
     password: {{command: "echo demo"}}
     {ca}
-    form:
-      start: {url}/login
-      login:
-        form: "form#login"
-        fields: {{username: email, password: password}}
-        success: {{selector: "a.logout"}}
-        failure: {{selector: ".alert"}}
-      code:
-        when: {{selector: "form#otp"}}
-        form: "form#otp"
-        field: code
-        medium: sms
-        failure: {{selector: ".error"}}
-      documents:
-        pages: [/invoices]
-        rows: "table.invoices tbody tr"
-        fields:
-          id: {{selector: "td.number"}}
-          date: {{selector: "td.date", formats: ["%d.%m.%Y"]}}
-          number: td.number
-        download: {{selector: "a.pdf"}}
-        next: {{selector: "a.next"}}
 """
 
 
 def portal_config(url: str, ca: Path | None = None) -> str:
-    return PORTAL.format(url=url, ca=f"ca_bundle: {ca}" if ca else "")
+    head = PORTAL.format(ca=f"ca_bundle: {ca}" if ca else "")
+    return head + DEMO_FORM.format(start=f"{url}/login")
 
 
 def fetch_typing_the_code(daemon: Daemon, portal: str = "energie"):
