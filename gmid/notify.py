@@ -1,7 +1,8 @@
 """Tell a human that a portal waits for a code: a command of theirs, and apprise URLs.
 
 The command runs with `/bin/sh -c` and reads the challenge from its environment (GMID_PORTAL,
-GMID_KIND, GMID_PROMPT, GMID_MEDIUM, GMID_CHALLENGE_ID, GMID_EXPIRES, GMID_IMAGE for captchas).
+GMID_KIND, GMID_PROMPT, GMID_MEDIUM, GMID_CHALLENGE_ID, GMID_EXPIRES, GMID_IMAGE for captchas,
+GMID_PAGE_URL and GMID_WIDGET for captcha tokens).
 The prompt is the portal's text: a command should quote "$GMID_PROMPT", never paste it into
 code. Notifying never fails a run: problems are logged.
 """
@@ -128,4 +129,7 @@ def _environment(challenge: Challenge) -> dict[str, str]:
     }
     if challenge.image_path:
         env["GMID_IMAGE"] = challenge.image_path
+    if challenge.kind == "token":  # where to solve the check, and which widget it is
+        env["GMID_PAGE_URL"] = challenge.page_url or ""
+        env["GMID_WIDGET"] = challenge.widget or ""
     return env

@@ -69,6 +69,19 @@ def test_captcha_command_gets_the_image_path(tmp_path):
     assert env["GMID_MEDIUM"] == ""
 
 
+def test_token_command_gets_the_page_to_solve_it_on(tmp_path):
+    out = tmp_path / "env.txt"
+    notify = Notifier(NotifyConfig(command=dump_env_command(out)))
+    page = "https://portal.example/login"
+    notify(challenge(kind="token", medium="", widget="recaptcha", page_url=page))
+    env = read_env(out)
+    assert (env["GMID_KIND"], env["GMID_WIDGET"], env["GMID_PAGE_URL"]) == (
+        "token",
+        "recaptcha",
+        page,
+    )
+
+
 def test_failing_command_is_logged_not_raised(caplog):
     command = "echo 'no route to the SMS gateway' >&2; echo second line >&2; exit 3"
     with caplog.at_level(logging.WARNING, logger="gmid.notify"):
