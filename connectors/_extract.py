@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
-from connectors._formspec import ListSpec, Probe, Value
+from connectors._formspec import ListSpec
+from connectors._values import Probe, Value
 from connectors.base import RemoteDocument
 
 logger = logging.getLogger(__name__)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bs4 import BeautifulSoup, Tag
 
+from connectors._values import Checker, Probe
 from connectors.base import WIDGETS, TokenRequest
-
-if TYPE_CHECKING:
-    from connectors._formspec import Probe, _Checker
 
 KEYS = ("widget", "selector", "site_key", "field", "failure", "attempts")
 # The element each widget's markup asks its script to fill: <div class="g-recaptcha" ...>.
@@ -66,7 +64,7 @@ class Widget:
         )
 
 
-def read_widget(c: _Checker, value: Any) -> WidgetSpec:
+def read_widget(c: Checker, value: Any) -> WidgetSpec:
     """Read `captcha_widget:` (a mapping, or false) with the description's checker."""
     if value is False:
         return WidgetSpec(enabled=False)

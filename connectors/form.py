@@ -20,7 +20,8 @@ import requests
 from bs4 import BeautifulSoup, Tag
 
 from connectors import _extract as x
-from connectors._formspec import FormSpec, Probe, read_spec
+from connectors._formspec import FormSpec, read_spec
+from connectors._values import Probe
 from connectors._widgets import Widget, find_widget
 from connectors.base import (
     CaptchaRequest,

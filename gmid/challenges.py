@@ -7,15 +7,13 @@ the page's URL).
 A connector runs in a worker thread; when its portal asks for a code it calls `ask()`, which
 blocks that thread until the user answers through the control socket (`answer()`, called from
 the daemon's event loop, only sets state and returns), a stored TOTP secret answers at once, or
-the challenge expires. Answers and TOTP codes are never logged nor published.
+the challenge expires. Answers and TOTP codes are never logged nor published. The Challenge
+record itself, the cleaning of answers, captcha image files and TOTP codes are gmid/challenge.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import os
 import secrets
 import threading
 import time
@@ -23,11 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pyotp
 
 from connectors.base import ApprovalRequest, CaptchaRequest, CodeRequest, TokenRequest
+from gmid.challenge import Challenge, clean_answer, remove_image, save_image, summary
 from gmid.errors import ChallengeExpired
 from gmid.events import EventBus
 
@@ -36,56 +32,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXPIRY = 600.0
 # A code the portal sent by SMS or e-mail is not the one a TOTP secret computes.
 _SENT_MEDIA = frozenset({"sms", "email"})
-_IMAGE_EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/jpg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/bmp": "bmp",
-    "image/svg+xml": "svg",
-}
-
-
-@dataclass
-class Challenge:
-    """One question a portal asks, waiting for its answer."""
-
-    id: str
-    portal: str
-    kind: str  # "code" | "captcha" | "token" | "approval"
-    prompt: str
-    medium: str  # sms | email | app | unknown for codes; "" otherwise
-    created_at: datetime
-    expires_at: datetime
-    retry_message: str | None = None
-    image_path: str | None = None
-    media_type: str | None = None
-    widget: str | None = None  # tokens: recaptcha | hcaptcha | turnstile
-    site_key: str | None = None
-    page_url: str | None = None  # where the user solves it
-    response_field: str | None = None  # the field the widget fills in the browser
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the challenge as JSON-friendly data for the socket (the image by its path)."""
-        left = (self.expires_at - datetime.now(UTC)).total_seconds()
-        return {
-            "id": self.id,
-            "portal": self.portal,
-            "kind": self.kind,
-            "prompt": self.prompt,
-            "medium": self.medium,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "seconds_left": max(0, round(left)),
-            "retry_message": self.retry_message,
-            "image_path": self.image_path,
-            "media_type": self.media_type,
-            "widget": self.widget,
-            "site_key": self.site_key,
-            "page_url": self.page_url,
-            "response_field": self.response_field,
-        }
 
 
 @dataclass
@@ -150,7 +96,7 @@ class ChallengeBroker:
         else:
             challenge = self._new(portal, "captcha", request.prompt, "", expiry)
             challenge.media_type = request.media_type
-            challenge.image_path = str(self._save_image(challenge.id, request))
+            challenge.image_path = str(save_image(self._image_dir, challenge.id, request))
         challenge.retry_message = request.retry_message
         waiter = self._register(challenge, expiry)
         try:
@@ -161,10 +107,10 @@ class ChallengeBroker:
                 waiter.wake.wait(remaining)
         finally:
             answer = self._finish(waiter)
-            self._remove_image(challenge)
+            remove_image(challenge)
         if answer is None:
             raise self._ended(waiter, expiry)
-        self._events.publish("challenge.answered", **_summary(challenge))
+        self._events.publish("challenge.answered", **summary(challenge))
         logger.info("%s for %s answered (challenge %s)", challenge.kind, portal, challenge.id)
         return answer
 
@@ -202,12 +148,12 @@ class ChallengeBroker:
                     break
         except BaseException:
             self._finish(waiter)
-            self._events.publish("challenge.expired", **_summary(challenge), reason="error")
+            self._events.publish("challenge.expired", **summary(challenge), reason="error")
             raise
         self._finish(waiter)
         if not approved:
             raise self._ended(waiter, expiry)
-        self._events.publish("challenge.answered", **_summary(challenge))
+        self._events.publish("challenge.answered", **summary(challenge))
         logger.info("login of %s approved (challenge %s)", portal, challenge.id)
 
     # -- loop side (never blocks) ------------------------------------------------------------
@@ -234,7 +180,7 @@ class ChallengeBroker:
                     del self._waiting[challenge.id]
                     waiter.cancelled = True
             else:
-                answer = _cleaned(challenge.kind, answer)
+                answer = clean_answer(challenge.kind, answer)
                 del self._waiting[challenge.id]
                 waiter.answer = answer
             waiter.wake.set()
@@ -339,7 +285,7 @@ class ChallengeBroker:
         """Publish the end of an unanswered challenge and return the error to raise."""
         challenge = waiter.challenge
         reason = "cancelled" if waiter.cancelled else "expired"
-        self._events.publish("challenge.expired", **_summary(challenge), reason=reason)
+        self._events.publish("challenge.expired", **summary(challenge), reason=reason)
         portal = challenge.portal
         if reason == "cancelled":
             message = f"the {challenge.kind} request of {portal} was cancelled"
@@ -354,68 +300,9 @@ class ChallengeBroker:
         logger.info("%s (challenge %s)", message, challenge.id)
         return ChallengeExpired(message)
 
-    def _save_image(self, id_: str, request: CaptchaRequest) -> Path:
-        """Write the captcha image (0600, in a 0700 folder) for the TUI or CLI to show."""
-        self._image_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self._image_dir, 0o700)
-        media_type = request.media_type.split(";")[0].strip().lower()
-        path = self._image_dir / f"{id_}.{_IMAGE_EXTENSIONS.get(media_type, 'bin')}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(request.image)
-        return path
-
-    def _remove_image(self, challenge: Challenge) -> None:
-        if challenge.image_path is None:
-            return
-        try:
-            os.unlink(challenge.image_path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            logger.warning("cannot remove captcha image %s: %s", challenge.image_path, exc)
-
-
-def _cleaned(kind: str, answer: str) -> str:
-    """An answer as the portal wants it; ValueError if nothing is left."""
-    if kind in ("code", "token"):
-        # Apps and SMS show codes as "123 456"; portals want the digits. A token has no
-        # spaces either, and a terminal may break a long paste into lines.
-        answer = "".join(answer.split())
-    if kind == "token" and len(answer) >= 2 and answer[0] == answer[-1] and answer[0] in "'\"":
-        answer = answer[1:-1]  # as a browser's console prints it: '03AFcW...'
-    if not answer:
-        raise ValueError("the answer is empty")
-    return answer
-
-
-def _summary(challenge: Challenge) -> dict[str, str]:
-    return {"id": challenge.id, "portal": challenge.portal, "kind": challenge.kind}
-
 
 def _duration(seconds: float) -> str:
     """Say a duration the way a user reads it: "10 min", "90 s", "0.3 s"."""
     if seconds >= 60 and seconds % 60 == 0:
         return f"{int(seconds // 60)} min"
     return f"{seconds:g} s"
-
-
-def totp_for(secret: str) -> Callable[[], str]:
-    """Return a function giving the current TOTP code of a base32 secret.
-
-    Accepts the secret as portals print it (spaces, dashes, lower case). A malformed secret
-    raises ValueError; the message never contains the secret.
-    """
-    cleaned = "".join(secret.split()).replace("-", "").upper().rstrip("=")
-    try:
-        key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except (binascii.Error, ValueError):
-        raise ValueError(
-            "the TOTP secret is not valid base32 (letters A-Z and digits 2-7)"
-        ) from None
-    if not key:
-        raise ValueError("the TOTP secret is empty")
-    # pyotp >= 2.12 refuses keys under 112 bits, yet portals hand out 80-bit ones (16
-    # characters). HMAC pads a key shorter than its block with zero bytes, so the key padded
-    # to 20 bytes gives the very same codes.
-    return pyotp.TOTP(base64.b32encode(key.ljust(20, b"\0")).decode()).now

@@ -21,8 +21,9 @@ from aioimaplib import IMAP4
 
 from gmid import failpoints
 from gmid.imapconfig import Action, MailboxConfig, Rule
+from gmid.imapfetch import FetchedMessage, Part, parse_fetch
 from gmid.imapstore import Handled, ImapStore
-from gmid.imapwire import FetchedMessage, Part, mailbox_arg, parse_fetch, parse_search, uid_set
+from gmid.imapwire import mailbox_arg, parse_search, uid_set
 from gmid.ingest import IngestResult, Mail
 from gmid.mail import Document
 from gmid.mailheaders import summarize_headers

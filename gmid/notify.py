@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the config imports this module; keep that light
-    from gmid.challenges import Challenge
+    from gmid.challenge import Challenge
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Portal runs: each in a worker thread (mechanicalsoup is synchronous), a few at a time."""
+"""Portal runs: each in a worker thread (mechanicalsoup is synchronous), a few at a time.
+
+The runner is the daemon's component: it starts runs on request (the scheduler's, the CLI's,
+the TUI's), tells which are queued or under way and how far they got, and records how each
+ended, with a fingerprint of what the run depended on. What a run does in its thread, the
+session, the login and the downloads, is gmid/portalrun.py.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +17,23 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from connectors import load_connector
-from connectors.base import PortalContext
-from gmid.archive import Archive, Incoming
-from gmid.challenges import ChallengeBroker, totp_for
+from gmid.archive import Archive
+from gmid.challenges import ChallengeBroker
 from gmid.config import Config
-from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
+from gmid.errors import GmidError, PortalError
 from gmid.events import EventBus
 from gmid.index import Index
 from gmid.planner import LastRun
 from gmid.portalconfig import PortalConfig
-from gmid.runlog import (
-    RunRecord,
-    consecutive_failures,
-    known_ref,
-    last_runs,
-    record_ref,
-    record_run,
-)
+from gmid.portalrun import PortalRun
+from gmid.runlog import RunRecord, consecutive_failures, last_runs, record_run
 from gmid.secrets import SecretRef
-from gmid.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
 
@@ -252,13 +248,22 @@ class PortalRunner:
         self._set_progress(portal.name, "starting")
         self.events.publish("portal.started", portal=portal.name, manual=manual, **test)
         outcome, message, portal_message, new = "ok", None, None, 0
-        deadline = time.monotonic() + self.config.runs.run_timeout
+        run = PortalRun(
+            portal,
+            self.config,
+            self.archive,
+            self.index,
+            self.broker,
+            self.events,
+            progress=partial(self._set_progress, portal.name),
+            deadline=time.monotonic() + self.config.runs.run_timeout,
+        )
         try:
-            with self._session(portal, deadline) as (connector, how, expiry):
+            with run.session() as (connector, how):
                 if login_only:
                     message = how
                 else:
-                    new = self._download_all(portal, connector, deadline, expiry)
+                    new = run.download_all(connector)
                     message = f"{new} new document{'s' if new != 1 else ''}"
         except PortalError as e:
             outcome, message, portal_message = e.outcome, str(e), e.portal_message
@@ -296,131 +301,9 @@ class PortalRunner:
         self.events.publish("portal.finished", **record.to_dict(), **test)
         return record
 
-    @contextlib.contextmanager
-    def _session(self, portal: PortalConfig, deadline: float) -> Iterator[tuple[Any, str, Any]]:
-        """Yield a logged-in connector, how it got there, and the expiry of a code request.
-
-        The session (cookies) is saved at the end, whatever happened.
-        """
-        from gmid.http import HttpPolicy, make_browser, save_cookies  # requests: at first use
-
-        runs = self.config.runs
-        policy = HttpPolicy(
-            timeout=runs.request_timeout,
-            allow_http=portal.allow_http,
-            ca_bundle=portal.ca_bundle,
-            max_download=runs.max_download,
-        )
-        cookie_file = self.config.state_dir / "sessions" / f"{portal.name}.cookies"
-        browser = make_browser(policy, cookie_file)
-
-        def expiry() -> float:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RunTimeout(f"the run took longer than {runs.run_timeout:g} s")
-            return min(runs.code_timeout, left)
-
-        try:
-            totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
-            password = portal.password
-            ctx = PortalContext(
-                portal=portal.name,
-                username=portal.username,
-                password=password.resolve if password else (lambda: ""),
-                browser=browser,
-                ask=asker(
-                    self.broker,
-                    portal.name,
-                    solver_for(portal, self.config.captcha_solver),
-                    totp=totp,
-                    expiry=expiry,
-                    progress=partial(self._set_progress, portal.name),
-                ),
-                wait_approval=lambda request, poll: self.broker.wait_approval(
-                    portal.name, request, poll, expiry=expiry()
-                ),
-                save_page=partial(self._save_page, portal.name),
-                progress=partial(self._set_progress, portal.name),
-                options=portal.options,
-            )
-            connector = load_connector(portal.connector)(ctx)
-            # Without saved cookies no session can be valid: spare the portal the probe.
-            if cookie_file.exists() and connector.session_valid():
-                how = "the saved session is still valid"
-            else:
-                ctx.progress("logging in")
-                connector.login()
-                how = "logged in"
-            ctx.progress(how)
-            yield connector, how, expiry
-        finally:
-            try:
-                save_cookies(browser, cookie_file)
-            except OSError as e:
-                logger.warning("portal %s: could not save its session: %s", portal.name, e)
-            browser.close()
-
-    def _download_all(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
-        """Download what is new; log in again once if the portal ends the session midway."""
-        for attempt in range(2):
-            try:
-                return self._download_new(portal, connector, deadline, expiry)
-            except SessionExpired:
-                if attempt:
-                    raise
-                self._set_progress(portal.name, "the session expired, logging in again")
-                connector.login()
-        raise AssertionError("unreachable")
-
-    def _download_new(self, portal: PortalConfig, connector, deadline: float, expiry) -> int:
-        from gmid.http import check_document
-
-        new = listed = 0
-        for doc in connector.documents():
-            expiry()  # raises RunTimeout past the deadline
-            listed += 1
-            if known_ref(self.index, portal.name, doc.id):
-                continue  # filed before: not downloaded again
-            self._set_progress(portal.name, f"downloading {doc.number or doc.title or doc.id}")
-            data, content_type = connector.download(doc)
-            _kind, media_type, ext = check_document(data, content_type)
-            stored = self.archive.store(
-                Incoming(
-                    data=data,
-                    media_type=media_type,
-                    ext=ext,
-                    source="portal",
-                    source_name=portal.name,
-                    company=portal.company,
-                    original_name=doc.title or doc.number,
-                    source_ref=doc.id,
-                    date=doc.date,
-                    number=doc.number,
-                    amount=doc.amount,
-                )
-            )
-            record_ref(self.index, portal.name, doc.id, stored.document.sha256)
-            if stored.created:
-                new += 1
-                self.events.publish("document.added", document=stored.document.to_dict())
-        self._set_progress(portal.name, f"{listed} listed, {new} new")
-        return new
-
     def _set_progress(self, name: str, text: str) -> None:
         self._progress[name] = text
         self.events.publish("portal.progress", portal=name, progress=text)
-
-    def _save_page(self, name: str, label: str, content: bytes) -> Path:
-        """Keep a page for diagnosis (0600: it may show personal data); return its path."""
-        folder = self.config.state_dir / "pages" / name
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "page"
-        path = folder / f"{stamp}-{safe}.html"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        return path
 
 
 def _test(login_only: bool) -> dict[str, bool]:

@@ -14,7 +14,8 @@ import pyotp
 import pytest
 
 from connectors.base import ApprovalRequest, CaptchaRequest, CodeRequest
-from gmid.challenges import ChallengeBroker, totp_for
+from gmid.challenge import totp_for
+from gmid.challenges import ChallengeBroker
 from gmid.errors import ChallengeExpired
 from gmid.events import EventBus
 

@@ -13,7 +13,7 @@ from aioimaplib import IMAP4ClientProtocol
 from aioimaplib.aioimaplib import FetchCommand
 
 from gmid.imapclient import CountingProtocol
-from gmid.imapwire import parse_fetch
+from gmid.imapfetch import parse_fetch
 
 
 def fetch_response(count: int, tag: str = "A1") -> bytes:

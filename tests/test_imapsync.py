@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 
 from gmid.imapconfig import Action, Rule
+from gmid.imapfetch import FetchedMessage, Part
 from gmid.imapsync import decide, imap_date
-from gmid.imapwire import FetchedMessage, Part
 
 TYPES = ("pdf", "xml")
 

@@ -1,4 +1,4 @@
-"""Tests of gmid.imapwire: modified UTF-7, quoting and parsing what aioimaplib returns.
+"""Tests of gmid.imapwire and gmid.imapfetch: modified UTF-7, quoting, parsing aioimaplib's output.
 
 The DOVECOT_* fixtures are the exact ``Response.lines`` aioimaplib 2.0.3 returned from a real
 Dovecot 2.3.19.1 for the mails described below (long elements are written as adjacent literals to
@@ -13,14 +13,12 @@ import time
 
 import pytest
 
+from gmid.imapfetch import FetchedMessage, Part, parse_fetch
 from gmid.imapwire import (
-    FetchedMessage,
-    Part,
     WireError,
     mailbox_arg,
     parse_capabilities,
     parse_exists,
-    parse_fetch,
     parse_search,
     parse_select,
     quote,

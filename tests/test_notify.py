@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from connectors.base import CodeRequest
-from gmid.challenges import Challenge, ChallengeBroker
+from gmid.challenge import Challenge
+from gmid.challenges import ChallengeBroker
 from gmid.events import EventBus
 from gmid.notify import Notifier, NotifyConfig
 
