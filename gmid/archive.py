@@ -254,6 +254,14 @@ class Archive:
         if failure is not None:
             raise failure
 
+    def file_gone(self, sha: str) -> bool:
+        """Tell whether the document with these bytes is indexed but its file is gone.
+
+        The next store() of the same bytes writes it back (see _restore).
+        """
+        row = self.index.by_sha256(sha)
+        return row is not None and self._gone(row)
+
     def _gone(self, row: IndexedDocument) -> bool:
         """Tell whether nothing is at the row's path: its file is to be written again."""
         if not clean_relative(row.path):

@@ -29,7 +29,7 @@ from gmid.errors import RunTimeout, SessionExpired
 from gmid.events import EventBus
 from gmid.index import Index
 from gmid.portalconfig import PortalConfig
-from gmid.runlog import known_ref, record_ref
+from gmid.runlog import filed_ref, record_ref
 from gmid.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ class PortalRun:
         for doc in connector.documents():
             self.expiry()  # raises RunTimeout past the deadline
             listed += 1
-            if known_ref(self.index, portal.name, doc.id):
-                continue  # filed before: not downloaded again
+            sha = filed_ref(self.index, portal.name, doc.id)
+            if sha is not None and not self.archive.file_gone(sha):
+                continue  # filed before: not downloaded again (unless its file was deleted)
             self.progress(f"downloading {doc.number or doc.title or doc.id}")
             data, content_type = connector.download(doc)
             _kind, media_type, ext = check_document(data, content_type)

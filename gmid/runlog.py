@@ -26,10 +26,12 @@ class RunRecord:
         return asdict(self)
 
 
-def known_ref(index: Index, portal: str, ref: str) -> bool:
-    """Tell whether a portal's document id was filed before (then it is not downloaded)."""
-    rows = index._query("SELECT 1 FROM portal_refs WHERE portal = ? AND ref = ?", (portal, ref))
-    return bool(rows)
+def filed_ref(index: Index, portal: str, ref: str) -> str | None:
+    """Return the sha256 a portal's document id was filed as, or None if it never was."""
+    rows = index._query(
+        "SELECT sha256 FROM portal_refs WHERE portal = ? AND ref = ?", (portal, ref)
+    )
+    return rows[0][0] if rows else None
 
 
 def record_ref(index: Index, portal: str, ref: str, sha256: str) -> None:

@@ -208,7 +208,8 @@ def _check_with_db(report, db, root, tree, rows, temps, progress) -> None:
             message = (
                 f"indexed (sha256 {row.sha256[:16]}…, {human_size(row.size)}) but not on disk: "
                 "restore it from a backup, or send the same document again (the mail once "
-                "more): gmid then writes it back here. The index row is kept"
+                "more; a portal's document comes with its next run): gmid then writes it back "
+                "here. The index row is kept"
             )
             problems.append(Finding("missing", show(row.path), message, _row_details(row)))
     for rel, target in sorted(tree.links.items()):

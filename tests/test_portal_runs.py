@@ -137,6 +137,16 @@ def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
     assert state.state == "ok" and state.last_run.new_documents == 0
     assert "portal      energie: ok: 0 new documents" in gmid(daemon, "status").stdout
 
+    # A document the user deleted from the archive is downloaded once more and written back.
+    target = daemon.archive / newest.path
+    content = target.read_bytes()
+    target.unlink()
+    again = gmid(daemon, "fetch", "energie", "--wait")
+    assert again.returncode == 0 and "ok: 0 new documents" in again.stdout
+    assert target.read_bytes() == content
+    assert portal.downloads == downloads + 1
+    assert f"restored {newest.path}" in daemon.log_text()
+
 
 def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
     typist = _answer_when_asked(daemon, "000000")
