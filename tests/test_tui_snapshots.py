@@ -137,6 +137,29 @@ STATUS = {
 }
 
 
+MAILBOX = {  # one mailbox, one of its two folders refused (a folder renamed on the server)
+    "name": "work",
+    "host": "imap.example.org",
+    "username": "kunde@example.org",
+    "state": "failing",
+    "error": "Rechnungen: SELECT Rechnungen: NO [NONEXISTENT] Mailbox doesn't exist: Rechnungen",
+    "folders": [
+        {"folder": "INBOX", "state": "idle", "error": None, "bytes": 48_213},
+        {
+            "folder": "Rechnungen",
+            "state": "failing",
+            "error": "SELECT Rechnungen: NO [NONEXISTENT] Mailbox doesn't exist: Rechnungen",
+            "bytes": 1_204,
+        },
+    ],
+    "last_sync": "2026-03-03T07:55:00+00:00",
+    "messages": 1_234,
+    "documents": 87,
+    "bodies": 3,
+    "bytes": 49_417,
+}
+
+
 def counted() -> Counted:
     seen: dict[int, tuple[str, str, str, str]] = {}
     spec = [
@@ -262,9 +285,11 @@ def app() -> GmidApp:
     return GmidApp(SOCKET, connect=False, clock=lambda: NOW)
 
 
-async def connected(pilot, *, challenges: bool = False) -> None:
-    """Feed the app a status (with or without a code waiting) and the counts."""
+async def connected(pilot, *, challenges: bool = False, mailboxes: bool = False) -> None:
+    """Feed the app a status (with or without a code waiting, a mailbox) and the counts."""
     status = dict(STATUS, challenges=[CHALLENGE] if challenges else [])
+    if mailboxes:
+        status["mailboxes"] = [MAILBOX]
     pilot.app.post_message(Connected(None, p.Status.from_dict(status), status))
     pilot.app.post_message(counted())
     await pilot.pause()
@@ -283,6 +308,22 @@ def test_home(snap_compare):
     async def before(pilot):
         await connected(pilot)
         await pilot.press("down", "down", "down")  # versicherung: the portal's own words
+
+    assert snap_compare(app(), run_before=before)
+
+
+def test_home_with_a_mailbox(snap_compare):
+    async def before(pilot):
+        await connected(pilot, mailboxes=True)
+        await pilot.press("m")  # to the mailboxes' table: its detail below
+
+    assert snap_compare(app(), run_before=before)
+
+
+def test_mailbox_dialog(snap_compare):
+    async def before(pilot):
+        await connected(pilot, mailboxes=True)
+        await pilot.press("m", "enter")
 
     assert snap_compare(app(), run_before=before)
 

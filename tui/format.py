@@ -30,6 +30,15 @@ STATE_STYLES = {
     "never run": "dim",
 }
 
+# A mailbox's state, as the portal state it is like (and so its colour).
+MAILBOX_STATES = {
+    "idle": "ok",
+    "polling": "ok",
+    "syncing": "running",
+    "connecting": "running",
+    "disabled": "disabled",
+}
+
 
 def parse_time(iso: str | None) -> datetime | None:
     """An ISO time from the daemon, or None."""
@@ -109,6 +118,47 @@ def styled_state(label: str, key: str, width: int = 17) -> Text:
     """A state label in its colour, cut to the column."""
     prefix = "↻ " if key == "running" else ""
     return Text(clip(prefix + label, width), style=STATE_STYLES.get(key, ""))
+
+
+def mailbox_reason(box: p.MailboxInfo) -> str:
+    """Why a mailbox fails, in the server's words: once if all its failing folders say the same,
+    else per folder."""
+    errors = {f.get("error") for f in box.folders if f.get("state") == "failing"}
+    if len(errors) == 1 and None not in errors:
+        return str(errors.pop())
+    return box.error or "failing"
+
+
+def imap_state(state: str, reason: str | None = None, width: int = 17) -> Text:
+    """A mailbox's (or a folder's) state in its colour, cut to the column; failing, it says why,
+    in red like a failing portal (bold when the login was refused, like wrong credentials)."""
+    if state != "failing":
+        return styled_state(state, MAILBOX_STATES.get(state, ""), width)
+    reason = reason or "failing"
+    key = "wrong credentials" if "login refused" in reason else "error"
+    return Text(clip(reason, width), style=STATE_STYLES[key])
+
+
+def mailbox_state(box: p.MailboxInfo, width: int = 17) -> Text:
+    """A mailbox's state for its row: a failing one shows its reason."""
+    return imap_state(box.state, mailbox_reason(box), width)
+
+
+def account(box: p.MailboxInfo) -> str:
+    """The account a mailbox reads, its user masked as a portal's: "m•••@example.org@imap.x"."""
+    return f"{mask(box.username)}@{box.host}"
+
+
+def size(n: int) -> str:
+    """A number of bytes for people: "812 B", "46 kB", "3.4 MB"."""
+    value, unit = float(n), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if value < 999.5:
+            break
+        value, unit = value / 1000, bigger
+    if unit == "B":
+        return f"{n} B"
+    return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
 
 
 def run_summary(run: p.RunInfo | None, tz: tzinfo) -> str:

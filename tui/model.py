@@ -56,6 +56,7 @@ class Model:
         self.tz: tzinfo = UTC
         self.portals: dict[str, p.PortalInfo] = {}
         self.companies: list[str] = []  # companies the daemon names (when its status has them)
+        self.mailboxes: dict[str, p.MailboxInfo] = {}  # the watched IMAP mailboxes, in order
         self.extra: dict[str, dict[str, Any]] = {}  # per portal: fields a newer daemon adds
         self.challenges: dict[str, Pending] = {}
         self.company_docs: dict[str, int] | None = None
@@ -77,6 +78,7 @@ class Model:
         except (ZoneInfoNotFoundError, ValueError):
             self.tz = UTC
         self.portals = {portal.name: portal for portal in status.portals}
+        self.mailboxes = {box.name: box for box in status.mailboxes}
         self.extra = {d.get("name", ""): d for d in raw.get("portals", []) if isinstance(d, dict)}
         if "companies" in raw:  # else keep those learnt from company.added events
             companies = raw.get("companies") or []
@@ -125,7 +127,10 @@ class Model:
     # -- events ----------------------------------------------------------------------------
 
     def apply(self, event: p.Event) -> bool:
-        """Take one event into account; True when a fresh status should be asked for."""
+        """Take one event into account; True when a fresh status should be asked for.
+
+        A mailbox's state and counts come only with the status (its event names the mailbox and
+        no more): its change, and a document filed from IMAP, ask for a fresh one."""
         self.log.append(event)
         kind, data = event.type, event.data
         name = data.get("portal", "")
@@ -157,7 +162,12 @@ class Model:
             self.companies.append(data.get("company", ""))
         elif kind in ("challenge.answered", "challenge.expired"):
             self.challenges.pop(data.get("id", ""), None)
-        return kind in REPLAN_EVENTS or (kind.startswith("portal.") and portal is None)
+        return (
+            kind in REPLAN_EVENTS
+            or (kind.startswith("portal.") and portal is None)
+            or kind == "mailbox.changed"
+            or (kind == "document.added" and (data.get("document") or {}).get("source") == "imap")
+        )
 
     def _document_added(self, doc: dict[str, Any]) -> None:
         self.documents += 1
