@@ -14,6 +14,7 @@ import pytest
 
 from gmid.control import protocol as p
 from tui.app import GmidApp
+from tui.mailbox import MailboxDialog
 from tui.messages import (
     Connected,
     ConnectorsLoaded,
@@ -312,18 +313,24 @@ def test_home(snap_compare):
     assert snap_compare(app(), run_before=before)
 
 
-def test_home_with_a_mailbox(snap_compare):
-    async def before(pilot):
-        await connected(pilot, mailboxes=True)
-        await pilot.press("m")  # to the mailboxes' table: its detail below
+async def to_the_mailboxes(pilot) -> None:
+    """The mailboxes' table gets the focus (m): the detail lines are its row's."""
+    await connected(pilot, mailboxes=True)
+    await pilot.press("m")
+    await pilot.pause()
+    assert pilot.app.screen.focused.id == "mailboxes"
 
-    assert snap_compare(app(), run_before=before)
+
+def test_home_with_a_mailbox(snap_compare):
+    assert snap_compare(app(), run_before=to_the_mailboxes)
 
 
 def test_mailbox_dialog(snap_compare):
     async def before(pilot):
-        await connected(pilot, mailboxes=True)
-        await pilot.press("m", "enter")
+        await to_the_mailboxes(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, MailboxDialog)
 
     assert snap_compare(app(), run_before=before)
 
