@@ -197,6 +197,16 @@ class Daemon(GmidDaemon):
                 continue
             return client
 
+    def run(self, measure):
+        """asyncio.run(measure()), showing the daemon's log if it fails; the daemon stops after."""
+        try:
+            return asyncio.run(measure())
+        except Exception:
+            print(f"--- gmid daemon log:\n{log_excerpt(self.log_text())}", file=sys.stderr)
+            raise
+        finally:
+            self.stop()
+
     def archived(self) -> int:
         return sum(1 for _ in (self.dir / "archive").rglob("*.pdf"))
 
@@ -283,13 +293,7 @@ def run_gmid(dovecot: Dovecot, documents: int) -> dict[str, float]:
             "bytes": box.bytes,
         }
 
-    try:
-        return asyncio.run(measure())
-    except Exception:
-        print(f"--- gmid daemon log:\n{log_excerpt(daemon.log_text())}", file=sys.stderr)
-        raise
-    finally:
-        daemon.stop()
+    return daemon.run(measure)
 
 
 def run_bare(dovecot: Dovecot, mails: int) -> dict[str, float]:
@@ -331,13 +335,7 @@ def run_startup() -> float:
         await client.close()
         return ready
 
-    try:
-        return asyncio.run(measure())
-    except Exception:
-        print(f"--- gmid daemon log:\n{log_excerpt(daemon.log_text())}", file=sys.stderr)
-        raise
-    finally:
-        daemon.stop()
+    return daemon.run(measure)
 
 
 # ----------------------------------------------------------------------------- latency
@@ -384,13 +382,7 @@ def run_latency(dovecot: Dovecot, samples: int) -> list[float]:
             with contextlib.suppress(Exception):
                 imap.logout()
 
-    try:
-        return asyncio.run(measure())
-    except Exception:
-        print(f"--- gmid daemon log:\n{log_excerpt(daemon.log_text())}", file=sys.stderr)
-        raise
-    finally:
-        daemon.stop()
+    return daemon.run(measure)
 
 
 # ----------------------------------------------------------------------------- poll
@@ -434,13 +426,7 @@ def run_poll(dovecot: Dovecot, documents: int, cycles: int) -> list[dict[str, fl
             with contextlib.suppress(BaseException):
                 await listening
 
-    try:
-        return asyncio.run(measure())
-    except Exception:
-        print(f"--- gmid daemon log:\n{log_excerpt(daemon.log_text())}", file=sys.stderr)
-        raise
-    finally:
-        daemon.stop()
+    return daemon.run(measure)
 
 
 # ----------------------------------------------------------------------------- main

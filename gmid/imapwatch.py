@@ -175,38 +175,24 @@ class FolderWatcher:
             if can_idle:
                 await self._idle(client)
             else:
-                await self._poll_wait(client, config.poll.total_seconds())
+                await asyncio.sleep(config.poll.total_seconds())
 
     async def _idle(self, client: IMAP4) -> None:
-        """IDLE until the server reports new mail, the renewal time or a lost connection."""
+        """IDLE until the server reports new mail or the renewal time comes.
+
+        A lost connection ends it from outside: run() watches the connection (unless_lost).
+        """
         idle = await client.idle_start(timeout=IDLE_RENEW)
-        lost: asyncio.Event = client.gmid_lost
         try:
             while True:
-                push = asyncio.ensure_future(client.wait_server_push(IDLE_RENEW + 60))
-                gone = asyncio.ensure_future(lost.wait())
-                done, _ = await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
-                gone.cancel()
-                if push not in done:
-                    push.cancel()
-                    raise ConnectionError("the server closed the connection")
-                lines = push.result()
+                lines = await client.wait_server_push(IDLE_RENEW + 60)
                 if lines == STOP_WAIT_SERVER_PUSH or parse_exists(lines) is not None:
                     break
         finally:
-            if client.has_pending_idle() and not lost.is_set():
+            if client.has_pending_idle() and not client.gmid_lost.is_set():
                 client.idle_done()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(idle, COMMAND_TIMEOUT)
-        if lost.is_set():
-            raise ConnectionError("the server closed the connection")
-
-    async def _poll_wait(self, client: IMAP4, seconds: float) -> None:
-        lost: asyncio.Event = client.gmid_lost
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(lost.wait(), seconds)
-        if lost.is_set():
-            raise ConnectionError("the server closed the connection")
 
 
 def _describe(e: BaseException) -> str:

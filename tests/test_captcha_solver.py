@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,10 +26,10 @@ from gmid.errors import ConfigError
 from gmid.events import EventBus
 from gmid.portalconfig import SolverConfig
 from gmid.solver import asker, describe, solve, solver_for
-from tests.conftest import ROOT, make_daemon_dir
+from tests.conftest import make_daemon_dir
 from tests.portal_http import serve
 from tests.test_form_connector import Setup, Shop
-from tests.test_portal_runs import PORTAL, gmid
+from tests.test_portal_runs import PORTAL, fetch_in_background, gmid
 from tests.test_runner import SECRET as TOTP
 
 SECRET = "the-portals-captcha-secret"
@@ -254,26 +253,6 @@ def stop(daemon) -> str:
     assert daemon.stop() == 0, log
     assert "Traceback" not in log, log
     return log
-
-
-def fetch_in_background(daemon) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gmid",
-            "fetch",
-            "--socket",
-            str(daemon.socket),
-            "energie",
-            "--wait",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def wait_for_challenge(daemon, retry: bool = False):

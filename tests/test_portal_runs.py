@@ -88,6 +88,27 @@ def gmid(daemon, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def fetch_in_background(daemon) -> subprocess.Popen:
+    """`gmid fetch energie --wait` in the background, its output in pipes."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gmid",
+            "fetch",
+            "--socket",
+            str(daemon.socket),
+            "energie",
+            "--wait",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def _answer_when_asked(daemon, code: str, times: int = 1) -> threading.Thread:
     """Type codes with `gmid code` as soon as the portal asks, like a user would."""
 
@@ -150,22 +171,7 @@ def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
 
 def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
     typist = _answer_when_asked(daemon, "000000")
-    fetch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gmid",
-            "fetch",
-            "--socket",
-            str(daemon.socket),
-            "energie",
-            "--wait",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
+    fetch = fetch_in_background(daemon)
     typist.join()
     deadline = time.monotonic() + 20
     while True:  # the second request carries what the portal said about the first code
