@@ -1,6 +1,6 @@
 """IMAP sync: gmid's first sync of a Dovecot folder against a bare aioimaplib fetch of it.
 
-A real Dovecot on 127.0.0.1 (tests/dovecot.py) holds --mails mails of ~50 KB with CRLF line
+A real Dovecot on 127.0.0.1 (tests/support/dovecot.py) holds --mails mails of ~50 KB with CRLF line
 endings: half carry a PDF attachment (distinct content each), half are text/HTML newsletters
 with no document. Three things are measured:
 
@@ -50,7 +50,7 @@ from _common import ROOT, SMTP_POLICY, GmidDaemon, median, pdf_of_size
 sys.path.insert(0, str(ROOT))
 from gmid.control.client import ControlClient
 from gmid.errors import DaemonNotRunning
-from tests.dovecot import Dovecot, quote
+from tests.support.dovecot import Dovecot, quote
 
 MAIL_SIZE = 50_000
 PDF_SIZE = 36_000  # base64 makes ~48.7 KB of it

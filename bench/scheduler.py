@@ -7,13 +7,13 @@ random windows, quiet hours incl. date ranges, jitter). Last runs are random ove
 three weeks: mostly ok, some waiting for a code or unavailable, a few with wrong credentials,
 some never run, some disabled.
 
-(a) plan: gmid.planner.next_run for every portal, then gmid.planner.preview over 30 days, with
+(a) plan: gmid.schedule.planner.next_run for every portal, then its preview over 30 days, with
     the Calendar caches cleared first (what a start or a config reload costs). Target <= 1 s.
 (b) tick: what the driver does each time it wakes: `Scheduler.run_pending()` with no job due,
     then `Scheduler.idle_seconds`, over 5,000 jobs whose next_run is the planner's answer in
     naive local time. Target <= 5 ms. Also timed with the driver's own job class
-    (gmid.scheduler.PortalJob) when it imports, and, as the bare-library reference, 5,000 plain
-    `every(7).days` jobs.
+    (gmid.schedule.scheduler.PortalJob) when it imports, and, as the bare-library reference, 5,000
+    plain `every(7).days` jobs.
 Figures are medians over --rounds.
 """
 
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gmid import timerules
-from gmid.planner import LastRun, Planned, next_run, preview
-from gmid.timerules import Rules, calendar_for, parse_slot, parse_span
+from gmid.schedule import timerules
+from gmid.schedule.planner import LastRun, Planned, next_run, preview
+from gmid.schedule.timerules import Rules, calendar_for, parse_slot, parse_span
 
 TZ = ZoneInfo("Europe/Berlin")
 PORTALS = 5000
@@ -156,11 +156,11 @@ def planned_scheduler(plans: dict[str, Planned]) -> schedule.Scheduler:
 
 
 def driver_scheduler(plans: dict[str, Planned]) -> schedule.Scheduler | None:
-    """A Scheduler with the driver's own PortalJob per portal, if gmid.scheduler imports."""
+    """A Scheduler with the driver's PortalJob per portal, if gmid.schedule.scheduler imports."""
     try:
-        from gmid.scheduler import PortalJob
+        from gmid.schedule.scheduler import PortalJob
     except Exception as e:  # the driver is written beside this bench
-        print(f"  (gmid.scheduler.PortalJob not timed: {e})")
+        print(f"  (gmid.schedule.scheduler.PortalJob not timed: {e})")
         return None
     scheduler = schedule.Scheduler()
     for name in plans:

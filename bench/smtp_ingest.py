@@ -5,7 +5,7 @@
 event loop that writes and fsyncs each raw message. Both run as subprocesses in the same run,
 alternating; the figures are medians over --rounds. Target: a/b >= 0.8.
 
-gmid reads DATA with its own chunked reader (gmid/smtpdata.py) instead of aiosmtpd's
+gmid reads DATA with its own chunked reader (gmid/mail/smtpdata.py) instead of aiosmtpd's
 line-by-line loop. For transparency the run also measures (c), the bare handler on that same
 reader, so a/c shows what parsing, filing and indexing cost on their own.
 """
@@ -30,7 +30,7 @@ from aiosmtpd.smtp import SMTP
 
 out, port, chunked = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "chunked"
 if chunked:
-    from gmid.smtpdata import ChunkedDataSMTP as SMTP
+    from gmid.mail.smtpdata import ChunkedDataSMTP as SMTP
 count = 0
 
 class Handler:

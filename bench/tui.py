@@ -10,8 +10,8 @@ text filter over the documents.
     key is one measurement. Reference: the same query over the socket alone (ControlClient
     .documents with the same text), which is what the daemon's index costs. Target: <= 100 ms.
 
-The daemon's index is seeded before it starts: gmid.index.Index creates it, then the 20,000 rows
-go in with one executemany (Index.add commits and fsyncs each row: minutes for 20,000); the
+The daemon's index is seeded before it starts: gmid.archive.index.Index creates it, then the 20,000
+rows go in with one executemany (Index.add commits and fsyncs each row: minutes for 20,000); the
 files themselves are not written, the TUI never opens them. Medians over --rounds.
 """
 
@@ -80,7 +80,7 @@ def portals_config(n: int) -> str:
 
 def seed_index(state: Path, portals: int, documents: int) -> None:
     """Create the index as the daemon would, then put the documents rows in at once."""
-    from gmid.index import Index
+    from gmid.archive.index import Index
 
     Index(state / "index.sqlite").close()
     start = datetime(2024, 1, 1, tzinfo=UTC)

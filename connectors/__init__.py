@@ -1,8 +1,9 @@
 """The connectors: one module per kind of portal, found by name.
 
-A built-in connector is the module `connectors.NAME` defining a Connector subclass whose `name`
-is NAME (`form` -> connectors.form.FormConnector). Connectors from other packages declare an
-entry point in the group `gmid.connectors` (`name = "package.module:Class"`). Built-ins win.
+A built-in connector is the module (or package) `connectors.NAME` defining a Connector subclass
+whose `name` is NAME (`form` -> connectors.form.FormConnector). Connectors from other packages
+declare an entry point in the group `gmid.connectors` (`name = "package.module:Class"`). Built-ins
+win.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _builtin(name: str) -> type[Connector]:
         if (
             isinstance(value, type)
             and issubclass(value, Connector)
-            and value.__module__ == module.__name__
+            and (value.__module__ + ".").startswith(module.__name__ + ".")
             and getattr(value, "name", None) == name
         ):
             return value

@@ -156,9 +156,9 @@ class Connector(ABC):
         return read_capped(response), response.headers.get("Content-Type")
 
 
-# Set by the runner per portal run (through the session's hooks); see gmid/http.py.
+# Set by the runner per portal run (through the session's hooks); see gmid/portals/web.py.
 def read_capped(response) -> bytes:
     """Read a streamed response body, refusing more than the session's download cap."""
-    from gmid.http import read_body
+    from gmid.portals.web import read_body
 
     return read_body(response)

@@ -1,5 +1,5 @@
 import sys
 
-from gmid.cli import main
+from gmid.cli.main import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ import pytest
 from gmid.control.client import ControlClient
 from gmid.control.protocol import Status
 from gmid.errors import DaemonNotRunning
-from tests.dovecot import Dovecot, dovecot_binary
+from tests.support.dovecot import Dovecot, dovecot_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ class Daemon:
     def start(self, timeout: float = 15, **popen) -> Daemon:
         """Start the daemon and wait until its socket answers `status`.
 
-        `popen` goes to subprocess.Popen (env=, preexec_fn=: tests/test_systemd.py).
+        `popen` goes to subprocess.Popen (env=, preexec_fn=: tests/daemon/test_systemd.py).
         """
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(

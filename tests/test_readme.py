@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gmid.config import load_config
+from gmid.config.load import load_config
 from tests.conftest import ROOT
 
 

@@ -15,11 +15,8 @@ from textual.timer import Timer
 
 from gmid.control import protocol as p
 from tui import link
-from tui.dialogs import close
-from tui.documents import DocumentsScreen
-from tui.down import DownScreen
-from tui.home import HomeScreen
-from tui.logview import LogScreen
+from tui.dialogs.common import close
+from tui.dialogs.prompt import CodePrompt
 from tui.messages import (
     Connected,
     Counted,
@@ -30,8 +27,11 @@ from tui.messages import (
 )
 from tui.model import Model
 from tui.options import OptionError, parser, socket_path
-from tui.prompt import CodePrompt
-from tui.schedule import ScheduleScreen
+from tui.screens.documents import DocumentsScreen
+from tui.screens.down import DownScreen
+from tui.screens.home import HomeScreen
+from tui.screens.log import LogScreen
+from tui.screens.schedule import ScheduleScreen
 
 STATUS_EVERY = 30.0  # a slow fallback: the event stream keeps the screens current
 

@@ -1,8 +1,8 @@
 """Where the daemon's socket is: `--socket`, else the config's `control.socket`, else the default.
 
-The TUI does not import gmid.config (it talks to the daemon only through gmid.control), so it reads
-the one value it needs from the YAML itself, with the same rules: variables and `~` expanded, a
-relative path taken from the config file's folder.
+The TUI does not import gmid.config.load (it talks to the daemon only through gmid.control), so it
+reads the one value it needs from the YAML itself, with the same rules: variables and `~` expanded,
+a relative path taken from the config file's folder.
 """
 
 from __future__ import annotations

@@ -1,0 +1,9 @@
+"""The declarative form connector: a portal described in YAML (docs/form-connector.md).
+
+`connector` runs the description; `spec` reads it, `values` checks its plain values, `extract`
+reads pages and `widgets` finds captcha widgets in them.
+"""
+
+from connectors.form.connector import FormConnector
+
+__all__ = ["FormConnector"]

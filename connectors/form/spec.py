@@ -1,0 +1,203 @@
+"""The form connector's portal description, read from `options` into frozen dataclasses.
+
+Reading collects every problem with its option path (`documents.fields.date.formats[0]`), so
+that the config loader can name the file, the line and the option, all at once. Each part has a
+`type` (only `form` logins and `html` lists exist today) so that JSON logins and JSON lists can
+be added beside them without changing what is already written in users' files. The values
+inside the sections (texts, selectors, probes...) are read by connectors/form/values.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from connectors.form.values import Checker, Probe, Value
+from connectors.form.widgets import WidgetSpec, read_widget
+
+MEDIA = ("sms", "email", "app", "unknown")
+FIELDS = ("id", "date", "number", "amount", "title")
+_PLANNED = {
+    "login.type": {"json": "JSON logins are planned, not supported yet"},
+    "documents.type": {"json": "JSON lists are planned, not supported yet"},
+}
+
+
+@dataclass(frozen=True)
+class LoginSpec:
+    """The login form and how its outcome is recognised."""
+
+    success: Probe | None = None  # None: a page without the login form counts as logged in
+    type: str = "form"
+    form: str | None = None  # None: the first form with a password input
+    username: str | None = None  # None: the text input before the password input
+    password: str | None = None  # None: the password input
+    static: tuple[tuple[str, str], ...] = ()
+    failure: Probe | None = None
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """The one-time code step that may follow the login."""
+
+    when: Probe
+    form: str | None = None
+    field: str | None = None
+    static: tuple[tuple[str, str], ...] = ()
+    medium: str = "unknown"
+    prompt: Probe | None = None  # where the portal says where it sent the code
+    failure: Probe | None = None
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
+class CaptchaSpec:
+    """A captcha image in the login form and the input that takes its answer."""
+
+    image: str
+    field: str
+    failure: Probe | None = None
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """The pages that list documents, and how a row becomes a document."""
+
+    pages: tuple[str, ...]
+    rows: str
+    download: Value
+    fields: Mapping[str, Value] = field(default_factory=dict)
+    next: Value | None = None
+    max_pages: int = 50
+    type: str = "html"
+    empty: Probe | None = None  # what the portal shows when it really has no documents
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A whole portal description."""
+
+    start: str
+    login: LoginSpec
+    documents: ListSpec
+    code: CodeSpec | None = None
+    captcha: CaptchaSpec | None = None
+    widget: WidgetSpec = field(default_factory=WidgetSpec)  # reCAPTCHA & co., found by default
+
+
+def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[str, str]]]:
+    """Read a description; return it (None if unusable) and its problems as (path, message)."""
+    c = Checker(_PLANNED)
+    keys = ("start", "login", "code", "captcha", "captcha_widget", "documents")
+    m = c.mapping(options, "", keys)
+    for key in ("start", "documents"):
+        if key not in m and isinstance(options, Mapping):
+            c.problem(key, _MISSING[key])
+    start = c.url(m.get("start"), "start")
+    login = _login(c, m.get("login"))
+    code = _code(c, m["code"]) if "code" in m else None
+    captcha = _captcha(c, m["captcha"]) if "captcha" in m else None
+    widget = read_widget(c, m.get("captcha_widget"))
+    documents = _documents(c, m["documents"]) if "documents" in m else None
+    if c.problems or start is None or login is None or documents is None:
+        return None, c.problems
+    return FormSpec(start, login, documents, code, captcha, widget), []
+
+
+_MISSING = {
+    "start": "missing: the URL of the login page, e.g. https://portal.example/login",
+    "documents": "missing: the list pages, `rows:` and `download:`",
+    "documents.pages": "missing: the list page(s), e.g. [/invoices]",
+    "documents.rows": "missing: the CSS selector of a document's row, e.g. 'table tbody tr'",
+    "documents.download": "missing: the download link in a row, e.g. {selector: 'a.pdf'}",
+    "captcha.image": "missing: the CSS selector of the captcha image",
+    "captcha.field": "missing: the name of the input that takes the captcha's answer",
+}
+
+
+def _login(c: Checker, value: Any) -> LoginSpec:
+    keys = ("type", "form", "fields", "static", "success", "failure")
+    m = c.mapping(value, "login", keys)
+    c.choice(m.get("type"), "login.type", ("form",))
+    fields = c.mapping(m.get("fields"), "login.fields", ("username", "password"))
+    return LoginSpec(
+        success=c.probe(m.get("success"), "login.success"),
+        form=c.selector(m.get("form"), "login.form"),
+        username=c.text(fields.get("username"), "login.fields.username"),
+        password=c.text(fields.get("password"), "login.fields.password"),
+        static=c.pairs(m.get("static"), "login.static"),
+        failure=c.probe(m.get("failure"), "login.failure"),
+    )
+
+
+def _code(c: Checker, value: Any) -> CodeSpec | None:
+    keys = ("when", "form", "field", "static", "medium", "prompt", "failure", "attempts")
+    m = c.mapping(value, "code", keys)
+    form = c.selector(m.get("form"), "code.form")
+    when = c.probe(m.get("when"), "code.when")
+    if when is None and form is not None:
+        when = Probe("code.form", selector=form)  # the code form itself says the step came
+    elif when is None and value is not None:
+        c.problem("code", "give `when:` (or `form:`), how the code page is recognised")
+    spec = CodeSpec(
+        when=when or Probe("code"),
+        form=form,
+        field=c.text(m.get("field"), "code.field"),
+        static=c.pairs(m.get("static"), "code.static"),
+        medium=c.choice(m.get("medium"), "code.medium", MEDIA) or "unknown",
+        prompt=c.probe(m.get("prompt"), "code.prompt", selector_only=True),
+        failure=c.probe(m.get("failure"), "code.failure"),
+        attempts=c.integer(m.get("attempts"), "code.attempts", 3, 1, 10),
+    )
+    return spec if when is not None else None
+
+
+def _captcha(c: Checker, value: Any) -> CaptchaSpec | None:
+    m = c.mapping(value, "captcha", ("image", "field", "failure", "attempts"))
+    image = c.selector(m.get("image"), "captcha.image")
+    answer = c.text(m.get("field"), "captcha.field")
+    for key in ("image", "field"):
+        if key not in m and value is not None:
+            c.problem(f"captcha.{key}", _MISSING[f"captcha.{key}"])
+    spec = CaptchaSpec(
+        image=image or "",
+        field=answer or "",
+        failure=c.probe(m.get("failure"), "captcha.failure"),
+        attempts=c.integer(m.get("attempts"), "captcha.attempts", 3, 1, 10),
+    )
+    return spec if image is not None and answer is not None else None
+
+
+def _documents(c: Checker, value: Any) -> ListSpec | None:
+    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
+    m = c.mapping(value, "documents", keys)
+    c.choice(m.get("type"), "documents.type", ("html",))
+    pages = c.text_list(m.get("pages"), "documents.pages")
+    for i, page in enumerate(pages):
+        if urlsplit(page).scheme not in ("", "http", "https"):
+            where = f"documents.pages[{i}]" if isinstance(m["pages"], list) else "documents.pages"
+            c.problem(where, f"expected a web address (https://... or /path), got {page!r}")
+    rows = c.selector(m.get("rows"), "documents.rows")
+    download = c.value(m.get("download"), "documents.download", default_attribute="href")
+    for key in ("pages", "rows", "download"):
+        if key not in m and value is not None:
+            c.problem(f"documents.{key}", _MISSING[f"documents.{key}"])
+    fields: dict[str, Value] = {}
+    for name, spec in c.mapping(m.get("fields"), "documents.fields", FIELDS).items():
+        extra = {"date": ("formats",), "amount": ("decimal",)}.get(name, ())
+        read = c.value(spec, f"documents.fields.{name}", extra=extra)
+        if read is not None:
+            fields[name] = read
+    spec = ListSpec(
+        pages=tuple(pages),
+        rows=rows or "",
+        download=download or Value("documents.download"),
+        fields=fields,
+        next=c.value(m.get("next"), "documents.next", default_attribute="href"),
+        max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
+        empty=c.probe(m.get("empty"), "documents.empty"),
+    )
+    return spec if pages and rows is not None and download is not None else None

@@ -1,0 +1,400 @@
+"""The archive: every document written once, durably, under a name from the template."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from gmid.archive.fs import (
+    DIR_FLAGS,
+    TMP_DIR,
+    clean_relative,
+    inside,
+    looks_stored,
+    make_dir,
+    place,
+    same_content,
+    unlink_quietly,
+    write_temp,
+)
+from gmid.archive.index import Index, IndexedDocument
+from gmid.archive.naming import check_template, fit, render, sanitize_value
+from gmid.errors import ArchiveError
+
+logger = logging.getLogger(__name__)
+
+DIR_MODE = 0o750
+FILE_MODE = 0o640
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+MAX_COLLISIONS = 10_000
+TEMP_WRITERS = 4  # threads writing the files of one batch
+
+_EXT = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
+_NOT_RESTORED = (
+    "not restored %s: something else is at its name (another size, or not a file), and gmid "
+    "never replaces a file; move it away and send the document again"
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A document to archive, with what its source knows about it."""
+
+    data: bytes
+    media_type: str
+    ext: str
+    source: str
+    source_name: str
+    company: str
+    original_name: str | None = None
+    message_id: str | None = None
+    source_ref: str | None = None
+    received_at: datetime | None = None
+    date: date | None = None
+    number: str | None = None
+    amount: str | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The outcome of Archive.store()."""
+
+    document: IndexedDocument
+    created: bool
+    absolute_path: Path
+    restored: bool = False  # indexed before, but its file was gone: written again, same row
+
+
+def _prepare(doc: Incoming) -> tuple[Incoming, str, datetime]:
+    """Check a document before anything is written; return it with its sha256 and arrival."""
+    if not _EXT.fullmatch(doc.ext):
+        raise ArchiveError(f"bad file extension {doc.ext!r}: expected something like '.pdf'")
+    received_at = doc.received_at or datetime.now(UTC)
+    if received_at.utcoffset() is None:
+        raise ValueError("Incoming.received_at must be timezone-aware")
+    return doc, hashlib.sha256(doc.data).hexdigest(), received_at
+
+
+def _row(doc: Incoming, sha: str, received_at: datetime, path: str) -> dict[str, Any]:
+    """The index row of a document filed at path."""
+    return {
+        "sha256": sha,
+        "path": path,
+        "size": len(doc.data),
+        "media_type": doc.media_type,
+        "source": doc.source,
+        "source_name": doc.source_name,
+        "company": doc.company,
+        "received_at": received_at,
+        "original_name": doc.original_name,
+        "message_id": doc.message_id,
+        "source_ref": doc.source_ref,
+        "date": doc.date,
+        "number": doc.number,
+        "amount": doc.amount,
+    }
+
+
+class Archive:
+    """The archive folder: stores documents once, durably, and indexes them."""
+
+    def __init__(
+        self, root: Path, template: str, index: Index, tz: tzinfo, *, quarantine_dir: Path
+    ):
+        """Prepare the archive at root, filing documents by template; mails go to quarantine_dir."""
+        check_template(template)
+        self.template = template
+        self.index = index
+        self.tz = tz
+        try:
+            make_dir(Path(root), DIR_MODE)
+            self.root = Path(os.path.realpath(root))
+            # One hidden temp folder on the archive's filesystem: rename/link is atomic, a crash
+            # never leaves a stray file where the user browses, and recover() empties just this.
+            self._tmp = self.root / TMP_DIR
+            make_dir(self._tmp, PRIVATE_DIR_MODE)
+            self.quarantine_dir = Path(quarantine_dir)
+            self._quarantine_tmp = self.quarantine_dir / TMP_DIR
+            make_dir(self._quarantine_tmp, PRIVATE_DIR_MODE)
+        except OSError as exc:
+            raise ArchiveError(f"cannot prepare the archive {root}: {exc}") from exc
+        self._lock = threading.Lock()
+        # Per (folder, stem, ext): where the collision chain's free names start, and names
+        # in it that exist on disk without an index row. Guarded by the lock.
+        self._next_suffix: dict[tuple[str, str, str], int] = {}
+        self._unclaimed: dict[tuple[str, str, str], list[str]] = {}
+
+    def recover(self) -> int:
+        """Remove the temp files a crash left behind; return how many."""
+        removed = 0
+        for folder in (self._tmp, self._quarantine_tmp):
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        continue  # we never create folders here; not ours to remove
+                    os.unlink(entry.path)
+                    removed += 1
+        if removed:
+            logger.info("removed %d temp file(s) left by an interrupted write", removed)
+        return removed
+
+    def _path_for(self, doc: Incoming, sha: str, received_at: datetime) -> list[str]:
+        """Return the sanitised archive-relative path components the template gives doc."""
+        received = received_at.astimezone(self.tz)
+        values = {
+            "company": sanitize_value(doc.company),
+            "date": doc.date or received.date(),
+            "received": received,
+            "number": sanitize_value(doc.number),
+            "source": sanitize_value(doc.source),
+            "source_name": sanitize_value(doc.source_name),
+            "sha": sha[:12],
+            "ext": doc.ext,
+        }
+        return render(self.template, values, doc.ext)
+
+    def store(self, doc: Incoming) -> Stored:
+        """Archive doc durably and index it; same bytes already archived are not written again.
+
+        Unless their file is gone from its indexed path: then it is written there again, the
+        same way, under the same index row (restored, not created). Whatever else is at that
+        path is left as it is: gmid never replaces a file.
+        """
+        return self.store_many([doc])[0]
+
+    def store_many(self, docs: Sequence[Incoming]) -> list[Stored]:
+        """Archive several documents as store() does one, returning when all are durable.
+
+        Every file is written and fsynced, linked to its name, its folder fsynced, and then
+        its index row committed, as for one document; a batch shares the folder fsyncs and
+        the index transaction. A crash before the commit leaves files without rows, which the
+        next store of the same bytes adopts (see _link), as after a crash in store().
+        """
+        prepared = [_prepare(doc) for doc in docs]
+        results: list[Stored | None] = [None] * len(docs)
+        first: dict[str, int] = {}  # sha -> the batch position that stores it
+        todo: list[int] = []
+        temps: dict[int, Path] = {}
+        created: list[tuple[int, str]] = []
+        try:
+            for i, (_doc, sha, _) in enumerate(prepared):
+                if first.setdefault(sha, i) != i:
+                    continue  # the same bytes twice in one batch: filled in below
+                existing = self.index.by_sha256(sha)
+                if existing is not None and not self._gone(existing):
+                    results[i] = Stored(existing, False, self.root / existing.path)
+                else:
+                    todo.append(i)
+            # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
+            # the files of a batch are written by several threads, as their fsyncs then overlap.
+            self._write_temps({i: prepared[i][0].data for i in todo}, temps)
+            with self._lock:
+                folders: dict[str, int] = {}
+                try:
+                    for i in todo:
+                        doc, sha, received_at = prepared[i]
+                        existing = self.index.by_sha256(sha)
+                        if existing is not None:  # filed meanwhile, or gone: see _restore
+                            again = self._gone(existing) and self._restore(temps[i], existing, doc)
+                            results[i] = Stored(existing, False, self.root / existing.path, again)
+                            continue
+                        parts = self._path_for(doc, sha, received_at)
+                        path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
+                        created.append((i, path))
+                    for fd in folders.values():
+                        os.fsync(fd)  # the new names are durable before their rows
+                finally:
+                    for fd in folders.values():
+                        os.close(fd)
+                rows = self.index.add_many([_row(*prepared[i], path) for i, path in created])
+        except OSError as exc:
+            raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
+        finally:
+            for tmp in temps.values():
+                unlink_quietly(tmp)
+        for (i, path), document in zip(created, rows, strict=True):
+            doc = prepared[i][0]
+            logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
+            results[i] = Stored(document, True, self.root / path)
+        for i, (_, sha, _) in enumerate(prepared):
+            if results[i] is None:
+                same = results[first[sha]]
+                assert same is not None
+                results[i] = Stored(same.document, False, same.absolute_path)
+        return [r for r in results if r is not None]
+
+    def _write_temps(self, data: dict[int, bytes], temps: dict[int, Path]) -> None:
+        """Write each data to a fsynced temp file, into temps by key; raise the first failure."""
+        if len(data) < 2:
+            for key, content in data.items():
+                temps[key] = write_temp(self._tmp, content, FILE_MODE)
+            return
+        with ThreadPoolExecutor(TEMP_WRITERS, thread_name_prefix="gmid-fsync") as pool:
+            futures = {
+                key: pool.submit(write_temp, self._tmp, content, FILE_MODE)
+                for key, content in data.items()
+            }
+        failure = None
+        for key, future in futures.items():
+            if future.exception() is None:
+                temps[key] = future.result()  # kept even when another failed: unlinked later
+            elif failure is None:
+                failure = future.exception()
+        if failure is not None:
+            raise failure
+
+    def file_gone(self, sha: str) -> bool:
+        """Tell whether the document with these bytes is indexed but its file is gone.
+
+        The next store() of the same bytes writes it back (see _restore).
+        """
+        row = self.index.by_sha256(sha)
+        return row is not None and self._gone(row)
+
+    def _gone(self, row: IndexedDocument) -> bool:
+        """Tell whether nothing is at the row's path: its file is to be written again."""
+        if not clean_relative(row.path):
+            return False  # not a path gmid writes: `gmid verify` reports the row
+        there = looks_stored(self.root / row.path, row.size)
+        if there is False:
+            logger.warning(_NOT_RESTORED, row.path)
+        return there is None
+
+    def _restore(self, tmp: Path, row: IndexedDocument, doc: Incoming) -> bool:
+        """Write the gone file of an indexed document again at its path; False if name is taken.
+
+        Called under the lock, right after _gone, and written as _link writes a new file: the
+        fsynced temp file is linked to the name, never replacing a file, and the folder fsynced.
+        The row is not touched: it was committed after the file was first linked and names it
+        still, so a crash anywhere here leaves it right. Before the link (or, on power loss,
+        before the folder's fsync) the file is still gone, as it was, and at most a temp file is
+        left for recover() to remove; after it the file is back.
+        """
+        *folders, name = row.path.split("/")
+        dir_fd = self._open_folder(folders)
+        try:
+            if not place(tmp, dir_fd, name):
+                # Taken since _gone looked, and not by gmid (under the lock): left as it is.
+                if not looks_stored(name, row.size, dir_fd):
+                    logger.warning(_NOT_RESTORED, row.path)
+                return False
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        logger.info("restored %s (%d bytes) from %s", row.path, row.size, doc.source_name)
+        return True
+
+    def _open_folder(self, folders: list[str]) -> int:
+        """Create the folders below the root, refusing any that leads outside; return an fd."""
+        root = str(self.root)
+        logical = self.root
+        for folder in folders:
+            logical = logical / folder
+            # Checked before mkdir: a symlink pointing outside must not get folders created there.
+            real = os.path.realpath(logical)
+            if not inside(real, root):
+                raise ArchiveError(
+                    f"{logical} leads outside the archive (to {real}); refusing to write there"
+                )
+            make_dir(logical, DIR_MODE)
+        real = os.path.realpath(logical)
+        if not inside(real, root):
+            raise ArchiveError(f"{logical} leads outside the archive; refusing to write there")
+        # O_NOFOLLOW: the checked real path must not have become a symlink in the meantime.
+        return os.open(real, DIR_FLAGS)
+
+    def _link(
+        self,
+        tmp: Path,
+        parts: list[str],
+        ext: str,
+        sha: str,
+        size: int,
+        open_folders: dict[str, int],
+    ) -> str:
+        """Give the temp file its final name (suffixed on collision); return the relative path.
+
+        Called under the lock. The first store of a name walks its collision chain from the
+        start; later ones start where the last one ended, so a day of many same-named
+        documents costs one walk, not one per document. Names found taken but not indexed
+        (a file left by a crash, or the user's own) are remembered and offered for adoption.
+        The folder stays open in `open_folders` (by relative path): the caller fsyncs it.
+        """
+        folders, name = parts[:-1], parts[-1]
+        if ext and name.endswith(ext):
+            stem, ext = name[: -len(ext)], ext
+        else:
+            stem, ext = name, ""
+        key = ("/".join(folders), stem, ext)
+        unclaimed = self._unclaimed.setdefault(key, [])
+        if key[0] not in open_folders:
+            open_folders[key[0]] = self._open_folder(folders)
+        dir_fd = open_folders[key[0]]
+        for candidate in unclaimed:
+            if same_content(dir_fd, candidate, sha, size):
+                unclaimed.remove(candidate)
+                return self._adopt([*folders, candidate])
+        for n in range(self._next_suffix.get(key, 1), MAX_COLLISIONS):
+            candidate = name if n == 1 else fit(stem, ext, f" ({n})")
+            relative = "/".join([*folders, candidate])
+            if self.index.by_path(relative) is not None:
+                continue  # an indexed document owns this name, even if its file is gone
+            if place(tmp, dir_fd, candidate):
+                self._next_suffix[key] = n + 1
+                return relative
+            if same_content(dir_fd, candidate, sha, size):
+                return self._adopt([*folders, candidate])
+            unclaimed.append(candidate)
+        raise ArchiveError(f"too many files named like {'/'.join(parts)} in the archive")
+
+    def _adopt(self, parts: list[str]) -> str:
+        # A crash between the final name and the index row left this file: index it, no copy.
+        relative = "/".join(parts)
+        logger.info("adopting %s, archived before an interruption", relative)
+        return relative
+
+    def quarantine(self, raw: bytes, reason: str, *, source: str, source_name: str) -> Path:
+        """Keep a mail that could not be processed, durably, with why; return its path."""
+        sha = hashlib.sha256(raw).hexdigest()
+        now = datetime.now(UTC)
+        note = (
+            f"reason: {reason}\nsource: {source}\nsource_name: {source_name}\n"
+            f"time: {now.isoformat(timespec='seconds')}\nsha256: {sha}\nsize: {len(raw)}\n"
+        )
+        base = f"{now:%Y%m%dT%H%M%SZ}-{sha[:12]}"
+        mail_tmp = note_tmp = None
+        try:
+            mail_tmp = write_temp(self._quarantine_tmp, raw, PRIVATE_FILE_MODE)
+            note_tmp = write_temp(self._quarantine_tmp, note.encode(), PRIVATE_FILE_MODE)
+            dir_fd = os.open(self.quarantine_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                for n in itertools.count(1):
+                    stem = base if n == 1 else f"{base}-{n}"
+                    if place(mail_tmp, dir_fd, f"{stem}.eml"):
+                        break
+                # The .eml name is ours now, so the note's name next to it is free.
+                place(note_tmp, dir_fd, f"{stem}.reason.txt")
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise ArchiveError(f"cannot quarantine a mail in {self.quarantine_dir}: {exc}") from exc
+        finally:
+            for tmp in (mail_tmp, note_tmp):
+                if tmp is not None:
+                    unlink_quietly(tmp)
+        path = self.quarantine_dir / f"{stem}.eml"
+        self.index.record_quarantine(str(path), reason, source, source_name)
+        logger.warning("quarantined a mail from %s as %s: %s", source_name, path.name, reason)
+        return path

@@ -1,0 +1,148 @@
+"""The file operations of the archive: durable temp files, links that never replace, checks.
+
+Every function here works below a folder it is given; gmid/archive/archive.py decides the names.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+logger = logging.getLogger("gmid.archive.archive")
+
+TMP_DIR = ".gmid-tmp"
+# A folder opened to work in: never through a symlink swapped in since it was checked.
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Filesystems without hard links (exFAT, some network shares) answer link() with one of these.
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
+
+
+def inside(path: str, root: str) -> bool:
+    """Tell whether the real path lies in (or is) the real root."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def clean_relative(path: str) -> bool:
+    """Tell whether an index path is a plain relative path that stays in the archive."""
+    parts = path.split("/")
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def file_sha256(file: BinaryIO, head: int = 0) -> tuple[str, int, bytes]:
+    """Hash an open file to its end: (sha256 hex digest, bytes read, its first head bytes)."""
+    first = file.read(head) if head else b""
+    digest = hashlib.sha256(first)
+    size = len(first)
+    buffer = bytearray(1 << 18)
+    view = memoryview(buffer)
+    while n := file.readinto(buffer):
+        digest.update(view[:n])
+        size += n
+    return digest.hexdigest(), size, first
+
+
+def _fsync_dir(path: str | Path) -> None:
+    """Make the entries of a folder (new names, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """Create path (and parents) if missing; folders created here get exactly mode."""
+    if path.is_dir():
+        return
+    make_dir(path.parent, mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return  # another thread was faster; the is_dir check of the caller's open will tell
+    os.chmod(path, mode)  # the umask must not change what we promise
+    _fsync_dir(path.parent)
+
+
+def write_temp(folder: Path, data: bytes, mode: int) -> Path:
+    """Write data to a new uniquely named file in folder, fsynced, and return its path."""
+    path = folder / f"{secrets.token_hex(12)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        unlink_quietly(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def unlink_quietly(path: Path) -> None:
+    """Remove a temp file that may already be gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("cannot remove temp file %s: %s", path, exc.strerror)
+
+
+def place(tmp: Path, dir_fd: int, name: str) -> bool:
+    """Give the temp file a final name without ever replacing a file; False if name is taken."""
+    try:
+        # link() fails if the name exists, where rename() would silently replace it.
+        os.link(tmp, name, dst_dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return False
+    except FileNotFoundError:
+        # No hard links here: rename is still atomic; the archive lock keeps us from racing it.
+        os.rename(tmp, name, dst_dir_fd=dir_fd)
+        return True
+
+
+def same_content(dir_fd: int, name: str, sha: str, size: int) -> bool:
+    """Tell whether the regular file name in dir_fd holds exactly the bytes hashing to sha."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            return False
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb", buffering=0) as file:
+            return file_sha256(file)[0] == sha
+    except (FileNotFoundError, PermissionError):
+        # Removed since it was found taken (the user's stray file), or not ours to read:
+        # not a file to adopt. Raising would fail every later store of this name.
+        return False
+
+
+def looks_stored(name: str | Path, size: int, dir_fd: int | None = None) -> bool | None:
+    """Tell whether name is a regular file of size bytes; None if nothing is at name.
+
+    A symlink at name is not followed (it is not the document). The content is not read:
+    checking it is `gmid verify`'s work, not that of every duplicate delivery.
+    """
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # the file, or a folder above it, is gone
+    except NotADirectoryError:
+        return False  # a file where a folder of the path belongs
+    return stat.S_ISREG(info.st_mode) and info.st_size == size

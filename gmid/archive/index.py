@@ -1,0 +1,369 @@
+"""The SQLite index of the archive: one row per stored document, plus mail dedup and quarantine.
+
+The tables themselves, and the steps that create and upgrade them, are in gmid/archive/schema.py.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from gmid.archive.schema import MIGRATIONS
+from gmid.errors import ArchiveError
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "id, sha256, path, size, media_type, source, source_name, company, original_name, "
+    "message_id, source_ref, received_at, date, number, amount"
+)
+# NUL between the fields keeps a search from matching across two of them.
+_SEARCH = (
+    "instr(gmid_fold(path || char(0) || company || char(0) || coalesce(original_name, '') "
+    "|| char(0) || coalesce(number, '')), ?) > 0"
+)
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One archived document as the index knows it."""
+
+    id: int
+    sha256: str
+    path: str
+    size: int
+    media_type: str
+    source: str
+    source_name: str
+    company: str
+    original_name: str | None
+    message_id: str | None
+    source_ref: str | None
+    received_at: datetime
+    date: date | None
+    number: str | None
+    amount: str | None
+
+    def to_dict(self) -> dict:
+        """Return the document as JSON-friendly values (dates as ISO 8601 strings)."""
+        data = asdict(self)
+        data["received_at"] = self.received_at.isoformat()
+        data["date"] = self.date.isoformat() if self.date else None
+        return data
+
+
+def _fold(text: str | None) -> str | None:
+    """Return text normalised for a case-insensitive match (Unicode-aware, unlike SQL LIKE)."""
+    return None if text is None else unicodedata.normalize("NFC", text).casefold()
+
+
+def _timestamp(moment: datetime) -> str:
+    """Return an aware datetime as a fixed-width UTC string, so text order is time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: pass an aware one (UTC)")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _row_to_document(row: tuple) -> IndexedDocument:
+    """Build an IndexedDocument from a row selected with _COLUMNS."""
+    (id_, sha, path, size, media_type, source, source_name, company, original_name) = row[:9]
+    message_id, source_ref, received_at, day, number, amount = row[9:]
+    return IndexedDocument(
+        id=id_,
+        sha256=sha,
+        path=path,
+        size=size,
+        media_type=media_type,
+        source=source,
+        source_name=source_name,
+        company=company,
+        original_name=original_name,
+        message_id=message_id,
+        source_ref=source_ref,
+        received_at=datetime.fromisoformat(received_at),
+        date=date.fromisoformat(day) if day else None,
+        number=number,
+        amount=amount,
+    )
+
+
+class Index:
+    """The archive's SQLite index; safe to share between threads."""
+
+    def __init__(self, path: Path):
+        """Open (creating and migrating as needed) the index database at path."""
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The index names companies and file names: owner-only. SQLite gives its -wal and
+            # -shm files the mode of the database file, so creating it 0600 covers all three.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveError(f"cannot open the index {self.path}: {exc}") from exc
+        try:
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ArchiveError(f"index {self.path}: cannot switch to WAL mode (got {mode})")
+            # FULL: a committed row survives a power cut, as the SMTP 250 promises.
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.create_function("gmid_fold", 1, _fold, deterministic=True)
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ArchiveError(f"cannot open the index {self.path}: {exc}") from exc
+        except ArchiveError:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        """Close the database; the index cannot be used afterwards."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction, committed on success, rolled back on error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise ArchiveError(f"index {self.path}: {exc}") from exc
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._rollback()
+                raise  # the caller knows which constraint it may hit and says so
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise ArchiveError(f"index {self.path}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _query(self, sql: str, params: tuple | builtins.list = ()) -> builtins.list[tuple]:
+        """Run a read query and return all rows."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise ArchiveError(f"index {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring the schema up to the newest version, one committed step at a time."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise ArchiveError(
+                f"index {self.path} has schema version {version}, newer than this gmid knows "
+                f"({len(MIGRATIONS)}); upgrade gmid"
+            )
+        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._transaction() as db:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+            logger.info("index %s migrated to schema version %d", self.path, number)
+
+    @property
+    def schema_version(self) -> int:
+        """Return the schema version stored in the database."""
+        return self._query("PRAGMA user_version")[0][0]
+
+    def by_sha256(self, sha: str) -> IndexedDocument | None:
+        """Return the document with these bytes, if archived."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM documents WHERE sha256 = ?", (sha,))
+        return _row_to_document(rows[0]) if rows else None
+
+    def by_path(self, path: str) -> IndexedDocument | None:
+        """Return the document filed under this archive-relative path, if any."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))
+        return _row_to_document(rows[0]) if rows else None
+
+    def by_source_ref(self, source_name: str, ref: str) -> IndexedDocument | None:
+        """Return the newest document a portal delivered under its own id ref."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM documents WHERE source_name = ? AND source_ref = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (source_name, ref),
+        )
+        return _row_to_document(rows[0]) if rows else None
+
+    def add(self, **row: Any) -> IndexedDocument:
+        """Insert one document row (the fields of IndexedDocument but id) and return it."""
+        return self.add_many([row])[0]
+
+    def add_many(self, rows: Sequence[dict[str, Any]]) -> builtins.list[IndexedDocument]:
+        """Insert document rows in one committed transaction and return them.
+
+        Each row has the fields of IndexedDocument but id; original_name, message_id,
+        source_ref, date, number and amount may be left out.
+        """
+        values = [_values(row) for row in rows]
+        documents = []
+        try:
+            with self._transaction() as db:
+                for value in values:
+                    cursor = db.execute(
+                        f"INSERT INTO documents ({_COLUMNS.removeprefix('id, ')}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        value,
+                    )
+                    assert cursor.lastrowid is not None
+                    documents.append(_row_to_document((cursor.lastrowid, *value)))
+        except sqlite3.IntegrityError as exc:
+            paths = ", ".join(row["path"] for row in rows)
+            raise ArchiveError(
+                f"index {self.path}: {paths} or its content is already indexed"
+            ) from exc
+        return documents
+
+    @staticmethod
+    def _where(
+        company: str | None,
+        source: str | None,
+        source_name: str | None,
+        since: date | datetime | None,
+        text: str | None,
+    ) -> tuple[str, builtins.list]:
+        """Return the WHERE clause and parameters shared by list() and count()."""
+        clauses: builtins.list[str] = []
+        params: builtins.list = []
+        for column, value in (
+            ("company", company),
+            ("source", source),
+            ("source_name", source_name),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("received_at >= ?")
+            # A bare date means its midnight in UTC; pass an aware datetime for a local midnight.
+            is_day = not isinstance(since, datetime)
+            params.append(since.isoformat() if is_day else _timestamp(since))
+        if text:
+            clauses.append(_SEARCH)
+            params.append(_fold(text))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def list(
+        self,
+        *,
+        company: str | None = None,
+        source: str | None = None,
+        source_name: str | None = None,
+        since: date | datetime | None = None,
+        text: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> builtins.list[IndexedDocument]:
+        """Return matching documents, newest first (by received time, then id)."""
+        where, params = self._where(company, source, source_name, since, text)
+        sql = f"SELECT {_COLUMNS} FROM documents{where} ORDER BY received_at DESC, id DESC"
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else max(0, limit), max(0, offset)]
+        return [_row_to_document(row) for row in self._query(sql, params)]
+
+    def count(
+        self,
+        *,
+        company: str | None = None,
+        source: str | None = None,
+        source_name: str | None = None,
+        since: date | datetime | None = None,
+        text: str | None = None,
+    ) -> int:
+        """Return how many documents match, with the same filters as list()."""
+        where, params = self._where(company, source, source_name, since, text)
+        return self._query(f"SELECT count(*) FROM documents{where}", params)[0][0]
+
+    def stats(self) -> dict:
+        """Return document counts in total, per source and per company, and the quarantine size."""
+        by_source = self._query("SELECT source, count(*) FROM documents GROUP BY source")
+        by_company = self._query("SELECT company, count(*) FROM documents GROUP BY company")
+        return {
+            "documents": sum(n for _, n in by_source),
+            "by_source": dict(by_source),
+            "by_company": dict(by_company),
+            "quarantined": self.quarantine_count(),
+        }
+
+    def message_seen(self, message_id: str | None, raw_sha256: str) -> bool:
+        """Tell whether this mail (Message-ID plus sha256 of its raw bytes) was handled before."""
+        rows = self._query(
+            "SELECT 1 FROM messages WHERE message_id = ? AND raw_sha256 = ?",
+            (message_id or "", raw_sha256),
+        )
+        return bool(rows)
+
+    def record_message(
+        self, message_id: str | None, raw_sha256: str, source: str, source_name: str, documents: int
+    ) -> None:
+        """Remember that this mail was handled and how many documents it gave."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO messages "
+                "(message_id, raw_sha256, source, source_name, documents, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (message_id or "", raw_sha256, source, source_name, documents, _now()),
+            )
+
+    def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:
+        """Remember a quarantined mail: where it lies and why."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO quarantine (path, reason, source, source_name, quarantined_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (path, reason, source, source_name, _now()),
+            )
+
+    def quarantine_count(self) -> int:
+        """Return how many mails were quarantined."""
+        return self._query("SELECT count(*) FROM quarantine")[0][0]
+
+
+def _values(row: dict[str, Any]) -> tuple:
+    """A document row's values in _COLUMNS order (without id), as stored."""
+    day = row.get("date")
+    return (
+        row["sha256"],
+        row["path"],
+        row["size"],
+        row["media_type"],
+        row["source"],
+        row["source_name"],
+        row["company"],
+        row.get("original_name"),
+        row.get("message_id"),
+        row.get("source_ref"),
+        _timestamp(row["received_at"]),
+        day.isoformat() if day else None,
+        row.get("number"),
+        row.get("amount"),
+    )
+
+
+def _now() -> str:
+    """Return the current time as an index timestamp."""
+    return _timestamp(datetime.now(UTC))

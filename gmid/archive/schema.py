@@ -1,0 +1,102 @@
+"""The index's SQLite schema: the migration steps that create and upgrade its tables."""
+
+from __future__ import annotations
+
+# Each step moves the schema one version up; PRAGMA user_version records how many have run.
+# Append new steps, never edit old ones: an index on disk may be at any earlier version.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            company TEXT NOT NULL,
+            original_name TEXT,
+            message_id TEXT,
+            source_ref TEXT,
+            received_at TEXT NOT NULL,
+            date TEXT,
+            number TEXT,
+            amount TEXT
+        )""",
+        "CREATE UNIQUE INDEX documents_sha256 ON documents (sha256)",
+        "CREATE UNIQUE INDEX documents_path ON documents (path)",
+        "CREATE INDEX documents_received_at ON documents (received_at, id)",
+        "CREATE INDEX documents_company ON documents (company)",
+        "CREATE INDEX documents_source_ref ON documents (source_name, source_ref)",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            documents INTEGER NOT NULL,
+            seen_at TEXT NOT NULL,
+            UNIQUE (message_id, raw_sha256)
+        )""",
+        """CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            quarantined_at TEXT NOT NULL
+        )""",
+    ),
+    (  # 2: portal runs (gmid/portals/runlog.py)
+        """CREATE TABLE portal_refs (
+            portal TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (portal, ref)
+        )""",
+        """CREATE TABLE portal_runs (
+            id INTEGER PRIMARY KEY,
+            portal TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            message TEXT,
+            portal_message TEXT,
+            new_documents INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            manual INTEGER NOT NULL
+        )""",
+        "CREATE INDEX portal_runs_portal ON portal_runs (portal, id)",
+        """CREATE TABLE suggestions (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            suggested_at TEXT NOT NULL,
+            draft TEXT
+        )""",
+    ),
+    (  # 3: IMAP mailboxes (gmid/mail/imap/store.py)
+        """CREATE TABLE imap_folders (
+            mailbox TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            last_uid INTEGER NOT NULL,
+            messages INTEGER NOT NULL DEFAULT 0,
+            documents INTEGER NOT NULL DEFAULT 0,
+            synced_at TEXT,
+            PRIMARY KEY (mailbox, folder)
+        )""",
+        """CREATE TABLE imap_actions (
+            mailbox TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            PRIMARY KEY (mailbox, folder, uidvalidity, uid)
+        )""",
+        "ALTER TABLE messages ADD COLUMN size INTEGER",
+        "CREATE INDEX messages_message_id ON messages (message_id)",
+    ),
+]

@@ -1,0 +1,1 @@
+"""The `gmid` command: one module per group of commands, their shared helpers in `common`."""

@@ -1,0 +1,207 @@
+"""The `gmid` commands about portals: list, download, answer their codes, suggest new ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+
+from gmid.cli.main import _cut, _local, _print_table, _with_client
+
+
+def cmd_portals(args: argparse.Namespace) -> int:
+    portals = asyncio.run(_with_client(args, lambda c: c.portals()))
+    if args.json:
+        print(json.dumps([p.to_dict() for p in portals], indent=2, ensure_ascii=False))
+        return 0
+    if not portals:
+        print("no portals configured")
+        return 0
+    table = [("PORTAL", "COMPANY", "STATE", "NEXT RUN", "LAST RUN")]
+    for p in portals:
+        last = p.last_run
+        when = _local(last.finished_at) if last else "never"
+        said = f" ({last.message})" if last and last.message else ""
+        state = p.progress if p.state == "running" and p.progress else p.state
+        planned = _local(p.next_run) if p.next_run else "-"
+        table.append((p.name, _cut(p.company, 24), state, planned, when + said))
+    _print_table(table)
+    return 0
+
+
+def cmd_challenges(args: argparse.Namespace) -> int:
+    pending = asyncio.run(_with_client(args, lambda c: c.challenges()))
+    if args.json:
+        print(json.dumps([c.to_dict() for c in pending], indent=2, ensure_ascii=False))
+        return 0
+    if not pending:
+        print("no portal is waiting for a code")
+        return 0
+    for c in pending:
+        print(_describe(c))
+    return 0
+
+
+def _describe(c) -> str:
+    medium = f" ({c.medium})" if c.medium and c.medium != "unknown" else ""
+    medium = f" ({c.widget})" if c.kind == "token" and c.widget else medium
+    lines = [f"{c.portal}: {c.kind}{medium}: {c.prompt}  [id {c.id}, {int(c.seconds_left)} s left]"]
+    if c.retry_message:
+        lines.append(f"  the portal said: {c.retry_message}")
+    if c.image_path:
+        lines.append(f"  image: {c.image_path}")
+    lines += [f"  {line}" for line in c.token_steps()]
+    answer = "TOKEN" if c.kind == "token" else "ANSWER"
+    lines.append(f"  answer with: gmid code {c.portal} {answer}")
+    return "\n".join(lines)
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    answer = args.answer
+    if answer is None:
+        import getpass
+
+        answer = getpass.getpass(f"code for {args.portal}: ")
+    challenge = asyncio.run(_with_client(args, lambda c: c.answer(args.portal, answer)))
+    print(f"{challenge.portal}: answer given")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    if not args.wait:
+        asyncio.run(_with_client(args, lambda c: c.fetch(args.portal)))
+        print(f"{args.portal}: download started; `gmid portals` shows how it goes")
+        return 0
+    run = asyncio.run(_with_client(args, lambda c: _follow(c, args.portal)))
+    print(f"{run.portal}: {run.outcome}: {run.message or ''}".rstrip(": "))
+    if run.portal_message:
+        print(f"  the portal said: {run.portal_message}")
+    return 0 if run.outcome == "ok" else 4
+
+
+async def _follow(client, portal: str):
+    """Start a run, print its progress, prompt for codes on a terminal, return how it ended."""
+    from gmid.control.protocol import ChallengeInfo, RunInfo
+
+    events = client.events(["portal.progress", "portal.finished", "challenge.pending"])
+    subscribed = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0)
+    run_task = asyncio.ensure_future(client.fetch(portal, wait=True))
+    next_event = subscribed
+    try:
+        while True:
+            done, _ = await asyncio.wait({run_task, next_event}, return_when="FIRST_COMPLETED")
+            if run_task in done:
+                return run_task.result()
+            event = next_event.result()
+            next_event = asyncio.ensure_future(anext(events))
+            data = event.data
+            if data.get("portal", "").casefold() != portal.casefold() and event.type != (
+                "challenge.pending"
+            ):
+                continue
+            if event.type == "portal.progress":
+                print(f"  {data['progress']}", flush=True)
+            elif event.type == "challenge.pending":
+                challenge = ChallengeInfo.from_dict(data)
+                if challenge.portal.casefold() != portal.casefold():
+                    continue
+                print(_describe(challenge), flush=True)
+                if sys.stdin.isatty():
+                    answer = await asyncio.to_thread(input, f"{challenge.kind} for {portal}: ")
+                    if answer.strip():
+                        await client.answer(challenge.id, answer.strip())
+            elif event.type == "portal.finished":
+                return RunInfo.from_dict(data)
+    finally:
+        for task in (next_event, run_task):
+            task.cancel()
+        await events.aclose()
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_client(args, lambda c: c.suggest(args.url, args.domain)))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if not result["form_found"]:
+        print(f"no login form found at {result['login_url']}")
+    print(f"draft written to {result['draft']} (disabled)")
+    if result.get("note"):
+        print(f"  {result['note']}")
+    print("left to fill in:")
+    for item in result["todo"]:
+        print(f"  - {item}")
+    print(
+        f"edit it, then `gmid check-config`, `gmid reload` and `gmid fetch {result['name']} --wait`"
+    )
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    plan = asyncio.run(_with_client(args, lambda c: c.call("schedule.preview", days=args.days)))
+    if args.json:
+        print(json.dumps(plan, indent=2, ensure_ascii=False))
+        return 0
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(plan["timezone"])
+
+    def local(iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+
+    lines = [
+        (datetime.fromisoformat(r["at"]), f"{local(r['at'])}  {r['portal']:<20}  {r['reason']}")
+        for r in plan["runs"]
+    ]
+    for q in plan["quiet"]:
+        until = f"-- quiet until {local(q['end'])}"
+        lines.append(
+            (datetime.fromisoformat(q["start"]), f"{local(q['start'])}  {until}  ({q['why']})")
+        )
+    print(f"the next {args.days} days, times in {plan['timezone']}:")
+    for _, line in sorted(lines):
+        print(line)
+    if not plan["runs"]:
+        print("no scheduled runs (portals that are disabled run only by hand)")
+    return 0
+
+
+def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
+    """Register the portal commands on the `gmid` parser."""
+    p = sub.add_parser("portals", parents=[common], help="the linked portals and their state")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_portals)
+
+    p = sub.add_parser("schedule", parents=[common], help="the runs of the coming days")
+    p.add_argument("--days", type=int, default=7, help="how many days ahead (default 7)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("fetch", parents=[common], help="start a download from a portal now")
+    p.add_argument("portal", help="the portal's name")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the run to its end; on a terminal, ask for codes when the portal wants one",
+    )
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "suggest", parents=[common], help="draft a description of a portal gmid does not know"
+    )
+    p.add_argument("url", help="the portal's login page (or home page)")
+    p.add_argument("--domain", help="the portal's domain (default: the URL's host, no www.)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_suggest)
+
+    p = sub.add_parser("challenges", parents=[common], help="codes and captchas portals wait for")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_challenges)
+
+    p = sub.add_parser("code", parents=[common], help="answer a portal's code or captcha")
+    p.add_argument("portal", help="the portal's name (or the challenge id)")
+    p.add_argument("answer", nargs="?", help="the code (asked without echo when left out)")
+    p.set_defaults(func=cmd_code)

@@ -1,0 +1,148 @@
+"""The `gmid session` commands: a portal's saved session, imported from a browser or forgotten."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+
+from gmid.cli.main import _local, _print_table, _with_client
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def cmd_session_import(args: argparse.Namespace) -> int:
+    from gmid.errors import ControlError
+    from gmid.portals.cookiestxt import read_file
+
+    text = read_file(args.file)  # here: the daemon opens no path a client names
+    try:
+        result = asyncio.run(_with_client(args, lambda c: c.import_session(args.portal, text)))
+    except ControlError as e:
+        print(f"gmid: {e}", file=sys.stderr)
+        problems = e.data.get("problems") if isinstance(e.data, dict) else None
+        for problem in problems or []:
+            print(f"  {problem}", file=sys.stderr)
+        return e.exit_code
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    names = ", ".join(c["name"] for c in result["cookies"][:12])
+    more = ", ..." if len(result["cookies"]) > 12 else ""
+    hosts = ", ".join(result["hosts"])
+    print(
+        f"{result['portal']}: session imported: {_plural(result['imported'], 'cookie')} "
+        f"for {hosts} ({names}{more})"
+    )
+    for line in _dropped(result):
+        print(f"  {line}")
+    print(f"  stored in {result['file']} (owner-only: the cookies open your account)")
+    print(
+        f"the next run uses it without logging in while the portal accepts it: "
+        f"`gmid fetch {result['portal']} --wait`"
+    )
+    return 0
+
+
+def _dropped(result: dict) -> list[str]:
+    lines = []
+    others = result.get("other_domains") or {}
+    if others:
+        n = result.get("dropped_other") or sum(others.values())
+        listed = ", ".join(f"{d} ({k})" for d, k in list(others.items())[:8])
+        more = ", ..." if n > sum(list(others.values())[:8]) else ""
+        lines.append(f"dropped {_plural(n, 'cookie')} of other sites: {listed}{more}")
+    expired = result.get("expired") or []
+    if expired:
+        n = result.get("dropped_expired") or len(expired)
+        more = ", ..." if n > len(expired) else ""
+        lines.append(f"dropped {_plural(n, 'expired cookie')}: {', '.join(expired)}{more}")
+    if result.get("bad_lines"):
+        lines.append(f"skipped {_plural(result['bad_lines'], 'line')} not understood:")
+        lines += [f"  {problem}" for problem in result.get("problems", [])]
+    return lines
+
+
+def cmd_session_clear(args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_client(args, lambda c: c.clear_session(args.portal)))
+    if result["cleared"]:
+        print(f"{result['portal']}: saved session forgotten; the next run logs in")
+    else:
+        print(f"{result['portal']}: there was no saved session")
+    return 0
+
+
+def cmd_session_show(args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_client(args, lambda c: c.session(args.portal)))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    portal = result["portal"]
+    if not result["saved"]:
+        print(f"{portal}: no saved session; the next run logs in")
+        return 0
+    if result.get("error"):
+        print(f"{portal}: the saved session in {result['file']} is {result['error']}")
+        return 1
+    cookies = result["cookies"]
+    when = _local(result["saved_at"])
+    print(f"{portal}: {_plural(len(cookies), 'cookie')}, saved {when} in {result['file']}")
+    if not cookies:
+        return 0
+    table = [("NAME", "DOMAIN", "PATH", "EXPIRES", "FLAGS")]
+    for c in cookies:
+        if c["expires"] is None:
+            expires = "end of session"
+        else:
+            expires = datetime.fromtimestamp(c["expires"]).astimezone().strftime("%Y-%m-%d %H:%M")
+            expires += " (expired)" if c.get("expired") else ""
+        flags = " ".join(f for f in ("secure", "http_only") if c[f]).replace("_", "")
+        table.append((c["name"], c["domain"], c["path"], expires, flags or "-"))
+    _print_table(table)
+    return 0
+
+
+def add_session_commands(sub, common: argparse.ArgumentParser) -> None:
+    """Register `gmid session import|clear|show` on the `gmid` parser."""
+    session = sub.add_parser(
+        "session",
+        parents=[common],
+        help="a portal's saved session: import a browser's cookies, show, forget",
+    )
+    verbs = session.add_subparsers(dest="verb", required=True, metavar="ACTION")
+    # -c and --socket before or after the action: after it, a default must not undo one before.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    for action in session._actions:
+        if action.option_strings and action.dest in ("config", "socket"):
+            common.add_argument(*action.option_strings, metavar=action.metavar, help=action.help)
+
+    p = verbs.add_parser(
+        "import",
+        parents=[common],
+        help="use cookies exported from your browser (cookies.txt) as the portal's session",
+        description="Make the cookies of a browser in which you are logged in to the portal "
+        "its saved session: the next run uses them instead of logging in. Export them in the "
+        "Netscape cookies.txt format (a browser extension such as 'Get cookies.txt LOCALLY'). "
+        "Only the cookies for the portal's site are kept; they are as secret as a password.",
+    )
+    p.add_argument("portal", help="the portal's name")
+    p.add_argument("file", help="the cookies.txt file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_session_import)
+
+    p = verbs.add_parser(
+        "clear", parents=[common], help="forget the portal's saved session (it logs in again)"
+    )
+    p.add_argument("portal", help="the portal's name")
+    p.set_defaults(func=cmd_session_clear)
+
+    p = verbs.add_parser(
+        "show", parents=[common], help="the saved session's cookies (names, never values)"
+    )
+    p.add_argument("portal", help="the portal's name")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_session_show)

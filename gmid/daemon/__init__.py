@@ -1,0 +1,1 @@
+"""The daemon process: its components, signals, systemd's protocol and the control socket."""

@@ -1,0 +1,369 @@
+"""The daemon: starts the components, serves the control socket, reloads and stops cleanly.
+
+`Daemon` owns the components and answers the control methods; gmid/daemon/serve.py runs it as a
+process (signals, systemd notifications).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from gmid import __version__
+from gmid.archive.archive import Archive, Stored
+from gmid.archive.index import Index
+from gmid.archive.statelock import StateLocked, lock_state
+from gmid.config.load import Config, load_config
+from gmid.control import protocol as p
+from gmid.daemon.rpc.portals import portal_methods, schedule_methods
+from gmid.daemon.rpc.server import Connection, ControlServer, RpcError
+from gmid.errors import ConfigError, GmidError
+from gmid.events import EventBus
+from gmid.mail.imap.watch import ImapWatchers
+from gmid.mail.ingest import Ingestor
+from gmid.mail.smtp import SmtpListener
+from gmid.portals.alert import Notifier
+from gmid.portals.challenges.broker import ChallengeBroker
+from gmid.portals.runner import PortalRunner
+from gmid.schedule.scheduler import PortalScheduler
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 10.0
+
+
+class Daemon:
+    """Owns the components; start() brings them up in order, stop() takes them down in reverse."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.events = EventBus()
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gmid-io")
+        self.started_at = datetime.now(UTC)
+        self._started_monotonic = time.monotonic()
+        self.index: Index | None = None
+        self.archive: Archive | None = None
+        self.ingestor: Ingestor | None = None
+        self.smtp: SmtpListener | None = None
+        self.broker: ChallengeBroker | None = None
+        self.runner: PortalRunner | None = None
+        self.scheduler: PortalScheduler | None = None
+        self.imap: ImapWatchers | None = None
+        self.control = ControlServer(
+            config.control.socket,
+            {
+                "status": self._status,
+                "documents.list": self._documents_list,
+                "subscribe": self._subscribe,
+                "config.reload": self._reload,
+                "mailboxes.list": self._mailboxes,
+            },
+        )
+        self._stack: list[Any] = []  # started components, stopped in reverse order
+        self._lock_fd: int | None = None
+
+    async def start(self) -> None:
+        """Take the state lock, open the index and archive, then the listeners.
+
+        A failure stops whatever had started.
+        """
+        loop = asyncio.get_running_loop()
+        self.events.bind(loop)
+        config = self.config
+        try:
+            # The lock first: a second daemon on the same state must not even clean temp files.
+            self._lock_fd = _lock_state(config.state_dir)
+            self.index = await loop.run_in_executor(
+                self.executor, Index, config.state_dir / "index.sqlite"
+            )
+            self.archive = Archive(
+                config.archive.dir,
+                config.archive.name,
+                self.index,
+                config.tz,
+                quarantine_dir=config.state_dir / "quarantine",
+            )
+            removed = await loop.run_in_executor(self.executor, self.archive.recover)
+            if removed:
+                logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
+            self.ingestor = Ingestor(config, self.archive, self.index, on_stored=self._stored)
+            self.broker = ChallengeBroker(
+                self.events,
+                image_dir=config.state_dir / "challenges",
+                expiry=config.runs.code_timeout,
+                notify=Notifier(config.notify),
+            )
+            self.runner = PortalRunner(config, self.archive, self.index, self.broker, self.events)
+            self.control.methods.update(portal_methods(self.runner, self.broker, self.reload))
+            await self.runner.start()
+            self._stack.append(self.runner)
+            self.scheduler = PortalScheduler(self.runner, self.events)
+            self.control.methods.update(schedule_methods(self.scheduler))
+            await self.scheduler.start()
+            self._stack.append(self.scheduler)
+            if config.smtp.enabled:
+                self.smtp = SmtpListener(self.ingestor, self.executor, self.events)
+                await self.smtp.start()
+                self._stack.append(self.smtp)
+            self.imap = ImapWatchers(
+                config.mailboxes, self.ingestor, self.index, self.executor, self.events
+            )
+            await self.imap.start()
+            self._stack.append(self.imap)
+            # The socket last: once `status` answers, everything it reports is up.
+            await self.control.start()
+            self._stack.append(self.control)
+        except BaseException:
+            await self.stop()
+            raise
+        self.events.publish("daemon.started", version=__version__)
+
+    async def stop(self) -> None:
+        """Stop the components in reverse order, each within a timeout, then close the index."""
+        while self._stack:
+            component = self._stack.pop()
+            try:
+                await asyncio.wait_for(component.stop(), STOP_TIMEOUT)
+            except Exception:
+                logger.exception("stopping %s failed", type(component).__name__)
+        self.executor.shutdown(wait=True)
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def reload(self) -> bool:
+        """Load the config again; an invalid one keeps the running config and logs why."""
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(
+                self.executor, load_config, self.config.path
+            )
+        except ConfigError as e:
+            logger.error("config reload refused, keeping the running config:\n%s", e)
+            return False
+        for warning in new.warnings:
+            logger.warning("%s", warning)
+        old = self.config
+        for what, before, after in (
+            ("control.socket", old.control.socket, new.control.socket),
+            ("state_dir", old.state_dir, new.state_dir),
+            ("archive.dir", old.archive.dir, new.archive.dir),
+        ):
+            if before != after:
+                logger.warning("%s changed: takes effect after a restart", what)
+        # Options that need no restart take effect at once; the rest keep their running value.
+        new = _keep(new, old)
+        self.config = new
+        assert self.ingestor is not None and self.archive is not None
+        self.ingestor.config = new
+        if self.runner is not None:
+            if new.runs.concurrency != old.runs.concurrency:
+                logger.warning("runs.concurrency changed: takes effect after a restart")
+            self.runner.config = new
+        if self.scheduler is not None:
+            self.scheduler.replan()
+        if self.imap is not None:
+            await self.imap.reload(new.mailboxes)
+        self.archive.template = new.archive.name
+        if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
+            old.smtp.host,
+            old.smtp.port,
+        ):
+            await self.smtp.stop()
+            await self.smtp.start()
+        self.events.publish("config.reloaded")
+        logger.info("config reloaded from %s", new.path)
+        return True
+
+    def _portal_states(self) -> list[dict[str, Any]]:
+        """The runner's view of every portal, with the scheduler's next run and why."""
+        if self.runner is None:
+            return []
+        states = self.runner.states()
+        for state in states:
+            planned = self.scheduler.planned(state["name"]) if self.scheduler else None
+            if planned is not None:
+                state["next_run"] = planned.at.isoformat() if planned.at else None
+                state["next_reason"] = planned.reason
+        return states
+
+    def summary(self, documents: int) -> str:
+        """One line for `systemctl status`: portals, codes waited for, mailboxes, documents.
+
+        Cheap: read from memory; the document count is the caller's (one query per change).
+        """
+        portals = self.config.portals
+        parts = [_count(len(portals), "portal")]
+        if self.runner is not None:
+            running = sum(self.runner.running(portal.name) for portal in portals)
+            if running:
+                parts.append(f"{running} running")
+        pending = self.broker.pending() if self.broker is not None else []
+        if pending:
+            what = "a code" if all(c.kind == "code" for c in pending) else "an answer"
+            parts.append(f"{len(pending)} waiting for {what}")
+        text = ", ".join(parts)
+        watchers = [w for w in self.imap.watchers if w.config.enabled] if self.imap else []
+        text += "; " + _count(len(watchers), "mailbox", "mailboxes")
+        failing = sum(any(f.state == "failing" for f in w.folders) for w in watchers)
+        if failing:
+            text += f", {failing} failing"
+        return f"{text}; {_count(documents, 'document')}"
+
+    async def document_count(self) -> int:
+        assert self.index is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.index.count)
+
+    def _stored(self, stored: Stored) -> None:
+        self.events.publish("document.added", document=stored.document.to_dict())
+
+    # control methods
+
+    async def _status(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        assert self.index is not None
+        loop = asyncio.get_running_loop()
+        documents = await loop.run_in_executor(self.executor, self.index.count)
+        quarantined = await loop.run_in_executor(self.executor, self.index.quarantine_count)
+        smtp = self.smtp
+        mailboxes = await self._mailboxes({}, conn)
+        status = p.Status(
+            version=__version__,
+            pid=os.getpid(),
+            started_at=self.started_at.isoformat(),
+            uptime=round(time.monotonic() - self._started_monotonic, 3),
+            config=str(self.config.path),
+            archive=str(self.config.archive.dir),
+            state_dir=str(self.config.state_dir),
+            timezone=self.config.timezone,
+            documents=documents,
+            quarantined=quarantined,
+            smtp=p.SmtpStatus(
+                enabled=smtp is not None,
+                listen=smtp.listen if smtp else None,
+                accepted=smtp.accepted if smtp else 0,
+                rejected=smtp.rejected if smtp else 0,
+                quarantined=smtp.quarantined if smtp else 0,
+            ),
+            portals=self._portal_states(),
+            companies=[{"name": c.name, "senders": list(c.senders)} for c in self.config.companies],
+            challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
+            mailboxes=mailboxes,
+            components={
+                "control": f"listening on {self.control.path}",
+                "smtp": f"listening on {smtp.listen}" if smtp else "disabled",
+            },
+        )
+        return status.to_dict()
+
+    async def _documents_list(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        assert self.index is not None
+        filters = _document_filters(params, self.config.tz)
+        limit = _int_param(params, "limit", 100, 1, 1000)
+        offset = _int_param(params, "offset", 0, 0, None)
+        index = self.index
+
+        def query() -> tuple[list, int]:
+            return index.list(**filters, limit=limit, offset=offset), index.count(**filters)
+
+        docs, total = await asyncio.get_running_loop().run_in_executor(self.executor, query)
+        return {
+            "documents": [d.to_dict() for d in docs],
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+        }
+
+    async def _subscribe(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        types = params.get("types")
+        if types is not None and (
+            not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+        ):
+            raise RpcError(p.INVALID_PARAMS, "types must be a list of event type names")
+        wanted = set(types or ())
+        subscription = self.events.subscribe()
+
+        async def pump() -> None:
+            try:
+                while True:
+                    event = await subscription.get()
+                    if not wanted or event["type"] in wanted or event["type"] == "events.lost":
+                        await conn.send(p.notification("event", event))
+            finally:
+                self.events.unsubscribe(subscription)
+
+        conn.spawn(pump())
+        return {"subscribed": sorted(wanted) or "all"}
+
+    async def _mailboxes(self, params: dict[str, Any], conn: Connection) -> list[dict[str, Any]]:
+        if self.imap is None:
+            return []
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.imap.status)
+
+    async def _reload(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        return {"reloaded": await self.reload()}
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _lock_state(state_dir: Path) -> int:
+    """Hold an exclusive lock on the state folder for the daemon's lifetime."""
+    try:
+        return lock_state(state_dir)
+    except StateLocked as e:
+        raise GmidError(
+            f"another gmid daemon (pid {e.pid}) is using {state_dir}; stop it first"
+        ) from None
+
+
+def _keep(new: Config, old: Config) -> Config:
+    """Keep the options that only a restart can change."""
+    return dataclasses.replace(
+        new,
+        control=old.control,
+        state_dir=old.state_dir,
+        archive=dataclasses.replace(new.archive, dir=old.archive.dir),
+    )
+
+
+def _document_filters(params: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for key in ("company", "source", "text"):
+        value = params.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise RpcError(p.INVALID_PARAMS, f"{key} must be a string")
+            filters[key] = value
+    since = params.get("since")
+    if since is not None:
+        try:
+            value = datetime.fromisoformat(since)
+        except (TypeError, ValueError):
+            raise RpcError(p.INVALID_PARAMS, "since must be a date like 2026-01-31") from None
+        # A day, or a time without zone, means the config's time zone, as the user reads it.
+        filters["since"] = value if value.tzinfo else value.replace(tzinfo=tz)
+    return filters
+
+
+def _int_param(params: dict[str, Any], key: str, default: int, low: int, high: int | None) -> int:
+    value = params.get(key, default)
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise RpcError(p.INVALID_PARAMS, f"{key} must be an integer {bound}")
+    return value

@@ -1,0 +1,1 @@
+"""The local demo: sample invoice mails and a supplier portal on loopback."""

@@ -1,0 +1,1 @@
+"""Watching IMAP mailboxes: connections, IDLE, one sync pass per folder, its state."""

@@ -1,0 +1,185 @@
+"""E-mail ingest, shared by SMTP and IMAP: find the documents, file them, or quarantine."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gmid.archive.archive import Archive, Incoming, Stored
+from gmid.archive.index import Index
+from gmid.config.load import Company, Config
+from gmid.mail.parse import Document, ParsedMail, eml_document, parse_mail
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_COMPANY = "unknown"
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to ingest, with what its source knows about it.
+
+    `company` overrides the one found from recipients and senders; `keep` picks which of the
+    mail's documents are filed (an IMAP rule's attachment globs); without `eml_fallback` a mail
+    with no documents is not kept whole even if the config says so.
+    """
+
+    raw: bytes = field(repr=False)
+    source: str
+    source_name: str
+    recipients: Sequence[str] = ()
+    envelope_from: str | None = None
+    company: str | None = None
+    keep: Callable[[Document], bool] | None = None
+    eml_fallback: bool = True
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one mail."""
+
+    company: str
+    stored: tuple[Stored, ...]
+    quarantined: str | None = None  # path of the quarantined raw mail, if any
+    duplicate: bool = False  # the same mail (Message-ID and bytes) was ingested before
+
+    @property
+    def new_documents(self) -> int:
+        return sum(1 for s in self.stored if s.created)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+
+def split_plus(address: str) -> tuple[str, str | None]:
+    """Split `local+tag@domain` into (`local@domain`, tag); the tag is None without a plus."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower(), None
+    base, plus, tag = local.partition("+")
+    return f"{base}@{domain}".lower(), (tag or None) if plus else None
+
+
+class Ingestor:
+    """Turns raw mails into archived documents; blocking, safe to call from worker threads."""
+
+    def __init__(
+        self,
+        config: Config,
+        archive: Archive,
+        index: Index,
+        *,
+        on_stored: Callable[[Stored], None] | None = None,
+    ):
+        self.config = config
+        self.archive = archive
+        self.index = index
+        self.on_stored = on_stored
+
+    def company_for(self, recipients: Iterable[str], senders: Iterable[str]) -> str:
+        """Pick the company: plus-address tag first, then the first sender a company claims."""
+        by_norm = {_norm(c.name): c.name for c in self.config.companies}
+        for rcpt in recipients:
+            _base, tag = split_plus(rcpt)
+            if tag:
+                return by_norm.get(_norm(tag), tag)
+        for sender in senders:
+            company = _match_sender(self.config.companies, sender)
+            if company:
+                return company.name
+        return UNKNOWN_COMPANY
+
+    def ingest(self, raw: bytes, **options: Any) -> IngestResult:
+        """File the documents of one mail durably; quarantine what cannot be read.
+
+        The options are those of Mail. Returns only after everything is on disk; raises only
+        when even the quarantine could not be written, so that the caller answers with a
+        temporary failure.
+        """
+        return self.ingest_many([Mail(raw, **options)])[0]
+
+    def ingest_many(self, mails: Sequence[Mail]) -> list[IngestResult]:
+        """File the documents of several mails as ingest() does one, in one archive batch."""
+        received = datetime.now(UTC)
+        plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]] = []
+        for mail in mails:
+            try:
+                parsed = parse_mail(mail.raw, types=self.config.ingest.types)
+            except Exception:  # parse_mail should never raise; if it does, keep the mail
+                logger.exception("could not parse a mail from %s", mail.source_name)
+                plans.append((mail, UNKNOWN_COMPANY, None, []))
+                continue
+            company, incoming = self._plan(mail, parsed, received)
+            plans.append((mail, company, parsed, incoming))
+        stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
+        results = []
+        for mail, company, parsed, docs in plans:
+            kept = tuple(next(stored) for _ in docs)
+            for result in kept:
+                if result.created and self.on_stored:
+                    self.on_stored(result)
+            quarantined = None
+            if parsed is None or parsed.problems:
+                reason = "; ".join(parsed.problems) if parsed else "could not parse the mail"
+                quarantined = self._quarantine(mail.raw, reason, mail.source, mail.source_name)
+            # The same mail again is recognised by its documents' content: nothing is written
+            # twice, and no per-mail bookkeeping costs another fsync on this hot path.
+            duplicate = bool(kept) and not any(s.created for s in kept)
+            results.append(IngestResult(company, kept, quarantined, duplicate))
+        return results
+
+    def _plan(
+        self, mail: Mail, parsed: ParsedMail, received: datetime
+    ) -> tuple[str, list[Incoming]]:
+        """Pick the company and the documents to file of one parsed mail."""
+        senders = list(parsed.senders)
+        if mail.envelope_from:
+            senders.append(mail.envelope_from.lower())
+        company = mail.company or self.company_for(mail.recipients, senders)
+        keep = mail.keep
+        documents = [d for d in parsed.documents if keep is None or keep(d)]
+        if (
+            mail.eml_fallback
+            and not parsed.documents
+            and not parsed.problems
+            and self.config.ingest.keep_mail_without_documents
+        ):
+            documents.append(eml_document(mail.raw))
+        return company, [
+            Incoming(
+                data=doc.data,
+                media_type=doc.media_type,
+                ext=doc.ext,
+                source=mail.source,
+                source_name=mail.source_name,
+                company=company,
+                original_name=doc.original_name,
+                message_id=parsed.message_id,
+                received_at=received,
+            )
+            for doc in documents
+        ]
+
+    def _quarantine(self, raw: bytes, reason: str, source: str, source_name: str) -> str:
+        return str(self.archive.quarantine(raw, reason, source=source, source_name=source_name))
+
+
+def _match_sender(companies: Iterable[Company], address: str) -> Company | None:
+    """Find the company claiming an address: an exact address wins, then the longest domain."""
+    address = address.lower().strip()
+    domain = address.rpartition("@")[2]
+    best: tuple[int, Company] | None = None
+    for company in companies:
+        for pattern in company.senders:
+            if pattern == address:
+                return company
+            want = pattern[1:] if pattern.startswith("@") else None
+            matches = want and (domain == want or domain.endswith("." + want))
+            if matches and (best is None or len(want) > best[0]):
+                best = (len(want), company)
+    return best[1] if best else None

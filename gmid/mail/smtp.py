@@ -1,0 +1,324 @@
+"""The SMTP listener: accepts forwarded invoice mails and answers 250 only once they are durable.
+
+Who may deliver (see SmtpConfig): a client whose address is in `smtp.clients` (by default this
+machine's loopback) needs no AUTH. Any other client is refused at connect time with 554, unless
+`smtp.auth` is set: then it must STARTTLS and AUTH (PLAIN or LOGIN) before MAIL, else 530. The
+settings are read at each connection, so that a reload applies them to the next client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import ipaddress
+import logging
+import os
+import ssl
+import time
+from concurrent.futures import Executor
+from typing import Any
+
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from gmid import __version__
+from gmid.config.smtp import Network, SmtpConfig, SmtpTls
+from gmid.errors import GmidError, SecretError
+from gmid.events import EventBus
+from gmid.mail.ingest import Ingestor, split_plus
+from gmid.mail.smtpdata import ChunkedDataSMTP
+
+logger = logging.getLogger(__name__)
+# aiosmtpd logs every command at INFO; its warnings are still worth having.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+# Failed AUTH attempts on one connection before it is closed.
+MAX_AUTH_FAILURES = 3
+# A refused client is logged once, then again only after this many seconds.
+REFUSED_LOG_INTERVAL = 3600.0
+
+
+class _Handler:
+    """aiosmtpd handler: recipients are checked at RCPT, the work happens at DATA."""
+
+    def __init__(self, listener: SmtpListener):
+        self.listener = listener
+
+    async def handle_EHLO(
+        self, server: GmidSMTP, session: Session, envelope: Envelope, hostname, responses
+    ) -> list[str]:
+        # aiosmtpd leaves remembering the name to a handler that has this hook.
+        session.host_name = hostname
+        if server.smtp_config.auth is None:
+            return [line for line in responses if not line.startswith("250-AUTH")]
+        return responses
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+        base, _tag = split_plus(address)
+        if base not in self.listener.ingestor.config.smtp.recipients:
+            self.listener.rejected += 1
+            return f"550 5.1.1 <{address}>: no such recipient here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+        listener = self.listener
+        raw = envelope.original_content or b""
+        work = functools.partial(
+            listener.ingestor.ingest,
+            bytes(raw),
+            source="smtp",
+            source_name="smtp",
+            recipients=list(envelope.rcpt_tos),
+            envelope_from=envelope.mail_from or None,
+        )
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
+        except Exception:
+            logger.exception("could not store a mail from %s", session.peer)
+            return "451 4.3.0 could not store the message, try again later"
+        listener.accepted += 1
+        if result.quarantined:
+            listener.quarantined += 1
+            listener.events.publish("mail.quarantined", source="smtp", path=result.quarantined)
+        if result.duplicate:
+            return "250 2.0.0 OK: already archived"
+        return f"250 2.0.0 OK: {result.new_documents} new document(s) for {result.company}"
+
+
+class _Session(Session):
+    # aiosmtpd sets this deprecated attribute after every AUTH; its property logs a warning.
+    login_data = None
+
+
+class GmidSMTP(ChunkedDataSMTP):
+    """The SMTP protocol with gmid's access rules, for one connection."""
+
+    def __init__(self, handler: _Handler, *, smtp_config: SmtpConfig, **kwargs: Any):
+        self.smtp_config = smtp_config
+        self.listener = handler.listener
+        self._password: str | None = None  # the expected one, only while an AUTH runs
+        self._auth_failures = 0
+        super().__init__(handler, authenticator=self._check_login, **kwargs)
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    @property
+    def _client(self) -> str:
+        peer = self.session.peer if self.session is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+    async def _handle_client(self) -> None:
+        assert self.session is not None
+        if not allowed(self.session.peer, self.smtp_config.clients):
+            if self.smtp_config.auth is None:
+                self.listener.refuse(self._client, "not in smtp.clients")
+                await self.push(f"554 5.7.1 {self._client} may not send mail here")
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self._auth_required = True  # MAIL, RCPT and DATA answer 530 until AUTH succeeds
+        await super()._handle_client()
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        needed = await super().check_auth_needed(caller_method)
+        if needed:
+            self.listener.refuse(self._client, "not in smtp.clients, and no AUTH")
+        return needed
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        auth = self.smtp_config.auth
+        if auth is None:
+            await self.push("502 5.5.1 AUTH is not offered here")
+            return
+        assert self.session is not None
+        if arg and self._tls_protocol and self.session.extended_smtp:
+            # Fetched now, off the event loop: a command or a file may have changed.
+            loop = asyncio.get_running_loop()
+            try:
+                self._password = await loop.run_in_executor(
+                    self.listener.executor, auth.password.resolve
+                )
+            except SecretError as e:
+                logger.error("SMTP AUTH from %s: smtp.auth.password: %s", self._client, e)
+                await self.push("454 4.7.0 Temporary authentication failure")
+                return
+        try:
+            await super().smtp_AUTH(arg)
+        finally:
+            self._password = None
+        if self._auth_failures >= MAX_AUTH_FAILURES and self.transport is not None:
+            self.transport.close()
+
+    def _check_login(self, server, session, envelope, mechanism: str, data: Any) -> AuthResult:
+        """aiosmtpd's authenticator: the one configured user name and password."""
+        auth = self.smtp_config.auth
+        if auth is None or self._password is None or not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        # Both compared in constant time, whichever is wrong.
+        user_ok = hmac.compare_digest(data.login, auth.username.encode("utf-8"))
+        password_ok = hmac.compare_digest(data.password, self._password.encode("utf-8"))
+        if user_ok and password_ok:
+            logger.info("SMTP client %s authenticated as %s", self._client, auth.username)
+            return AuthResult(success=True, auth_data=auth.username)
+        self._auth_failures += 1
+        logger.warning(
+            "SMTP AUTH from %s failed: wrong user name or password (%d of %d)",
+            self._client,
+            self._auth_failures,
+            MAX_AUTH_FAILURES,
+        )
+        if self._auth_failures >= MAX_AUTH_FAILURES:
+            message = "421 4.7.0 Too many failed authentications, closing"
+            return AuthResult(success=False, handled=False, message=message)
+        return AuthResult(success=False, handled=False)
+
+
+def client_address(peer: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of a peer name; an IPv4 client of a dual-stack listener as IPv4."""
+    if not isinstance(peer, tuple) or not peer:
+        return None
+    try:
+        # A link-local IPv6 peer comes with its interface: fe80::1%eth0.
+        address = ipaddress.ip_address(str(peer[0]).partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def allowed(peer: object, networks: tuple[Network, ...]) -> bool:
+    """Tell whether a client may deliver without AUTH."""
+    address = client_address(peer)
+    return address is not None and any(address in network for network in networks)
+
+
+def load_tls(tls: SmtpTls) -> ssl.SSLContext:
+    """The server context for STARTTLS; GmidError names the file that cannot be used."""
+    for option, path in (("cert", tls.cert), ("key", tls.key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise GmidError(f"smtp.tls.{option}: cannot read {path}: {e.strerror}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def no_passphrase() -> bytes:
+        # Else OpenSSL would ask for it on the terminal.
+        raise GmidError(f"smtp.tls.key: {tls.key} needs a passphrase; gmid needs it without")
+
+    try:
+        context.load_cert_chain(tls.cert, tls.key, password=no_passphrase)
+    except ssl.SSLError as e:
+        raise GmidError(
+            f"smtp.tls: cannot use the certificate {tls.cert} with the key {tls.key}: "
+            f"{e.reason or e}"
+        ) from None
+    return context
+
+
+def _tls_stamp(tls: SmtpTls) -> tuple[object, ...]:
+    """What tells that the certificate files changed (renewed) since they were loaded."""
+    stamps: list[object] = [tls]
+    for path in (tls.cert, tls.key):
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+class SmtpListener:
+    """A component: an aiosmtpd server on the daemon's own event loop."""
+
+    def __init__(self, ingestor: Ingestor, executor: Executor, events: EventBus):
+        self.ingestor = ingestor
+        self.executor = executor
+        self.events = events
+        self.accepted = 0
+        self.rejected = 0
+        self.quarantined = 0
+        self.refused = 0  # connections and MAIL commands of clients that may not deliver
+        self.address: tuple[str, int] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._refused_logged: dict[str, float] = {}
+        self._tls: ssl.SSLContext | None = None
+        self._tls_stamp: tuple[object, ...] | None = None
+
+    @property
+    def listen(self) -> str | None:
+        """The address actually bound, as host:port ([v6]:port)."""
+        if self.address is None:
+            return None
+        host, port = self.address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def refuse(self, client: str, why: str) -> None:
+        """Count a refused client; log it once, and again only after a while."""
+        self.refused += 1
+        now = time.monotonic()
+        last = self._refused_logged.get(client)
+        if last is not None and now - last < REFUSED_LOG_INTERVAL:
+            return
+        if len(self._refused_logged) >= 1024:
+            self._refused_logged.clear()
+        self._refused_logged[client] = now
+        logger.warning("SMTP client %s refused: %s", client, why)
+
+    def _tls_context(self, tls: SmtpTls | None) -> ssl.SSLContext | None:
+        """The STARTTLS context, loaded again when the files or the config changed."""
+        if tls is None:
+            return None
+        stamp = _tls_stamp(tls)
+        if stamp != self._tls_stamp:
+            self._tls_stamp = stamp  # a file that cannot be used is reported once
+            try:
+                self._tls = load_tls(tls)
+            except GmidError as e:
+                kept = "; keeping the certificate loaded before" if self._tls else ""
+                logger.error("%s%s", e, kept)
+        return self._tls
+
+    def _protocol(self) -> GmidSMTP:
+        config = self.ingestor.config
+        return GmidSMTP(
+            _Handler(self),
+            smtp_config=config.smtp,
+            tls_context=self._tls_context(config.smtp.tls),
+            data_size_limit=config.smtp.max_message_size,
+            enable_SMTPUTF8=True,
+            ident=f"gmid {__version__}",
+            hostname="gmid",
+            timeout=300,
+        )
+
+    async def start(self) -> None:
+        """Bind where `smtp.listen` says."""
+        smtp = self.ingestor.config.smtp
+        loop = asyncio.get_running_loop()
+        if smtp.tls is not None:
+            # A certificate that cannot be used stops the start, rather than the first client.
+            self._tls, self._tls_stamp = load_tls(smtp.tls), _tls_stamp(smtp.tls)
+        if smtp.auth is not None:
+            try:
+                await loop.run_in_executor(self.executor, smtp.auth.password.resolve)
+            except SecretError as e:
+                logger.error("smtp.auth.password: %s; SMTP AUTH fails until it can be read", e)
+        self._server = await loop.create_server(self._protocol, host=smtp.host, port=smtp.port)
+        self.address = self._server.sockets[0].getsockname()[:2]
+        logger.info("SMTP listener on %s", self.listen)
+
+    async def stop(self) -> None:
+        """Stop accepting; mails in flight finish (their thread work cannot be cut short)."""
+        if self._server is not None:
+            self._server.close()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            except TimeoutError:
+                logger.warning("SMTP sessions still open at shutdown")
+            self._server = None

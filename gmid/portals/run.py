@@ -1,0 +1,177 @@
+"""What one portal run does in its worker thread: the session, the login and the downloads.
+
+The runner (gmid/portals/runner.py) starts runs, a few at a time, and records how each ended; a
+PortalRun is the run itself. It opens the portal's browser on its saved cookies, logs in unless
+the saved session is still valid (codes and captchas go through the challenge broker, or the
+captcha solver, or a TOTP secret), downloads the documents not filed before, and saves the
+cookies at the end, whatever happened. Everything here blocks: mechanicalsoup is synchronous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors import load_connector
+from connectors.base import PortalContext
+from gmid.archive.archive import Archive, Incoming
+from gmid.archive.index import Index
+from gmid.config.load import Config
+from gmid.config.portals import PortalConfig
+from gmid.errors import RunTimeout, SessionExpired
+from gmid.events import EventBus
+from gmid.portals.challenges.broker import ChallengeBroker
+from gmid.portals.challenges.challenge import totp_for
+from gmid.portals.runlog import filed_ref, record_ref
+from gmid.portals.solver import asker, solver_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PortalRun:
+    """One run of one portal: the parts it works with and the deadline it must keep."""
+
+    portal: PortalConfig
+    config: Config
+    archive: Archive
+    index: Index
+    broker: ChallengeBroker
+    events: EventBus
+    progress: Callable[[str], None]  # tells what the run is doing (the runner publishes it)
+    deadline: float  # on the time.monotonic() clock
+
+    def expiry(self) -> float:
+        """How long a code request may wait from now; RunTimeout once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RunTimeout(f"the run took longer than {self.config.runs.run_timeout:g} s")
+        return min(self.config.runs.code_timeout, left)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[tuple[Any, str]]:
+        """Yield a logged-in connector and how it got there.
+
+        The session (cookies) is saved at the end, whatever happened.
+        """
+        from gmid.portals.web import (  # requests: at first use
+            HttpPolicy,
+            make_browser,
+            save_cookies,
+        )
+
+        portal, runs = self.portal, self.config.runs
+        policy = HttpPolicy(
+            timeout=runs.request_timeout,
+            allow_http=portal.allow_http,
+            ca_bundle=portal.ca_bundle,
+            max_download=runs.max_download,
+        )
+        cookie_file = self.config.state_dir / "sessions" / f"{portal.name}.cookies"
+        browser = make_browser(policy, cookie_file)
+        try:
+            totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
+            password = portal.password
+            ctx = PortalContext(
+                portal=portal.name,
+                username=portal.username,
+                password=password.resolve if password else (lambda: ""),
+                browser=browser,
+                ask=asker(
+                    self.broker,
+                    portal.name,
+                    solver_for(portal, self.config.captcha_solver),
+                    totp=totp,
+                    expiry=self.expiry,
+                    progress=self.progress,
+                ),
+                wait_approval=lambda request, poll: self.broker.wait_approval(
+                    portal.name, request, poll, expiry=self.expiry()
+                ),
+                save_page=self.save_page,
+                progress=self.progress,
+                options=portal.options,
+            )
+            connector = load_connector(portal.connector)(ctx)
+            # Without saved cookies no session can be valid: spare the portal the probe.
+            if cookie_file.exists() and connector.session_valid():
+                how = "the saved session is still valid"
+            else:
+                ctx.progress("logging in")
+                connector.login()
+                how = "logged in"
+            ctx.progress(how)
+            yield connector, how
+        finally:
+            try:
+                save_cookies(browser, cookie_file)
+            except OSError as e:
+                logger.warning("portal %s: could not save its session: %s", portal.name, e)
+            browser.close()
+
+    def download_all(self, connector) -> int:
+        """Download what is new; log in again once if the portal ends the session midway."""
+        for attempt in range(2):
+            try:
+                return self._download_new(connector)
+            except SessionExpired:
+                if attempt:
+                    raise
+                self.progress("the session expired, logging in again")
+                connector.login()
+        raise AssertionError("unreachable")
+
+    def _download_new(self, connector) -> int:
+        from gmid.portals.web import check_document
+
+        portal = self.portal
+        new = listed = 0
+        for doc in connector.documents():
+            self.expiry()  # raises RunTimeout past the deadline
+            listed += 1
+            sha = filed_ref(self.index, portal.name, doc.id)
+            if sha is not None and not self.archive.file_gone(sha):
+                continue  # filed before: not downloaded again (unless its file was deleted)
+            self.progress(f"downloading {doc.number or doc.title or doc.id}")
+            data, content_type = connector.download(doc)
+            _kind, media_type, ext = check_document(data, content_type)
+            stored = self.archive.store(
+                Incoming(
+                    data=data,
+                    media_type=media_type,
+                    ext=ext,
+                    source="portal",
+                    source_name=portal.name,
+                    company=portal.company,
+                    original_name=doc.title or doc.number,
+                    source_ref=doc.id,
+                    date=doc.date,
+                    number=doc.number,
+                    amount=doc.amount,
+                )
+            )
+            record_ref(self.index, portal.name, doc.id, stored.document.sha256)
+            if stored.created:
+                new += 1
+                self.events.publish("document.added", document=stored.document.to_dict())
+        self.progress(f"{listed} listed, {new} new")
+        return new
+
+    def save_page(self, label: str, content: bytes) -> Path:
+        """Keep a page for diagnosis (0600: it may show personal data); return its path."""
+        folder = self.config.state_dir / "pages" / self.portal.name
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "page"
+        path = folder / f"{stamp}-{safe}.html"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        return path

@@ -1,0 +1,1 @@
+"""When portals run: time rules, the planner's pure decisions and the scheduler component."""

@@ -1,0 +1,1 @@
+"""`gmid verify`: the archive folder checked against the index, and safe repairs."""

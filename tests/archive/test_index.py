@@ -1,0 +1,230 @@
+"""The SQLite index: rows, filters, mail dedup, schema versions, on a real database file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+import threading
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gmid.archive.index import Index
+from gmid.archive.schema import MIGRATIONS
+from gmid.errors import ArchiveError
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def index(tmp_path):
+    idx = Index(tmp_path / "state" / "index.sqlite")
+    yield idx
+    idx.close()
+
+
+def add(index: Index, n: int, **fields):
+    """Add document number n with plausible defaults."""
+    values = {
+        "sha256": f"{n:064x}",
+        "path": f"Acme/doc-{n}.pdf",
+        "size": 100 + n,
+        "media_type": "application/pdf",
+        "source": "smtp",
+        "source_name": "smtp",
+        "company": "Acme",
+        "received_at": T0 + timedelta(hours=n),
+    }
+    return index.add(**(values | fields))
+
+
+def test_add_and_look_up(index):
+    doc = add(index, 1, original_name="Rechnung.pdf", message_id="<m@x>", number="R-1")
+    assert doc.id > 0
+    assert index.by_sha256(f"{1:064x}") == doc
+    assert index.by_path("Acme/doc-1.pdf") == doc
+    assert index.by_sha256("f" * 64) is None
+    assert doc.received_at == T0 + timedelta(hours=1)
+    assert doc.received_at.tzinfo is not None
+    assert doc.date is None and doc.amount is None
+
+
+def test_received_at_is_stored_in_utc(index):
+    berlin = datetime(2026, 11, 1, 11, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    doc = add(index, 1, received_at=berlin)
+    assert index.by_sha256(doc.sha256).received_at == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    assert index.by_sha256(doc.sha256).received_at.utcoffset() == timedelta(0)
+
+
+def test_naive_received_at_is_refused(index):
+    with pytest.raises(ValueError, match="naive"):
+        add(index, 1, received_at=datetime(2026, 1, 1))
+    assert index.count() == 0
+
+
+def test_same_content_twice_is_refused(index):
+    add(index, 1)
+    with pytest.raises(ArchiveError, match="already indexed"):
+        add(index, 1, path="Other/place.pdf")
+    assert index.count() == 1
+
+
+def test_by_source_ref(index):
+    add(index, 1, source="portal", source_name="telekom", source_ref="INV-7")
+    add(index, 2, source="portal", source_name="vodafone", source_ref="INV-7")
+    assert index.by_source_ref("telekom", "INV-7").sha256 == f"{1:064x}"
+    assert index.by_source_ref("vodafone", "INV-7").sha256 == f"{2:064x}"
+    assert index.by_source_ref("telekom", "INV-8") is None
+
+
+def test_to_dict_is_json(index):
+    doc = add(index, 1, date=date(2026, 10, 31), number="42", amount="12.50")
+    data = json.loads(json.dumps(doc.to_dict()))
+    assert data["received_at"] == "2026-11-01T10:00:00+00:00"
+    assert data["date"] == "2026-10-31"
+    assert data["number"] == "42" and data["path"] == "Acme/doc-1.pdf"
+    assert index.by_sha256(doc.sha256).date == date(2026, 10, 31)
+
+
+def test_list_newest_first_and_paging(index):
+    for n in range(1, 6):
+        add(index, n)
+    # Same received time: the later insert comes first.
+    add(index, 6, received_at=T0 + timedelta(hours=5))
+    paths = [d.path for d in index.list()]
+    assert paths == [f"Acme/doc-{n}.pdf" for n in (6, 5, 4, 3, 2, 1)]
+    assert [d.path for d in index.list(limit=2, offset=1)] == ["Acme/doc-5.pdf", "Acme/doc-4.pdf"]
+    assert index.list(limit=2, offset=10) == []
+    assert len(index.list(limit=None)) == 6
+
+
+def test_list_filters(index):
+    add(index, 1, company="Stadtwerke München", source="smtp", source_name="smtp")
+    add(index, 2, company="Telekom", source="portal", source_name="telekom", number="RE-2026-77")
+    add(index, 3, company="Telekom", source="imap", source_name="INBOX", original_name="Bill.PDF")
+    add(index, 4, company="Acme", path="Acme/quarterly report.pdf")
+
+    assert {d.sha256[-1] for d in index.list(company="Telekom")} == {"2", "3"}
+    assert [d.source_name for d in index.list(source="portal")] == ["telekom"]
+    assert [d.company for d in index.list(source_name="INBOX")] == ["Telekom"]
+    assert [d.company for d in index.list(company="Telekom", source="imap")] == ["Telekom"]
+    # since: a date is its midnight in UTC; a datetime is exact.
+    assert index.count(since=date(2026, 11, 1)) == 4
+    assert index.count(since=date(2026, 11, 2)) == 0
+    assert index.count(since=T0 + timedelta(hours=3)) == 2
+    # text: path, company, original name, number; case-insensitive, Unicode included.
+    assert [d.company for d in index.list(text="MÜNCHEN")] == ["Stadtwerke München"]
+    assert [d.company for d in index.list(text="re-2026")] == ["Telekom"]
+    assert [d.original_name for d in index.list(text="bill.pdf")] == ["Bill.PDF"]
+    assert [d.path for d in index.list(text="QUARTERLY REP")] == ["Acme/quarterly report.pdf"]
+    assert index.list(text="nowhere") == []
+    assert index.count(text="telekom", source="imap") == 1
+    assert index.count() == 4
+
+
+def test_stats(index):
+    add(index, 1, company="Acme", source="smtp")
+    add(index, 2, company="Acme", source="portal", source_name="acme")
+    add(index, 3, company="Telekom", source="portal", source_name="telekom")
+    index.record_quarantine("/q/1.eml", "no attachment", "smtp", "smtp")
+    assert index.stats() == {
+        "documents": 3,
+        "by_source": {"smtp": 1, "portal": 2},
+        "by_company": {"Acme": 2, "Telekom": 1},
+        "quarantined": 1,
+    }
+
+
+def test_message_dedup(index):
+    assert not index.message_seen("<a@x>", "1" * 64)
+    index.record_message("<a@x>", "1" * 64, "smtp", "smtp", 2)
+    assert index.message_seen("<a@x>", "1" * 64)
+    # Same Message-ID with other bytes, or same bytes under another id: a different message.
+    assert not index.message_seen("<a@x>", "2" * 64)
+    assert not index.message_seen("<b@x>", "1" * 64)
+    # No Message-ID at all: the raw bytes alone identify it.
+    index.record_message(None, "3" * 64, "imap", "INBOX", 0)
+    assert index.message_seen(None, "3" * 64)
+    index.record_message(None, "3" * 64, "imap", "INBOX", 0)  # twice is harmless
+
+
+def test_quarantine_count(index):
+    assert index.quarantine_count() == 0
+    index.record_quarantine("/q/1.eml", "broken MIME", "smtp", "smtp")
+    index.record_quarantine("/q/2.eml", "broken MIME", "imap", "INBOX")
+    assert index.quarantine_count() == 2
+
+
+def test_everything_survives_reopen(tmp_path):
+    path = tmp_path / "index.sqlite"
+    first = Index(path)
+    doc = add(first, 1)
+    first.record_message("<a@x>", "1" * 64, "smtp", "smtp", 1)
+    first.close()
+
+    second = Index(path)
+    try:
+        assert second.schema_version == len(MIGRATIONS)
+        assert second.by_sha256(doc.sha256) == doc
+        assert second.message_seen("<a@x>", "1" * 64)
+        add(second, 2)
+        assert second.count() == 2
+    finally:
+        second.close()
+
+
+def test_wal_mode_and_private_files(tmp_path):
+    path = tmp_path / "state" / "index.sqlite"
+    index = Index(path)
+    add(index, 1)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        raw.close()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) == 0o600
+    index.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "index.sqlite"
+    Index(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    raw.commit()
+    raw.close()
+    with pytest.raises(ArchiveError, match="newer than this gmid"):
+        Index(path)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "index.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ArchiveError, match=r"cannot open the index .*index\.sqlite"):
+        Index(path)
+
+
+def test_threads_share_one_index(index):
+    errors = []
+
+    def work(base):
+        try:
+            for n in range(base, base + 25):
+                add(index, n)
+                assert index.by_sha256(f"{n:064x}") is not None
+                index.list(limit=5)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k * 100,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert index.count() == 200

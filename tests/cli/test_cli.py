@@ -1,0 +1,189 @@
+"""The `gmid` command as a user types it, against a real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.conftest import ROOT
+from tests.support.mails import invoice_mail, make_pdf
+
+
+def gmid(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gmid", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_no_daemon_is_one_clear_line_and_exit_3(tmp_path):
+    result = gmid("status", "--socket", str(tmp_path / "nothing.sock"))
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1
+    assert "no gmid daemon is listening on" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert gmid("documents", "--socket", str(tmp_path / "x.sock")).returncode == 3
+
+
+def test_check_config_lists_every_problem_with_file_and_line(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text(
+        "timezone: Mars/Olympus\n"
+        "archive:\n"
+        "  dri: /tmp/x\n"
+        "smtp:\n"
+        "  listen: 127.0.0.1:99999\n"
+        "  max_message_size: lots\n"
+    )
+    result = gmid("check-config", "-c", str(bad))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]
+    assert len(lines) == 4, result.stderr
+    assert lines[0].startswith(f"{bad}:1: timezone:")
+    assert any(line.startswith(f"{bad}:3: archive.dri:") for line in lines)
+    assert any(line.startswith(f"{bad}:5: smtp.listen:") for line in lines)
+    assert any(line.startswith(f"{bad}:6: smtp.max_message_size:") for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_accepts_the_example():
+    result = gmid("check-config", "-c", "config.example.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_status_and_documents(daemon):
+    raw = invoice_mail(
+        sender="rechnung@telekom.example",
+        subject="Ihre Rechnung",
+        pdfs=[("Rechnung.pdf", make_pdf("cli test"))],
+    )
+    assert daemon.send(raw)[0] == 250
+    status = gmid("status", "-c", str(daemon.config))
+    assert status.returncode == 0, status.stderr
+    assert f"pid {daemon.proc.pid}" in status.stdout
+    assert "1 documents" in status.stdout
+    assert "1 accepted" in status.stdout
+    as_json = json.loads(gmid("status", "--json", "--socket", str(daemon.socket)).stdout)
+    assert as_json["documents"] == 1 and as_json["smtp"]["accepted"] == 1
+
+    listing = gmid("documents", "-c", str(daemon.config))
+    assert listing.returncode == 0, listing.stderr
+    assert "Telekom" in listing.stdout and "smtp" in listing.stdout
+    docs = json.loads(gmid("documents", "--json", "-c", str(daemon.config)).stdout)
+    assert len(docs) == 1
+    assert docs[0]["original_name"] == "Rechnung.pdf"
+    assert (daemon.archive / docs[0]["path"]).read_bytes() == make_pdf("cli test")
+    none = gmid("documents", "--company", "Stadtwerke", "-c", str(daemon.config))
+    assert none.returncode == 0 and "no documents" in none.stdout
+    # --since is a day in the config's time zone (Europe/Berlin), as the user reads dates.
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    since_today = gmid(
+        "documents", "--json", "--since", today.isoformat(), "-c", str(daemon.config)
+    )
+    assert len(json.loads(since_today.stdout)) == 1
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    later = gmid("documents", "--since", tomorrow, "-c", str(daemon.config))
+    assert "no documents" in later.stdout
+
+
+def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(daemon):
+    original = daemon.config.read_text()
+    daemon.config.write_text(
+        original + "  - name: Versicherung\n    senders: ['@versicherung.example']\n"
+    )
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    _wait_for_log(daemon, "config reloaded")
+    raw = invoice_mail(
+        sender="post@versicherung.example",
+        subject="Beitragsrechnung",
+        pdfs=[("b.pdf", make_pdf("reload"))],
+    )
+    assert daemon.send(raw, sender="post@versicherung.example")[0] == 250
+    assert daemon.documents().documents[0].company == "Versicherung"
+
+    daemon.config.write_text(original + "bogus_option: 1\n")
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    _wait_for_log(daemon, "config reload refused")
+    assert "bogus_option" in daemon.log_text()
+    raw = invoice_mail(
+        sender="post@versicherung.example",
+        subject="Beitragsrechnung 2",
+        pdfs=[("b.pdf", make_pdf("reload 2"))],
+    )
+    assert daemon.send(raw, sender="post@versicherung.example")[0] == 250
+    assert daemon.documents().documents[0].company == "Versicherung"
+
+
+def test_sigterm_stops_cleanly_and_removes_the_socket(daemon_dir):
+    daemon_dir.start()
+    assert daemon_dir.stop(signal.SIGTERM) == 0
+    assert not daemon_dir.socket.exists()
+    assert "stopping" in daemon_dir.log_text()
+    # and it starts again on the same state
+    daemon_dir.start()
+    assert daemon_dir.stop(signal.SIGINT) == 0
+
+
+def _wait_for_log(daemon, text: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in daemon.log_text():
+        assert time.monotonic() < deadline, daemon.log_text()
+        time.sleep(0.05)
+
+
+SCHEDULED = """\
+schedule:
+  quiet: [sat-sun]
+portals:
+  - name: shop
+    username: me
+    password: {command: "echo x"}
+    schedule: {at: ["mon 10:00", "sat 10:00"]}
+    form:
+      start: https://shop.example/login
+      documents: {pages: [/invoices], rows: tr, download: a.pdf}
+"""
+
+
+def test_gmid_schedule_previews_runs_and_quiet_hours():
+    from tests.conftest import make_daemon_dir
+
+    d = make_daemon_dir(extra=SCHEDULED).start()
+    try:
+        shown = gmid("schedule", "--days", "14", "--socket", str(d.socket))
+        assert shown.returncode == 0, shown.stderr
+        assert "times in Europe/Berlin" in shown.stdout
+        assert "-- quiet until Mon" in shown.stdout and "(sat-sun)" in shown.stdout
+        plan = json.loads(
+            gmid("schedule", "--days", "14", "--json", "--socket", str(d.socket)).stdout
+        )
+        runs = [
+            datetime.fromisoformat(r["at"]).astimezone(ZoneInfo("Europe/Berlin"))
+            for r in plan["runs"]
+        ]
+        # the saturday slot waits for the end of the quiet weekend: every run is on a monday
+        assert len(runs) >= 2 and all(r.weekday() == 0 for r in runs)
+        assert any(r.hour == 10 for r in runs) and any(r.hour == 0 for r in runs)
+        [portal] = d.status().portals
+        assert portal.next_run == plan["runs"][0]["at"] and portal.next_reason
+        # what the TUI's portal dialog shows beside the typed fields
+        raw = d.call(lambda c: c.call("status"))
+        assert raw["portals"][0]["username"] == "me"
+        assert raw["portals"][0]["schedule"]["at"] == ["mon 10:00", "sat 10:00"]
+        assert raw["portals"][0]["schedule"]["quiet"] == ["sat-sun"]
+        assert {c["name"] for c in raw["companies"]} == {"Stadtwerke", "Telekom"}
+        assert "x" not in raw["portals"][0].values()  # the password never travels
+        status = gmid("status", "--socket", str(d.socket)).stdout
+        assert "portal      shop: never run" in status
+    finally:
+        assert d.stop() == 0

@@ -1,0 +1,163 @@
+"""SMTP ingest over real TCP: good and hostile mails, as a forwarding user would send them."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from pathlib import Path
+
+from tests.support import mails
+from tests.support.mails import forwarded_mail, invoice_mail, make_pdf
+
+
+def _docs(daemon):
+    return daemon.documents(limit=1000).documents
+
+
+def _quarantine(daemon) -> list[Path]:
+    return sorted((daemon.state / "quarantine").glob("*.eml"))
+
+
+def test_an_invoice_is_archived_with_its_metadata(daemon):
+    pdf = make_pdf("Rechnung 4711", size=130_000)
+    raw = invoice_mail(
+        sender="Stadtwerke <rechnung@stadtwerke.example>",
+        subject="Ihre Rechnung",
+        pdfs=[("Rechnung-4711.pdf", pdf)],
+        message_id="r4711@stadtwerke.example",
+    )
+    code, text = daemon.send(raw)
+    assert code == 250 and "1 new document" in text
+    [doc] = _docs(daemon)
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+    assert doc.company == "Stadtwerke" and doc.source == "smtp"
+    assert doc.original_name == "Rechnung-4711.pdf"
+    assert doc.message_id == "r4711@stadtwerke.example"
+    assert doc.media_type == "application/pdf"
+    assert doc.path.startswith("Stadtwerke/") and doc.path.endswith(" Stadtwerke.pdf")
+    assert daemon.archived_files() == [daemon.archive / doc.path]
+
+
+def test_the_same_mail_twice_is_filed_once(daemon):
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("twice"))])
+    assert daemon.send(raw)[0] == 250
+    code, text = daemon.send(raw)
+    assert code == 250 and "already archived" in text
+    assert len(_docs(daemon)) == 1 and len(daemon.archived_files()) == 1
+
+
+def test_unknown_recipient_is_refused_with_550(daemon):
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("550"))])
+    code, _ = daemon.send(raw, rcpt="postmaster@example.org")
+    assert code == 550
+    assert _docs(daemon) == [] and daemon.status().smtp.rejected == 1
+
+
+def test_plus_address_picks_the_company(daemon):
+    raw = invoice_mail(sender="someone@else.example", pdfs=[("r.pdf", make_pdf("plus 1"))])
+    assert daemon.send(raw, rcpt="invoices+stadtwerke@gmid.local")[0] == 250
+    raw = invoice_mail(sender="someone@else.example", pdfs=[("r.pdf", make_pdf("plus 2"))])
+    assert daemon.send(raw, rcpt="invoices+ACME@gmid.local")[0] == 250
+    assert {d.company for d in _docs(daemon)} == {"Stadtwerke", "ACME"}
+
+
+def test_oversize_mail_gets_552_and_the_daemon_keeps_serving(daemon):
+    big = invoice_mail(sender="rechnung@telekom.example", pdfs=[("big.pdf", os.urandom(2_500_000))])
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        smtp.mail("rechnung@telekom.example")
+        smtp.rcpt("invoices@gmid.local")
+        code, _ = smtp.data(big)
+    assert code == 552
+    ok = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("after"))])
+    assert daemon.send(ok)[0] == 250
+    assert len(_docs(daemon)) == 1
+
+
+def test_hostile_names_never_leave_the_archive(daemon):
+    outside_before = set(daemon.dir.rglob("*")) - set(daemon.archive.rglob("*"))
+    code, _ = daemon.send(mails.traversal_name_mail())
+    assert code == 250
+    docs = _docs(daemon)
+    assert len(docs) == len(mails.TRAVERSAL_NAMES)
+    archive = daemon.archive.resolve()
+    for doc in docs:
+        path = (daemon.archive / doc.path).resolve()
+        assert path.is_relative_to(archive) and path.is_file()
+        assert doc.path.startswith("unknown/") and doc.path.endswith(".pdf")
+        assert "passwd" not in doc.path and ".." not in doc.path
+    names = {d.original_name for d in docs}
+    assert "../../../etc/passwd.pdf" in names  # kept for the index, decoded, never used as a path
+    new_outside = set(daemon.dir.rglob("*")) - set(daemon.archive.rglob("*")) - outside_before
+    assert all(p.is_relative_to(daemon.state) or p == daemon.log for p in new_outside)
+
+
+def test_rfc2231_and_encoded_word_names_are_decoded(daemon):
+    assert daemon.send(mails.rfc2231_name_mail())[0] == 250
+    assert {d.original_name for d in _docs(daemon)} == {"Rechnung März €.pdf"}
+    assert len(_docs(daemon)) == 2
+
+
+def test_nested_forwards_find_the_pdf_and_the_original_sender(daemon):
+    pdf = make_pdf("nested forward")
+    inner = invoice_mail(sender="rechnung@telekom.example", pdfs=[("t.pdf", pdf)])
+    raw = forwarded_mail(forwarded_mail(inner, sender="me@home.example"), sender="me@home.example")
+    assert daemon.send(raw, sender="me@home.example")[0] == 250
+    [doc] = _docs(daemon)
+    assert doc.company == "Telekom"
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+
+
+def test_octet_stream_pdf_is_a_pdf(daemon):
+    pdf = make_pdf("octet")
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("x.pdf", pdf)], octet_stream=True)
+    assert daemon.send(raw)[0] == 250
+    [doc] = _docs(daemon)
+    assert doc.media_type == "application/pdf" and doc.path.endswith(".pdf")
+
+
+def test_broken_base64_keeps_the_good_part_and_quarantines_the_mail(daemon):
+    raw = mails.broken_base64_mail()
+    assert daemon.send(raw)[0] == 250
+    assert len(_docs(daemon)) == 1  # the intact PDF
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    reason = kept.with_name(kept.name.removesuffix(".eml") + ".reason.txt").read_text()
+    assert "base64" in reason
+    assert daemon.status().quarantined == 1
+
+
+def test_thousand_nested_multiparts_are_quarantined_and_the_daemon_keeps_serving(daemon):
+    raw = mails.nested_multipart_mail(depth=1000)
+    assert daemon.send(raw)[0] == 250
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    ok = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("still up"))])
+    assert daemon.send(ok)[0] == 250
+
+
+def test_a_one_megabyte_header_is_survived(daemon):
+    assert daemon.send(mails.big_header_mail(size=1_000_000))[0] == 250
+    assert len(_docs(daemon)) == 1
+
+
+def test_malformed_mime_keeps_what_can_be_read(daemon):
+    raw = mails.malformed_mime_mail()
+    assert daemon.send(raw)[0] == 250
+    assert len(_docs(daemon)) >= 1
+    assert [p.read_bytes() for p in _quarantine(daemon)] == [raw]
+
+
+def test_a_mail_without_attachment_is_kept_as_eml(daemon):
+    raw = mails.no_attachment_mail()
+    assert daemon.send(raw)[0] == 250
+    [doc] = _docs(daemon)
+    assert doc.media_type == "message/rfc822" and doc.path.endswith(".eml")
+    assert (daemon.archive / doc.path).read_bytes() == raw
+
+
+def test_xml_einvoice_and_inline_logo(daemon):
+    assert daemon.send(mails.xml_einvoice_mail())[0] == 250
+    assert daemon.send(mails.inline_logo_mail())[0] == 250
+    kinds = sorted(d.path.rsplit(".", 1)[1] for d in _docs(daemon))
+    assert kinds == ["pdf", "xml"]  # the logo is not a document

@@ -1,0 +1,182 @@
+"""The portal runner in-process, on real parts: config, archive, index, broker, demo portal."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from datetime import UTC, datetime
+
+import pytest
+
+from gmid.archive.archive import Archive, Incoming
+from gmid.archive.index import Index
+from gmid.config.load import load_config
+from gmid.demo.feed import simple_pdf
+from gmid.demo.portal import DemoPortal, running
+from gmid.events import EventBus
+from gmid.portals.challenges.broker import ChallengeBroker
+from gmid.portals.runner import PortalRunner
+from tests.portals.test_runs import PORTAL
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@pytest.fixture
+def portal():
+    with running(DemoPortal(totp=SECRET), port=0) as demo:
+        yield demo
+
+
+class Setup:
+    """A runner wired like the daemon wires it."""
+
+    def __init__(self, tmp_path, portal, extra: str = ""):
+        text = PORTAL.format(port=portal.port, password="demo", code_timeout="2s")
+        totp = "    totp_secret: {env: GMID_TEST_TOTP}\n"
+        text = text.replace("    form:\n", f"{totp}{extra}    form:\n", 1)
+        text = text.replace("medium: sms", "medium: app")  # the code comes from an app
+        path = tmp_path / "config.yaml"
+        head = f"state_dir: {tmp_path}/state\narchive:\n  dir: {tmp_path}/archive\n"
+        path.write_text(head + text)
+        self.config = load_config(path)
+        self.index = Index(self.config.state_dir / "index.sqlite")
+        self.archive = Archive(
+            self.config.archive.dir,
+            self.config.archive.name,
+            self.index,
+            self.config.tz,
+            quarantine_dir=self.config.state_dir / "quarantine",
+        )
+        self.events = EventBus()
+        self.broker = ChallengeBroker(self.events, image_dir=tmp_path / "challenges")
+        self.runner = PortalRunner(self.config, self.archive, self.index, self.broker, self.events)
+
+    async def run(self):
+        self.events.bind(asyncio.get_running_loop())
+        await self.runner.start()
+        return await self.runner.fetch("energie")
+
+
+@pytest.fixture
+def setup(tmp_path, portal, monkeypatch):
+    monkeypatch.setenv("GMID_TEST_TOTP", SECRET)
+    made = []
+
+    def make(extra: str = "") -> Setup:
+        made.append(Setup(tmp_path, portal, extra))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.index.close()
+
+
+async def test_a_totp_secret_answers_without_asking_anyone(setup, portal):
+    s = setup()
+    record = await s.run()
+    assert record.outcome == "ok" and record.new_documents == 6
+    types = {e["type"] for e in s.events.recent}
+    assert "challenge.pending" not in types and "portal.finished" in types
+    # the second run: the session is still valid, nothing is downloaded
+    downloads = portal.downloads
+    again = await s.runner.fetch("energie")
+    assert again.outcome == "ok" and again.new_documents == 0
+    assert portal.downloads == downloads and portal.logins == 1
+
+
+async def test_a_session_that_expires_mid_run_logs_in_once_more(setup, portal):
+    portal.expire_after = 1  # the list's second page sends us back to the login
+    s = setup()
+    record = await s.run()
+    assert record.outcome == "ok" and record.new_documents == 6
+    assert portal.logins == 2
+
+
+async def test_a_changed_page_is_reported_with_its_selector_and_saved(setup, portal):
+    portal.layout = "changed"
+    s = setup()
+    record = await s.run()
+    assert record.outcome == "portal changed"
+    assert "table.invoices tbody tr" in record.message
+    saved = record.message.rsplit("saved as ", 1)[1]
+    page = s.config.state_dir / "pages" / "energie"
+    assert saved.startswith(str(page))
+    [file] = page.iterdir()
+    assert b'class="docs"' in file.read_bytes()
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+
+
+async def test_an_oversize_download_is_refused_and_nothing_filed(setup, portal):
+    s = setup()
+    s.config = s.runner.config = _with_runs(s.config, max_download=100)
+    record = await s.run()
+    assert record.outcome == "error" and "100 byte" in record.message
+    assert s.index.count() == 0
+
+
+async def test_a_document_that_came_by_mail_is_not_filed_twice(setup, portal):
+    s = setup()
+    first = portal.invoices[0]
+    same = simple_pdf(
+        [
+            "Demo Energie GmbH",
+            f"Rechnung {first['number']}",
+            f"Datum: {first['date']}",
+            f"Betrag: {first['amount']} EUR",
+        ]
+    )
+    s.archive.store(
+        Incoming(
+            data=same,
+            media_type="application/pdf",
+            ext=".pdf",
+            source="smtp",
+            source_name="smtp",
+            company="Demo Energie",
+            received_at=datetime.now(UTC),
+        )
+    )
+    record = await s.run()
+    assert record.new_documents == 5 and s.index.count() == 6
+    downloads = portal.downloads
+    # a fresh login each time: the session check must not be what spares the downloads
+    (s.config.state_dir / "sessions" / "energie.cookies").unlink()
+    again = await s.runner.fetch("energie")
+    assert again.new_documents == 0 and portal.downloads == downloads
+
+
+def _with_runs(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, runs=dataclasses.replace(config.runs, **changes))
+
+
+async def test_wrong_credentials_hold_until_they_change_and_no_password_hash_is_kept(
+    setup, portal, tmp_path
+):
+    s = setup()
+    s.config = s.runner.config = _with_password(s.config, "hunter2-wrong")
+    record = await s.run()
+    assert record.outcome == "wrong credentials"
+    assert "E-Mail-Adresse oder Passwort ist falsch" in record.portal_message
+    [state] = s.runner.states()
+    assert state["state"] == "wrong credentials" and not state["credentials_changed"]
+    s.runner.config = _with_password(s.config, "demo")
+    [state] = s.runner.states()
+    assert state["credentials_changed"]
+    # the fingerprint is keyed: a plain password's bare hash is nowhere in the index
+    import hashlib
+
+    db = (s.config.state_dir / "index.sqlite").read_bytes()
+    db += (s.config.state_dir / "index.sqlite-wal").read_bytes()
+    assert b"hunter2" not in db
+    assert hashlib.sha256(b"hunter2-wrong").hexdigest()[:16].encode() not in db
+
+
+def _with_password(config, password):
+    import dataclasses
+
+    from gmid.config.secretref import SecretRef
+
+    portal = dataclasses.replace(config.portals[0], password=SecretRef("plain", password))
+    return dataclasses.replace(config, portals=(portal,))

@@ -1,0 +1,1 @@
+"""The TUI's pages: home, documents, schedule, log, and the screen shown without a daemon."""

@@ -1,0 +1,315 @@
+"""The documents page: the archive's index, newest first, filtered, loaded page by page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Select, Static
+
+from gmid.control import protocol as p
+from tui import format as fmt
+from tui import link
+from tui.messages import DaemonEvent, DocumentsLoaded, Done, ModelChanged
+from tui.screens.page import Page, TitleBar
+
+FIRST_PAGE = 100
+MORE = 200
+SOURCES = [("e-mail (SMTP)", "smtp"), ("e-mail (IMAP)", "imap"), ("portal", "portal")]
+COLUMNS = (
+    ("received", "Received", 10),
+    ("company", "Company", 20),
+    ("source", "Source", 6),
+    ("number", "Number", 16),
+    ("amount", "Amount", 9),
+    ("type", "Type", 4),
+)
+
+
+def cells(doc: p.Document, tz) -> tuple:
+    """A document as table cells."""
+    received = fmt.parse_time(doc.received_at)
+    return (
+        received.astimezone(tz).strftime("%Y-%m-%d") if received else "-",
+        fmt.clip(doc.company, 20),
+        doc.source,
+        fmt.clip(doc.number or "", 16),
+        f"{doc.amount or '':>9}",
+        Path(doc.path).suffix.lstrip(".")[:4],
+    )
+
+
+def since_value(text: str) -> str | None:
+    """The since filter: a date "2026-01-31" or nothing; ValueError for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    return date.fromisoformat(text).isoformat()
+
+
+class DocTable(DataTable):
+    """The documents table; says when the user scrolls near its end, to load more."""
+
+    class NearEnd(Message):
+        """The view is near the last loaded row."""
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.row_count and new >= self.max_scroll_y - 5:
+            self.post_message(self.NearEnd())
+
+
+class DocumentsScreen(Page):
+    """Every archived document; Enter shows its path and opens it where a desktop is."""
+
+    MODE = "documents"
+    BINDINGS = [  # noqa: RUF012
+        Binding("slash", "search", "Search"),
+        Binding("r", "reload", "Refresh"),
+        Binding("escape", "leave_filter", "Table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.docs: list[p.Document] = []
+        self.total = 0
+        self.query_key: tuple = ()
+        self.shown_query: tuple | None = None  # the filters the table's rows answer
+        self._busy = False  # a request is on its way
+        self._new = 0
+        self._companies: list[str] = []
+        self._docs_at_load = -1
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar("Documents")
+        with Horizontal(id="filters"):
+            yield Input(placeholder="search name, company, number", id="text")
+            yield Select([], prompt="any company", id="company")
+            yield Select(SOURCES, prompt="any source", id="source")
+            yield Input(placeholder="since date", id="since")
+        yield Static(id="doc-summary")
+        table = DocTable(id="docs", cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        yield table
+        yield Static(id="doc-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#docs"))
+        self._take_company_hint()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self._update_companies()
+        if self._take_company_hint() or self.model.documents != self._docs_at_load:
+            self.reload()
+
+    def _take_company_hint(self) -> bool:
+        company = getattr(self.app, "documents_company", None)
+        if company is None:
+            return False
+        self.app.documents_company = None  # type: ignore[attr-defined]
+        self._update_companies(also=company)
+        self.query_one("#company", Select).value = company
+        return True
+
+    def _update_companies(self, also: str | None = None) -> None:
+        model = self.model
+        names = set(model.company_docs or {}) | {x.company for x in model.portals.values()}
+        if also:
+            names.add(also)
+        companies = sorted(names, key=str.casefold)
+        if companies != self._companies:
+            select = self.query_one("#company", Select)
+            value = select.value
+            select.set_options([(fmt.clip(c, 30), c) for c in companies])
+            if value in companies:
+                select.value = value
+            self._companies = companies
+
+    # -- the query -------------------------------------------------------------------------
+
+    def current_query(self) -> tuple | None:
+        """(text, company, source, since) from the filters; None while the date is not one."""
+        text = self.query_one("#text", Input).value.strip() or None
+        company = self.query_one("#company", Select)
+        source = self.query_one("#source", Select)
+        try:
+            since = since_value(self.query_one("#since", Input).value)
+        except ValueError:
+            return None
+        return (
+            text,
+            None if company.is_blank() else company.value,
+            None if source.is_blank() else source.value,
+            since,
+        )
+
+    def reload(self) -> None:
+        """Load the first page for the current filters (again, when they did not change)."""
+        query = self.current_query()
+        if query is None:
+            self.query_one("#doc-summary", Static).update(
+                Text("since: a date like 2026-01-31", style="red")
+            )
+            return
+        self.query_key = query
+        self.shown_query = None  # whatever the table shows, the first page comes anew
+        self._docs_at_load = self.model.documents
+        self._new = 0
+        self._fetch()
+
+    def _fetch(self) -> None:
+        """Ask for the wanted page, unless a request is on its way: its answer asks again.
+
+        No timer between the keys and the query: the first key is answered at once, and keys
+        typed while a query runs are folded into one query after it.
+        """
+        if self._busy:
+            return
+        self._busy = True
+        if self.query_key != self.shown_query:
+            self._load(self.query_key, 0, FIRST_PAGE, False)
+        else:
+            self._load(self.query_key, len(self.docs), MORE, True)
+
+    def load_more(self) -> None:
+        """Load the next page, when there is one and none is on its way."""
+        if self._busy or self.query_key != self.shown_query or len(self.docs) >= self.total:
+            return
+        self._fetch()
+
+    @work(group="documents", exit_on_error=False)
+    async def _load(self, query: tuple, offset: int, limit: int, append: bool) -> None:
+        """Ask the daemon for one page of documents."""
+        client = self.app.client  # type: ignore[attr-defined]
+        if client is None:
+            self.post_message(Done("", ok=False))
+            return
+        text, company, source, since = query
+        try:
+            page = await client.documents(
+                text=text, company=company, source=source, since=since, limit=limit, offset=offset
+            )
+        except (link.ControlError, link.DaemonNotRunning) as e:
+            self.post_message(Done(f"documents: {e}", ok=False))
+            return
+        self.post_message(DocumentsLoaded(page, query, append))
+
+    def on_documents_loaded(self, message: DocumentsLoaded) -> None:
+        self._busy = False
+        if message.query == self.query_key:
+            self._show(message)
+        if self.query_key != self.shown_query:
+            self._fetch()  # the filters changed while this page was on its way
+
+    def _show(self, message: DocumentsLoaded) -> None:
+        table = self.query_one("#docs", DocTable)
+        tz = self.model.tz
+        if not message.append:
+            table.clear()
+            self.docs = []
+        start = len(self.docs)
+        self.docs.extend(message.page.documents)
+        for i, doc in enumerate(message.page.documents, start):
+            table.add_row(*cells(doc, tz), key=str(i))
+        self.total = message.page.total
+        self.shown_query = message.query
+        self._summarise()
+
+    def on_done(self, message: Done) -> None:
+        self._busy = False
+        if message.text:
+            self.notify(message.text, severity="error")
+
+    def _summarise(self) -> None:
+        text = self.shown_query[0] if self.shown_query else None
+        line = Text(f"{self.total:,} documents" if self.total else "no document")
+        if text:
+            line.append(f" matching “{text}”")
+        if self.total > len(self.docs):
+            line.append(f" · {len(self.docs):,} loaded, more as you scroll", style="dim")
+        if self._new:
+            line.append(f" · {self._new} new: r refreshes", style="bold green")
+        self.query_one("#doc-summary", Static).update(line)
+
+    # -- events from the widgets -----------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        query = self.current_query()
+        if query is None or query != self.query_key:
+            self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.set_focus(self.query_one("#docs"))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.reload()
+
+    def on_doc_table_near_end(self, message: DocTable.NearEnd) -> None:
+        self.load_more()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        row = event.cursor_row
+        if 0 <= row < len(self.docs):
+            self.query_one("#doc-detail", Static).update(self._full_path(self.docs[row]))
+        if row >= len(self.docs) - 20:
+            self.load_more()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        row = event.cursor_row
+        if 0 <= row < len(self.docs):
+            self.open(self.docs[row])
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        if message.event.type == "document.added":
+            self._new += 1
+            if self.query_one("#docs", DocTable).cursor_row < 3:  # at the top: show it at once
+                self.set_timer(0.3, self.reload, name="new-documents")
+            self._summarise()
+
+    def on_model_changed(self, message: ModelChanged) -> None:
+        if self.is_current:
+            self._update_companies()
+
+    def _full_path(self, doc: p.Document) -> str:
+        archive = self.model.status.archive if self.model.status else ""
+        return str(Path(archive) / doc.path)
+
+    def open(self, doc: p.Document) -> None:
+        """Show the document's path; open it with the desktop's opener when there is a desktop."""
+        path = self._full_path(doc)
+        desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        opener = shutil.which("xdg-open")
+        if desktop and opener:
+            subprocess.Popen(
+                [opener, path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self.notify(f"opening {path}")
+        else:
+            self.notify(path, title="no desktop to open it on; the file is", timeout=10)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.set_focus(self.query_one("#text", Input))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_leave_filter(self) -> None:
+        self.set_focus(self.query_one("#docs"))
