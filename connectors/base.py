@@ -111,6 +111,9 @@ class PortalContext:
     """Show the prompt and call the poll function until it returns True; raises ChallengeExpired."""
     save_page: Callable[[str, bytes], Path]
     """Keep a page for diagnosis under the state dir; returns its path."""
+    read_body: Callable[[Any], bytes]
+    """Read a streamed response of `browser.session` whole, under the run's download cap;
+    raises DownloadRejected over the cap, PortalUnavailable when the transfer breaks off."""
     progress: Callable[[str], None] = lambda message: None
     options: Mapping[str, Any] = field(default_factory=dict)
     """The connector's own options from the config (for `form`: the portal description)."""
@@ -153,12 +156,4 @@ class Connector(ABC):
             response = session.post(doc.url, data=dict(doc.form), stream=True)
         else:
             response = session.get(doc.url, stream=True)
-        return read_capped(response), response.headers.get("Content-Type")
-
-
-# Set by the runner per portal run (through the session's hooks); see gmid/portals/web.py.
-def read_capped(response) -> bytes:
-    """Read a streamed response body, refusing more than the session's download cap."""
-    from gmid.portals.web import read_body
-
-    return read_body(response)
+        return self.ctx.read_body(response), response.headers.get("Content-Type")

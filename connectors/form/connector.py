@@ -24,7 +24,6 @@ from connectors.base import (
     CodeRequest,
     Connector,
     RemoteDocument,
-    read_capped,
 )
 from connectors.form import extract as x
 from connectors.form.spec import FormSpec, read_spec
@@ -262,7 +261,7 @@ class FormConnector(Connector):
             if response.status_code != 200:
                 response.close()
                 raise self._changed(f"captcha.image: HTTP {response.status_code} for the image")
-            image = read_capped(response)
+            image = self.ctx.read_body(response)
             content_type = response.headers.get("Content-Type") or "application/octet-stream"
             media_type = content_type.split(";")[0].strip()
         else:

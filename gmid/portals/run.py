@@ -64,6 +64,7 @@ class PortalRun:
         from gmid.portals.web import (  # requests: at first use
             HttpPolicy,
             make_browser,
+            read_body,
             save_cookies,
         )
 
@@ -96,6 +97,7 @@ class PortalRun:
                     portal.name, request, poll, expiry=self.expiry()
                 ),
                 save_page=self.save_page,
+                read_body=read_body,
                 progress=self.progress,
                 options=portal.options,
             )

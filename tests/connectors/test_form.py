@@ -28,7 +28,7 @@ from gmid.errors import (
     SessionExpired,
     WrongCredentials,
 )
-from gmid.portals.web import HttpPolicy, make_browser
+from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.support.connector_contract import ConnectorContract, ContractPortal
 from tests.support.portal_http import Request, serve
 
@@ -299,6 +299,7 @@ class Setup:
             ask=ask or Asker(),
             wait_approval=lambda request, poll: None,
             save_page=save_page,
+            read_body=read_body,
             options=options if options is not None else self.description(),
         )
         return FormConnector(ctx)

@@ -23,7 +23,7 @@ from gmid.demo.portal import CAPTCHA_FAILED, SITE_KEY, DemoPortal, captcha_token
 from gmid.errors import CaptchaUnsolved, WrongCredentials
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
-from gmid.portals.web import HttpPolicy, make_browser
+from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.portals.test_runs import PORTAL
 from tests.support.portal_http import Request, serve
 
@@ -168,6 +168,7 @@ def connector(port: int, ask, password: str = "demo", **widget) -> FormConnector
         ask=ask,
         wait_approval=lambda request, poll: None,
         save_page=lambda name, body: Path("/nonexistent"),
+        read_body=read_body,
         options=options(port, **widget),
     )
     return FormConnector(ctx)
@@ -290,6 +291,7 @@ def test_a_widget_on_the_code_page_is_answered_with_the_code(tmp_path):
             ask=ask,
             wait_approval=lambda request, poll: None,
             save_page=lambda name, body: tmp_path / name,
+            read_body=read_body,
             options=description,
         )
         FormConnector(ctx).login()
