@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GmidDaemon, median
+from common import GmidDaemon, median
 
 
 def status_answered(path: Path) -> bool:

@@ -45,7 +45,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SMTP_POLICY, GmidDaemon, median, pdf_of_size
+from common import ROOT, SMTP_POLICY, GmidDaemon, median, pdf_of_size
 
 sys.path.insert(0, str(ROOT))
 from gmid.control.client import ControlClient

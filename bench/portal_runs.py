@@ -40,7 +40,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, GmidDaemon, cpu_seconds, free_port, median
+from common import ROOT, GmidDaemon, cpu_seconds, free_port, median
 
 from gmid.control.client import ControlClient
 

@@ -120,8 +120,7 @@ def make_portals(now: datetime, seed: int = 4) -> list[tuple[str, Rules, LastRun
 
 def plan_all(portals, now: datetime) -> tuple[float, float, dict[str, Planned], int]:
     """Plan every portal and preview 30 days with cold caches; return both times."""
-    timerules._CALENDARS.clear()
-    timerules._midnight.cache_clear()
+    timerules.clear_caches()
     start = time.perf_counter()
     plans = {
         name: next_run(name, rules, calendar_for(rules, TZ), now=now, last=last, enabled=on)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, GmidDaemon, free_port, invoice_mails, median, send_all, wait_port
+from common import ROOT, GmidDaemon, free_port, invoice_mails, median, send_all, wait_port
 
 BARE = r"""
 import asyncio, os, sys

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import ROOT, GmidDaemon, median
+from common import ROOT, GmidDaemon, median
 
 PORTALS = 200
 DOCUMENTS = 20_000

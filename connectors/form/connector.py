@@ -113,6 +113,28 @@ class FormConnector(Connector):
 
     # -- the steps
 
+    def _fill_login(self) -> tuple[Tag, mechanicalsoup.Form]:
+        """Find the login form, select it and fill in the user name, password and static fields.
+
+        Returns the form as found and the one selected for submitting.
+        """
+        login = self.spec.login
+        form = self._login_form()
+        if form is None:
+            what = f"login.form: selector {login.form!r}" if login.form else "login.form"
+            raise self._changed(f"{what} found no login form", selector=login.form or _PASSWORD)
+        filled = self._select(form)
+        user, password = x.guess_login_fields(form)
+        user, password = login.username or user, login.password or password
+        if user is None or password is None:
+            missing = "username" if user is None else "password"
+            raise self._changed(f"login.fields.{missing}: cannot tell which input takes it")
+        self._set(filled, user, self.ctx.username, "login.fields.username")
+        self._set(filled, password, self.ctx.password(), "login.fields.password")
+        for name, value in login.static:
+            self._set(filled, name, value, f"login.static.{name}", force=True)
+        return form, filled
+
     def _submit_login(self) -> None:
         """Fill and submit the login form, answering captchas, until the portal takes it.
 
@@ -127,20 +149,7 @@ class FormConnector(Connector):
         # Every round but the first needs a captcha answer, so that a portal that keeps
         # refusing (even without showing a new image) cannot keep us looping.
         for _ in range(1 + limits["image"] + limits["token"]):
-            form = self._login_form()
-            if form is None:
-                what = f"login.form: selector {login.form!r}" if login.form else "login.form"
-                raise self._changed(f"{what} found no login form", selector=login.form or _PASSWORD)
-            filled = self._select(form)
-            user, password = x.guess_login_fields(form)
-            user, password = login.username or user, login.password or password
-            if user is None or password is None:
-                missing = "username" if user is None else "password"
-                raise self._changed(f"login.fields.{missing}: cannot tell which input takes it")
-            self._set(filled, user, self.ctx.username, "login.fields.username")
-            self._set(filled, password, self.ctx.password(), "login.fields.password")
-            for name, value in login.static:
-                self._set(filled, name, value, f"login.static.{name}", force=True)
+            form, filled = self._fill_login()
             image, widget = self._image_shown(), self._widget(form)
             if (image and asked["image"] >= limits["image"]) or (
                 widget and asked["token"] >= limits["token"]

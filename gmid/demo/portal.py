@@ -139,20 +139,24 @@ class DemoPortal:
         if state != "in":
             return 303, {"Location": "/login"}, b""
         if path == "/invoices":
-            with self.lock:
-                served = self.pages_served[sid] = self.pages_served.get(sid, 0) + 1
-            if self.expire_after is not None and served > self.expire_after:
-                # The portal ends a session on its own terms (once: then it behaves).
-                self.expire_after = None
-                self.sessions.pop(sid, None)
-                return 303, {"Location": "/login"}, b""
-            return self.invoice_page(int((query.get("page") or ["1"])[0]))
+            return self.invoice_list(sid, int((query.get("page") or ["1"])[0]))
         if path.startswith("/files/") and path.endswith(".pdf"):
             return self.file(path.removeprefix("/files/").removesuffix(".pdf"))
         if path == "/logout":
             self.sessions.pop(sid, None)
             return 303, {"Location": "/login"}, b""
         return 404, {}, self.page("<p>Seite nicht gefunden</p>")
+
+    def invoice_list(self, sid: str, page: int):
+        """The invoice list of a logged-in session, unless the portal ends the session now."""
+        with self.lock:
+            served = self.pages_served[sid] = self.pages_served.get(sid, 0) + 1
+        if self.expire_after is not None and served > self.expire_after:
+            # The portal ends a session on its own terms (once: then it behaves).
+            self.expire_after = None
+            self.sessions.pop(sid, None)
+            return 303, {"Location": "/login"}, b""
+        return self.invoice_page(page)
 
     def page(self, body: str, *, logged_in: bool = False) -> bytes:
         nav = '<p><a class="logout" href="/logout">Abmelden</a></p>' if logged_in else ""

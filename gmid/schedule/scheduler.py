@@ -43,6 +43,10 @@ class PortalJob(schedule.Job):
 
     def _schedule_next_run(self) -> None:
         # Called by schedule after do() and after each run: ask the planner instead.
+        self.replan()
+
+    def replan(self) -> None:
+        """Set the next run from the planner (after a run, or when the portal's rules change)."""
         self.planned = self._plan(self.portal)
         at = self.planned.at
         self.due_ts = at.timestamp() if at else math.inf
@@ -168,4 +172,4 @@ class PortalScheduler:
         if event["type"] in ("portal.finished", "portal.started"):
             job = self._jobs.get(event["data"].get("portal", ""))
             if job is not None:
-                job._schedule_next_run()
+                job.replan()

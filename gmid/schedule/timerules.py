@@ -403,3 +403,9 @@ def calendar_for(rules: Rules, tz: tzinfo) -> Calendar:
             _CALENDARS.clear()
         calendar = _CALENDARS[key] = Calendar(rules, tz)
     return calendar
+
+
+def clear_caches() -> None:
+    """Forget the shared calendars and midnights, as a fresh start or a config reload finds them."""
+    _CALENDARS.clear()
+    _midnight.cache_clear()
