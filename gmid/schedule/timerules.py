@@ -19,8 +19,8 @@ from itertools import pairwise
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY = timedelta(days=1)
-SEARCH_DAYS = 400  # next_allowed gives up after this; date quiet spans are finite
-STRETCH_SECONDS = 8 * 86400  # how far next_allowed follows a stretch: more than jitter needs
+SEARCH_DAYS = 400  # next_allowed_ts gives up after this; date quiet spans are finite
+STRETCH_SECONDS = 8 * 86400  # how far next_allowed_ts follows a stretch: more than jitter needs
 OUTSIDE = "outside the windows"
 WEEKDAY_HELP = "mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri"
 
@@ -326,16 +326,9 @@ class Calendar:
         """Tell whether a run may start at `when`."""
         return self.blocked_by(when) is None
 
-    def next_allowed(self, when: datetime) -> tuple[datetime, datetime]:
-        """Give the first allowed moment >= when and the end of that allowed stretch (followed
-        for at most 8 days: enough to place any jitter)."""
-        ts = _timestamp(when)
-        start, end = self.next_allowed_ts(ts)
-        first = when.astimezone(self.tz) if start == ts else datetime.fromtimestamp(start, self.tz)
-        return first, datetime.fromtimestamp(end, self.tz)
-
     def next_allowed_ts(self, ts: float, follow: float = STRETCH_SECONDS) -> tuple[float, float]:
-        """next_allowed in UTC timestamps, following the stretch for `follow` seconds."""
+        """Give the first allowed moment >= ts and the end of that allowed stretch, in UTC
+        timestamps, following the stretch for `follow` seconds (8 days: enough for any jitter)."""
         if self._always:
             return ts, ts + follow
         day = self._local_date(ts)
