@@ -19,6 +19,7 @@ from gmid.archive.fs import (
     DIR_FLAGS,
     TMP_DIR,
     clean_relative,
+    fsync_dir,
     inside,
     looks_stored,
     make_dir,
@@ -213,7 +214,7 @@ class Archive:
                         path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
                         created.append((i, path))
                     for fd in folders.values():
-                        os.fsync(fd)  # the new names are durable before their rows
+                        fsync_dir(fd)  # the new names are durable before their rows
                 finally:
                     for fd in folders.values():
                         os.close(fd)
@@ -289,7 +290,7 @@ class Archive:
                 if not looks_stored(name, row.size, dir_fd):
                     logger.warning(_NOT_RESTORED, row.path)
                 return False
-            os.fsync(dir_fd)
+            fsync_dir(dir_fd)
         finally:
             os.close(dir_fd)
         logger.info("restored %s (%d bytes) from %s", row.path, row.size, doc.source_name)
@@ -385,7 +386,7 @@ class Archive:
                         break
                 # The .eml name is ours now, so the note's name next to it is free.
                 place(note_tmp, dir_fd, f"{stem}.reason.txt")
-                os.fsync(dir_fd)
+                fsync_dir(dir_fd)
             finally:
                 os.close(dir_fd)
         except OSError as exc:

@@ -1,6 +1,11 @@
-"""The file operations of the archive: durable temp files, links that never replace, checks.
+"""Writing files durably, for the archive and for every other file gmid keeps.
 
-Every function here works below a folder it is given; gmid/archive/archive.py decides the names.
+A file is written whole or not at all: a temp file in the same folder, fsynced, then given its
+name by a rename (replacing) or a hard link (never replacing), then the folder fsynced
+(`write_atomic`). The archive does these steps itself (`write_temp`, `place`, `fsync_dir`), as it
+files many documents under one lock and one folder fsync. Every function here works below a
+folder it is given; the callers decide the names. Nothing here follows a symlink at a name it
+writes.
 """
 
 from __future__ import annotations
@@ -47,9 +52,15 @@ def file_sha256(file: BinaryIO, head: int = 0) -> tuple[str, int, bytes]:
     return digest.hexdigest(), size, first
 
 
-def _fsync_dir(path: str | Path) -> None:
-    """Make the entries of a folder (new names, renames) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def fsync_dir(folder: str | Path | int) -> None:
+    """Make the entries of a folder (new names, renames, removals) durable.
+
+    folder is a path, or a folder already open (its fd, which stays open).
+    """
+    if isinstance(folder, int):
+        os.fsync(folder)
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -66,12 +77,15 @@ def make_dir(path: Path, mode: int) -> None:
     except FileExistsError:
         return  # another thread was faster; the is_dir check of the caller's open will tell
     os.chmod(path, mode)  # the umask must not change what we promise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def write_temp(folder: Path, data: bytes, mode: int) -> Path:
-    """Write data to a new uniquely named file in folder, fsynced, and return its path."""
-    path = folder / f"{secrets.token_hex(12)}.tmp"
+def write_temp(folder: Path, data: bytes, mode: int, prefix: str = "") -> Path:
+    """Write data to a new uniquely named file in folder, fsynced, and return its path.
+
+    The file is named prefix, random hex digits, ".tmp"; it gets exactly mode.
+    """
+    path = folder / f"{prefix}{secrets.token_hex(12)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, mode)
     try:
@@ -113,9 +127,33 @@ def place(tmp: Path, dir_fd: int, name: str) -> bool:
         os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         return False
     except FileNotFoundError:
-        # No hard links here: rename is still atomic; the archive lock keeps us from racing it.
+        # No hard links here: rename is still atomic, but would replace a file made between
+        # the stat and the rename; the archive's lock keeps its own writers from that.
         os.rename(tmp, name, dst_dir_fd=dir_fd)
         return True
+
+
+def write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
+    """Write a file whole or not at all, durably, with exactly mode; its folder must exist.
+
+    The temp file is hidden beside it (".NAME-<hex>.tmp": no glob of the folder such as
+    `*.yaml` reads it half-written). With replace, whatever is at path is replaced (a symlink
+    there too: it is not followed); without, FileExistsError if anything is at path, which is
+    left as it is.
+    """
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        tmp = write_temp(path.parent, data, mode, prefix=f".{path.name}-")
+        try:
+            if replace:
+                os.replace(tmp, path.name, dst_dir_fd=dir_fd)
+            elif not place(tmp, dir_fd, path.name):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+        finally:
+            unlink_quietly(tmp)  # after a link; gone already after a rename
+        fsync_dir(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def same_content(dir_fd: int, name: str, sha: str, size: int) -> bool:

@@ -18,15 +18,8 @@ from typing import Any
 
 import yaml
 
-from gmid.config.includes import (
-    HEADER,
-    dump,
-    form_descriptions,
-    fsync_dir,
-    include_folder,
-    slug,
-    write,
-)
+from gmid.archive.fs import fsync_dir
+from gmid.config.includes import HEADER, dump, form_descriptions, include_folder, slug, write
 from gmid.config.load import Config, _check_companies, _companies, load_config
 from gmid.config.portals import _NAME, PortalConfig, check_portals, read_portals
 from gmid.config.reader import Reader

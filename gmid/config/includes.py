@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import unicodedata
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 import connectors
+from gmid.archive.fs import write_atomic
 from gmid.config.load import Config
 
 logger = logging.getLogger(__name__)
@@ -105,32 +105,10 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def write(path: Path, text: str, mode: int, *, replace: bool) -> None:
-    """Write a file whole: temp file, fsync, rename (or link: never replaces), fsync the folder.
+    """Write a file whole (see gmid/archive/fs.py: write_atomic), creating its folder.
 
     Without `replace`, FileExistsError if the file exists (made in the meantime, perhaps).
+    The temp file is hidden and not *.yaml: an include glob never reads a half-written file.
     """
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    # hidden, and not *.yaml: an include glob never reads a half-written file
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or removal in a folder durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, text.encode("utf-8"), mode, replace=replace)

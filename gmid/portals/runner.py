@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gmid.archive.archive import Archive
+from gmid.archive.fs import write_atomic
 from gmid.archive.index import Index
 from gmid.config.load import Config
 from gmid.config.portals import PortalConfig
@@ -78,9 +79,7 @@ def _fingerprint_key(state_dir: Path) -> bytes:
     except FileNotFoundError:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
+        write_atomic(path, key, 0o600, replace=False)
         return key
 
 

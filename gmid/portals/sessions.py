@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gmid.archive.fs import fsync_dir
 from gmid.config.portals import PortalConfig
 from gmid.control import protocol as p
 from gmid.daemon.rpc.server import Connection, Handler, RpcError
@@ -125,7 +125,7 @@ def session_methods(runner: PortalRunner) -> dict[str, Handler]:
             raise RpcError(
                 p.INTERNAL_ERROR, f"could not delete {cookie_file}: {e.strerror}"
             ) from None
-        _sync_folder(cookie_file.parent)
+        fsync_dir(cookie_file.parent)
         logger.info("portal %s: saved session forgotten", portal.name)
         runner.events.publish("session.cleared", portal=portal.name)
         return {"portal": portal.name, "cleared": True}
@@ -146,14 +146,3 @@ def session_methods(runner: PortalRunner) -> dict[str, Handler]:
 
 def _select(text: str, hosts: list[str]) -> cookiestxt.Selection:
     return cookiestxt.select(cookiestxt.parse(text), hosts, time.time())
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

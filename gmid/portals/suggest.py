@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from bs4 import BeautifulSoup, Tag
 
 from connectors.form.extract import find_form, guess_login_fields, public_url
 from connectors.form.widgets import DEFAULT_SELECTOR as WIDGET_SELECTOR
+from gmid.archive.fs import write_atomic
 from gmid.archive.index import Index
 from gmid.config.includes import include_folder, slug
 from gmid.config.load import Config, load_config
@@ -300,25 +299,13 @@ def _write_new(
         path = folder / f"{name}.yaml"
         if name.casefold() in taken or path.exists():
             continue
-        text = _draft_text(name, company, form, url)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
+        text = _draft_text(name, company, form, url).encode("utf-8")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), 0o640)  # no secret in it; the group may read the config
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)  # unlike rename, never replaces a file made in the meantime
-            except FileExistsError:
-                continue
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            # 0640: no secret in it; the group may read the config. Never replaces a file
+            # made in the meantime.
+            write_atomic(path, text, 0o640, replace=False)
+        except FileExistsError:
+            continue
         return name, path
     raise GmidError(f"{folder}: too many drafts named {stem}-N.yaml; remove some")
 

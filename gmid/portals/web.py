@@ -12,8 +12,6 @@ from __future__ import annotations
 import http.cookiejar
 import ipaddress
 import logging
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -26,6 +24,7 @@ import mechanicalsoup
 import requests
 from urllib3.util import parse_url
 
+from gmid.archive.fs import make_dir, write_atomic
 from gmid.errors import DownloadRejected, InsecureTransport, PortalError, PortalUnavailable
 
 # The sniffing is mail.py's, so a document is judged alike whether it came by mail or portal.
@@ -171,23 +170,8 @@ def write_cookies(cookies: Iterable[http.cookiejar.Cookie], cookie_file: Path) -
     for cookie in cookies:
         jar.set_cookie(cookie)
     text = "#LWP-Cookies-2.0\n" + jar.as_lwp_str(ignore_discard=True, ignore_expires=False)
-    folder = cookie_file.parent
-    _make_private_dirs(folder)
-    fd, tmp = tempfile.mkstemp(prefix=".cookies-", dir=folder)  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, cookie_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    make_dir(cookie_file.parent, 0o700)
+    write_atomic(cookie_file, text.encode("utf-8"), 0o600, replace=True)
 
 
 def read_body(response) -> bytes:
@@ -314,14 +298,3 @@ def _tls_message(where: str, e: Exception, policy: HttpPolicy) -> str:
 def _looks_like_html(data: bytes) -> bool:
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
-
-
-def _make_private_dirs(folder: Path) -> None:
-    """Create the folder and missing parents with mode 0700; existing ones are left as they are."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)  # mkdir's mode goes through the umask

@@ -21,6 +21,7 @@ from typing import Any
 import pyotp
 
 from connectors.base import CaptchaRequest
+from gmid.archive.fs import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ def save_image(folder: Path, id_: str, request: CaptchaRequest) -> Path:
     os.chmod(folder, 0o700)
     media_type = request.media_type.split(";")[0].strip().lower()
     path = folder / f"{id_}.{_IMAGE_EXTENSIONS.get(media_type, 'bin')}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(request.image)
+    write_atomic(path, request.image, 0o600, replace=False)  # whole: the TUI may look early
     return path
 
 
