@@ -20,7 +20,7 @@ import yaml
 
 from gmid.archive.fs import fsync_dir
 from gmid.config.includes import HEADER, dump, form_descriptions, include_folder, slug, write
-from gmid.config.load import Config, _check_companies, _companies, load_config
+from gmid.config.load import Config, _check_companies, _companies, load_config, session_file
 from gmid.config.portals import _NAME, PortalConfig, check_portals, read_portals
 from gmid.config.reader import Reader
 from gmid.errors import ConfigError, GmidError, Problem
@@ -200,7 +200,7 @@ def remove_portal(config_path: Path, name: str, *, delete_secrets: bool = False)
         referenced = [_stored(config, entry.get(key)) for key in SECRET_FILES]
         candidates = [secret_path(config, portal.name, key) for key in SECRET_FILES]
         candidates += [p for p in referenced if p is not None]
-        candidates.append(config.state_dir / "sessions" / f"{portal.name}.cookies")
+        candidates.append(session_file(config.state_dir, portal.name))
         deleted = _delete(config, candidates, keep=portal.name)
     logger.info("portal %s removed from %s", portal.name, path)
     return Change(portal.name, left, deleted=deleted, warnings=warnings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
-import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from gmid.config.reader import Reader, is_null, line_of, suggest
 from gmid.config.secretref import SecretRef, parse_secret
+from gmid.net import is_loopback
 
 MAILBOX_KEYS = (
     "name",
@@ -116,14 +116,6 @@ def _address_matches(pattern: str, address: str) -> bool:
 
 def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether a host name or address is this machine."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
 
 
 def read_mailboxes(r: Reader, node: Node | None) -> list[MailboxConfig]:

@@ -137,6 +137,11 @@ def default_state_dir() -> Path:
     return (env_dir("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gmid"
 
 
+def session_file(state_dir: Path, portal: str) -> Path:
+    """Where a portal's saved session (its cookies) is kept: the runner loads and saves it."""
+    return state_dir / "sessions" / f"{portal}.cookies"
+
+
 def system_timezone() -> str:
     """Return the system's IANA time zone (TZ, /etc/timezone, /etc/localtime), else "UTC"."""
     candidates = [os.environ.get("TZ", "").lstrip(":")]

@@ -10,13 +10,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from gmid.config.reader import Reader, is_null
 from gmid.config.secretref import SecretRef, parse_secret, readers
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# Who may deliver without AUTH when `smtp.clients` is not set: programs on this machine.
-LOOPBACK_NETWORKS: tuple[Network, ...] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
+from gmid.net import LOOPBACK_NETWORKS, Network, is_loopback, is_loopback_network
 
 
 @dataclass(frozen=True)
@@ -49,6 +43,7 @@ class SmtpConfig:
     max_message_size: int = 25 * 10**6
     recipients: tuple[str, ...] = ("invoices@gmid.local",)
     allow_remote: bool = False
+    # Who may deliver without AUTH when `smtp.clients` is not set: programs on this machine.
     clients: tuple[Network, ...] = LOOPBACK_NETWORKS
     tls: SmtpTls | None = None
     auth: SmtpAuth | None = None
@@ -78,7 +73,7 @@ def read_smtp(r: Reader, node: Node | None) -> SmtpConfig:
     # Whether they were written, even if wrongly: a mistake in them is reported once, there.
     has_auth = not is_null(m.get("auth"))
     has_tls = not is_null(m.get("tls"))
-    remote = not _is_loopback(host)
+    remote = not is_loopback(host)
     if remote and not allow_remote:
         r.problem(
             m.get("listen"),
@@ -97,7 +92,7 @@ def read_smtp(r: Reader, node: Node | None) -> SmtpConfig:
         )
     allowed = default.clients if clients is None else clients
     if remote and allow_remote and not has_auth:
-        if all(_is_loopback_network(network) for network in allowed):
+        if all(is_loopback_network(network) for network in allowed):
             which = "lists only this machine" if clients else "is not set (this machine only)"
             if clients == ():
                 which = "is empty"
@@ -171,22 +166,6 @@ def _clients(r: Reader, node: Node | None) -> tuple[Network, ...] | None:
         if network not in found:
             found.append(network)
     return tuple(found)
-
-
-def _is_loopback(host: str) -> bool:
-    """Tell whether a listen address is reachable from this machine only."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _is_loopback_network(network: Network) -> bool:
-    """Tell whether every address of a network is this machine's loopback."""
-    return any(
-        network.version == loopback.version and network.subnet_of(loopback)
-        for loopback in LOOPBACK_NETWORKS
-    )
 
 
 def _smtp_tls(r: Reader, node: Node | None) -> SmtpTls | None:

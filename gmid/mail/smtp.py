@@ -22,11 +22,12 @@ from typing import Any
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from gmid import __version__
-from gmid.config.smtp import Network, SmtpConfig, SmtpTls
+from gmid.config.smtp import SmtpConfig, SmtpTls
 from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
 from gmid.mail.ingest import Ingestor, split_plus
 from gmid.mail.smtpdata import ChunkedDataSMTP
+from gmid.net import Network
 
 logger = logging.getLogger(__name__)
 # aiosmtpd logs every command at INFO; its warnings are still worth having.

@@ -23,7 +23,7 @@ from connectors import load_connector
 from connectors.base import PortalContext
 from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
-from gmid.config.load import Config
+from gmid.config.load import Config, session_file
 from gmid.config.portals import PortalConfig
 from gmid.errors import RunTimeout, SessionExpired
 from gmid.events import EventBus
@@ -75,7 +75,7 @@ class PortalRun:
             ca_bundle=portal.ca_bundle,
             max_download=runs.max_download,
         )
-        cookie_file = self.config.state_dir / "sessions" / f"{portal.name}.cookies"
+        cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)
         try:
             totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None

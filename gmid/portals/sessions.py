@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gmid.archive.fs import fsync_dir
+from gmid.config.load import session_file
 from gmid.config.portals import PortalConfig
 from gmid.control import protocol as p
 from gmid.daemon.rpc.server import Connection, Handler, RpcError
@@ -27,11 +28,6 @@ from gmid.portals import cookiestxt
 from gmid.portals.runner import PortalRunner
 
 logger = logging.getLogger(__name__)
-
-
-def session_file(state_dir: Path, portal: str) -> Path:
-    """Where a portal's session is kept (the runner's path)."""
-    return state_dir / "sessions" / f"{portal}.cookies"
 
 
 def show(cookie_file: Path, now: float | None = None) -> dict[str, Any]:

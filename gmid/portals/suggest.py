@@ -28,8 +28,9 @@ from gmid.archive.index import Index
 from gmid.config.includes import include_folder, slug
 from gmid.config.load import Config, load_config
 from gmid.errors import GmidError, InsecureTransport, PortalError
+from gmid.net import is_loopback
 from gmid.portals.runlog import record_suggestion
-from gmid.portals.web import HttpPolicy, is_loopback, make_browser, read_body
+from gmid.portals.web import HttpPolicy, make_browser, read_body
 
 PAGE_CAP = 5 * 10**6  # a login page; more is not a web page worth reading
 _PASSWORD = 'input[type="password" i]'

@@ -10,7 +10,6 @@ PortalUnavailable. URLs in messages and logs lose their user info and query (tok
 from __future__ import annotations
 
 import http.cookiejar
-import ipaddress
 import logging
 import time
 import warnings
@@ -29,6 +28,7 @@ from gmid.errors import DownloadRejected, InsecureTransport, PortalError, Portal
 
 # The sniffing is mail.py's, so a document is judged alike whether it came by mail or portal.
 from gmid.mail.parse import _MEDIA, _sniff
+from gmid.net import is_loopback
 
 logger = logging.getLogger(__name__)
 # urllib3's debug lines carry whole URLs, query tokens included; ours (above) leave them out.
@@ -239,17 +239,6 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether a URL host (name or address, IPv6 with or without brackets) is loopback."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(request: requests.PreparedRequest, policy: HttpPolicy) -> None:
