@@ -19,6 +19,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
+from gmid.archive.sniff import HEAD_BYTES, MEDIA, kind_of, sniff
 from gmid.mail.headers import (
     decoded_header,
     header_addresses,
@@ -30,7 +31,6 @@ from gmid.mail.headers import (
 
 _TEXT_CAP = 200_000  # forward markers sit near the top of a body
 _MAX_PARTS = 10_000
-_SNIFF = 1024
 
 _BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r?\n|\Z))")
 _NOT_B64 = re.compile(rb"[^A-Za-z0-9+/]")
@@ -47,17 +47,7 @@ _FROM_LINE = re.compile(
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _HTML_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|tr|li|blockquote)>", re.I)
 _HTML_TAG = re.compile(r"<[^<>]*>")  # not [^>]*: linear on "<<<<"
-_XML_ROOT = re.compile(rb"<(?!html|svg|!doctype)[a-z_]")  # on lower-cased bytes
 
-_MEDIA = {  # sniffed subtype -> (kind, media type, extension)
-    "pdf": ("pdf", "application/pdf", ".pdf"),
-    "xml": ("xml", "application/xml", ".xml"),
-    "png": ("image", "image/png", ".png"),
-    "jpeg": ("image", "image/jpeg", ".jpg"),
-    "gif": ("image", "image/gif", ".gif"),
-    "tiff": ("image", "image/tiff", ".tif"),
-    "webp": ("image", "image/webp", ".webp"),
-}
 _DECLARED_TYPES = dict.fromkeys(("application/pdf", "application/x-pdf"), "pdf")
 _DECLARED_TYPES |= dict.fromkeys(("application/xml", "text/xml"), "xml")
 _EXTENSIONS = {".pdf": "pdf", ".xml": "xml", ".png": "image", ".jpg": "image", ".jpeg": "image"}
@@ -248,11 +238,11 @@ class _Walk:
         def wanted(kind: str | None) -> bool:
             return kind in self.types and (kind == "pdf" or attached)
 
-        if not wanted(declared) and not wanted(_kind(_sniff(_decode_head(body, cte)))):
+        if not wanted(declared) and not wanted(kind_of(sniff(_decode_head(body, cte)))):
             return
         data, broken = _decode(body, cte)
-        sniffed = _sniff(data)
-        kind = _kind(sniffed)
+        sniffed = sniff(data)
+        kind = kind_of(sniffed)
         if broken:
             if kind != declared or not wanted(kind):
                 self._problem(label, f"broken {broken}", name)
@@ -261,7 +251,7 @@ class _Walk:
         if wanted(kind):
             if data not in self.seen:
                 self.seen.add(data)
-                _, media_type, ext = _MEDIA[sniffed]
+                _, media_type, ext = MEDIA[sniffed]
                 self.documents.append(Document(data, kind, media_type, ext, name))
         elif declared in self.types:
             noun, what = _WHAT[declared]
@@ -340,34 +330,7 @@ def _decode_head(body: bytes, cte: str) -> bytes:
         return binascii.a2b_base64(clean[: min(1368, len(clean) - len(clean) % 4)])
     if cte == "quoted-printable":
         return binascii.a2b_qp(body[:4096])
-    return body[:_SNIFF]
-
-
-def _sniff(data: bytes) -> str | None:
-    """The type the bytes themselves show: a key of _MEDIA, or None."""
-    head = data[:_SNIFF]
-    if b"%PDF-" in head:
-        return "pdf"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        head = head.decode("utf-16", "replace").encode("utf-8", "replace")
-    head = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if head.startswith(b"<?xml"):
-        return "xml"
-    return "xml" if _XML_ROOT.match(head) else None
-
-
-def _kind(sniffed: str | None) -> str | None:
-    return _MEDIA[sniffed][0] if sniffed else None
+    return body[:HEAD_BYTES]
 
 
 def _suffix(name: str | None) -> str:

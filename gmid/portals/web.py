@@ -24,10 +24,8 @@ import requests
 from urllib3.util import parse_url
 
 from gmid.archive.fs import make_dir, write_atomic
+from gmid.archive.sniff import MEDIA, sniff
 from gmid.errors import DownloadRejected, InsecureTransport, PortalError, PortalUnavailable
-
-# The sniffing is mail.py's, so a document is judged alike whether it came by mail or portal.
-from gmid.mail.parse import _MEDIA, _sniff
 from gmid.net import is_loopback
 
 logger = logging.getLogger(__name__)
@@ -212,13 +210,13 @@ def check_document(
     declared = (content_type or "").split(";")[0].strip().lower() or "no content type"
     if not data:
         raise DownloadRejected("the download is empty")
-    sniffed = _sniff(data)
+    sniffed = sniff(data)
     html = _looks_like_html(data) or declared in ("text/html", "application/xhtml+xml")
     if sniffed is None or (sniffed == "xml" and html):
         if html:
             raise DownloadRejected("the portal sent an HTML page instead of a document")
         raise DownloadRejected(f"the download is not a PDF, XML or image ({declared})")
-    kind, media_type, ext = _MEDIA[sniffed]
+    kind, media_type, ext = MEDIA[sniffed]
     if kind not in types:
         wanted = " or ".join(_KIND_NAMES.get(t, t) for t in types)
         raise DownloadRejected(f"the download is {_KIND_NAMES[kind]}, not {wanted}")

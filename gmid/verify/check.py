@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from gmid.archive.fs import TMP_DIR, clean_relative, inside
+from gmid.archive.sniff import MEDIA, sniff
 from gmid.config.load import Config
 from gmid.mail.headers import summarize_headers
-from gmid.mail.parse import _MEDIA, _sniff
 from gmid.verify.scan import (
     Hashed,
     Row,
@@ -330,11 +330,11 @@ def _media_type(rel: str, head: bytes) -> str | None:
     if ext == ".eml":
         summary = summarize_headers(head)
         return "message/rfc822" if summary.message_id or summary.senders else None
-    sniffed = _sniff(head)
+    sniffed = sniff(head)
     if sniffed is None:
         return None
-    _kind, media_type, own_ext = _MEDIA[sniffed]
-    return media_type if ext == own_ext or _ALIASES.get(ext) == sniffed else None
+    media = MEDIA[sniffed]
+    return media.media_type if ext == media.ext or _ALIASES.get(ext) == sniffed else None
 
 
 def _hidden(rel: str) -> bool:
