@@ -20,15 +20,21 @@ import yaml
 
 from gmid.archive.fs import fsync_dir
 from gmid.config.includes import HEADER, dump, form_descriptions, include_folder, slug, write
-from gmid.config.load import Config, _check_companies, _companies, load_config, session_file
-from gmid.config.portals import _NAME, PortalConfig, check_portals, read_portals
+from gmid.config.load import (
+    INCLUDABLE,
+    Config,
+    check_companies,
+    load_config,
+    read_companies,
+    session_file,
+)
+from gmid.config.portals import PORTAL_NAME, PortalConfig, check_portals, read_portals
 from gmid.config.reader import Reader
 from gmid.errors import ConfigError, GmidError, Problem
 
 logger = logging.getLogger(__name__)
 
 SECRET_FILES = {"password": "password", "totp_secret": "totp"}  # option -> file suffix
-_INCLUDABLE = ("companies", "portals")
 
 
 class ChangeRefused(GmidError):
@@ -94,7 +100,7 @@ def add_portal(
     `form` is a form description, or the name of one that `form_descriptions` lists.
     """
     config = _disk_config(config_path)
-    if not _NAME.fullmatch(name):
+    if not PORTAL_NAME.fullmatch(name):
         raise ChangeRefused(f"{name!r}: use letters, digits, '.', '_' and '-' (it names files)")
     if (taken := _find(config, name)) is not None:
         raise ChangeRefused(f"a portal named {taken.name!r} exists already ({_where(taken)})")
@@ -185,7 +191,7 @@ def remove_portal(config_path: Path, name: str, *, delete_secrets: bool = False)
     left: Path | None = path
     if not doc["portals"]:
         del doc["portals"]
-    if any(doc.get(key) for key in _INCLUDABLE):
+    if any(doc.get(key) for key in INCLUDABLE):
         text, found = _check(config, path, doc)
         warnings += found
         if kept_comments:
@@ -312,9 +318,9 @@ def _check(config: Config, path: Path, doc: dict[str, Any]) -> tuple[str, list[s
     problems: list[Problem] = []
     warnings: list[str] = []
     r = Reader(path, problems, warnings)
-    top = r.mapping(yaml.compose(text, Loader=yaml.SafeLoader), "", _INCLUDABLE)
+    top = r.mapping(yaml.compose(text, Loader=yaml.SafeLoader), "", INCLUDABLE)
     others = [(c, "companies") for c in config.companies if c.file != str(path)]
-    _check_companies(problems, others + _companies(r, top.get("companies")))
+    check_companies(problems, others + read_companies(r, top.get("companies")))
     portals = [p for p in config.portals if p.file != str(path)]
     check_portals(problems, portals + read_portals(r, top.get("portals"), config.schedule))
     if problems:

@@ -49,7 +49,7 @@ INGEST_TYPES = ("pdf", "xml", "image")
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the final NUL on Linux).
 MAX_SOCKET_PATH = 107
 
-# Options of the main file; included files may only add to the lists in _INCLUDABLE.
+# Options of the main file; included files may only add to the lists in INCLUDABLE.
 _TOP_KEYS = (
     "timezone",
     "state_dir",
@@ -66,7 +66,7 @@ _TOP_KEYS = (
     "captcha_solver",
     "include",
 )
-_INCLUDABLE = ("companies", "portals")
+INCLUDABLE = ("companies", "portals")
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ def _ingest(r: Reader, node: Node | None) -> IngestConfig:
     )
 
 
-def _companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
+def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
     """Read a `companies:` list; each company comes with its option path for later checks."""
     found = []
     for i, item in enumerate(r.sequence(node, "companies")):
@@ -232,7 +232,7 @@ def _companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
     return found
 
 
-def _check_companies(problems: list[Problem], companies: list[tuple[Company, str]]) -> None:
+def check_companies(problems: list[Problem], companies: list[tuple[Company, str]]) -> None:
     """Report company names and sender addresses that are used twice."""
     names: dict[str, Company] = {}
     senders: dict[str, Company] = {}
@@ -289,7 +289,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     include = r.text(top.get("include"), "include")
     included = _included_files(r, top.get("include"), include)
 
-    companies = _companies(r, top.get("companies"))
+    companies = read_companies(r, top.get("companies"))
     schedule = merge(Rules(), read_schedule(r, top.get("schedule"), "schedule"))
     check_rules(r, top.get("schedule"), "schedule", schedule)
     portals = read_portals(r, top.get("portals"), schedule)
@@ -303,12 +303,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ir = r.for_file(file)
         reason = f"can only be set in the main config file {main}; included files may set: "
         refused = {
-            key: reason + ", ".join(_INCLUDABLE) for key in _TOP_KEYS if key not in _INCLUDABLE
+            key: reason + ", ".join(INCLUDABLE) for key in _TOP_KEYS if key not in INCLUDABLE
         }
-        itop = ir.mapping(ir.load(), "", _INCLUDABLE, refused)
-        companies += _companies(ir, itop.get("companies"))
+        itop = ir.mapping(ir.load(), "", INCLUDABLE, refused)
+        companies += read_companies(ir, itop.get("companies"))
         portals += read_portals(ir, itop.get("portals"), schedule)
-    _check_companies(problems, companies)
+    check_companies(problems, companies)
     check_portals(problems, portals)
     check_secret_permissions(r)
 

@@ -34,7 +34,8 @@ PORTAL_KEYS = (
     "schedule",
     "captcha_solver",
 )
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a portal may be called: the name is part of file names (sessions, secrets, pages).
+PORTAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
     if name is None:
         r.problem(node, f"{option}.name", "every portal needs a name")
         return None
-    if not _NAME.fullmatch(name):
+    if not PORTAL_NAME.fullmatch(name):
         r.problem(
             m["name"],
             f"{option}.name",
