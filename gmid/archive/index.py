@@ -1,6 +1,9 @@
 """The SQLite index of the archive: one row per stored document, plus mail dedup and quarantine.
 
 The tables themselves, and the steps that create and upgrade them, are in gmid/archive/schema.py.
+The documents, messages and quarantine tables are read and written through the methods of Index;
+the tables other parts of gmid keep in the same database (IMAP folders, portal runs, suggestions)
+through its `query` and `transaction`, by the module that owns them.
 """
 
 from __future__ import annotations
@@ -137,8 +140,14 @@ class Index:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one write transaction, committed on success, rolled back on error."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction, committed on success, rolled back on error.
+
+        The block executes its statements on the connection it is given, and holds the index
+        for itself meanwhile (other threads wait). sqlite3.IntegrityError passes through as it
+        is, for the caller that knows which constraint it may hit; any other SQLite error
+        becomes an ArchiveError.
+        """
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -162,8 +171,8 @@ class Index:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
-    def _query(self, sql: str, params: tuple | builtins.list = ()) -> builtins.list[tuple]:
-        """Run a read query and return all rows."""
+    def query(self, sql: str, params: tuple | builtins.list = ()) -> builtins.list[tuple]:
+        """Run one read statement (SQL with ? placeholders for params) and return all rows."""
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
@@ -179,7 +188,7 @@ class Index:
                 f"({len(MIGRATIONS)}); upgrade gmid"
             )
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._transaction() as db:
+            with self.transaction() as db:
                 for statement in statements:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
@@ -188,21 +197,21 @@ class Index:
     @property
     def schema_version(self) -> int:
         """Return the schema version stored in the database."""
-        return self._query("PRAGMA user_version")[0][0]
+        return self.query("PRAGMA user_version")[0][0]
 
     def by_sha256(self, sha: str) -> IndexedDocument | None:
         """Return the document with these bytes, if archived."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM documents WHERE sha256 = ?", (sha,))
+        rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE sha256 = ?", (sha,))
         return _row_to_document(rows[0]) if rows else None
 
     def by_path(self, path: str) -> IndexedDocument | None:
         """Return the document filed under this archive-relative path, if any."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))
+        rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))
         return _row_to_document(rows[0]) if rows else None
 
     def by_source_ref(self, source_name: str, ref: str) -> IndexedDocument | None:
         """Return the newest document a portal delivered under its own id ref."""
-        rows = self._query(
+        rows = self.query(
             f"SELECT {_COLUMNS} FROM documents WHERE source_name = ? AND source_ref = ? "
             "ORDER BY id DESC LIMIT 1",
             (source_name, ref),
@@ -222,7 +231,7 @@ class Index:
         values = [_values(row) for row in rows]
         documents = []
         try:
-            with self._transaction() as db:
+            with self.transaction() as db:
                 for value in values:
                     cursor = db.execute(
                         f"INSERT INTO documents ({_COLUMNS.removeprefix('id, ')}) "
@@ -283,7 +292,7 @@ class Index:
         sql = f"SELECT {_COLUMNS} FROM documents{where} ORDER BY received_at DESC, id DESC"
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if limit is None else max(0, limit), max(0, offset)]
-        return [_row_to_document(row) for row in self._query(sql, params)]
+        return [_row_to_document(row) for row in self.query(sql, params)]
 
     def count(
         self,
@@ -296,12 +305,12 @@ class Index:
     ) -> int:
         """Return how many documents match, with the same filters as list()."""
         where, params = self._where(company, source, source_name, since, text)
-        return self._query(f"SELECT count(*) FROM documents{where}", params)[0][0]
+        return self.query(f"SELECT count(*) FROM documents{where}", params)[0][0]
 
     def stats(self) -> dict:
         """Return document counts in total, per source and per company, and the quarantine size."""
-        by_source = self._query("SELECT source, count(*) FROM documents GROUP BY source")
-        by_company = self._query("SELECT company, count(*) FROM documents GROUP BY company")
+        by_source = self.query("SELECT source, count(*) FROM documents GROUP BY source")
+        by_company = self.query("SELECT company, count(*) FROM documents GROUP BY company")
         return {
             "documents": sum(n for _, n in by_source),
             "by_source": dict(by_source),
@@ -311,7 +320,7 @@ class Index:
 
     def message_seen(self, message_id: str | None, raw_sha256: str) -> bool:
         """Tell whether this mail (Message-ID plus sha256 of its raw bytes) was handled before."""
-        rows = self._query(
+        rows = self.query(
             "SELECT 1 FROM messages WHERE message_id = ? AND raw_sha256 = ?",
             (message_id or "", raw_sha256),
         )
@@ -321,7 +330,7 @@ class Index:
         self, message_id: str | None, raw_sha256: str, source: str, source_name: str, documents: int
     ) -> None:
         """Remember that this mail was handled and how many documents it gave."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO messages "
                 "(message_id, raw_sha256, source, source_name, documents, seen_at) "
@@ -331,7 +340,7 @@ class Index:
 
     def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:
         """Remember a quarantined mail: where it lies and why."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO quarantine (path, reason, source, source_name, quarantined_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -340,7 +349,7 @@ class Index:
 
     def quarantine_count(self) -> int:
         """Return how many mails were quarantined."""
-        return self._query("SELECT count(*) FROM quarantine")[0][0]
+        return self.query("SELECT count(*) FROM quarantine")[0][0]
 
 
 def _values(row: dict[str, Any]) -> tuple:

@@ -28,16 +28,14 @@ class RunRecord:
 
 def filed_ref(index: Index, portal: str, ref: str) -> str | None:
     """Return the sha256 a portal's document id was filed as, or None if it never was."""
-    rows = index._query(
-        "SELECT sha256 FROM portal_refs WHERE portal = ? AND ref = ?", (portal, ref)
-    )
+    rows = index.query("SELECT sha256 FROM portal_refs WHERE portal = ? AND ref = ?", (portal, ref))
     return rows[0][0] if rows else None
 
 
 def record_ref(index: Index, portal: str, ref: str, sha256: str) -> None:
     """Remember that a portal's document id is filed (as these bytes)."""
     now = datetime.now(UTC).isoformat()
-    with index._transaction() as db:
+    with index.transaction() as db:
         db.execute(
             "INSERT OR REPLACE INTO portal_refs (portal, ref, sha256, seen_at) VALUES (?, ?, ?, ?)",
             (portal, ref, sha256, now),
@@ -46,7 +44,7 @@ def record_ref(index: Index, portal: str, ref: str, sha256: str) -> None:
 
 def record_run(index: Index, run: RunRecord) -> None:
     """Keep a run's outcome (the last ones survive a restart)."""
-    with index._transaction() as db:
+    with index.transaction() as db:
         db.execute(
             "INSERT INTO portal_runs (portal, started_at, finished_at, outcome, message,"
             " portal_message, new_documents, fingerprint, manual)"
@@ -67,7 +65,7 @@ def record_run(index: Index, run: RunRecord) -> None:
 
 def last_runs(index: Index) -> dict[str, RunRecord]:
     """The latest run of every portal that ever ran."""
-    rows = index._query(
+    rows = index.query(
         "SELECT portal, started_at, finished_at, outcome, message, portal_message,"
         " new_documents, fingerprint, manual FROM portal_runs"
         " WHERE id IN (SELECT max(id) FROM portal_runs GROUP BY portal)"
@@ -77,7 +75,7 @@ def last_runs(index: Index) -> dict[str, RunRecord]:
 
 def consecutive_failures(index: Index) -> dict[str, int]:
     """Per portal, how many runs since its last ok run (or ever) did not end ok."""
-    rows = index._query(
+    rows = index.query(
         "SELECT portal, count(*) FROM portal_runs AS r WHERE id > coalesce("
         " (SELECT max(id) FROM portal_runs AS o WHERE o.portal = r.portal AND o.outcome = 'ok'),"
         " 0) GROUP BY portal"
@@ -87,7 +85,7 @@ def consecutive_failures(index: Index) -> dict[str, int]:
 
 def record_suggestion(index: Index, url: str, domain: str, draft: str | None) -> None:
     """Remember a suggested portal (its URL, domain and the draft written for it)."""
-    with index._transaction() as db:
+    with index.transaction() as db:
         db.execute(
             "INSERT INTO suggestions (url, domain, suggested_at, draft) VALUES (?, ?, ?, ?)",
             (url, domain, datetime.now(UTC).isoformat(), draft),

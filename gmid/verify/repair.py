@@ -75,7 +75,7 @@ def _done(finding: Finding, action: str, message: str) -> Finding:
 
 
 def _move_row(index: Index, finding: Finding) -> None:
-    with index._transaction() as db:  # one UPDATE; Index has no public call for it
+    with index.transaction() as db:
         db.execute(
             "UPDATE documents SET path = ? WHERE id = ? AND path = ?",
             (finding.path, finding.details["id"], finding.details["from"]),

@@ -85,7 +85,7 @@ def _closed_port() -> int:
 
 
 def _suggestions(index: Index) -> list[tuple]:
-    return index._query("SELECT url, domain, draft FROM suggestions ORDER BY id")
+    return index.query("SELECT url, domain, draft FROM suggestions ORDER BY id")
 
 
 def _portal(draft: str) -> dict:

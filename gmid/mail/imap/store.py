@@ -49,7 +49,7 @@ class ImapStore:
 
     def folder(self, folder: str) -> FolderState | None:
         """Return what is known of a folder, or None if it was never read."""
-        rows = self.index._query(
+        rows = self.index.query(
             "SELECT uidvalidity, last_uid, messages, documents, synced_at FROM imap_folders "
             "WHERE mailbox = ? AND folder = ?",
             (self.mailbox, folder),
@@ -58,7 +58,7 @@ class ImapStore:
 
     def totals(self) -> tuple[int, int, str | None]:
         """Return messages seen, documents filed and the last sync over all folders."""
-        rows = self.index._query(
+        rows = self.index.query(
             "SELECT coalesce(sum(messages), 0), coalesce(sum(documents), 0), max(synced_at) "
             "FROM imap_folders WHERE mailbox = ?",
             (self.mailbox,),
@@ -67,7 +67,7 @@ class ImapStore:
 
     def start_over(self, folder: str, uidvalidity: int) -> None:
         """Forget a folder's UIDs (new or changed UIDVALIDITY); counts and dedup records stay."""
-        with self.index._transaction() as db:
+        with self.index.transaction() as db:
             db.execute(
                 "DELETE FROM imap_actions WHERE mailbox = ? AND folder = ? AND uidvalidity != ?",
                 (self.mailbox, folder, uidvalidity),
@@ -83,7 +83,7 @@ class ImapStore:
         """Tell whether a mail with this Message-ID and size was read before, from any source."""
         if not message_id or size is None:
             return False
-        rows = self.index._query(
+        rows = self.index.query(
             "SELECT 1 FROM messages WHERE message_id = ? AND size = ? LIMIT 1", (message_id, size)
         )
         return bool(rows)
@@ -101,7 +101,7 @@ class ImapStore:
         """Move the folder past last_uid, recording the mails read and the actions owed them."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         source_name = f"{self.mailbox}/{folder}"
-        with self.index._transaction() as db:
+        with self.index.transaction() as db:
             for h in handled:
                 if h.raw_sha256 is not None:
                     db.execute(
@@ -125,7 +125,7 @@ class ImapStore:
 
     def touch(self, folder: str) -> None:
         """Note that the folder was found up to date just now."""
-        with self.index._transaction() as db:
+        with self.index.transaction() as db:
             db.execute(
                 "UPDATE imap_folders SET synced_at = ? WHERE mailbox = ? AND folder = ?",
                 (datetime.now(UTC).isoformat(timespec="seconds"), self.mailbox, folder),
@@ -133,7 +133,7 @@ class ImapStore:
 
     def owed(self, folder: str, uidvalidity: int) -> list[tuple[int, Action]]:
         """Return the actions recorded but not yet confirmed, by UID."""
-        rows = self.index._query(
+        rows = self.index.query(
             "SELECT uid, action, target FROM imap_actions "
             "WHERE mailbox = ? AND folder = ? AND uidvalidity = ? ORDER BY uid",
             (self.mailbox, folder, uidvalidity),
@@ -145,7 +145,7 @@ class ImapStore:
         uids = list(uids)
         if not uids:
             return
-        with self.index._transaction() as db:
+        with self.index.transaction() as db:
             db.executemany(
                 "DELETE FROM imap_actions "
                 "WHERE mailbox = ? AND folder = ? AND uidvalidity = ? AND uid = ?",
