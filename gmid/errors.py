@@ -1,4 +1,9 @@
-"""One hierarchy of errors; the user-facing ones print without a traceback."""
+"""One hierarchy of errors; the user-facing ones print without a traceback.
+
+Every exception gmid raises of its own derives from GmidError. Those shared by several modules
+are here; one that a single module raises and its callers catch lives in that module (WireError
+in gmid/mail/imap/wire.py, ChangeRefused in gmid/config/edit.py).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,11 @@ class SecretError(GmidError):
 
 
 class ArchiveError(GmidError):
-    """A document could not be written to the archive."""
+    """A document could not be written to the archive (or a mail to the quarantine)."""
+
+
+class IndexDbError(GmidError):
+    """The archive's index, its SQLite database, could not be opened, read or written."""
 
 
 class ControlError(GmidError):

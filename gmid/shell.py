@@ -12,8 +12,10 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
+from gmid.errors import GmidError
 
-class CommandTimeout(Exception):
+
+class CommandTimeout(GmidError):
     """The command did not finish in time; it and its children were killed."""
 
 

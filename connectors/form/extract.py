@@ -19,6 +19,7 @@ from bs4 import BeautifulSoup, Tag
 from connectors.base import RemoteDocument
 from connectors.form.spec import ListSpec
 from connectors.form.values import Probe, Value
+from gmid.errors import GmidError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ _CODE_INPUTS = ("", "text", "tel", "number", "password")
 _SPACE = re.compile(r"\s+")
 
 
-class MissingValue(Exception):
+class MissingValue(GmidError):
     """A row lacks a value the description requires (the download link, a configured id)."""
 
     def __init__(self, value: Value, reason: str = "matched nothing"):

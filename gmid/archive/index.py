@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gmid.archive.schema import MIGRATIONS
-from gmid.errors import ArchiveError
+from gmid.errors import IndexDbError
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +117,11 @@ class Index:
                 self.path, check_same_thread=False, isolation_level=None, timeout=10.0
             )
         except (OSError, sqlite3.Error) as exc:
-            raise ArchiveError(f"cannot open the index {self.path}: {exc}") from exc
+            raise IndexDbError(f"cannot open the index {self.path}: {exc}") from exc
         try:
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise ArchiveError(f"index {self.path}: cannot switch to WAL mode (got {mode})")
+                raise IndexDbError(f"index {self.path}: cannot switch to WAL mode (got {mode})")
             # FULL: a committed row survives a power cut, as the SMTP 250 promises.
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA busy_timeout = 10000")
@@ -129,8 +129,8 @@ class Index:
             self._migrate()
         except sqlite3.Error as exc:
             self._db.close()
-            raise ArchiveError(f"cannot open the index {self.path}: {exc}") from exc
-        except ArchiveError:
+            raise IndexDbError(f"cannot open the index {self.path}: {exc}") from exc
+        except IndexDbError:
             self._db.close()
             raise
 
@@ -146,13 +146,13 @@ class Index:
         The block executes its statements on the connection it is given, and holds the index
         for itself meanwhile (other threads wait). sqlite3.IntegrityError passes through as it
         is, for the caller that knows which constraint it may hit; any other SQLite error
-        becomes an ArchiveError.
+        becomes an IndexDbError.
         """
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise ArchiveError(f"index {self.path}: {exc}") from exc
+                raise IndexDbError(f"index {self.path}: {exc}") from exc
             try:
                 yield self._db
                 self._db.execute("COMMIT")
@@ -161,7 +161,7 @@ class Index:
                 raise  # the caller knows which constraint it may hit and says so
             except sqlite3.Error as exc:
                 self._rollback()
-                raise ArchiveError(f"index {self.path}: {exc}") from exc
+                raise IndexDbError(f"index {self.path}: {exc}") from exc
             except BaseException:
                 self._rollback()
                 raise
@@ -177,13 +177,13 @@ class Index:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise ArchiveError(f"index {self.path}: {exc}") from exc
+                raise IndexDbError(f"index {self.path}: {exc}") from exc
 
     def _migrate(self) -> None:
         """Bring the schema up to the newest version, one committed step at a time."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise ArchiveError(
+            raise IndexDbError(
                 f"index {self.path} has schema version {version}, newer than this gmid knows "
                 f"({len(MIGRATIONS)}); upgrade gmid"
             )
@@ -242,7 +242,7 @@ class Index:
                     documents.append(_row_to_document((cursor.lastrowid, *value)))
         except sqlite3.IntegrityError as exc:
             paths = ", ".join(row["path"] for row in rows)
-            raise ArchiveError(
+            raise IndexDbError(
                 f"index {self.path}: {paths} or its content is already indexed"
             ) from exc
         return documents

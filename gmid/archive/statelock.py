@@ -6,10 +6,12 @@ import fcntl
 import os
 from pathlib import Path
 
+from gmid.errors import GmidError
+
 LOCK_FILE = "daemon.lock"
 
 
-class StateLocked(Exception):
+class StateLocked(GmidError):
     """Another process holds the lock; pid is what it wrote into the lock file ("?" if none)."""
 
     def __init__(self, pid: str):

@@ -23,10 +23,6 @@ log = logging.getLogger("mail.log")
 END = b"\r\n.\r\n"
 
 
-class _TooLong(Exception):
-    pass
-
-
 class ChunkedDataSMTP(SMTP):
     """SMTP whose DATA phase costs a few awaits per message instead of one per line."""
 

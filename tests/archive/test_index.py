@@ -13,7 +13,7 @@ import pytest
 
 from gmid.archive.index import Index
 from gmid.archive.schema import MIGRATIONS
-from gmid.errors import ArchiveError
+from gmid.errors import IndexDbError
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -66,7 +66,7 @@ def test_naive_received_at_is_refused(index):
 
 def test_same_content_twice_is_refused(index):
     add(index, 1)
-    with pytest.raises(ArchiveError, match="already indexed"):
+    with pytest.raises(IndexDbError, match="already indexed"):
         add(index, 1, path="Other/place.pdf")
     assert index.count() == 1
 
@@ -198,14 +198,14 @@ def test_newer_schema_is_refused(tmp_path):
     raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     raw.commit()
     raw.close()
-    with pytest.raises(ArchiveError, match="newer than this gmid"):
+    with pytest.raises(IndexDbError, match="newer than this gmid"):
         Index(path)
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
     path = tmp_path / "index.sqlite"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ArchiveError, match=r"cannot open the index .*index\.sqlite"):
+    with pytest.raises(IndexDbError, match=r"cannot open the index .*index\.sqlite"):
         Index(path)
 
 

@@ -21,6 +21,7 @@ from aioimaplib import IMAP4
 
 from gmid import failpoints
 from gmid.config.imap import Action, MailboxConfig, Rule
+from gmid.errors import GmidError
 from gmid.mail.headers import summarize_headers
 from gmid.mail.imap.fetch import FetchedMessage, Part, parse_fetch
 from gmid.mail.imap.store import Handled, ImapStore
@@ -51,7 +52,7 @@ EVERYTHING = Rule()  # the rule of a mailbox without rules: every mail with a do
 Ingest = Callable[[list[Mail]], Awaitable[list[IngestResult]]]
 
 
-class ImapCommandError(Exception):
+class ImapCommandError(GmidError):
     """The server answered NO or BAD; the message is the server's."""
 
 

@@ -25,7 +25,7 @@ from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from gmid.archive.index import Index
 from gmid.config.imap import MailboxConfig
-from gmid.errors import SecretError
+from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
 from gmid.mail.imap.client import Client, CountingProtocol, close, unless_lost
 from gmid.mail.imap.store import ImapStore
@@ -43,7 +43,7 @@ AUTH_RETRY = 15 * 60.0  # wrong credentials: retried this slowly (or at once on 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class LoginRefused(Exception):
+class LoginRefused(GmidError):
     """The server refused the user name or password; the message is the server's."""
 
 

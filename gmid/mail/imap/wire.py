@@ -17,13 +17,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from gmid.errors import GmidError
+
 _SELECT_CODE = re.compile(rb"(?:\* )?OK \[(UIDVALIDITY|UIDNEXT) (\d{1,20})\]", re.I)
 _EXISTS = re.compile(rb"(?:\* )?(\d{1,20}) EXISTS\s*", re.I)
 _CAPS_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
 _CAPS_LINE = re.compile(rb"(?:\* )?CAPABILITY\b(.*)", re.I | re.S)
 
 
-class WireError(ValueError):
+class WireError(GmidError, ValueError):
     """Input that is not the IMAP the parser expects; the message quotes little of it."""
 
 
