@@ -185,39 +185,14 @@ class Archive:
         prepared = [_prepare(doc) for doc in docs]
         results: list[Stored | None] = [None] * len(docs)
         first: dict[str, int] = {}  # sha -> the batch position that stores it
-        todo: list[int] = []
         temps: dict[int, Path] = {}
-        created: list[tuple[int, str]] = []
         try:
-            for i, (_doc, sha, _) in enumerate(prepared):
-                if first.setdefault(sha, i) != i:
-                    continue  # the same bytes twice in one batch: filled in below
-                existing = self.index.by_sha256(sha)
-                if existing is not None and not self._gone(existing):
-                    results[i] = Stored(existing, False, self.root / existing.path)
-                else:
-                    todo.append(i)
+            todo = self._to_write(prepared, results, first)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
             # the files of a batch are written by several threads, as their fsyncs then overlap.
             self._write_temps({i: prepared[i][0].data for i in todo}, temps)
             with self._lock:
-                folders: dict[str, int] = {}
-                try:
-                    for i in todo:
-                        doc, sha, received_at = prepared[i]
-                        existing = self.index.by_sha256(sha)
-                        if existing is not None:  # filed meanwhile, or gone: see _restore
-                            again = self._gone(existing) and self._restore(temps[i], existing, doc)
-                            results[i] = Stored(existing, False, self.root / existing.path, again)
-                            continue
-                        parts = self._path_for(doc, sha, received_at)
-                        path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
-                        created.append((i, path))
-                    for fd in folders.values():
-                        fsync_dir(fd)  # the new names are durable before their rows
-                finally:
-                    for fd in folders.values():
-                        os.close(fd)
+                created = self._link_all(todo, prepared, temps, results)
                 rows = self.index.add_many([_row(*prepared[i], path) for i, path in created])
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
@@ -229,11 +204,66 @@ class Archive:
             logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
             results[i] = Stored(document, True, self.root / path)
         for i, (_, sha, _) in enumerate(prepared):
-            if results[i] is None:
+            if results[i] is None:  # the same bytes as an earlier document of the batch
                 same = results[first[sha]]
                 assert same is not None
                 results[i] = Stored(same.document, False, same.absolute_path)
         return [r for r in results if r is not None]
+
+    def _to_write(
+        self,
+        prepared: list[tuple[Incoming, str, datetime]],
+        results: list[Stored | None],
+        first: dict[str, int],
+    ) -> list[int]:
+        """Return the batch positions whose documents are to be written.
+
+        A document archived before, its file in place, gets its result now. Of the same bytes
+        twice in the batch only the first is written; `first` says where it is.
+        """
+        todo = []
+        for i, (_doc, sha, _) in enumerate(prepared):
+            if first.setdefault(sha, i) != i:
+                continue
+            existing = self.index.by_sha256(sha)
+            if existing is not None and not self._gone(existing):
+                results[i] = Stored(existing, False, self.root / existing.path)
+            else:
+                todo.append(i)
+        return todo
+
+    def _link_all(
+        self,
+        todo: list[int],
+        prepared: list[tuple[Incoming, str, datetime]],
+        temps: dict[int, Path],
+        results: list[Stored | None],
+    ) -> list[tuple[int, str]]:
+        """Give the written temp files their names; return the new ones as (position, path).
+
+        Called under the lock. A document filed meanwhile (or whose file is gone: see _restore)
+        gets its result here instead. The folders linked into are fsynced before this returns:
+        the new names are durable before their rows.
+        """
+        created = []
+        folders: dict[str, int] = {}
+        try:
+            for i in todo:
+                doc, sha, received_at = prepared[i]
+                existing = self.index.by_sha256(sha)
+                if existing is not None:
+                    again = self._gone(existing) and self._restore(temps[i], existing, doc)
+                    results[i] = Stored(existing, False, self.root / existing.path, again)
+                    continue
+                parts = self._path_for(doc, sha, received_at)
+                path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
+                created.append((i, path))
+            for fd in folders.values():
+                fsync_dir(fd)
+        finally:
+            for fd in folders.values():
+                os.close(fd)
+        return created
 
     def _write_temps(self, data: dict[int, bytes], temps: dict[int, Path]) -> None:
         """Write each data to a fsynced temp file, into temps by key; raise the first failure."""

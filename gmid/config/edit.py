@@ -100,13 +100,7 @@ def add_portal(
     `form` is a form description, or the name of one that `form_descriptions` lists.
     """
     config = _disk_config(config_path)
-    if not PORTAL_NAME.fullmatch(name):
-        raise ChangeRefused(f"{name!r}: use letters, digits, '.', '_' and '-' (it names files)")
-    if (taken := _find(config, name)) is not None:
-        raise ChangeRefused(f"a portal named {taken.name!r} exists already ({_where(taken)})")
-    path = _target(config, f"{name}.yaml")
-    if path.exists():
-        raise ChangeRefused(f"{path} exists already: remove it or choose another name")
+    path = _new_portal_file(config, name)
     if isinstance(form, str):
         form = _named_form(config, form)
     entry: dict[str, Any] = {"name": name}
@@ -244,6 +238,18 @@ def _named_form(config: Config, name: str) -> dict[str, Any]:
             return description["form"]
     known = ", ".join(d["name"] for d in form_descriptions(config)) or "none"
     raise ChangeRefused(f"no form description named {name!r} (known: {known})")
+
+
+def _new_portal_file(config: Config, name: str) -> Path:
+    """Where a new portal's file goes; ChangeRefused if the name is unusable or taken."""
+    if not PORTAL_NAME.fullmatch(name):
+        raise ChangeRefused(f"{name!r}: use letters, digits, '.', '_' and '-' (it names files)")
+    if (taken := _find(config, name)) is not None:
+        raise ChangeRefused(f"a portal named {taken.name!r} exists already ({_where(taken)})")
+    path = _target(config, f"{name}.yaml")
+    if path.exists():
+        raise ChangeRefused(f"{path} exists already: remove it or choose another name")
+    return path
 
 
 def _disk_config(path: Path) -> Config:

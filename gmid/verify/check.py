@@ -141,68 +141,109 @@ def check(report: Report, config: Config, root: Path, progress) -> None:
     problems.sort(key=lambda f: (_KIND_ORDER.index(f.kind), f.path))
 
 
+_ToHash = tuple[str, os.stat_result, Row | None]  # a file to read: its path, stat and row
+
+
+@dataclass
+class _Pairs:
+    """The rows of the index and the files of the walk, matched up by path."""
+
+    named: dict[str, Row] = field(default_factory=dict)  # every row, by its path
+    paired: list[tuple[Row, os.stat_result]] = field(default_factory=list)  # a row, its file
+    missing: list[Row] = field(default_factory=list)  # rows whose file is not there
+    through_links: dict[str, list[str]] = field(default_factory=dict)  # symlink -> rows
+    unknown: list[str] = field(default_factory=list)  # files no row names (not hidden ones)
+
+
 def _check_with_db(report, db, root, tree, rows, temps, progress) -> None:
-    problems = report.problems
-    named: dict[str, Row] = {}
-    paired: list[tuple[Row, os.stat_result]] = []
-    missing: list[Row] = []
-    through_links: dict[str, list[str]] = {}
-    for row in rows:
-        named[row.path] = row
-        if not clean_relative(row.path):
-            message = "the index names a path outside the archive: refused, not read"
-            problems.append(Finding("outside", show(row.path), message, {"id": row.id}))
-        elif row.path in tree.files:
-            paired.append((row, tree.files[row.path]))
-        elif (link := _link_on(row.path, tree.links)) is not None:
-            through_links.setdefault(link, []).append(show(row.path))
-        elif row.path in tree.special:
-            pass  # reported with the special files below
-        else:
-            missing.append(row)
-    unknown = [rel for rel in tree.files if rel not in named and not _hidden(rel)]
-    report.ignored = sorted(show(rel) for rel in tree.files if rel not in named and _hidden(rel))
-
-    # A row committed after the walk: its file was linked before the commit, so it is there now.
-    for row in list(missing):
-        info = _now_regular(root, row.path)
-        if info is not None:
-            missing.remove(row)
-            paired.append((row, info))
-    # A file linked before the walk whose row came after the snapshot, or is coming right now.
-    if unknown and report.daemon_pid:
-        being_filed = {(info.st_dev, info.st_ino) for _, info in temps}
-        for rel in list(unknown):
-            info = tree.files[rel]
-            if (info.st_dev, info.st_ino) in being_filed:
-                unknown.remove(rel)
-                report.in_flight.append(show(rel))
-    if unknown:
-        _find_late_rows(report, db, tree, unknown, paired)
-
-    to_hash: list[tuple[str, os.stat_result, Row | None]] = []
-    for row, info in paired:
-        if info.st_size != row.size:
-            problems.append(_changed(row, info.st_size, None))
-        elif not report.quick:
-            to_hash.append((row.path, info, row))
-    to_hash += [(rel, tree.files[rel], None) for rel in unknown]
+    """Pair rows with files, hash what is to be compared, and report what differs."""
+    pairs = _pair(report, tree, rows)
+    _pair_late(report, db, root, tree, temps, pairs)
+    to_hash = _to_hash(report, tree, pairs)
     hashed = hash_all(root, to_hash, progress)
     read = [result for result in hashed.values() if not isinstance(result, str)]
     report.hashed, report.hashed_bytes = len(read), sum(result.size for result in read)
+    missing_by_sha = {row.sha256: row for row in pairs.missing}
+    _content_findings(report, rows, to_hash, hashed, missing_by_sha)
+    _missing_findings(report, pairs.missing, missing_by_sha)
+    _tree_findings(report, root, tree, pairs)
 
+
+def _pair(report: Report, tree: Tree, rows: list[Row]) -> _Pairs:
+    """Match each row with the file the walk found at its path; report rows naming outside."""
+    pairs = _Pairs()
+    for row in rows:
+        pairs.named[row.path] = row
+        if not clean_relative(row.path):
+            message = "the index names a path outside the archive: refused, not read"
+            report.problems.append(Finding("outside", show(row.path), message, {"id": row.id}))
+        elif row.path in tree.files:
+            pairs.paired.append((row, tree.files[row.path]))
+        elif (link := _link_on(row.path, tree.links)) is not None:
+            pairs.through_links.setdefault(link, []).append(show(row.path))
+        elif row.path in tree.special:
+            pass  # reported with the special files
+        else:
+            pairs.missing.append(row)
+    unindexed = [rel for rel in tree.files if rel not in pairs.named]
+    pairs.unknown = [rel for rel in unindexed if not _hidden(rel)]
+    report.ignored = sorted(show(rel) for rel in unindexed if _hidden(rel))
+    return pairs
+
+
+def _pair_late(report, db, root: Path, tree: Tree, temps, pairs: _Pairs) -> None:
+    """Pair what the daemon filed while the walk ran: rows that came later, files in flight."""
+    # A row committed after the walk: its file was linked before the commit, so it is there now.
+    for row in list(pairs.missing):
+        info = _now_regular(root, row.path)
+        if info is not None:
+            pairs.missing.remove(row)
+            pairs.paired.append((row, info))
+    # A file linked before the walk whose row came after the snapshot, or is coming right now.
+    if pairs.unknown and report.daemon_pid:
+        being_filed = {(info.st_dev, info.st_ino) for _, info in temps}
+        for rel in list(pairs.unknown):
+            info = tree.files[rel]
+            if (info.st_dev, info.st_ino) in being_filed:
+                pairs.unknown.remove(rel)
+                report.in_flight.append(show(rel))
+    if pairs.unknown:
+        _find_late_rows(report, db, tree, pairs.unknown, pairs.paired)
+
+
+def _to_hash(report: Report, tree: Tree, pairs: _Pairs) -> list[_ToHash]:
+    """The files to read, as (path, stat, row or None); a size unlike the row's is reported.
+
+    A file of its row's size is hashed unless the check is quick; every unindexed file is.
+    """
+    to_hash: list[_ToHash] = []
+    for row, info in pairs.paired:
+        if info.st_size != row.size:
+            report.problems.append(_changed(row, info.st_size, None))
+        elif not report.quick:
+            to_hash.append((row.path, info, row))
+    to_hash += [(rel, tree.files[rel], None) for rel in pairs.unknown]
+    return to_hash
+
+
+def _content_findings(report: Report, rows, to_hash, hashed, missing_by_sha) -> None:
+    """Report what reading the files found: unreadable, changed, and what unindexed ones are."""
     by_sha = {row.sha256: row for row in rows}
-    missing_by_sha = {row.sha256: row for row in missing}
     unknown_by_sha: dict[str, str] = {}
     for rel, _info, row in to_hash:
         result = hashed[rel]
         if isinstance(result, str):
-            problems.append(Finding("unreadable", show(rel), f"cannot be read: {result}"))
+            report.problems.append(Finding("unreadable", show(rel), f"cannot be read: {result}"))
         elif row is not None:
             if result.sha256 != row.sha256:
-                problems.append(_changed(row, result.size, result.sha256))
+                report.problems.append(_changed(row, result.size, result.sha256))
         else:
-            problems.append(_classify(rel, result, by_sha, missing_by_sha, unknown_by_sha))
+            finding = _classify(rel, result, by_sha, missing_by_sha, unknown_by_sha)
+            report.problems.append(finding)
+
+
+def _missing_findings(report: Report, missing: list[Row], missing_by_sha) -> None:
+    """Report the rows whose file is gone (and was not found moved elsewhere)."""
     for row in missing:
         if row.sha256 in missing_by_sha:  # not found moved elsewhere
             message = (
@@ -211,23 +252,32 @@ def _check_with_db(report, db, root, tree, rows, temps, progress) -> None:
                 "more; a portal's document comes with its next run): gmid then writes it back "
                 "here. The index row is kept"
             )
-            problems.append(Finding("missing", show(row.path), message, _row_details(row)))
+            report.problems.append(Finding("missing", show(row.path), message, _row_details(row)))
+
+
+def _tree_findings(report: Report, root: Path, tree: Tree, pairs: _Pairs) -> None:
+    """Report what the walk found that is no document: symlinks, special files, bad folders."""
+    problems = report.problems
     for rel, target in sorted(tree.links.items()):
-        real = os.path.realpath(root / rel)
-        outside = not inside(real, str(root))
-        where = "outside the archive: refused" if outside else "inside the archive"
-        indexed = through_links.get(rel, [])
-        message = f"a symlink to {target} ({where}); verify never follows symlinks"
-        if indexed:
-            message += f"; the index names {len(indexed)} document(s) through it"
-        message += ". Put the file itself here, or remove the link"
-        details = {"target": target, "outside": outside, "indexed": indexed}
-        problems.append(Finding("symlink", show(rel), message, details))
+        problems.append(_symlink(root, rel, target, pairs.through_links.get(rel, [])))
     for rel, what in sorted(tree.special.items()):
         message = f"{what}, not a document: not read; remove it from the archive"
-        problems.append(Finding("special", show(rel), message, {"indexed": rel in named}))
+        problems.append(Finding("special", show(rel), message, {"indexed": rel in pairs.named}))
     for rel, why in sorted(tree.unreadable.items()):
         problems.append(Finding("unreadable", show(rel) or ".", f"folder not readable: {why}"))
+
+
+def _symlink(root: Path, rel: str, target: str, indexed: list[str]) -> Finding:
+    """The finding of a symlink in the archive, and of the rows that name a path through it."""
+    real = os.path.realpath(root / rel)
+    outside = not inside(real, str(root))
+    where = "outside the archive: refused" if outside else "inside the archive"
+    message = f"a symlink to {target} ({where}); verify never follows symlinks"
+    if indexed:
+        message += f"; the index names {len(indexed)} document(s) through it"
+    message += ". Put the file itself here, or remove the link"
+    details = {"target": target, "outside": outside, "indexed": indexed}
+    return Finding("symlink", show(rel), message, details)
 
 
 def _now_regular(root: Path, rel: str) -> os.stat_result | None:
