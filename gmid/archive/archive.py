@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import re
@@ -24,12 +23,14 @@ from gmid.archive.fs import (
     looks_stored,
     make_dir,
     place,
+    remove_temp_files,
     same_content,
     unlink_quietly,
     write_temp,
 )
 from gmid.archive.index import Index, IndexedDocument
 from gmid.archive.naming import check_template, fit, render, sanitize_value
+from gmid.archive.quarantine import Quarantine
 from gmid.errors import ArchiveError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 DIR_MODE = 0o750
 FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
 MAX_COLLISIONS = 10_000
 TEMP_WRITERS = 4  # threads writing the files of one batch
 
@@ -125,9 +125,8 @@ class Archive:
             # never leaves a stray file where the user browses, and recover() empties just this.
             self._tmp = self.root / TMP_DIR
             make_dir(self._tmp, PRIVATE_DIR_MODE)
-            self.quarantine_dir = Path(quarantine_dir)
-            self._quarantine_tmp = self.quarantine_dir / TMP_DIR
-            make_dir(self._quarantine_tmp, PRIVATE_DIR_MODE)
+            self._quarantine = Quarantine(quarantine_dir, index)
+            self.quarantine_dir = self._quarantine.folder
         except OSError as exc:
             raise ArchiveError(f"cannot prepare the archive {root}: {exc}") from exc
         self._lock = threading.Lock()
@@ -137,15 +136,8 @@ class Archive:
         self._unclaimed: dict[tuple[str, str, str], list[str]] = {}
 
     def recover(self) -> int:
-        """Remove the temp files a crash left behind; return how many."""
-        removed = 0
-        for folder in (self._tmp, self._quarantine_tmp):
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        continue  # we never create folders here; not ours to remove
-                    os.unlink(entry.path)
-                    removed += 1
+        """Remove the temp files a crash left behind (the quarantine's too); return how many."""
+        removed = remove_temp_files(self._tmp) + self._quarantine.recover()
         if removed:
             logger.info("removed %d temp file(s) left by an interrupted write", removed)
         return removed
@@ -396,36 +388,8 @@ class Archive:
         return relative
 
     def quarantine(self, raw: bytes, reason: str, *, source: str, source_name: str) -> Path:
-        """Keep a mail that could not be processed, durably, with why; return its path."""
-        sha = hashlib.sha256(raw).hexdigest()
-        now = datetime.now(UTC)
-        note = (
-            f"reason: {reason}\nsource: {source}\nsource_name: {source_name}\n"
-            f"time: {now.isoformat(timespec='seconds')}\nsha256: {sha}\nsize: {len(raw)}\n"
-        )
-        base = f"{now:%Y%m%dT%H%M%SZ}-{sha[:12]}"
-        mail_tmp = note_tmp = None
-        try:
-            mail_tmp = write_temp(self._quarantine_tmp, raw, PRIVATE_FILE_MODE)
-            note_tmp = write_temp(self._quarantine_tmp, note.encode(), PRIVATE_FILE_MODE)
-            dir_fd = os.open(self.quarantine_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                for n in itertools.count(1):
-                    stem = base if n == 1 else f"{base}-{n}"
-                    if place(mail_tmp, dir_fd, f"{stem}.eml"):
-                        break
-                # The .eml name is ours now, so the note's name next to it is free.
-                place(note_tmp, dir_fd, f"{stem}.reason.txt")
-                fsync_dir(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as exc:
-            raise ArchiveError(f"cannot quarantine a mail in {self.quarantine_dir}: {exc}") from exc
-        finally:
-            for tmp in (mail_tmp, note_tmp):
-                if tmp is not None:
-                    unlink_quietly(tmp)
-        path = self.quarantine_dir / f"{stem}.eml"
-        self.index.record_quarantine(str(path), reason, source, source_name)
-        logger.warning("quarantined a mail from %s as %s: %s", source_name, path.name, reason)
-        return path
+        """Keep a mail that could not be processed, durably, with why; return its path.
+
+        See gmid/archive/quarantine.py.
+        """
+        return self._quarantine.keep(raw, reason, source=source, source_name=source_name)

@@ -112,6 +112,20 @@ def unlink_quietly(path: Path) -> None:
         logger.warning("cannot remove temp file %s: %s", path, exc.strerror)
 
 
+def remove_temp_files(folder: Path) -> int:
+    """Remove the files in a temp folder (left by a crash); return how many.
+
+    Folders in it are left: gmid never makes any there, so they are not its to remove.
+    """
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
 def place(tmp: Path, dir_fd: int, name: str) -> bool:
     """Give the temp file a final name without ever replacing a file; False if name is taken."""
     try:
