@@ -7,6 +7,8 @@ in gmid/mail/imap/wire.py, ChangeRefused in gmid/config/edit.py).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -30,6 +32,16 @@ class Problem:
         return (
             f"{where}: {self.option}: {self.message}" if self.option else f"{where}: {self.message}"
         )
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return "; did you mean 'x'?" for the closest choice, or the list of choices, to end a
+    message about an unknown option or value."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (expected one of: {', '.join(choices)})" if choices else ""
 
 
 class ConfigError(GmidError):

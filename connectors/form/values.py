@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import soupsieve
 
-from gmid.config.reader import suggest
+from gmid.errors import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Checker:
             if key in keys:
                 found[key] = item
             else:
-                self.problem(_join(path, str(key)), "unknown option" + suggest(str(key), keys))
+                self.problem(_join(path, str(key)), "unknown option" + did_you_mean(str(key), keys))
         return found
 
     def text(self, value: Any, path: str) -> str | None:
@@ -109,7 +109,7 @@ class Checker:
         text = self.text(value, path)
         if text is not None and text not in choices:
             planned = self._planned.get(path, {}).get(text)
-            self.problem(path, planned or f"unknown value {text!r}" + suggest(text, choices))
+            self.problem(path, planned or f"unknown value {text!r}" + did_you_mean(text, choices))
             return None
         return text
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from gmid.config.reader import Reader, is_null, line_of, suggest
+from gmid.config.reader import Reader, is_null, line_of
 from gmid.config.secretref import SecretRef, parse_secret
+from gmid.errors import did_you_mean
 from gmid.net import is_loopback
 
 MAILBOX_KEYS = (
@@ -158,7 +159,7 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         r.problem(
             m.get("security"),
             f"{option}.security",
-            f"{security!r} is not one of tls, plain" + suggest(security, SECURITY),
+            f"{security!r} is not one of tls, plain" + did_you_mean(security, SECURITY),
         )
         security = "tls"
     allow_insecure = r.boolean(m.get("allow_insecure"), f"{option}.allow_insecure", False)
@@ -295,7 +296,7 @@ def _action(r: Reader, node: Node | None, option: str, folders: tuple[str, ...])
                 node,
                 option,
                 f"{node.value!r} is not one of none, seen, flag, delete, move: FOLDER"
-                + suggest(kind, ACTIONS),
+                + did_you_mean(kind, ACTIONS),
             )
         else:
             return Action(kind)

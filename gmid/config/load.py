@@ -22,6 +22,7 @@ from yaml.nodes import MappingNode, Node
 from gmid.archive.naming import template_problems
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
+    NotifyConfig,
     PortalConfig,
     RunsConfig,
     SolverConfig,
@@ -40,7 +41,6 @@ from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
 from gmid.control.paths import default_socket_path, env_dir
 from gmid.errors import ConfigError, Problem
-from gmid.portals.alert import NotifyConfig
 from gmid.schedule.timerules import Rules
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"

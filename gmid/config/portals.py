@@ -16,7 +16,6 @@ from gmid.config.reader import Reader, is_null, line_of
 from gmid.config.schedule import check_rules, merge, read_schedule
 from gmid.config.secretref import SecretRef, parse_secret
 from gmid.errors import Problem
-from gmid.portals.alert import NotifyConfig
 from gmid.schedule.timerules import Rules
 
 PORTAL_KEYS = (
@@ -100,6 +99,15 @@ def read_runs(r: Reader, node: Node | None) -> RunsConfig:
         max_download=r.size(m.get("max_download"), "runs.max_download", d.max_download),
         code_timeout=seconds("code_timeout", d.code_timeout),
     )
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """How to reach the user when a code is needed."""
+
+    command: str | None = None
+    apprise: tuple[str, ...] = ()  # used only when the optional `apprise` package is installed
+    timeout: float = 30.0
 
 
 def read_notify(r: Reader, node: Node | None) -> NotifyConfig:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from gmid.errors import Problem
+from gmid.errors import Problem, did_you_mean
 
 T = TypeVar("T")
 
@@ -97,15 +97,6 @@ def line_of(node: Node | None) -> int | None:
 def is_null(node: Node | None) -> bool:
     """Tell whether an option is absent or written without a value (`key:` or `key: null`)."""
     return node is None or (isinstance(node, ScalarNode) and node.tag == _NULL)
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """Return "; did you mean 'x'?" for the closest choice, or the list of choices."""
-    choices = sorted(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f" (expected one of: {', '.join(choices)})" if choices else ""
 
 
 @dataclass(frozen=True)
@@ -210,7 +201,7 @@ class Reader:
             elif key not in keys and key in refused:
                 self.problem(key_node, sub, refused[key])
             elif key not in keys:
-                self.problem(key_node, sub, "unknown option" + suggest(key, keys))
+                self.problem(key_node, sub, "unknown option" + did_you_mean(key, keys))
             elif key in lines and index >= merged:
                 self.problem(key_node, sub, f"set twice (first at line {lines[key]})")
             else:

@@ -14,22 +14,14 @@ import logging
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the config imports this module; keep that light
+from gmid.config.portals import NotifyConfig
+
+if TYPE_CHECKING:
     from gmid.portals.challenges.challenge import Challenge
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    """How to reach the user when a code is needed."""
-
-    command: str | None = None
-    apprise: tuple[str, ...] = ()  # used only when the optional `apprise` package is installed
-    timeout: float = 30.0
 
 
 class Notifier:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from connectors.base import CodeRequest
+from gmid.config.portals import NotifyConfig
 from gmid.events import EventBus
-from gmid.portals.alert import Notifier, NotifyConfig
+from gmid.portals.alert import Notifier
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import Challenge
 
