@@ -194,11 +194,6 @@ class Index:
                 db.execute(f"PRAGMA user_version = {number}")
             logger.info("index %s migrated to schema version %d", self.path, number)
 
-    @property
-    def schema_version(self) -> int:
-        """Return the schema version stored in the database."""
-        return self.query("PRAGMA user_version")[0][0]
-
     def by_sha256(self, sha: str) -> IndexedDocument | None:
         """Return the document with these bytes, if archived."""
         rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE sha256 = ?", (sha,))
@@ -207,15 +202,6 @@ class Index:
     def by_path(self, path: str) -> IndexedDocument | None:
         """Return the document filed under this archive-relative path, if any."""
         rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))
-        return _row_to_document(rows[0]) if rows else None
-
-    def by_source_ref(self, source_name: str, ref: str) -> IndexedDocument | None:
-        """Return the newest document a portal delivered under its own id ref."""
-        rows = self.query(
-            f"SELECT {_COLUMNS} FROM documents WHERE source_name = ? AND source_ref = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (source_name, ref),
-        )
         return _row_to_document(rows[0]) if rows else None
 
     def add(self, **row: Any) -> IndexedDocument:
@@ -306,37 +292,6 @@ class Index:
         """Return how many documents match, with the same filters as list()."""
         where, params = self._where(company, source, source_name, since, text)
         return self.query(f"SELECT count(*) FROM documents{where}", params)[0][0]
-
-    def stats(self) -> dict:
-        """Return document counts in total, per source and per company, and the quarantine size."""
-        by_source = self.query("SELECT source, count(*) FROM documents GROUP BY source")
-        by_company = self.query("SELECT company, count(*) FROM documents GROUP BY company")
-        return {
-            "documents": sum(n for _, n in by_source),
-            "by_source": dict(by_source),
-            "by_company": dict(by_company),
-            "quarantined": self.quarantine_count(),
-        }
-
-    def message_seen(self, message_id: str | None, raw_sha256: str) -> bool:
-        """Tell whether this mail (Message-ID plus sha256 of its raw bytes) was handled before."""
-        rows = self.query(
-            "SELECT 1 FROM messages WHERE message_id = ? AND raw_sha256 = ?",
-            (message_id or "", raw_sha256),
-        )
-        return bool(rows)
-
-    def record_message(
-        self, message_id: str | None, raw_sha256: str, source: str, source_name: str, documents: int
-    ) -> None:
-        """Remember that this mail was handled and how many documents it gave."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO messages "
-                "(message_id, raw_sha256, source, source_name, documents, seen_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id or "", raw_sha256, source, source_name, documents, _now()),
-            )
 
     def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:
         """Remember a quarantined mail: where it lies and why."""
