@@ -168,3 +168,11 @@ class RunTimeout(PortalError):
     """The run took longer than runs.run_timeout and was stopped."""
 
     outcome = "timed out"
+
+
+class NotFound(GmidError, LookupError):
+    """What a request names does not exist: no such portal, no challenge pending for it."""
+
+
+class Busy(GmidError):
+    """What a request would change is in use: a run of the portal is under way."""

@@ -30,7 +30,7 @@ from gmid.config.load import (
 )
 from gmid.config.portals import PORTAL_NAME, PortalConfig, check_portals, read_portals
 from gmid.config.reader import Reader
-from gmid.errors import ConfigError, GmidError, Problem
+from gmid.errors import ConfigError, GmidError, NotFound, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -271,11 +271,11 @@ def _where(portal: PortalConfig) -> str:
 
 
 def _editable(config: Config, name: str) -> PortalConfig:
-    """The portal, if it lives in an included file; KeyError, or ChangeRefused for config.yaml."""
+    """The portal, if it lives in an included file; NotFound, or ChangeRefused for config.yaml."""
     portal = _find(config, name)
     if portal is None:
         known = ", ".join(p.name for p in config.portals) or "none configured"
-        raise KeyError(f"no portal named {name!r} (known: {known})")
+        raise NotFound(f"no portal named {name!r} (known: {known})")
     if portal.file == str(config.path):
         raise ChangeRefused(
             f"portal {portal.name!r} is defined in {portal.file} (line {portal.line}): "
@@ -362,7 +362,7 @@ def _entry(doc: dict[str, Any], name: str) -> dict[str, Any]:
     for entry in doc.get("portals") or []:
         if isinstance(entry, dict) and str(entry.get("name", "")).casefold() == name.casefold():
             return entry
-    raise KeyError(f"no portal named {name!r} in the file")
+    raise NotFound(f"no portal named {name!r} in the file")
 
 
 def _stored(config: Config, value: Any) -> Path | None:

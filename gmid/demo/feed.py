@@ -10,6 +10,8 @@ from email import policy
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from gmid.errors import NotFound
+
 if TYPE_CHECKING:
     from gmid.daemon.daemon import Daemon
 
@@ -164,7 +166,7 @@ async def _demo_portal(daemon: Daemon) -> None:
     runner = daemon.runner
     try:
         portal = runner.portal(DEMO_PORTAL) if runner else None
-    except KeyError:
+    except NotFound:
         portal = None
     if runner is None or portal is None:
         logger.info("demo: no %r portal in the config; skipping the portal demo", DEMO_PORTAL)

@@ -29,7 +29,7 @@ from gmid.archive.index import Index
 from gmid.config.load import Config
 from gmid.config.portals import PortalConfig
 from gmid.config.secretref import SecretRef
-from gmid.errors import GmidError, PortalError
+from gmid.errors import Busy, GmidError, NotFound, PortalError
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.run import PortalRun
@@ -37,10 +37,6 @@ from gmid.portals.runlog import RunRecord, consecutive_failures, last_runs, reco
 from gmid.schedule.planner import LastRun
 
 logger = logging.getLogger(__name__)
-
-
-class PortalBusy(GmidError):
-    """A run of the portal is under way, of another kind than the one asked for."""
 
 
 def fingerprint(portal: PortalConfig, key: bytes) -> str:
@@ -149,12 +145,12 @@ class PortalRunner:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def portal(self, name: str) -> PortalConfig:
-        """Find a configured portal by name (case-insensitively); KeyError names the known ones."""
+        """Find a configured portal by name (case-insensitively); NotFound names the known ones."""
         for portal in self.config.portals:
             if portal.name.casefold() == name.casefold():
                 return portal
         known = ", ".join(p.name for p in self.config.portals) or "none configured"
-        raise KeyError(f"no portal named {name!r} (known: {known})")
+        raise NotFound(f"no portal named {name!r} (known: {known})")
 
     def fetch(
         self, name: str, *, manual: bool = True, login_only: bool = False
@@ -162,7 +158,8 @@ class PortalRunner:
         """Start a run of a portal, or return the one already under way.
 
         With login_only, a test: it only logs in (or finds the saved session valid), downloads
-        nothing, and leaves the last run that the scheduler plans from as it was.
+        nothing, and leaves the last run that the scheduler plans from as it was. Busy when a
+        run of the other kind (a test, a download) is under way.
         """
         portal = self.portal(name)
         running = self._runs.get(portal.name)
@@ -172,7 +169,7 @@ class PortalRunner:
             if test == login_only or not manual:
                 return running
             what = "a test login" if test else "a download"
-            raise PortalBusy(f"{what} of {portal.name} is under way; try again when it has ended")
+            raise Busy(f"{what} of {portal.name} is under way; try again when it has ended")
         loop = asyncio.get_running_loop()
         self._progress[portal.name] = "queued"
         self._active.add(portal.name)

@@ -24,6 +24,7 @@ from gmid.config.load import session_file
 from gmid.config.portals import PortalConfig
 from gmid.control import protocol as p
 from gmid.daemon.rpc.server import Connection, Handler, RpcError
+from gmid.errors import Busy
 from gmid.portals import cookiestxt
 from gmid.portals.runner import PortalRunner
 
@@ -63,17 +64,13 @@ def session_methods(runner: PortalRunner) -> dict[str, Handler]:
         name = params.get("portal")
         if not isinstance(name, str) or not name.strip():
             raise RpcError(p.INVALID_PARAMS, "portal must be a non-empty string")
-        try:
-            return runner.portal(name)
-        except KeyError as e:
-            raise RpcError(p.NOT_FOUND, str(e.args[0])) from None
+        return runner.portal(name)
 
     def not_running(portal: PortalConfig, doing: str) -> None:
         if runner.running(portal.name):
-            raise RpcError(
-                p.BUSY,
+            raise Busy(
                 f"a run of {portal.name} is under way: {doing} when it has ended "
-                "(it would save its own session over it)",
+                "(it would save its own session over it)"
             )
 
     async def session_import(params: dict[str, Any], conn: Connection) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import schedule
 
+from gmid.errors import NotFound
 from gmid.events import EventBus
 from gmid.portals.runner import PortalRunner
 from gmid.schedule.planner import Planned, next_run, preview
@@ -144,7 +145,7 @@ class PortalScheduler:
         logger.info("scheduled run of %s (%s)", name, planned.reason if planned else "")
         try:
             self.runner.fetch(name, manual=False)
-        except KeyError:
+        except NotFound:
             logger.warning("portal %s is gone from the config; not started", name)
 
     async def _loop(self) -> None:

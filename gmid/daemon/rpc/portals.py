@@ -12,7 +12,7 @@ from gmid.config.load import Company
 from gmid.control import protocol as p
 from gmid.daemon.rpc.server import Connection, Handler, RpcError
 from gmid.portals.challenges.broker import ChallengeBroker
-from gmid.portals.runner import PortalBusy, PortalRunner
+from gmid.portals.runner import PortalRunner
 from gmid.portals.sessions import session_methods
 from gmid.schedule.scheduler import PortalScheduler
 
@@ -46,12 +46,7 @@ def portal_methods(
         wait = params.get("wait", False)
         if not isinstance(wait, bool):
             raise RpcError(p.INVALID_PARAMS, "wait must be true or false")
-        try:
-            future = runner.fetch(name, manual=True)
-        except KeyError as e:
-            raise RpcError(p.NOT_FOUND, str(e.args[0])) from None
-        except PortalBusy as e:
-            raise RpcError(p.BUSY, str(e)) from None
+        future = runner.fetch(name, manual=True)
         if not wait:
             return {"started": True}
         # shield: a client that goes away must not cancel the run itself.
@@ -81,8 +76,6 @@ def portal_methods(
         answer = _text(params, "answer")
         try:
             return broker.answer(key, answer).to_dict()
-        except LookupError as e:
-            raise RpcError(p.NOT_FOUND, str(e.args[0] if e.args else e)) from None
         except ValueError as e:
             raise RpcError(p.INVALID_PARAMS, str(e)) from None
 
@@ -114,8 +107,6 @@ def manage_methods(
             except manage.ChangeRefused as e:
                 data = {"problems": e.problems} if e.problems else None
                 raise RpcError(p.INVALID_PARAMS, str(e), data) from None
-            except KeyError as e:
-                raise RpcError(p.NOT_FOUND, str(e.args[0])) from None
             except OSError as e:
                 raise RpcError(p.INTERNAL_ERROR, f"could not write the change: {e}") from None
             loaded = await reload()
@@ -182,12 +173,7 @@ def manage_methods(
 
     async def portal_test_login(params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         _only(params, ("name",))
-        try:
-            future = runner.fetch(_text(params, "name"), manual=True, login_only=True)
-        except KeyError as e:
-            raise RpcError(p.NOT_FOUND, str(e.args[0])) from None
-        except PortalBusy as e:
-            raise RpcError(p.BUSY, str(e)) from None
+        future = runner.fetch(_text(params, "name"), manual=True, login_only=True)
         # shield: a client that goes away must not cancel the test itself.
         record = await asyncio.shield(future)
         return record.to_dict() | {"test": True}

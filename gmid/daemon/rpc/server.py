@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gmid.control import protocol as p
-from gmid.errors import GmidError
+from gmid.errors import Busy, GmidError, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,10 @@ class Connection:
             value = await handler(params, self)
         except RpcError as e:
             return p.error(id_, e.code, str(e), e.data)
+        except NotFound as e:
+            return p.error(id_, p.NOT_FOUND, str(e))
+        except Busy as e:
+            return p.error(id_, p.BUSY, str(e))
         except GmidError as e:
             return p.error(id_, p.INTERNAL_ERROR, str(e))
         except Exception:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.base import ApprovalRequest, CaptchaRequest, CodeRequest, TokenRequest
-from gmid.errors import ChallengeExpired
+from gmid.errors import ChallengeExpired, NotFound
 from gmid.events import EventBus
 from gmid.portals.challenges.challenge import (
     Challenge,
@@ -173,7 +173,7 @@ class ChallengeBroker:
     def answer(self, key: str, answer: str) -> Challenge:
         """Answer the challenge with this id, or the only one pending for this portal.
 
-        Raises LookupError when no challenge (or more than one) matches, ValueError for an
+        Raises NotFound when no challenge (or more than one) matches, ValueError for an
         empty answer. An approval takes "cancel" to give up; any other answer polls at once.
         """
         answer = answer.strip()
@@ -233,9 +233,9 @@ class ChallengeBroker:
             return self._waiting[key]
         matches = [w for w in self._waiting.values() if w.challenge.portal == key]
         if not matches:
-            raise LookupError(f"no pending challenge for {key}")
+            raise NotFound(f"no pending challenge for {key}")
         if len(matches) > 1:
-            raise LookupError(f"portal {key} has {len(matches)} pending challenges: give the id")
+            raise NotFound(f"portal {key} has {len(matches)} pending challenges: give the id")
         return matches[0]
 
     def _new(self, portal: str, kind: str, prompt: str, medium: str, expiry: float) -> Challenge:
