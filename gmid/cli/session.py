@@ -16,8 +16,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def cmd_session_import(args: argparse.Namespace) -> int:
+    from gmid.control.cookiefile import read_file
     from gmid.errors import ControlError
-    from gmid.portals.cookiestxt import read_file
 
     text = read_file(args.file)  # here: the daemon opens no path a client names
     try:

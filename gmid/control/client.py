@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from gmid.control import protocol as p
+from gmid.control.cookiefile import CookieFileError, read_file
 from gmid.errors import ControlError, DaemonNotRunning
-from gmid.portals.cookiestxt import CookieFileError, read_file
 
 __all__ = ["UNSET", "ControlClient", "ControlError", "CookieFileError", "DaemonNotRunning"]
 

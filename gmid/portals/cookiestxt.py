@@ -7,6 +7,7 @@ HttpOnly cookie's line; an expiry of 0 (or nothing) is a session cookie.
 
 Everything here is pure: no file is written, nothing is logged. Cookie values are secrets: no
 message, problem or description ever shows one, nor the text of a line that was not understood.
+Reading the file, on the client's side, is gmid/control/cookiefile.py.
 """
 
 from __future__ import annotations
@@ -17,15 +18,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gmid.errors import GmidError
+from gmid.control.cookiefile import MAX_BYTES, CookieFileError
 
-# The file travels to the daemon in one control-socket request line (at most 1 MiB of JSON,
-# where a tab takes two bytes): half of that leaves room. A browser exports a few KB per site.
-MAX_BYTES = 512 * 1024
 MAX_PROBLEMS = 20  # lines not understood that are listed one by one; the rest are counted
 MAX_COOKIES = 1000  # for one portal (browsers keep about 180 per site)
 MAX_LISTED = 20  # other sites and expired cookies named in a summary; the rest are counted
@@ -34,14 +31,6 @@ _HTTPONLY = "#HttpOnly_"
 _HOST = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 _EXPIRY = re.compile(r"-?\d{1,20}(\.\d*)?")
 _FLAGS = {"TRUE": True, "FALSE": False}
-
-
-class CookieFileError(GmidError, ValueError):
-    """The cookies cannot be used; the message says why, never with a cookie's value."""
-
-    def __init__(self, message: str, problems: list[str] | None = None):
-        super().__init__(message)
-        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -148,39 +137,6 @@ def describe(cookie: FileCookie | http.cookiejar.Cookie) -> dict[str, Any]:
         "secure": bool(cookie.secure),
         "http_only": bool(http_only),
     }
-
-
-def decode(data: bytes, name: str = "the file") -> str:
-    """The text of a cookies file: UTF-8 (a BOM is dropped), at most MAX_BYTES."""
-    if len(data) > MAX_BYTES:
-        raise CookieFileError(
-            f"{name} is larger than {MAX_BYTES // 1024} KB: not a cookies.txt export of a site "
-            "(export only the portal's site's cookies)"
-        )
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CookieFileError(f"{name} is UTF-16 text; save it as UTF-8 (or plain ASCII)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise CookieFileError(
-            f"{name} is not UTF-8 text (line {line}, byte {e.start}): "
-            "not a cookies.txt export, or saved in another encoding"
-        ) from None
-    return text.removeprefix("\ufeff")
-
-
-def read_file(path: str | Path) -> str:
-    """Read a cookies file for an import, refusing a huge or binary one before it is sent."""
-    path = Path(path).expanduser()
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        raise CookieFileError(f"{path} is a folder, not a cookies.txt file") from None
-    except OSError as e:
-        raise CookieFileError(f"{path}: {e.strerror or e}") from None
-    return decode(data, str(path))
 
 
 def parse(text: str) -> Parsed:

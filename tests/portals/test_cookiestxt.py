@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from gmid.control import cookiefile
 from gmid.portals import cookiestxt as ct
 from gmid.portals.web import read_cookies, write_cookies
 
@@ -184,34 +185,34 @@ def test_files_that_are_not_cookies_txt_are_refused(text, why):
 def test_reading_a_file_caps_its_size_and_wants_utf8(tmp_path):
     good = tmp_path / "cookies.txt"
     good.write_bytes(b"\xef\xbb\xbf" + BROWSER.encode())
-    assert ct.read_file(good) == BROWSER  # the BOM dropped
+    assert cookiefile.read_file(good) == BROWSER  # the BOM dropped
 
     huge = tmp_path / "huge.txt"
     huge.write_bytes(b"# " + b"x" * ct.MAX_BYTES + b"\n")
     with pytest.raises(ct.CookieFileError, match="larger than 512 KB"):
-        ct.read_file(huge)
+        cookiefile.read_file(huge)
     with pytest.raises(ct.CookieFileError, match="larger than 512 KB"):
         ct.parse("x" * (ct.MAX_BYTES + 1))
 
     latin = tmp_path / "latin1.txt"
     latin.write_bytes(b"# ok\n# ok\nexample.com\tFALSE\t/\tFALSE\t0\tn\tcaf\xe9\n")
     with pytest.raises(ct.CookieFileError, match=r"not UTF-8 text \(line 3, byte 43\)"):
-        ct.read_file(latin)
+        cookiefile.read_file(latin)
 
     utf16 = tmp_path / "utf16.txt"
     utf16.write_bytes(BROWSER.encode("utf-16"))
     with pytest.raises(ct.CookieFileError, match="UTF-16"):
-        ct.read_file(utf16)
+        cookiefile.read_file(utf16)
 
     binary = tmp_path / "image.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xd8")
     with pytest.raises(ct.CookieFileError, match="not UTF-8"):
-        ct.read_file(binary)
+        cookiefile.read_file(binary)
 
     with pytest.raises(ct.CookieFileError, match="No such file"):
-        ct.read_file(tmp_path / "missing.txt")
+        cookiefile.read_file(tmp_path / "missing.txt")
     with pytest.raises(ct.CookieFileError, match="is a folder"):
-        ct.read_file(tmp_path)
+        cookiefile.read_file(tmp_path)
 
 
 def test_kept_cookies_become_the_runners_session_file_and_are_sent(tmp_path):
