@@ -95,8 +95,7 @@ class GmidApp(App):
         if client is None:
             return
         with contextlib.suppress(link.DaemonNotRunning, link.ControlError):
-            raw = await client.call("status")
-            self.post_message(StatusLoaded(p.Status.from_dict(raw), raw))
+            self.post_message(StatusLoaded(await client.status()))
 
     @work(group="count", exclusive=True, exit_on_error=False)
     async def count_documents(self) -> None:
@@ -112,7 +111,7 @@ class GmidApp(App):
     def on_connected(self, message: Connected) -> None:
         self.client = message.client
         self.model.connected = True
-        self.model.load_status(message.status, message.raw)
+        self.model.load_status(message.status)
         if isinstance(self.screen, DownScreen):
             self.pop_screen()
             self.notify("connected to the daemon again")
@@ -135,7 +134,7 @@ class GmidApp(App):
             self._changed()
 
     def on_status_loaded(self, message: StatusLoaded) -> None:
-        self.model.load_status(message.status, message.raw)
+        self.model.load_status(message.status)
         self._changed()
         self._next_prompt()
 

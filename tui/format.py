@@ -123,7 +123,7 @@ def styled_state(label: str, key: str, width: int = 17) -> Text:
 def mailbox_reason(box: p.MailboxInfo) -> str:
     """Why a mailbox fails, in the server's words: once if all its failing folders say the same,
     else per folder."""
-    errors = {f.get("error") for f in box.folders if f.get("state") == "failing"}
+    errors = {f.error for f in box.folders if f.state == "failing"}
     if len(errors) == 1 and None not in errors:
         return str(errors.pop())
     return box.error or "failing"

@@ -53,8 +53,7 @@ async def follow(socket: Path, post: Callable[[Message], Any], *, retry: float =
         reason = f"the daemon closed the connection on {socket}"
         try:
             await asyncio.sleep(0)  # lets `first` send the subscription
-            raw = await client.call("status")
-            post(Connected(client, p.Status.from_dict(raw), raw))
+            post(Connected(client, await client.status()))
             event = await first
             while event is not None:
                 post(DaemonEvent(event))
@@ -79,17 +78,11 @@ async def scan(client: ControlClient) -> dict[int, tuple[str, str, str, str]]:
     seen: dict[int, tuple[str, str, str, str]] = {}
     offset = 0
     while True:
-        page = await client.call("documents.list", limit=SCAN_PAGE, offset=offset)
-        docs = page.get("documents", [])
-        for d in docs:
-            seen[d["id"]] = (
-                d.get("company", "unknown"),
-                d.get("source", ""),
-                d.get("source_name", ""),
-                d.get("received_at", ""),
-            )
-        offset += len(docs)
-        if not docs or offset >= page.get("total", 0):
+        page = await client.documents(limit=SCAN_PAGE, offset=offset)
+        for d in page.documents:
+            seen[d.id] = (d.company, d.source, d.source_name, d.received_at)
+        offset += len(page.documents)
+        if not page.documents or offset >= page.total:
             return seen
 
 

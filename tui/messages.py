@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
@@ -16,7 +16,6 @@ class Connected(Message):
 
     client: Any  # gmid.control.client.ControlClient
     status: p.Status
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,7 +31,6 @@ class StatusLoaded(Message):
     """A fresh status: portals, their next runs, pending challenges."""
 
     status: p.Status
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,7 +65,7 @@ class DocumentsLoaded(Message):
 class ScheduleLoaded(Message):
     """The coming runs and quiet periods (`schedule.preview`)."""
 
-    plan: dict[str, Any]
+    plan: p.SchedulePreview
 
 
 @dataclass

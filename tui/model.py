@@ -57,7 +57,6 @@ class Model:
         self.portals: dict[str, p.PortalInfo] = {}
         self.companies: list[str] = []  # companies the daemon names (when its status has them)
         self.mailboxes: dict[str, p.MailboxInfo] = {}  # the watched IMAP mailboxes, in order
-        self.extra: dict[str, dict[str, Any]] = {}  # per portal: fields a newer daemon adds
         self.challenges: dict[str, Pending] = {}
         self.company_docs: dict[str, int] | None = None
         self.portal_docs: dict[str, int] | None = None
@@ -69,9 +68,8 @@ class Model:
 
     # -- status ----------------------------------------------------------------------------
 
-    def load_status(self, status: p.Status, raw: dict[str, Any] | None = None) -> None:
-        """Take a fresh status: portals, pending challenges, totals."""
-        raw = raw or {}
+    def load_status(self, status: p.Status) -> None:
+        """Take a fresh status: portals, companies, pending challenges, totals."""
         self.status = status
         try:
             self.tz = ZoneInfo(status.timezone)
@@ -79,10 +77,7 @@ class Model:
             self.tz = UTC
         self.portals = {portal.name: portal for portal in status.portals}
         self.mailboxes = {box.name: box for box in status.mailboxes}
-        self.extra = {d.get("name", ""): d for d in raw.get("portals", []) if isinstance(d, dict)}
-        if "companies" in raw:  # else keep those learnt from company.added events
-            companies = raw.get("companies") or []
-            self.companies = [c if isinstance(c, str) else c.get("name", "") for c in companies]
+        self.companies = [company.name for company in status.companies]
         self.documents = status.documents
         seen = {c.id for c in status.challenges}
         self.challenges = {k: v for k, v in self.challenges.items() if k in seen}
@@ -202,10 +197,6 @@ class Model:
                 seen.add(name)
                 rows.append(name)
         return rows
-
-    def portal_field(self, portal: str, key: str) -> Any:
-        """A field of a portal that the typed PortalInfo may not carry (username, schedule...)."""
-        return self.extra.get(portal, {}).get(key)
 
 
 def _doc_key(doc: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -150,8 +150,7 @@ def cmd_mailboxes(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_client(args, lambda c: c.call("config.reload")))
-    if result.get("reloaded"):
+    if asyncio.run(_with_client(args, lambda c: c.reload())):
         print("the daemon reloaded its config")
         return 0
     print("the daemon refused the new config and kept the old one; see `gmid check-config`")

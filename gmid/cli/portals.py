@@ -124,47 +124,43 @@ async def _follow(client, portal: str):
 def cmd_suggest(args: argparse.Namespace) -> int:
     result = asyncio.run(_with_client(args, lambda c: c.suggest(args.url, args.domain)))
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    if not result["form_found"]:
-        print(f"no login form found at {result['login_url']}")
-    print(f"draft written to {result['draft']} (disabled)")
-    if result.get("note"):
-        print(f"  {result['note']}")
+    if not result.form_found:
+        print(f"no login form found at {result.login_url}")
+    print(f"draft written to {result.draft} (disabled)")
+    if result.note:
+        print(f"  {result.note}")
     print("left to fill in:")
-    for item in result["todo"]:
+    for item in result.todo:
         print(f"  - {item}")
-    print(
-        f"edit it, then `gmid check-config`, `gmid reload` and `gmid fetch {result['name']} --wait`"
-    )
+    print(f"edit it, then `gmid check-config`, `gmid reload` and `gmid fetch {result.name} --wait`")
     return 0
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    plan = asyncio.run(_with_client(args, lambda c: c.call("schedule.preview", days=args.days)))
+    plan = asyncio.run(_with_client(args, lambda c: c.schedule(args.days)))
     if args.json:
-        print(json.dumps(plan, indent=2, ensure_ascii=False))
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return 0
     from zoneinfo import ZoneInfo
 
-    tz = ZoneInfo(plan["timezone"])
+    tz = ZoneInfo(plan.timezone)
 
     def local(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
 
     lines = [
-        (datetime.fromisoformat(r["at"]), f"{local(r['at'])}  {r['portal']:<20}  {r['reason']}")
-        for r in plan["runs"]
+        (datetime.fromisoformat(r.at), f"{local(r.at)}  {r.portal:<20}  {r.reason}")
+        for r in plan.runs
     ]
-    for q in plan["quiet"]:
-        until = f"-- quiet until {local(q['end'])}"
-        lines.append(
-            (datetime.fromisoformat(q["start"]), f"{local(q['start'])}  {until}  ({q['why']})")
-        )
-    print(f"the next {args.days} days, times in {plan['timezone']}:")
+    for q in plan.quiet:
+        until = f"-- quiet until {local(q.end)}"
+        lines.append((datetime.fromisoformat(q.start), f"{local(q.start)}  {until}  ({q.why})"))
+    print(f"the next {args.days} days, times in {plan.timezone}:")
     for _, line in sorted(lines):
         print(line)
-    if not plan["runs"]:
+    if not plan.runs:
         print("no scheduled runs (portals that are disabled run only by hand)")
     return 0
 

@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 
 from gmid.cli.main import _local, _print_table, _with_client
+from gmid.control.protocol import SessionImported
 
 
 def _plural(n: int, word: str) -> str:
@@ -29,79 +30,79 @@ def cmd_session_import(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return e.exit_code
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    names = ", ".join(c["name"] for c in result["cookies"][:12])
-    more = ", ..." if len(result["cookies"]) > 12 else ""
-    hosts = ", ".join(result["hosts"])
+    names = ", ".join(c.name for c in result.cookies[:12])
+    more = ", ..." if len(result.cookies) > 12 else ""
+    hosts = ", ".join(result.hosts)
     print(
-        f"{result['portal']}: session imported: {_plural(result['imported'], 'cookie')} "
+        f"{result.portal}: session imported: {_plural(result.imported, 'cookie')} "
         f"for {hosts} ({names}{more})"
     )
     for line in _dropped(result):
         print(f"  {line}")
-    print(f"  stored in {result['file']} (owner-only: the cookies open your account)")
+    print(f"  stored in {result.file} (owner-only: the cookies open your account)")
     print(
         f"the next run uses it without logging in while the portal accepts it: "
-        f"`gmid fetch {result['portal']} --wait`"
+        f"`gmid fetch {result.portal} --wait`"
     )
     return 0
 
 
-def _dropped(result: dict) -> list[str]:
+def _dropped(result: SessionImported) -> list[str]:
     lines = []
-    others = result.get("other_domains") or {}
+    others = result.other_domains
     if others:
-        n = result.get("dropped_other") or sum(others.values())
+        n = result.dropped_other or sum(others.values())
         listed = ", ".join(f"{d} ({k})" for d, k in list(others.items())[:8])
         more = ", ..." if n > sum(list(others.values())[:8]) else ""
         lines.append(f"dropped {_plural(n, 'cookie')} of other sites: {listed}{more}")
-    expired = result.get("expired") or []
+    expired = result.expired
     if expired:
-        n = result.get("dropped_expired") or len(expired)
+        n = result.dropped_expired or len(expired)
         more = ", ..." if n > len(expired) else ""
         lines.append(f"dropped {_plural(n, 'expired cookie')}: {', '.join(expired)}{more}")
-    if result.get("bad_lines"):
-        lines.append(f"skipped {_plural(result['bad_lines'], 'line')} not understood:")
-        lines += [f"  {problem}" for problem in result.get("problems", [])]
+    if result.bad_lines:
+        lines.append(f"skipped {_plural(result.bad_lines, 'line')} not understood:")
+        lines += [f"  {problem}" for problem in result.problems]
     return lines
 
 
 def cmd_session_clear(args: argparse.Namespace) -> int:
     result = asyncio.run(_with_client(args, lambda c: c.clear_session(args.portal)))
-    if result["cleared"]:
-        print(f"{result['portal']}: saved session forgotten; the next run logs in")
+    if result.cleared:
+        print(f"{result.portal}: saved session forgotten; the next run logs in")
     else:
-        print(f"{result['portal']}: there was no saved session")
+        print(f"{result.portal}: there was no saved session")
     return 0
 
 
 def cmd_session_show(args: argparse.Namespace) -> int:
     result = asyncio.run(_with_client(args, lambda c: c.session(args.portal)))
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    portal = result["portal"]
-    if not result["saved"]:
+    portal = result.portal
+    if not result.saved:
         print(f"{portal}: no saved session; the next run logs in")
         return 0
-    if result.get("error"):
-        print(f"{portal}: the saved session in {result['file']} is {result['error']}")
+    if result.error:
+        print(f"{portal}: the saved session in {result.file} is {result.error}")
         return 1
-    cookies = result["cookies"]
-    when = _local(result["saved_at"])
-    print(f"{portal}: {_plural(len(cookies), 'cookie')}, saved {when} in {result['file']}")
+    cookies = result.cookies
+    when = _local(result.saved_at) if result.saved_at else "at an unknown time"
+    print(f"{portal}: {_plural(len(cookies), 'cookie')}, saved {when} in {result.file}")
     if not cookies:
         return 0
     table = [("NAME", "DOMAIN", "PATH", "EXPIRES", "FLAGS")]
     for c in cookies:
-        if c["expires"] is None:
+        if c.expires is None:
             expires = "end of session"
         else:
-            expires = datetime.fromtimestamp(c["expires"]).astimezone().strftime("%Y-%m-%d %H:%M")
-            expires += " (expired)" if c.get("expired") else ""
-        flags = " ".join(f for f in ("secure", "http_only") if c[f]).replace("_", "")
-        table.append((c["name"], c["domain"], c["path"], expires, flags or "-"))
+            expires = datetime.fromtimestamp(c.expires).astimezone().strftime("%Y-%m-%d %H:%M")
+            expires += " (expired)" if c.expired else ""
+        flags = " ".join(f for f, on in (("secure", c.secure), ("httponly", c.http_only)) if on)
+        table.append((c.name, c.domain, c.path, expires, flags or "-"))
     _print_table(table)
     return 0
 

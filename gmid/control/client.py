@@ -1,4 +1,8 @@
-"""Typed async client of the control socket, used by the CLI and the TUI."""
+"""Typed async client of the control socket, used by the CLI and the TUI.
+
+Each method of the daemon has a method here that sends its parameters and returns its answer as
+a payload of gmid/control/protocol.py.
+"""
 
 from __future__ import annotations
 
@@ -108,8 +112,9 @@ class ControlClient:
             future.set_result(message.get("result"))
 
     async def call(self, method: str, **params: Any) -> Any:
-        """Call a method and return its result; ControlError for an error answer.
+        """Call a method and return its result as JSON; ControlError for an error answer.
 
+        The raw request, for what no typed method covers (a test of the protocol itself).
         Parameters that are None are not sent.
         """
         return await self._request(method, {k: v for k, v in params.items() if v is not None})
@@ -128,9 +133,20 @@ class ControlClient:
             raise DaemonNotRunning(f"lost the connection to the daemon on {self.path}") from e
         return await future
 
+    # -- the daemon ----------------------------------------------------------------------------
+
     async def status(self) -> p.Status:
         """The daemon's status."""
         return p.Status.from_dict(await self.call("status"))
+
+    async def mailboxes(self) -> list[p.MailboxInfo]:
+        """Every configured IMAP mailbox with its connection state and counts."""
+        return [p.MailboxInfo.from_dict(d) for d in await self.call("mailboxes.list")]
+
+    async def reload(self) -> bool:
+        """Make the daemon read its config again; False when it refused the new one (its log
+        says why) and kept the running config."""
+        return p.Reloaded.from_dict(await self.call("config.reload")).reloaded
 
     async def documents(
         self,
@@ -154,26 +170,51 @@ class ControlClient:
         )
         return p.DocumentPage.from_dict(result)
 
-    async def portals(self) -> list[p.PortalInfo]:
-        """Every configured portal with its state and last run."""
-        return [p.PortalInfo.from_dict(d) for d in await self.call("portals.list")]
+    async def recent_events(self, limit: int = 100) -> list[p.Event]:
+        """The daemon's recent events (up to 200 are kept), oldest first."""
+        return [p.Event.from_dict(e) for e in await self.call("events.recent", limit=limit)]
 
-    async def mailboxes(self) -> list[p.MailboxInfo]:
-        """Every configured IMAP mailbox with its connection state and counts."""
-        return [p.MailboxInfo.from_dict(d) for d in await self.call("mailboxes.list")]
+    async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
+        """Subscribe and yield events as the daemon publishes them, until it goes away."""
+        p.Subscribed.from_dict(await self.call("subscribe", types=types))
+        while (event := await self._events.get()) is not None:
+            yield event
+        if isinstance(self._closed, DaemonNotRunning):
+            raise self._closed
+
+    # -- portals -------------------------------------------------------------------------------
+
+    async def portals(self) -> list[p.PortalInfo]:
+        """Every configured portal with its state, its last run and its next."""
+        return [p.PortalInfo.from_dict(d) for d in await self.call("portals.list")]
 
     async def fetch(self, portal: str, *, wait: bool = False) -> p.RunInfo | None:
         """Start a download from a portal; with wait, return how the run ended."""
         result = await self.call("portal.fetch", portal=portal, wait=wait)
-        return p.RunInfo.from_dict(result["run"]) if result.get("run") else None
+        return p.Fetched.from_dict(result).run
 
-    async def suggest(self, url: str, domain: str | None = None) -> dict[str, Any]:
-        """Suggest a portal: the daemon writes a disabled draft for it and says what is left.
+    async def test_login(self, name: str) -> p.RunInfo:
+        """Log in to a portal and nothing else, and say how it went (outcome "ok" or why not).
 
-        The result has url, domain, name, login_url, form_found, draft (its path), todo (the
-        points left to fill in) and note.
+        Codes are asked as in a run. The portal's last run, which the scheduler plans from, is
+        left as it was; the test's events carry `test: true`.
         """
-        return await self.call("portal.suggest", url=url, domain=domain)
+        return p.RunInfo.from_dict(await self.call("portal.test_login", name=name))
+
+    async def schedule(self, days: int = 7) -> p.SchedulePreview:
+        """The runs of the coming days and the quiet periods."""
+        return p.SchedulePreview.from_dict(await self.call("schedule.preview", days=days))
+
+    async def suggest(self, url: str, domain: str | None = None) -> p.Suggestion:
+        """Suggest a portal: the daemon writes a disabled draft for it and says what is left."""
+        return p.Suggestion.from_dict(await self.call("portal.suggest", url=url, domain=domain))
+
+    async def connectors(self) -> p.Connectors:
+        """What a portal can be linked with: the connectors' names and the form descriptions
+        (pass one's name, or its `form`, as `add_portal(form=...)`)."""
+        return p.Connectors.from_dict(await self.call("connectors.list"))
+
+    # -- challenges ----------------------------------------------------------------------------
 
     async def challenges(self) -> list[p.ChallengeInfo]:
         """The codes, captchas and approvals portals are waiting for."""
@@ -183,6 +224,8 @@ class ControlClient:
         """Answer a challenge, by its id or by its portal's name."""
         result = await self.call("challenge.answer", key=key, answer=answer)
         return p.ChallengeInfo.from_dict(result)
+
+    # -- changes of the config -----------------------------------------------------------------
 
     async def add_portal(
         self,
@@ -200,7 +243,7 @@ class ControlClient:
         plain_text: bool = False,
         enabled: bool | None = None,
         schedule: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> p.PortalChange:
         """Link a portal: the daemon writes it into `portals.d/NAME.yaml` and loads it.
 
         `form` is a form description (a mapping) or the name of one from `connectors()`; or
@@ -209,11 +252,8 @@ class ControlClient:
         into the YAML itself and a warning says so. `*_ref` writes a reference such as
         {"env": "VAR"} as it is. ControlError (INVALID_PARAMS) when it is refused; its `data`
         has `problems`, one "FILE:LINE: option: message" each, when the entry is not valid.
-
-        The answer: name, file, secrets (files written), deleted, warnings, loaded (the
-        daemon runs with it now) and portal (as in `portals()`, a dict).
         """
-        return await self.call(
+        result = await self.call(
             "portal.add",
             name=name,
             company=company,
@@ -229,6 +269,7 @@ class ControlClient:
             enabled=enabled,
             schedule=schedule,
         )
+        return p.PortalChange.from_dict(result)
 
     async def update_portal(
         self,
@@ -243,12 +284,11 @@ class ControlClient:
         totp_secret: str | None = None,
         totp_secret_ref: dict[str, str] | None = None,
         plain_text: bool = False,
-    ) -> dict[str, Any]:
+    ) -> p.PortalChange:
         """Change a portal that gmid wrote (or any included file holds); None: unchanged.
 
         `schedule=None` drops the portal's own schedule (the global one applies again). A
-        portal of the main config.yaml is refused: the user changes that file by hand. The
-        answer is as for `add_portal`.
+        portal of the main config.yaml is refused: the user changes that file by hand.
         """
         params = {
             "name": name,
@@ -264,79 +304,49 @@ class ControlClient:
         params = {k: v for k, v in params.items() if v is not None}
         if not isinstance(schedule, _Unset):
             params["schedule"] = schedule
-        return await self._request("portal.update", params)
+        return p.PortalChange.from_dict(await self._request("portal.update", params))
 
-    async def remove_portal(self, name: str, *, delete_secrets: bool = False) -> dict[str, Any]:
+    async def remove_portal(self, name: str, *, delete_secrets: bool = False) -> p.PortalChange:
         """Remove a portal from its included file; its documents stay in the archive.
 
         With delete_secrets its files in the secret store and its saved session go too (listed
         in the answer's `deleted`).
         """
-        return await self.call("portal.remove", name=name, delete_secrets=delete_secrets)
+        result = await self.call("portal.remove", name=name, delete_secrets=delete_secrets)
+        return p.PortalChange.from_dict(result)
 
-    async def add_company(self, name: str, senders: list[str]) -> dict[str, Any]:
-        """Add a company (addresses or @domains it mails from) in `portals.d/company-NAME.yaml`.
+    async def add_company(self, name: str, senders: list[str]) -> p.CompanyChange:
+        """Add a company (addresses or @domains it mails from) in `portals.d/company-NAME.yaml`."""
+        result = await self.call("company.add", name=name, senders=senders)
+        return p.CompanyChange.from_dict(result)
 
-        The answer: name, file, warnings, loaded and company ({name, senders, file}).
-        """
-        return await self.call("company.add", name=name, senders=senders)
+    # -- a portal's saved session --------------------------------------------------------------
 
-    async def test_login(self, name: str) -> p.RunInfo:
-        """Log in to a portal and nothing else, and say how it went (outcome "ok" or why not).
-
-        Codes are asked as in a run. The portal's last run, which the scheduler plans from, is
-        left as it was; the test's events carry `test: true`.
-        """
-        return p.RunInfo.from_dict(await self.call("portal.test_login", name=name))
-
-    async def import_session(self, portal: str, text: str) -> dict[str, Any]:
+    async def import_session(self, portal: str, text: str) -> p.SessionImported:
         """Make a browser's cookies (cookies.txt text) the portal's saved session.
 
         The daemon keeps the cookies a browser would send to the portal's hosts and drops the
-        others and the expired ones. The answer: portal, file, imported, hosts, cookies (name,
-        domain, path, expires, secure, http_only: never a value), other_domains (domain ->
-        count dropped), expired (names), problems ("line N: ..."), bad_lines. ControlError:
-        INVALID_PARAMS when no cookie is the portal's (the session stays as it was), BUSY while
-        a run of the portal is under way.
+        others and the expired ones. ControlError: INVALID_PARAMS when no cookie is the
+        portal's (the session stays as it was), BUSY while a run of the portal is under way.
         """
         # An over-long request line is refused without its id: the call would never return.
         if len(json.dumps(text, ensure_ascii=False).encode()) > p.MAX_LINE - 4096:
             raise ControlError(p.INVALID_PARAMS, "the cookies file is too large to send")
-        return await self.call("portal.session.import", portal=portal, text=text)
+        result = await self.call("portal.session.import", portal=portal, text=text)
+        return p.SessionImported.from_dict(result)
 
-    async def import_session_file(self, portal: str, path: str | Path) -> dict[str, Any]:
+    async def import_session_file(self, portal: str, path: str | Path) -> p.SessionImported:
         """Read a cookies.txt file here (the daemon opens no path a client names) and import
         it as in `import_session`. CookieFileError when the file cannot be read: missing, over
         the size cap, not UTF-8 text."""
         return await self.import_session(portal, await asyncio.to_thread(read_file, path))
 
-    async def clear_session(self, portal: str) -> dict[str, Any]:
-        """Forget the portal's saved session: its next run logs in. `cleared` is False when
-        there was none; BUSY while a run of the portal is under way."""
-        return await self.call("portal.session.clear", portal=portal)
+    async def clear_session(self, portal: str) -> p.SessionCleared:
+        """Forget the portal's saved session: its next run logs in. BUSY while a run of the
+        portal is under way."""
+        result = await self.call("portal.session.clear", portal=portal)
+        return p.SessionCleared.from_dict(result)
 
-    async def session(self, portal: str) -> dict[str, Any]:
-        """The portal's saved session: saved (bool), saved_at, file, hosts and its cookies
-        (name, domain, path, expires, expired, secure, http_only; never a value)."""
-        return await self.call("portal.session.show", portal=portal)
-
-    async def recent_events(self, limit: int = 100) -> list[p.Event]:
-        """The daemon's recent events (up to 200 are kept), oldest first."""
-        return [p.Event.from_dict(e) for e in await self.call("events.recent", limit=limit)]
-
-    async def connectors(self) -> dict[str, Any]:
-        """What a portal can be linked with.
-
-        `connectors`: the connector names; `forms`: the form descriptions, each with name,
-        description, company (or None), source ("config" or "gmid"), file and form (the
-        mapping to pass as `add_portal(form=...)`, or pass its name).
-        """
-        return await self.call("connectors.list")
-
-    async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
-        """Subscribe and yield events as the daemon publishes them, until it goes away."""
-        await self.call("subscribe", types=types)
-        while (event := await self._events.get()) is not None:
-            yield event
-        if isinstance(self._closed, DaemonNotRunning):
-            raise self._closed
+    async def session(self, portal: str) -> p.SessionInfo:
+        """The portal's saved session: its cookies without their values."""
+        return p.SessionInfo.from_dict(await self.call("portal.session.show", portal=portal))

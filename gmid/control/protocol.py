@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -16,6 +19,8 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 FORBIDDEN = -32001
+NOT_FOUND = -32004  # no such portal, no challenge pending for it
+BUSY = -32005  # a portal's run (or test login) is under way: try again when it has ended
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -49,20 +54,51 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
-class _Wire:
-    """Mixin: build a dataclass from a dict, ignoring fields a newer daemon may add."""
+class Wire:
+    """Base of the payloads: a dataclass to its JSON form and back.
+
+    The daemon answers with these and the server encodes them once (`to_dict`); the client
+    reads them with `from_dict`, which decodes nested payloads by the fields' types and
+    ignores fields a newer daemon may add.
+    """
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Build the payload from its JSON form."""
+        hints = _hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        return cls(**{name: _decode(hints[name], data[name]) for name in names if name in data})
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form: nested payloads as mappings."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    """A JSON value as a field of this type holds it: payloads (also in a list) decoded."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if origin in (types.UnionType, typing.Union) and len(args) == 1:
+        return _decode(args[0], value)
+    if origin is list and isinstance(value, list):
+        return [_decode(args[0], item) for item in value]
+    if isinstance(hint, type) and issubclass(hint, Wire) and isinstance(value, dict):
+        return hint.from_dict(value)
+    return value
+
+
+# -- the daemon: `status`, `mailboxes.list`, `config.reload` --------------------------------------
+
+
 @dataclass(frozen=True)
-class SmtpStatus(_Wire):
+class SmtpStatus(Wire):
     """The SMTP listener: where it listens and what it has done since start."""
 
     enabled: bool
@@ -73,7 +109,17 @@ class SmtpStatus(_Wire):
 
 
 @dataclass(frozen=True)
-class MailboxInfo(_Wire):
+class FolderInfo(Wire):
+    """One folder of a watched mailbox."""
+
+    folder: str
+    state: str  # as the mailbox's
+    error: str | None = None  # why it is failing, in the server's words
+    bytes: int = 0  # bytes the server sent for it since the daemon started
+
+
+@dataclass(frozen=True)
+class MailboxInfo(Wire):
     """One watched IMAP mailbox: connection state and what it has done."""
 
     name: str
@@ -81,7 +127,7 @@ class MailboxInfo(_Wire):
     username: str
     state: str  # connecting | syncing | idle | polling | failing | disabled
     error: str | None = None  # why it is failing, in the server's words where it gave any
-    folders: list[dict[str, Any]] = field(default_factory=list)  # folder, state, error, bytes
+    folders: list[FolderInfo] = field(default_factory=list)
     last_sync: str | None = None
     messages: int = 0  # mails looked at, over all time
     documents: int = 0  # documents filed from this mailbox, over all time
@@ -90,7 +136,16 @@ class MailboxInfo(_Wire):
 
 
 @dataclass(frozen=True)
-class Status(_Wire):
+class CompanyInfo(Wire):
+    """A company whose documents come by e-mail, and the addresses (or @domains) it sends from."""
+
+    name: str
+    senders: list[str] = field(default_factory=list)
+    file: str | None = None  # the config file that names it
+
+
+@dataclass(frozen=True)
+class Status(Wire):
     """The daemon as a whole."""
 
     version: str
@@ -107,21 +162,28 @@ class Status(_Wire):
     components: dict[str, str] = field(default_factory=dict)
     portals: list[PortalInfo] = field(default_factory=list)
     challenges: list[ChallengeInfo] = field(default_factory=list)
-    companies: list[dict[str, Any]] = field(default_factory=list)  # name and senders
+    companies: list[CompanyInfo] = field(default_factory=list)
     mailboxes: list[MailboxInfo] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        data = dict(data)
-        data["smtp"] = SmtpStatus.from_dict(data.get("smtp") or {"enabled": False, "listen": None})
-        data["portals"] = [PortalInfo.from_dict(p) for p in data.get("portals", [])]
-        data["challenges"] = [ChallengeInfo.from_dict(c) for c in data.get("challenges", [])]
-        data["mailboxes"] = [MailboxInfo.from_dict(m) for m in data.get("mailboxes", [])]
-        return super().from_dict(data)
+        """Build the status from its JSON form; without `smtp`, the listener is disabled."""
+        smtp = data.get("smtp") or {"enabled": False, "listen": None}
+        return super().from_dict({**data, "smtp": smtp})
 
 
 @dataclass(frozen=True)
-class Document(_Wire):
+class Reloaded(Wire):
+    """The answer of `config.reload`: False when the daemon refused the new config."""
+
+    reloaded: bool
+
+
+# -- documents ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document(Wire):
     """One archived document as the index knows it."""
 
     id: int
@@ -142,7 +204,7 @@ class Document(_Wire):
 
 
 @dataclass(frozen=True)
-class DocumentPage(_Wire):
+class DocumentPage(Wire):
     """A page of `documents.list`, newest first."""
 
     documents: list[Document]
@@ -152,12 +214,16 @@ class DocumentPage(_Wire):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build the page from its JSON form."""
         docs = [Document.from_dict(d) for d in data.get("documents", [])]
         return cls(docs, data.get("total", len(docs)), data.get("offset", 0), data.get("limit", 0))
 
 
+# -- events ---------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Event(_Wire):
+class Event(Wire):
     """Something that happened in the daemon, pushed to subscribers."""
 
     type: str
@@ -165,13 +231,19 @@ class Event(_Wire):
     data: dict[str, Any] = field(default_factory=dict)
 
 
-NOT_FOUND = -32004
-BUSY = -32005  # a portal's run (or test login) is under way: try again when it has ended
+@dataclass(frozen=True)
+class Subscribed(Wire):
+    """The answer of `subscribe`: the event types that will come, or "all"."""
+
+    subscribed: list[str] | str
+
+
+# -- portals and their runs -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RunInfo(_Wire):
-    """How a portal run ended."""
+class RunInfo(Wire):
+    """How a portal run (or a test login) ended."""
 
     portal: str
     started_at: str
@@ -180,11 +252,13 @@ class RunInfo(_Wire):
     message: str | None = None
     portal_message: str | None = None
     new_documents: int = 0
+    fingerprint: str = ""  # a keyed digest of what the run depended on (its config, password)
     manual: bool = False
+    test: bool = False  # a test login: it only logged in
 
 
 @dataclass(frozen=True)
-class PortalInfo(_Wire):
+class PortalInfo(Wire):
     """A configured portal, its state and its last run."""
 
     name: str
@@ -194,20 +268,63 @@ class PortalInfo(_Wire):
     state: str
     progress: str | None = None
     last_run: RunInfo | None = None
+    username: str | None = None
+    # The portal's own `schedule:` as the config writes it ("7d", "tue 09:30"): at or every,
+    # windows, quiet, jitter; the shape `update_portal(schedule=...)` takes.
+    schedule: dict[str, Any] = field(default_factory=dict)
     credentials_changed: bool = False
     next_run: str | None = None  # ISO time, None when not planned (see next_reason)
     next_reason: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        data = dict(data)
-        if data.get("last_run"):
-            data["last_run"] = RunInfo.from_dict(data["last_run"])
-        return super().from_dict(data)
+
+@dataclass(frozen=True)
+class Fetched(Wire):
+    """The answer of `portal.fetch`: the run started; with `wait`, how it ended."""
+
+    started: bool = True
+    run: RunInfo | None = None
 
 
 @dataclass(frozen=True)
-class ChallengeInfo(_Wire):
+class Suggestion(Wire):
+    """The answer of `portal.suggest`: the disabled draft written for a new portal, what is left."""
+
+    url: str
+    domain: str
+    name: str
+    login_url: str
+    form_found: bool
+    draft: str  # the draft's path
+    todo: list[str] = field(default_factory=list)  # "option: what to fill in"
+    note: str | None = None
+    loaded: bool = False  # the daemon runs with the draft now
+
+
+@dataclass(frozen=True)
+class FormDescription(Wire):
+    """A form description a portal can be linked with (`add_portal(form=NAME)`)."""
+
+    name: str
+    description: str = ""
+    company: str | None = None
+    source: str = ""  # "config" (the config's forms/ folder) or "gmid"
+    file: str = ""
+    form: dict[str, Any] = field(default_factory=dict)  # what goes under a portal's `form:`
+
+
+@dataclass(frozen=True)
+class Connectors(Wire):
+    """The answer of `connectors.list`: the connectors and form descriptions to link with."""
+
+    connectors: list[str] = field(default_factory=list)
+    forms: list[FormDescription] = field(default_factory=list)
+
+
+# -- challenges -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChallengeInfo(Wire):
     """A portal waiting for the user: a code, a captcha (an image, or a widget's token) or an
     approval."""
 
@@ -216,6 +333,7 @@ class ChallengeInfo(_Wire):
     kind: str
     prompt: str
     medium: str = ""
+    created_at: str = ""
     expires_at: str = ""
     seconds_left: float = 0
     retry_message: str | None = None
@@ -237,3 +355,117 @@ class ChallengeInfo(_Wire):
             f"  document.querySelector('[name={field}]').value",
             "and paste what it prints",
         ]
+
+
+# -- what `portal.add`, `portal.update`, `portal.remove` and `company.add` wrote ----------------
+
+
+@dataclass(frozen=True)
+class Change(Wire):
+    """What a change of the config wrote or deleted, and what the user should know about it."""
+
+    name: str
+    file: str | None  # None: the file was removed, nothing was left in it
+    secrets: list[str] = field(default_factory=list)  # secret files written
+    deleted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    loaded: bool = False  # the daemon runs with the change now
+
+
+@dataclass(frozen=True)
+class PortalChange(Change):
+    """A portal added, changed or removed; `portal` as it is now (None once removed)."""
+
+    portal: PortalInfo | None = None
+
+
+@dataclass(frozen=True)
+class CompanyChange(Change):
+    """A company added; `company` as the daemon reads it now."""
+
+    company: CompanyInfo | None = None
+
+
+# -- a portal's saved session ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CookieInfo(Wire):
+    """One cookie of a session, never with its value."""
+
+    name: str
+    domain: str
+    path: str
+    expires: int | None = None  # seconds since the epoch; None: ends with the browser session
+    secure: bool = False
+    http_only: bool = False
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class SessionImported(Wire):
+    """The answer of `portal.session.import`: what was kept as the portal's session, and what
+    was dropped (names and domains, never values)."""
+
+    portal: str
+    file: str
+    imported: int
+    hosts: list[str] = field(default_factory=list)  # the portal's hosts
+    cookies: list[CookieInfo] = field(default_factory=list)
+    other_domains: dict[str, int] = field(default_factory=dict)  # domain -> cookies dropped
+    dropped_other: int = 0
+    expired: list[str] = field(default_factory=list)  # names of the portal's expired cookies
+    dropped_expired: int = 0
+    problems: list[str] = field(default_factory=list)  # "line N: ..." not understood
+    bad_lines: int = 0
+
+
+@dataclass(frozen=True)
+class SessionCleared(Wire):
+    """The answer of `portal.session.clear`: False when there was no session to forget."""
+
+    portal: str
+    cleared: bool
+
+
+@dataclass(frozen=True)
+class SessionInfo(Wire):
+    """The answer of `portal.session.show`: the portal's saved session, without values."""
+
+    portal: str
+    file: str
+    hosts: list[str] = field(default_factory=list)
+    saved: bool = False
+    saved_at: str | None = None
+    cookies: list[CookieInfo] = field(default_factory=list)
+    error: str | None = None  # why the saved file cannot be read
+
+
+# -- the schedule ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedRun(Wire):
+    """A run the scheduler will start."""
+
+    at: str
+    portal: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuietPeriod(Wire):
+    """A time when no run starts, and why."""
+
+    start: str
+    end: str
+    why: str
+
+
+@dataclass(frozen=True)
+class SchedulePreview(Wire):
+    """The answer of `schedule.preview`: the coming runs and quiet periods."""
+
+    timezone: str
+    runs: list[PlannedRun] = field(default_factory=list)
+    quiet: list[QuietPeriod] = field(default_factory=list)

@@ -79,9 +79,9 @@ def test_a_typed_password_goes_to_the_secret_store_not_the_yaml(daemon):
     )
     path = daemon.dir / "portals.d" / "shop.yaml"
     secret = daemon.state / "secrets" / "shop.password"
-    assert answer["file"] == str(path) and answer["loaded"] is True
-    assert answer["secrets"] == [str(secret)] and answer["warnings"] == []
-    assert answer["portal"]["name"] == "shop" and answer["portal"]["company"] == "Shop GmbH"
+    assert answer.file == str(path) and answer.loaded is True
+    assert answer.secrets == [str(secret)] and answer.warnings == []
+    assert answer.portal.name == "shop" and answer.portal.company == "Shop GmbH"
 
     text = path.read_text()
     assert text.startswith("# written by gmid; edit freely, then `gmid reload`\n")
@@ -91,7 +91,7 @@ def test_a_typed_password_goes_to_the_secret_store_not_the_yaml(daemon):
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700
     assert secret.read_text() == PASSWORD + "\n"
-    assert PASSWORD not in text and PASSWORD not in json.dumps(answer)
+    assert PASSWORD not in text and PASSWORD not in json.dumps(answer.to_dict())
 
     checked = subprocess.run(
         [sys.executable, "-m", "gmid", "check-config", "-c", str(daemon.config)],
@@ -123,8 +123,8 @@ def test_plain_text_only_when_insisted_and_with_a_warning(daemon):
     assert yaml.safe_load(path.read_text())["portals"][0]["password"] == PASSWORD
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # a password in it: the owner's only
     assert not (daemon.state / "secrets").exists()
-    assert any("plain text" in w and str(path) in w for w in answer["warnings"])
-    assert PASSWORD not in json.dumps(answer)
+    assert any("plain text" in w and str(path) in w for w in answer.warnings)
+    assert PASSWORD not in json.dumps(answer.to_dict())
 
 
 def test_an_invalid_entry_is_refused_with_its_problems_and_nothing_written(daemon):
@@ -195,7 +195,7 @@ def test_update_and_remove_a_portal_of_portals_d(daemon):
     entry = yaml.safe_load(path.read_text())["portals"][0]
     assert entry["enabled"] is False and "schedule" not in entry
     assert entry["totp_secret"] == {"file": str(secrets / "shop.totp")}
-    assert answer["portal"]["enabled"] is False
+    assert answer.portal.enabled is False
     assert _portal(daemon, "shop").next_reason.startswith("disabled")
 
     answer = daemon.call(
@@ -203,7 +203,7 @@ def test_update_and_remove_a_portal_of_portals_d(daemon):
             "shop", enabled=True, schedule={"at": ["fri 08:00"]}, password="new " + PASSWORD
         )
     )
-    assert answer["secrets"] == [str(secrets / "shop.password")]
+    assert answer.secrets == [str(secrets / "shop.password")]
     assert (secrets / "shop.password").read_text() == "new " + PASSWORD + "\n"
     planned = _portal(daemon, "shop")
     assert datetime.fromisoformat(planned.next_run).strftime("%a %H:%M") == "Fri 08:00"
@@ -211,13 +211,13 @@ def test_update_and_remove_a_portal_of_portals_d(daemon):
     # a reference instead: the stored copy goes
     answer = daemon.call(lambda c: c.update_portal("shop", password_ref={"env": "SHOP_PW"}))
     assert yaml.safe_load(path.read_text())["portals"][0]["password"] == {"env": "SHOP_PW"}
-    assert answer["deleted"] == [str(secrets / "shop.password")]
+    assert answer.deleted == [str(secrets / "shop.password")]
     assert not (secrets / "shop.password").exists()
 
     answer = daemon.call(lambda c: c.remove_portal("shop", delete_secrets=True))
-    assert answer["file"] is None and answer["portal"] is None
+    assert answer.file is None and answer.portal is None
     assert not path.exists()
-    assert str(secrets / "shop.totp") in answer["deleted"]
+    assert str(secrets / "shop.totp") in answer.deleted
     assert list(secrets.iterdir()) == []
     assert "shop" not in [x.name for x in daemon.call(lambda c: c.portals())]
 
@@ -235,26 +235,24 @@ def test_a_hand_written_included_file_is_rewritten_with_its_other_entries(daemon
             }
         )
     )
-    assert daemon.call(lambda c: c.call("config.reload")) == {"reloaded": True}
+    assert daemon.call(lambda c: c.reload()) is True
     answer = daemon.call(lambda c: c.update_portal("mine", company="Mine AG"))
-    assert any("comments" in w for w in answer["warnings"])
+    assert any("comments" in w for w in answer.warnings)
     doc = yaml.safe_load(hand.read_text())
     assert doc["companies"] == [{"name": "Hosting", "senders": ["@hosting.example"]}]
     assert doc["portals"][0]["company"] == "Mine AG"
     answer = daemon.call(lambda c: c.remove_portal("mine"))
-    assert answer["file"] == str(hand)  # the company is still in it
+    assert answer.file == str(hand)  # the company is still in it
     assert "portals" not in yaml.safe_load(hand.read_text())
 
 
 def test_a_company_added_gets_the_mail_of_its_senders(daemon):
     answer = daemon.call(lambda c: c.add_company("Hosting GmbH", ["@hosting.example"]))
     path = daemon.dir / "portals.d" / "company-hosting-gmbh.yaml"
-    assert answer["file"] == str(path) and answer["loaded"] is True
-    assert answer["company"] == {
-        "name": "Hosting GmbH",
-        "senders": ["@hosting.example"],
-        "file": str(path),
-    }
+    assert answer.file == str(path) and answer.loaded is True
+    assert answer.company == p.CompanyInfo(
+        name="Hosting GmbH", senders=["@hosting.example"], file=str(path)
+    )
     code, _ = daemon.send(invoice_mail(sender="billing@mail.hosting.example"))
     assert code == 250
     [doc] = daemon.documents().documents
@@ -322,18 +320,18 @@ def test_connectors_and_form_descriptions(daemon):
     mine = {"description": "My portal", "form": _form(9999)}
     (daemon.dir / "forms" / "my-portal.yaml").write_text(yaml.safe_dump(mine))
     found = daemon.call(lambda c: c.connectors())
-    assert "form" in found["connectors"]
-    forms = {f["name"]: f for f in found["forms"]}
-    assert forms["demo-energie"]["source"] == "gmid"
-    assert forms["demo-energie"]["company"] == "Demo Energie"
-    assert forms["demo-energie"]["form"]["login"]["form"] == "form#login"
-    assert forms["my-portal"]["source"] == "config"
-    assert forms["my-portal"]["description"] == "My portal"
+    assert "form" in found.connectors
+    forms = {f.name: f for f in found.forms}
+    assert forms["demo-energie"].source == "gmid"
+    assert forms["demo-energie"].company == "Demo Energie"
+    assert forms["demo-energie"].form["login"]["form"] == "form#login"
+    assert forms["my-portal"].source == "config"
+    assert forms["my-portal"].description == "My portal"
 
     # a description by name: its form is copied into the new portal
     daemon.call(lambda c: c.add_portal("demo2", form="demo-energie", enabled=False))
     entry = yaml.safe_load((daemon.dir / "portals.d" / "demo2.yaml").read_text())["portals"][0]
-    assert entry["form"] == forms["demo-energie"]["form"]
+    assert entry["form"] == forms["demo-energie"].form
     error = _refused(daemon, lambda c: c.add_portal("x", form="no-such-form"))
     assert "no form description named 'no-such-form'" in str(error)
 

@@ -587,7 +587,7 @@ def test_the_daemon_works_under_the_units_syscall_filter_and_wx_policy(notify_so
             daemon.proc.send_signal(signal.SIGHUP)
             notify_socket.wait_for("RELOADING", "1")
             notify_socket.wait_for("READY", "1")
-            assert "Neu" in {c["name"] for c in daemon.status().companies}
+            assert "Neu" in {c.name for c in daemon.status().companies}
             assert daemon.status().documents == 7
 
             assert len(notify_socket.watchdog) >= 1  # sendto() on a Unix socket passes too

@@ -214,7 +214,7 @@ def test_a_run_under_way_makes_import_and_clear_busy(daemon, portal, tmp_path):
     assert [e.code for e in errors] == [p.BUSY, p.BUSY]
     assert "a run of energie is under way: import the session when it has ended" in str(errors[0])
     assert "forget the session when it has ended" in str(errors[1])
-    assert shown["saved"] is False
+    assert shown.saved is False
     deadline = time.monotonic() + 20
     while daemon.status().portals[0].state == "running":
         assert time.monotonic() < deadline
@@ -246,8 +246,8 @@ def test_the_socket_takes_text_not_paths_and_checks_its_parameters(daemon, tmp_p
     assert codes == [p.INVALID_PARAMS] * 4
     imported = [e.data for e in events if e.type == "session.imported"]
     assert imported == [{"portal": "energie", "cookies": 1}]
-    assert answer["imported"] == 1 and answer["cookies"][0]["name"] == "sid"
-    assert "x" not in [v for c in answer["cookies"] for v in c.values()]
+    assert answer.imported == 1 and answer.cookies[0].name == "sid"
+    assert "x" not in [v for c in answer.to_dict()["cookies"] for v in c.values()]
 
 
 async def test_the_portal_dialog_imports_and_forgets_a_session(daemon, portal, tmp_path):

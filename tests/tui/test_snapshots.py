@@ -291,7 +291,7 @@ async def connected(pilot, *, challenges: bool = False, mailboxes: bool = False)
     status = dict(STATUS, challenges=[CHALLENGE] if challenges else [])
     if mailboxes:
         status["mailboxes"] = [MAILBOX]
-    pilot.app.post_message(Connected(None, p.Status.from_dict(status), status))
+    pilot.app.post_message(Connected(None, p.Status.from_dict(status)))
     pilot.app.post_message(counted())
     await pilot.pause()
     await pilot.pause()
@@ -365,7 +365,7 @@ def test_captcha_prompt_without_an_image_decoder(snap_compare):
 
     async def before(pilot):
         status = dict(STATUS, challenges=[captcha])
-        pilot.app.post_message(Connected(None, p.Status.from_dict(status), status))
+        pilot.app.post_message(Connected(None, p.Status.from_dict(status)))
         await pilot.pause()
         await pilot.pause()
         steady(pilot)
@@ -406,7 +406,7 @@ def test_schedule(snap_compare):
     async def before(pilot):
         await connected(pilot)
         await pilot.press("s")
-        pilot.app.screen.post_message(ScheduleLoaded(PLAN))
+        pilot.app.screen.post_message(ScheduleLoaded(p.SchedulePreview.from_dict(PLAN)))
         await pilot.pause()
 
     assert snap_compare(app(), run_before=before)
@@ -428,7 +428,9 @@ def test_add_portal_form(snap_compare):
         await pilot.press("a", "enter")
         from tui.dialogs.add import connector_entries
 
-        pilot.app.screen.post_message(ConnectorsLoaded(connector_entries(CONNECTORS)))
+        pilot.app.screen.post_message(
+            ConnectorsLoaded(connector_entries(p.Connectors.from_dict(CONNECTORS)))
+        )
         await pilot.pause()
         steady(pilot)
 

@@ -26,6 +26,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from gmid.control import protocol as p
 from tui import link
 from tui.dialogs.common import SCHEDULE_FIELDS, close, schedule_from_inputs
 from tui.messages import ConnectorsLoaded, Done
@@ -42,23 +43,22 @@ PLAIN_WARNING = (
 )
 
 
-def connector_entries(raw: Any) -> list[dict[str, str]]:
+def connector_entries(found: p.Connectors) -> list[dict[str, str]]:
     """What `connectors.list` offers, as {id, name, description, company}: the form descriptions
     first (most portals need no code), then the Python connectors."""
-    raw = raw if isinstance(raw, dict) else {}
     entries = []
-    for form in raw.get("forms") or []:
-        if isinstance(form, dict) and form.get("name"):
+    for form in found.forms:
+        if form.name:
             entries.append(
                 {
-                    "id": f"form:{form['name']}",
-                    "name": str(form["name"]),
-                    "description": str(form.get("description") or "form description"),
-                    "company": str(form.get("company") or ""),
+                    "id": f"form:{form.name}",
+                    "name": form.name,
+                    "description": form.description or "form description",
+                    "company": form.company or "",
                 }
             )
-    for name in raw.get("connectors") or []:
-        if isinstance(name, str) and name != "form":  # the form connector needs a description
+    for name in found.connectors:
+        if name != "form":  # the form connector needs a description
             entries.append(
                 {
                     "id": f"connector:{name}",
@@ -174,11 +174,11 @@ class AddScreen(Screen):
         if client is None:
             return  # the down screen says why
         try:
-            raw = await link.optional(client, "connectors", "listing the connectors")
+            found = await link.optional(client, "connectors", "listing the connectors")
         except (link.Unsupported, link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(Done(str(e), ok=False, action="connectors"))
             return
-        self.post_message(ConnectorsLoaded(connector_entries(raw)))
+        self.post_message(ConnectorsLoaded(connector_entries(found)))
 
     def on_connectors_loaded(self, message: ConnectorsLoaded) -> None:
         self.connectors = message.connectors
@@ -275,7 +275,7 @@ class AddScreen(Screen):
                 if client is None:
                     raise link.DaemonNotRunning("not connected to the daemon")
                 result = await client.suggest(fields["url"], fields["domain"])
-                text = f"draft written to {result.get('draft')}"
+                text = f"draft written to {result.draft}"
         except link.Unsupported as e:
             self.post_message(Done(str(e), ok=False, action=kind))
         except link.ControlError as e:
@@ -283,7 +283,7 @@ class AddScreen(Screen):
         except link.DaemonNotRunning as e:
             self.post_message(Done(str(e), ok=False, action=kind))
         else:
-            path = _path_of(result)
+            path = result.file if isinstance(result, p.Change) else None
             text += f": {path}" if path else ""
             self.post_message(Done(text, action=kind, result=result))
 
@@ -293,34 +293,28 @@ class AddScreen(Screen):
             self.app.refresh_status()  # type: ignore[attr-defined]
             return
         self.notify(message.text, severity="information" if message.ok else "error")
-        for warning in (message.result or {}).get("warnings", []) if message.ok else []:
-            self.notify(str(warning), severity="warning", timeout=10)
+        warnings = message.result.warnings if isinstance(message.result, p.Change) else []
+        for warning in warnings if message.ok else []:
+            self.notify(warning, severity="warning", timeout=10)
         if message.ok and message.action in ("portal", "company"):
             self.app.refresh_status()  # type: ignore[attr-defined]
             close(self)
 
 
-def _path_of(result: Any) -> str | None:
-    if isinstance(result, dict):
-        return result.get("path") or result.get("file")
-    return getattr(result, "path", None)
-
-
-def suggestion(result: dict[str, Any]) -> Text:
+def suggestion(result: p.Suggestion) -> Text:
     """What `suggest` found and wrote, and what is left for the user to fill in."""
     text = Text()
-    if not result.get("form_found"):
-        text.append(f"No login form found at {result.get('login_url')}.\n", style="yellow")
+    if not result.form_found:
+        text.append(f"No login form found at {result.login_url}.\n", style="yellow")
     text.append("Draft written to ")
-    text.append(str(result.get("draft")), style="bold")
+    text.append(result.draft, style="bold")
     text.append(" (disabled).\n")
-    if result.get("note"):
-        text.append(f"{result['note']}\n", style="dim")
-    todo = result.get("todo") or []
-    if todo:
+    if result.note:
+        text.append(f"{result.note}\n", style="dim")
+    if result.todo:
         text.append("Left to fill in:\n")
-        for item in todo:
+        for item in result.todo:
             text.append(f"  • {item}\n")
-    name = result.get("name", "NAME")
+    name = result.name or "NAME"
     text.append(f"Then start it from its row, or `gmid fetch {name} --wait`.", style="dim")
     return text

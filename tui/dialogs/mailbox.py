@@ -43,13 +43,11 @@ def folders(box: p.MailboxInfo) -> Table:
     table.add_column("State", ratio=1)
     table.add_column("Received", justify="right", no_wrap=True)
     for folder in box.folders:
-        state = folder.get("state") or "?"
-        error = folder.get("error")
-        reason = f"failing: {error}" if error else None
+        reason = f"failing: {folder.error}" if folder.error else None
         table.add_row(
-            str(folder.get("folder", "?")),
-            fmt.imap_state(state, reason, WIDE),
-            fmt.size(folder.get("bytes") or 0),
+            folder.folder,
+            fmt.imap_state(folder.state or "?", reason, WIDE),
+            fmt.size(folder.bytes),
         )
     return table
 

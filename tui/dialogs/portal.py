@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link
 from tui.dialogs.common import AskPath, Confirm, ScheduleForm, close
@@ -32,9 +33,8 @@ def facts(model: Model, name: str) -> Table:
     label, key, _ = fmt.portal_state(portal, waiting)
     grid.add_row("Company", portal.company)
     grid.add_row("Connector", portal.connector)
-    user = model.portal_field(name, "username")
-    if user:
-        grid.add_row("User", fmt.mask(user))
+    if portal.username:
+        grid.add_row("User", fmt.mask(portal.username))
     grid.add_row("State", fmt.styled_state(label, key, 40))
     run = portal.last_run
     grid.add_row("Last run", fmt.run_summary(run, tz))
@@ -48,10 +48,11 @@ def facts(model: Model, name: str) -> Table:
             grid.add_row("", portal.next_reason)
     else:
         grid.add_row("Next run", Text("disabled: only by hand", style="dim"))
-    schedule = model.portal_field(name, "schedule")
-    if isinstance(schedule, dict) and schedule:
+    if portal.schedule:
         said = " · ".join(
-            f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in schedule.items() if v
+            f"{k} {', '.join(v) if isinstance(v, list) else v}"
+            for k, v in portal.schedule.items()
+            if v
         )
         grid.add_row("Schedule", said)
     docs = None if model.portal_docs is None else model.portal_docs.get(name, 0)
@@ -64,15 +65,11 @@ def quiet_now(reason: str | None) -> bool:
     return bool(reason) and any(word in reason.lower() for word in ("quiet", "window"))
 
 
-def describe_result(result: Any) -> str:
-    """How a test login (or any run) went, whatever shape the daemon gives it."""
-    if result is None:
-        return "done"
-    get = result.get if isinstance(result, dict) else lambda k, d=None: getattr(result, k, d)
-    outcome = get("outcome") or ("ok" if get("ok") else "failed")
-    text = f"{outcome}: {get('message')}" if get("message") else str(outcome)
-    if get("portal_message"):
-        text += f" («{get('portal_message')}»)"
+def describe_result(result: p.RunInfo) -> str:
+    """How a test login (or any run) went: its outcome, what gmid and the portal said."""
+    text = f"{result.outcome}: {result.message}" if result.message else result.outcome
+    if result.portal_message:
+        text += f" («{result.portal_message}»)"
     return text
 
 
@@ -83,16 +80,15 @@ SESSION_HELP = (
 )
 
 
-def session_imported(result: dict[str, Any]) -> str:
+def session_imported(result: p.SessionImported) -> str:
     """What an import kept and dropped, in a line or two (names and domains, never values)."""
-    n = result.get("imported", 0)
-    text = f"session imported: {n} cookie{'' if n == 1 else 's'} for {', '.join(result['hosts'])}"
-    others = result.get("dropped_other", 0)
-    dropped = [f"{others} of other sites"] if others else []
-    if result.get("dropped_expired"):
-        dropped.append(f"{result['dropped_expired']} expired")
-    if result.get("bad_lines"):
-        dropped.append(f"{result['bad_lines']} lines not understood")
+    n = result.imported
+    text = f"session imported: {n} cookie{'' if n == 1 else 's'} for {', '.join(result.hosts)}"
+    dropped = [f"{result.dropped_other} of other sites"] if result.dropped_other else []
+    if result.dropped_expired:
+        dropped.append(f"{result.dropped_expired} expired")
+    if result.bad_lines:
+        dropped.append(f"{result.bad_lines} lines not understood")
     return text + (f"\ndropped: {', '.join(dropped)}" if dropped else "")
 
 
@@ -193,9 +189,9 @@ class PortalDialog(ModalScreen[None]):
         self._call("test")
 
     def _do_schedule(self) -> None:
-        current = self.model.portal_field(self.portal, "schedule")
+        current = self.model.portals[self.portal].schedule
         self.app.push_screen(
-            ScheduleForm(self.portal, current if isinstance(current, dict) else None),
+            ScheduleForm(self.portal, current or None),
             lambda schedule: self._call("schedule", schedule) if schedule is not None else None,
         )
 
@@ -257,8 +253,8 @@ class PortalDialog(ModalScreen[None]):
                 text = f"{name}: {session_imported(result)}"
             elif action == "forget":
                 result = await link.optional(client, "clear_session", "forgetting a session", name)
-                cleared = result.get("cleared")
-                text = f"{name}: " + ("session forgotten" if cleared else "there was no session")
+                said = "session forgotten" if result.cleared else "there was no session"
+                text = f"{name}: {said}"
             else:
                 await link.optional(
                     client, "remove_portal", "removing a portal", name, delete_secrets=True

@@ -125,8 +125,7 @@ def _detail_lines(model: Model, key: str) -> list[Text]:
         return []
     waiting = model.waiting(name)
     label, _, progress = fmt.portal_state(portal, waiting)
-    user = model.portal_field(name, "username")
-    who = f" · user {fmt.mask(user)}" if user else ""
+    who = f" · user {fmt.mask(portal.username)}" if portal.username else ""
     lines = [Text.assemble((name, "bold"), f" · {portal.company} · {portal.connector}{who}")]
     run = portal.last_run
     if waiting is not None:
@@ -155,7 +154,7 @@ def _mailbox_lines(model: Model, name: str) -> list[Text]:
     box = model.mailboxes.get(name)
     if box is None:
         return []
-    folders = ", ".join(f.get("folder", "?") for f in box.folders)
+    folders = ", ".join(f.folder for f in box.folders)
     lines = [Text.assemble((name, "bold"), f" · a mailbox · {fmt.account(box)} · {folders}")]
     if box.state == "failing":
         lines.append(Text(f"failing: {fmt.mailbox_reason(box)}", style="red"))

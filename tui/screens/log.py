@@ -67,7 +67,6 @@ class LogScreen(Page):
         except (link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(Done(f"log: {e}", ok=False))
             return
-        events = [e if isinstance(e, p.Event) else p.Event.from_dict(e) for e in events]
         self.post_message(RecentLoaded(events))
 
     def on_recent_loaded(self, message: RecentLoaded) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.text import Text
@@ -13,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
+from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link
 from tui.messages import Done, ScheduleLoaded
@@ -30,21 +30,21 @@ def _zone(name: str, default: tzinfo) -> tzinfo:
         return default
 
 
-def timeline(plan: dict[str, Any], now: datetime, tz: tzinfo, days: int = DAYS) -> Text:
+def timeline(plan: p.SchedulePreview, now: datetime, tz: tzinfo, days: int = DAYS) -> Text:
     """The plan as text: a ruler, then per day a bar (━ allowed, ░ quiet, ● run) and its runs."""
-    tz = _zone(plan.get("timezone", ""), tz)
+    tz = _zone(plan.timezone, tz)
     runs = sorted(
-        (when.astimezone(tz), r.get("portal", "?"), r.get("reason", ""))
-        for r in plan.get("runs", [])
-        if (when := fmt.parse_time(r.get("at"))) is not None
+        (when.astimezone(tz), r.portal, r.reason)
+        for r in plan.runs
+        if (when := fmt.parse_time(r.at)) is not None
     )
     quiet = [
-        (start.astimezone(tz), end.astimezone(tz), q.get("why", ""))
-        for q in plan.get("quiet", [])
-        if (start := fmt.parse_time(q.get("start"))) and (end := fmt.parse_time(q.get("end")))
+        (start.astimezone(tz), end.astimezone(tz), q.why)
+        for q in plan.quiet
+        if (start := fmt.parse_time(q.start)) and (end := fmt.parse_time(q.end))
     ]
     out = Text()
-    out.append(f"Times in {plan.get('timezone', 'UTC')}.  ", style="dim")
+    out.append(f"Times in {plan.timezone or 'UTC'}.  ", style="dim")
     out.append("━ allowed  ", style="green")
     out.append("░ quiet  ", style="dim")
     out.append("● run\n", style="bold yellow")
@@ -99,7 +99,7 @@ class ScheduleScreen(Page):
 
     def __init__(self) -> None:
         super().__init__()
-        self.plan: dict[str, Any] | None = None
+        self.plan: p.SchedulePreview | None = None
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Schedule: the coming week")
@@ -124,7 +124,7 @@ class ScheduleScreen(Page):
         if client is None:
             return
         try:
-            plan = await client.call("schedule.preview", days=DAYS)
+            plan = await client.schedule(DAYS)
         except (link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(Done(f"schedule: {e}", ok=False))
             return

@@ -325,7 +325,7 @@ def test_a_folder_with_a_non_ascii_name(imap: ImapSetup) -> None:
     daemon = imap.configure(folders='["Rechnungen/Ärger"]').start()
     (doc,) = imap.wait_documents(1)
     assert doc.source_name == "work/Rechnungen/Ärger"
-    assert imap.wait_state("idle").folders[0]["folder"] == "Rechnungen/Ärger"
+    assert imap.wait_state("idle").folders[0].folder == "Rechnungen/Ärger"
     filed_once(daemon, [pdf])
 
 
