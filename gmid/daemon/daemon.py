@@ -1,7 +1,7 @@
 """The daemon: starts the components, serves the control socket, reloads and stops cleanly.
 
-`Daemon` owns the components and answers the control methods; gmid/daemon/serve.py runs it as a
-process (signals, systemd notifications).
+`Daemon` owns the components; the control socket's methods are gmid/daemon/rpc/, and
+gmid/daemon/serve.py runs it as a process (signals, systemd notifications).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from gmid.archive.archive import Archive, Stored
 from gmid.archive.index import Index
 from gmid.archive.statelock import StateLocked, lock_state
 from gmid.config.load import Config, load_config
-from gmid.control import protocol as p
-from gmid.daemon.rpc.portals import portal_methods, schedule_methods
-from gmid.daemon.rpc.server import Connection, ControlServer, RpcError
+from gmid.daemon.rpc.methods import METHODS
+from gmid.daemon.rpc.server import ControlServer
+from gmid.daemon.rpc.services import Services
 from gmid.errors import ConfigError, GmidError
 from gmid.events import EventBus
 from gmid.mail.imap.watch import ImapWatchers
@@ -56,16 +56,7 @@ class Daemon:
         self.runner: PortalRunner | None = None
         self.scheduler: PortalScheduler | None = None
         self.imap: ImapWatchers | None = None
-        self.control = ControlServer(
-            config.control.socket,
-            {
-                "status": self._status,
-                "documents.list": self._documents_list,
-                "subscribe": self._subscribe,
-                "config.reload": self._reload,
-                "mailboxes.list": self._mailboxes,
-            },
-        )
+        self.control = ControlServer(config.control.socket, METHODS)
         self._stack: list[Any] = []  # started components, stopped in reverse order
         self._lock_fd: int | None = None
 
@@ -101,11 +92,9 @@ class Daemon:
                 notify=Notifier(config.notify),
             )
             self.runner = PortalRunner(config, self.archive, self.index, self.broker, self.events)
-            self.control.methods.update(portal_methods(self.runner, self.broker, self.reload))
             await self.runner.start()
             self._stack.append(self.runner)
             self.scheduler = PortalScheduler(self.runner, self.events)
-            self.control.methods.update(schedule_methods(self.scheduler))
             await self.scheduler.start()
             self._stack.append(self.scheduler)
             if config.smtp.enabled:
@@ -118,6 +107,14 @@ class Daemon:
             await self.imap.start()
             self._stack.append(self.imap)
             # The socket last: once `status` answers, everything it reports is up.
+            self.control.context = Services(
+                daemon=self,
+                index=self.index,
+                runner=self.runner,
+                broker=self.broker,
+                scheduler=self.scheduler,
+                imap=self.imap,
+            )
             await self.control.start()
             self._stack.append(self.control)
         except BaseException:
@@ -184,17 +181,9 @@ class Daemon:
         logger.info("config reloaded from %s", new.path)
         return True
 
-    def _portal_states(self) -> list[dict[str, Any]]:
-        """The runner's view of every portal, with the scheduler's next run and why."""
-        if self.runner is None:
-            return []
-        states = self.runner.states()
-        for state in states:
-            planned = self.scheduler.planned(state["name"]) if self.scheduler else None
-            if planned is not None:
-                state["next_run"] = planned.at.isoformat() if planned.at else None
-                state["next_reason"] = planned.reason
-        return states
+    def uptime(self) -> float:
+        """Seconds since the daemon started (a monotonic clock: a change of time does not count)."""
+        return time.monotonic() - self._started_monotonic
 
     def summary(self, documents: int) -> str:
         """One line for `systemctl status`: portals, codes waited for, mailboxes, documents.
@@ -227,91 +216,6 @@ class Daemon:
     def _stored(self, stored: Stored) -> None:
         self.events.publish("document.added", document=stored.document.to_dict())
 
-    # control methods
-
-    async def _status(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
-        assert self.index is not None
-        loop = asyncio.get_running_loop()
-        documents = await loop.run_in_executor(self.executor, self.index.count)
-        quarantined = await loop.run_in_executor(self.executor, self.index.quarantine_count)
-        smtp = self.smtp
-        mailboxes = await self._mailboxes({}, conn)
-        status = p.Status(
-            version=__version__,
-            pid=os.getpid(),
-            started_at=self.started_at.isoformat(),
-            uptime=round(time.monotonic() - self._started_monotonic, 3),
-            config=str(self.config.path),
-            archive=str(self.config.archive.dir),
-            state_dir=str(self.config.state_dir),
-            timezone=self.config.timezone,
-            documents=documents,
-            quarantined=quarantined,
-            smtp=p.SmtpStatus(
-                enabled=smtp is not None,
-                listen=smtp.listen if smtp else None,
-                accepted=smtp.accepted if smtp else 0,
-                rejected=smtp.rejected if smtp else 0,
-                quarantined=smtp.quarantined if smtp else 0,
-            ),
-            portals=self._portal_states(),
-            companies=[{"name": c.name, "senders": list(c.senders)} for c in self.config.companies],
-            challenges=[c.to_dict() for c in self.broker.pending()] if self.broker else [],
-            mailboxes=mailboxes,
-            components={
-                "control": f"listening on {self.control.path}",
-                "smtp": f"listening on {smtp.listen}" if smtp else "disabled",
-            },
-        )
-        return status.to_dict()
-
-    async def _documents_list(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
-        assert self.index is not None
-        filters = _document_filters(params, self.config.tz)
-        limit = _int_param(params, "limit", 100, 1, 1000)
-        offset = _int_param(params, "offset", 0, 0, None)
-        index = self.index
-
-        def query() -> tuple[list, int]:
-            return index.list(**filters, limit=limit, offset=offset), index.count(**filters)
-
-        docs, total = await asyncio.get_running_loop().run_in_executor(self.executor, query)
-        return {
-            "documents": [d.to_dict() for d in docs],
-            "total": total,
-            "offset": offset,
-            "limit": limit,
-        }
-
-    async def _subscribe(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
-        types = params.get("types")
-        if types is not None and (
-            not isinstance(types, list) or not all(isinstance(t, str) for t in types)
-        ):
-            raise RpcError(p.INVALID_PARAMS, "types must be a list of event type names")
-        wanted = set(types or ())
-        subscription = self.events.subscribe()
-
-        async def pump() -> None:
-            try:
-                while True:
-                    event = await subscription.get()
-                    if not wanted or event["type"] in wanted or event["type"] == "events.lost":
-                        await conn.send(p.notification("event", event))
-            finally:
-                self.events.unsubscribe(subscription)
-
-        conn.spawn(pump())
-        return {"subscribed": sorted(wanted) or "all"}
-
-    async def _mailboxes(self, params: dict[str, Any], conn: Connection) -> list[dict[str, Any]]:
-        if self.imap is None:
-            return []
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.imap.status)
-
-    async def _reload(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
-        return {"reloaded": await self.reload()}
-
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
@@ -335,35 +239,3 @@ def _keep(new: Config, old: Config) -> Config:
         state_dir=old.state_dir,
         archive=dataclasses.replace(new.archive, dir=old.archive.dir),
     )
-
-
-def _document_filters(params: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    for key in ("company", "source", "text"):
-        value = params.get(key)
-        if value is not None:
-            if not isinstance(value, str):
-                raise RpcError(p.INVALID_PARAMS, f"{key} must be a string")
-            filters[key] = value
-    since = params.get("since")
-    if since is not None:
-        try:
-            value = datetime.fromisoformat(since)
-        except (TypeError, ValueError):
-            raise RpcError(p.INVALID_PARAMS, "since must be a date like 2026-01-31") from None
-        # A day, or a time without zone, means the config's time zone, as the user reads it.
-        filters["since"] = value if value.tzinfo else value.replace(tzinfo=tz)
-    return filters
-
-
-def _int_param(params: dict[str, Any], key: str, default: int, low: int, high: int | None) -> int:
-    value = params.get(key, default)
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise RpcError(p.INVALID_PARAMS, f"{key} must be an integer {bound}")
-    return value

@@ -29,6 +29,7 @@ from gmid.archive.index import Index
 from gmid.config.load import Config
 from gmid.config.portals import PortalConfig
 from gmid.config.secretref import SecretRef
+from gmid.control import protocol as p
 from gmid.errors import Busy, GmidError, NotFound, PortalError
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
@@ -77,6 +78,11 @@ def _fingerprint_key(state_dir: Path) -> bytes:
         key = secrets.token_bytes(32)
         write_atomic(path, key, 0o600, replace=False)
         return key
+
+
+def run_info(record: RunRecord, *, test: bool = False) -> p.RunInfo:
+    """How a run ended, as the control socket tells it (a test login's marked)."""
+    return p.RunInfo.from_dict(record.to_dict() | {"test": test})
 
 
 def schedule_text(rules) -> dict[str, Any]:
@@ -149,7 +155,7 @@ class PortalRunner:
         for portal in self.config.portals:
             if portal.name.casefold() == name.casefold():
                 return portal
-        known = ", ".join(p.name for p in self.config.portals) or "none configured"
+        known = ", ".join(portal.name for portal in self.config.portals) or "none configured"
         raise NotFound(f"no portal named {name!r} (known: {known})")
 
     def fetch(
@@ -205,36 +211,32 @@ class PortalRunner:
             credentials_changed=record.fingerprint != fingerprint(portal, self._key),
         )
 
-    def states(self) -> list[dict[str, Any]]:
-        """Every configured portal with its state and its last run, for `status`."""
-        states = []
-        for portal in self.config.portals:
-            running = self._runs.get(portal.name)
-            last = self.last.get(portal.name)
-            if running is not None and not running.done():
-                state = self._progress.get(portal.name, "running")
-                state = "queued" if state == "queued" else "running"
-            elif last is not None:
-                state = last.outcome  # a disabled portal fetched by hand has one too
-            else:
-                state = "never run" if portal.enabled else "disabled"
-            states.append(
-                {
-                    "name": portal.name,
-                    "company": portal.company,
-                    "connector": portal.connector,
-                    "enabled": portal.enabled,
-                    "state": state,
-                    "progress": self._progress.get(portal.name),
-                    "last_run": last.to_dict() if last else None,
-                    "username": portal.username,
-                    "schedule": schedule_text(portal.rules),
-                    "credentials_changed": bool(
-                        last and last.fingerprint != fingerprint(portal, self._key)
-                    ),
-                }
-            )
-        return states
+    def states(self) -> list[p.PortalInfo]:
+        """Every configured portal with its state and its last run (the next is the scheduler's)."""
+        return [self._state(portal) for portal in self.config.portals]
+
+    def _state(self, portal: PortalConfig) -> p.PortalInfo:
+        running = self._runs.get(portal.name)
+        last = self.last.get(portal.name)
+        if running is not None and not running.done():
+            state = self._progress.get(portal.name, "running")
+            state = "queued" if state == "queued" else "running"
+        elif last is not None:
+            state = last.outcome  # a disabled portal fetched by hand has one too
+        else:
+            state = "never run" if portal.enabled else "disabled"
+        return p.PortalInfo(
+            name=portal.name,
+            company=portal.company,
+            connector=portal.connector,
+            enabled=portal.enabled,
+            state=state,
+            progress=self._progress.get(portal.name),
+            last_run=run_info(last) if last else None,
+            username=portal.username,
+            schedule=schedule_text(portal.rules),
+            credentials_changed=bool(last and last.fingerprint != fingerprint(portal, self._key)),
+        )
 
     # in the worker thread
 

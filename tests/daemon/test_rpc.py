@@ -8,23 +8,24 @@ from pathlib import Path
 import pytest
 
 from gmid.control import protocol as p
+from gmid.daemon.rpc.params import InvalidParams
 from gmid.daemon.rpc.server import Connection, ControlServer
 from gmid.errors import Busy, GmidError, NotFound
 
 
-async def _missing_portal(params, conn):
+async def _missing_portal(services, params, conn):
     raise NotFound("no portal named 'nope' (known: energie)")
 
 
-async def _running(params, conn):
+async def _running(services, params, conn):
     raise Busy("a download of energie is under way; try again when it has ended")
 
 
-async def _refused(params, conn):
+async def _refused(services, params, conn):
     raise GmidError("could not write the change: disk full")
 
 
-async def _bug(params, conn):
+async def _bug(services, params, conn):
     return {"portal": "energie"}["name"]  # a KeyError: a bug, not a missing portal
 
 
@@ -58,3 +59,27 @@ async def test_a_key_error_is_an_internal_error_not_a_missing_portal(caplog):
     error = await _ask("bug")
     assert error == {"code": p.INTERNAL_ERROR, "message": "bug failed; see the daemon's log"}
     assert "control method bug failed" in caplog.text and "KeyError: 'name'" in caplog.text
+
+
+async def test_invalid_params_carry_their_problems():
+    async def refused(services, params, conn):
+        raise InvalidParams("nothing was written", {"problems": ["x.yaml:2: name: taken"]})
+
+    conn = Connection(ControlServer(Path("/nonexistent/gmid.sock"), {"add": refused}), None, None)
+    answer = await conn.handle(b'{"jsonrpc": "2.0", "id": 7, "method": "add"}')
+    assert answer["id"] == 7 and answer["error"] == {
+        "code": p.INVALID_PARAMS,
+        "message": "nothing was written",
+        "data": {"problems": ["x.yaml:2: name: taken"]},
+    }
+
+
+async def test_an_answer_is_encoded_once_by_the_server():
+    async def portals(services, params, conn):
+        return [p.PortalInfo("energie", "Demo Energie", "form", True, "ok")]
+
+    conn = Connection(ControlServer(Path("/x.sock"), {"portals.list": portals}), None, None)
+    answer = await conn.handle(b'{"jsonrpc": "2.0", "id": 1, "method": "portals.list"}')
+    [portal] = answer["result"]
+    assert portal["name"] == "energie" and portal["last_run"] is None
+    assert json.loads(p.encode(answer)) == answer

@@ -160,10 +160,10 @@ async def test_wrong_credentials_hold_until_they_change_and_no_password_hash_is_
     assert record.outcome == "wrong credentials"
     assert "E-Mail-Adresse oder Passwort ist falsch" in record.portal_message
     [state] = s.runner.states()
-    assert state["state"] == "wrong credentials" and not state["credentials_changed"]
+    assert state.state == "wrong credentials" and not state.credentials_changed
     s.runner.config = _with_password(s.config, "demo")
     [state] = s.runner.states()
-    assert state["credentials_changed"]
+    assert state.credentials_changed
     # the fingerprint is keyed: a plain password's bare hash is nowhere in the index
     import hashlib
 

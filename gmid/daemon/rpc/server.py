@@ -1,4 +1,10 @@
-"""The control socket: JSON-RPC 2.0 over a Unix socket, owner-only, one JSON object per line."""
+"""The control socket: JSON-RPC 2.0 over a Unix socket, owner-only, one JSON object per line.
+
+The server looks a request's method up in its table (gmid/daemon/rpc/methods.py), calls the
+handler with the daemon's services, and answers: a protocol payload encoded once here, or the
+error code of what the handler raised (InvalidParams, NotFound, Busy; any other error is the
+daemon's own, told as an internal error).
+"""
 
 from __future__ import annotations
 
@@ -15,21 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from gmid.control import protocol as p
+from gmid.daemon.rpc.params import InvalidParams
 from gmid.errors import Busy, GmidError, NotFound
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], "Connection"], Awaitable[Any]]
+# A method: (the daemon's services, the request's params, the connection) -> its answer.
+Handler = Callable[[Any, dict[str, Any], "Connection"], Awaitable[Any]]
 MAX_IN_FLIGHT = 32  # requests of one connection answered at the same time
-
-
-class RpcError(Exception):
-    """Raised by a method handler to answer with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None):
-        super().__init__(message)
-        self.code = code
-        self.data = data
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -131,9 +130,9 @@ class Connection:
         if handler is None:
             return p.error(id_, p.METHOD_NOT_FOUND, f"unknown method {method!r}")
         try:
-            value = await handler(params, self)
-        except RpcError as e:
-            return p.error(id_, e.code, str(e), e.data)
+            value = await handler(self.server.context, params, self)
+        except InvalidParams as e:
+            return p.error(id_, p.INVALID_PARAMS, str(e), e.data)
         except NotFound as e:
             return p.error(id_, p.NOT_FOUND, str(e))
         except Busy as e:
@@ -143,7 +142,7 @@ class Connection:
         except Exception:
             logger.exception("control method %s failed", method)
             return p.error(id_, p.INTERNAL_ERROR, f"{method} failed; see the daemon's log")
-        return None if "id" not in message else p.result(id_, value)
+        return None if "id" not in message else p.result(id_, wire(value))
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a task tied to this connection (cancelled when it closes)."""
@@ -152,12 +151,24 @@ class Connection:
         task.add_done_callback(self.tasks.discard)
 
 
-class ControlServer:
-    """The daemon's control socket, a component with start() and stop()."""
+def wire(value: Any) -> Any:
+    """An answer as JSON: a protocol payload by its to_dict, a list of them item by item."""
+    if isinstance(value, list):
+        return [wire(item) for item in value]
+    return value.to_dict() if isinstance(value, p.Wire) else value
 
-    def __init__(self, path: Path, methods: dict[str, Handler]):
+
+class ControlServer:
+    """The daemon's control socket, a component with start() and stop().
+
+    `methods` maps each method's name to its handler; `context` is what every handler gets
+    first (the daemon's services).
+    """
+
+    def __init__(self, path: Path, methods: dict[str, Handler], context: Any = None):
         self.path = Path(path)
         self.methods = methods
+        self.context = context
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
 

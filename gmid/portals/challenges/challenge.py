@@ -22,6 +22,7 @@ import pyotp
 
 from connectors.base import CaptchaRequest
 from gmid.archive.fs import write_atomic
+from gmid.control import protocol as p
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +56,30 @@ class Challenge:
     page_url: str | None = None  # where the user solves it
     response_field: str | None = None  # the field the widget fills in the browser
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the challenge as JSON-friendly data for the socket (the image by its path)."""
+    def info(self) -> p.ChallengeInfo:
+        """Return the challenge as the control socket shows it (the image by its path)."""
         left = (self.expires_at - datetime.now(UTC)).total_seconds()
-        return {
-            "id": self.id,
-            "portal": self.portal,
-            "kind": self.kind,
-            "prompt": self.prompt,
-            "medium": self.medium,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "seconds_left": max(0, round(left)),
-            "retry_message": self.retry_message,
-            "image_path": self.image_path,
-            "media_type": self.media_type,
-            "widget": self.widget,
-            "site_key": self.site_key,
-            "page_url": self.page_url,
-            "response_field": self.response_field,
-        }
+        return p.ChallengeInfo(
+            id=self.id,
+            portal=self.portal,
+            kind=self.kind,
+            prompt=self.prompt,
+            medium=self.medium,
+            created_at=self.created_at.isoformat(),
+            expires_at=self.expires_at.isoformat(),
+            seconds_left=max(0, round(left)),
+            retry_message=self.retry_message,
+            image_path=self.image_path,
+            media_type=self.media_type,
+            widget=self.widget,
+            site_key=self.site_key,
+            page_url=self.page_url,
+            response_field=self.response_field,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the challenge's wire form as JSON-friendly data, as its events carry it."""
+        return self.info().to_dict()
 
 
 def summary(challenge: Challenge) -> dict[str, str]:

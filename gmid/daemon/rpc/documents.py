@@ -1,0 +1,51 @@
+"""The control method `documents.list`: a page of the archive's index, newest first, filtered."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, tzinfo
+from typing import Any
+
+from gmid.control import protocol as p
+from gmid.daemon.rpc import params as check
+from gmid.daemon.rpc.params import InvalidParams, Params
+from gmid.daemon.rpc.server import Connection
+from gmid.daemon.rpc.services import Services
+
+
+async def documents_list(s: Services, params: Params, conn: Connection) -> p.DocumentPage:
+    """A page of archived documents: by company, source, a text, received since a day."""
+    filters = document_filters(params, s.daemon.config.tz)
+    limit = check.whole_number(params, "limit", 100, 1, 1000)
+    offset = check.whole_number(params, "offset", 0, 0)
+    index = s.index
+
+    def query() -> tuple[list, int]:
+        return index.list(**filters, limit=limit, offset=offset), index.count(**filters)
+
+    loop = asyncio.get_running_loop()
+    docs, total = await loop.run_in_executor(s.daemon.executor, query)
+    return p.DocumentPage(
+        documents=[p.Document.from_dict(d.to_dict()) for d in docs],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+def document_filters(params: Params, tz: tzinfo) -> dict[str, Any]:
+    """The index's filters a request gives; `since` a day (or time) in the config's zone."""
+    filters: dict[str, Any] = {}
+    for key in ("company", "source", "text"):
+        value = check.string(params, key)
+        if value is not None:
+            filters[key] = value
+    since = params.get("since")
+    if since is not None:
+        try:
+            value = datetime.fromisoformat(since)
+        except (TypeError, ValueError):
+            raise InvalidParams("since must be a date like 2026-01-31") from None
+        # A day, or a time without zone, means the config's time zone, as the user reads it.
+        filters["since"] = value if value.tzinfo else value.replace(tzinfo=tz)
+    return filters
