@@ -149,18 +149,6 @@ def account(box: p.MailboxInfo) -> str:
     return f"{mask(box.username)}@{box.host}"
 
 
-def size(n: int) -> str:
-    """A number of bytes for people: "812 B", "46 kB", "3.4 MB"."""
-    value, unit = float(n), "B"
-    for bigger in ("kB", "MB", "GB"):
-        if value < 999.5:
-            break
-        value, unit = value / 1000, bigger
-    if unit == "B":
-        return f"{n} B"
-    return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
-
-
 def run_summary(run: p.RunInfo | None, tz: tzinfo) -> str:
     """The last run in one line: "ok: 6 new documents (Tue 03 Mar 2026 09:30)"."""
     if run is None:

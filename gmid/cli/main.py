@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gmid import __version__
+from gmid.control.size import human_size
 from gmid.errors import ConfigError, GmidError
 
 logger = logging.getLogger("gmid")
@@ -179,7 +180,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
         return 0
     table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
     for d in page.documents:
-        table.append((_local(d.received_at), _cut(d.company, 24), d.source, _size(d.size), d.path))
+        received, company = _local(d.received_at), _cut(d.company, 24)
+        table.append((received, company, d.source, human_size(d.size), d.path))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         print(
@@ -197,14 +199,6 @@ def _filtered(args: argparse.Namespace) -> bool:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1000 or unit == "MB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
 
 
 def _ago(seconds: float) -> str:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gmid.control.size import human_size
 from tests.conftest import ROOT
 from tests.support.mails import invoice_mail, make_pdf
 
@@ -81,6 +82,7 @@ def test_status_and_documents(daemon):
     assert "Telekom" in listing.stdout and "smtp" in listing.stdout
     docs = json.loads(gmid("documents", "--json", "-c", str(daemon.config)).stdout)
     assert len(docs) == 1
+    assert f"  {human_size(docs[0]['size'])}  " in listing.stdout  # as the TUI says sizes
     assert docs[0]["original_name"] == "Rechnung.pdf"
     assert (daemon.archive / docs[0]["path"]).read_bytes() == make_pdf("cli test")
     none = gmid("documents", "--company", "Stadtwerke", "-c", str(daemon.config))
@@ -187,3 +189,16 @@ def test_gmid_schedule_previews_runs_and_quiet_hours():
         assert "portal      shop: never run" in status
     finally:
         assert d.stop() == 0
+
+
+def test_sizes_read_the_same_everywhere():
+    sizes = [812, 1_204, 48_213, 999_499, 999_500, 3_400_000, 12_000_000_000]
+    assert [human_size(n) for n in sizes] == [
+        "812 B",
+        "1.2 kB",
+        "48 kB",
+        "999 kB",
+        "1.0 MB",
+        "3.4 MB",
+        "12 GB",
+    ]

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from gmid.control import protocol as p
+from gmid.control.size import human_size
 from tui import format as fmt
 from tui.dialogs.common import close
 from tui.messages import ModelChanged
@@ -32,7 +33,8 @@ def facts(box: p.MailboxInfo, model: Model) -> Table:
     grid.add_row("State", fmt.imap_state(box.state, reason, WIDE))
     grid.add_row("Last sync", fmt.long_time(box.last_sync, model.tz) if box.last_sync else "never")
     grid.add_row("Mails", f"{box.messages:,} seen, {box.documents:,} documents filed")
-    grid.add_row("Since start", f"{box.bodies:,} mails downloaded, {fmt.size(box.bytes)} received")
+    received = human_size(box.bytes)
+    grid.add_row("Since start", f"{box.bodies:,} mails downloaded, {received} received")
     return grid
 
 
@@ -47,7 +49,7 @@ def folders(box: p.MailboxInfo) -> Table:
         table.add_row(
             folder.folder,
             fmt.imap_state(folder.state or "?", reason, WIDE),
-            fmt.size(folder.bytes),
+            human_size(folder.bytes),
         )
     return table
 
