@@ -8,11 +8,11 @@ import json
 import sys
 from datetime import datetime
 
-from gmid.cli.main import _cut, _local, _print_table, _with_client
+from gmid.cli.common import cut, local, print_table, with_client
 
 
 def cmd_portals(args: argparse.Namespace) -> int:
-    portals = asyncio.run(_with_client(args, lambda c: c.portals()))
+    portals = asyncio.run(with_client(args, lambda c: c.portals()))
     if args.json:
         print(json.dumps([p.to_dict() for p in portals], indent=2, ensure_ascii=False))
         return 0
@@ -22,17 +22,17 @@ def cmd_portals(args: argparse.Namespace) -> int:
     table = [("PORTAL", "COMPANY", "STATE", "NEXT RUN", "LAST RUN")]
     for p in portals:
         last = p.last_run
-        when = _local(last.finished_at) if last else "never"
+        when = local(last.finished_at) if last else "never"
         said = f" ({last.message})" if last and last.message else ""
         state = p.progress if p.state == "running" and p.progress else p.state
-        planned = _local(p.next_run) if p.next_run else "-"
-        table.append((p.name, _cut(p.company, 24), state, planned, when + said))
-    _print_table(table)
+        planned = local(p.next_run) if p.next_run else "-"
+        table.append((p.name, cut(p.company, 24), state, planned, when + said))
+    print_table(table)
     return 0
 
 
 def cmd_challenges(args: argparse.Namespace) -> int:
-    pending = asyncio.run(_with_client(args, lambda c: c.challenges()))
+    pending = asyncio.run(with_client(args, lambda c: c.challenges()))
     if args.json:
         print(json.dumps([c.to_dict() for c in pending], indent=2, ensure_ascii=False))
         return 0
@@ -64,17 +64,17 @@ def cmd_code(args: argparse.Namespace) -> int:
         import getpass
 
         answer = getpass.getpass(f"code for {args.portal}: ")
-    challenge = asyncio.run(_with_client(args, lambda c: c.answer(args.portal, answer)))
+    challenge = asyncio.run(with_client(args, lambda c: c.answer(args.portal, answer)))
     print(f"{challenge.portal}: answer given")
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     if not args.wait:
-        asyncio.run(_with_client(args, lambda c: c.fetch(args.portal)))
+        asyncio.run(with_client(args, lambda c: c.fetch(args.portal)))
         print(f"{args.portal}: download started; `gmid portals` shows how it goes")
         return 0
-    run = asyncio.run(_with_client(args, lambda c: _follow(c, args.portal)))
+    run = asyncio.run(with_client(args, lambda c: _follow(c, args.portal)))
     print(f"{run.portal}: {run.outcome}: {run.message or ''}".rstrip(": "))
     if run.portal_message:
         print(f"  the portal said: {run.portal_message}")
@@ -122,7 +122,7 @@ async def _follow(client, portal: str):
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_client(args, lambda c: c.suggest(args.url, args.domain)))
+    result = asyncio.run(with_client(args, lambda c: c.suggest(args.url, args.domain)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -139,7 +139,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    plan = asyncio.run(_with_client(args, lambda c: c.schedule(args.days)))
+    plan = asyncio.run(with_client(args, lambda c: c.schedule(args.days)))
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return 0

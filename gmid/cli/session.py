@@ -8,12 +8,8 @@ import json
 import sys
 from datetime import datetime
 
-from gmid.cli.main import _local, _print_table, _with_client
+from gmid.cli.common import local, options, plural, print_table, with_client
 from gmid.control.protocol import SessionImported
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def cmd_session_import(args: argparse.Namespace) -> int:
@@ -22,7 +18,7 @@ def cmd_session_import(args: argparse.Namespace) -> int:
 
     text = read_file(args.file)  # here: the daemon opens no path a client names
     try:
-        result = asyncio.run(_with_client(args, lambda c: c.import_session(args.portal, text)))
+        result = asyncio.run(with_client(args, lambda c: c.import_session(args.portal, text)))
     except ControlError as e:
         print(f"gmid: {e}", file=sys.stderr)
         problems = e.data.get("problems") if isinstance(e.data, dict) else None
@@ -36,7 +32,7 @@ def cmd_session_import(args: argparse.Namespace) -> int:
     more = ", ..." if len(result.cookies) > 12 else ""
     hosts = ", ".join(result.hosts)
     print(
-        f"{result.portal}: session imported: {_plural(result.imported, 'cookie')} "
+        f"{result.portal}: session imported: {plural(result.imported, 'cookie')} "
         f"for {hosts} ({names}{more})"
     )
     for line in _dropped(result):
@@ -56,20 +52,20 @@ def _dropped(result: SessionImported) -> list[str]:
         n = result.dropped_other or sum(others.values())
         listed = ", ".join(f"{d} ({k})" for d, k in list(others.items())[:8])
         more = ", ..." if n > sum(list(others.values())[:8]) else ""
-        lines.append(f"dropped {_plural(n, 'cookie')} of other sites: {listed}{more}")
+        lines.append(f"dropped {plural(n, 'cookie')} of other sites: {listed}{more}")
     expired = result.expired
     if expired:
         n = result.dropped_expired or len(expired)
         more = ", ..." if n > len(expired) else ""
-        lines.append(f"dropped {_plural(n, 'expired cookie')}: {', '.join(expired)}{more}")
+        lines.append(f"dropped {plural(n, 'expired cookie')}: {', '.join(expired)}{more}")
     if result.bad_lines:
-        lines.append(f"skipped {_plural(result.bad_lines, 'line')} not understood:")
+        lines.append(f"skipped {plural(result.bad_lines, 'line')} not understood:")
         lines += [f"  {problem}" for problem in result.problems]
     return lines
 
 
 def cmd_session_clear(args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_client(args, lambda c: c.clear_session(args.portal)))
+    result = asyncio.run(with_client(args, lambda c: c.clear_session(args.portal)))
     if result.cleared:
         print(f"{result.portal}: saved session forgotten; the next run logs in")
     else:
@@ -78,7 +74,7 @@ def cmd_session_clear(args: argparse.Namespace) -> int:
 
 
 def cmd_session_show(args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_client(args, lambda c: c.session(args.portal)))
+    result = asyncio.run(with_client(args, lambda c: c.session(args.portal)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -90,8 +86,8 @@ def cmd_session_show(args: argparse.Namespace) -> int:
         print(f"{portal}: the saved session in {result.file} is {result.error}")
         return 1
     cookies = result.cookies
-    when = _local(result.saved_at) if result.saved_at else "at an unknown time"
-    print(f"{portal}: {_plural(len(cookies), 'cookie')}, saved {when} in {result.file}")
+    when = local(result.saved_at) if result.saved_at else "at an unknown time"
+    print(f"{portal}: {plural(len(cookies), 'cookie')}, saved {when} in {result.file}")
     if not cookies:
         return 0
     table = [("NAME", "DOMAIN", "PATH", "EXPIRES", "FLAGS")]
@@ -103,7 +99,7 @@ def cmd_session_show(args: argparse.Namespace) -> int:
             expires += " (expired)" if c.expired else ""
         flags = " ".join(f for f, on in (("secure", c.secure), ("httponly", c.http_only)) if on)
         table.append((c.name, c.domain, c.path, expires, flags or "-"))
-    _print_table(table)
+    print_table(table)
     return 0
 
 
@@ -116,14 +112,11 @@ def add_session_commands(sub, common: argparse.ArgumentParser) -> None:
     )
     verbs = session.add_subparsers(dest="verb", required=True, metavar="ACTION")
     # -c and --socket before or after the action: after it, a default must not undo one before.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    for action in session._actions:
-        if action.option_strings and action.dest in ("config", "socket"):
-            common.add_argument(*action.option_strings, metavar=action.metavar, help=action.help)
+    again = options(argparse.SUPPRESS)
 
     p = verbs.add_parser(
         "import",
-        parents=[common],
+        parents=[again],
         help="use cookies exported from your browser (cookies.txt) as the portal's session",
         description="Make the cookies of a browser in which you are logged in to the portal "
         "its saved session: the next run uses them instead of logging in. Export them in the "
@@ -136,13 +129,13 @@ def add_session_commands(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_session_import)
 
     p = verbs.add_parser(
-        "clear", parents=[common], help="forget the portal's saved session (it logs in again)"
+        "clear", parents=[again], help="forget the portal's saved session (it logs in again)"
     )
     p.add_argument("portal", help="the portal's name")
     p.set_defaults(func=cmd_session_clear)
 
     p = verbs.add_parser(
-        "show", parents=[common], help="the saved session's cookies (names, never values)"
+        "show", parents=[again], help="the saved session's cookies (names, never values)"
     )
     p.add_argument("portal", help="the portal's name")
     p.add_argument("--json", action="store_true", help="machine-readable output")

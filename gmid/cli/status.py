@@ -1,0 +1,135 @@
+"""The `gmid` commands that say what the daemon holds: status, mailboxes, documents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from gmid.cli.common import ago, cut, local, print_table, with_client
+from gmid.control import protocol as p
+from gmid.control.size import human_size
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = asyncio.run(with_client(args, lambda c: c.status()))
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0
+    for key, value in _daemon_rows(status):
+        print(f"{key:<11} {value}")
+    for portal in status.portals:
+        last = portal.last_run
+        said = f": {last.message}" if last and last.message and portal.state != "running" else ""
+        state = portal.progress if portal.state == "running" and portal.progress else portal.state
+        print(f"{'portal':<11} {portal.name}: {state}{said}")
+        if portal.next_reason:
+            when = f"{local(portal.next_run)}, " if portal.next_run else ""
+            print(f"{'':<11} next: {when}{portal.next_reason}")
+    for box in status.mailboxes:
+        print(f"{'mailbox':<11} {box.name}: {_mailbox_line(box)}")
+    for challenge in status.challenges:
+        what = "captcha token" if challenge.kind == "token" else challenge.kind
+        print(f"{'waiting':<11} {challenge.portal} asks for a {what}: {challenge.prompt}")
+        how = "TOKEN (`gmid challenges` says how)" if challenge.kind == "token" else "ANSWER"
+        print(f"{'':<11} answer with: gmid code {challenge.portal} {how}")
+    return 0
+
+
+def _daemon_rows(status: p.Status) -> list[tuple[str, str]]:
+    smtp = status.smtp
+    return [
+        ("daemon", f"gmid {status.version}, pid {status.pid}, up {ago(status.uptime)}"),
+        ("config", status.config),
+        ("archive", f"{status.archive} ({status.documents} documents)"),
+        ("quarantine", f"{status.quarantined} mails" if status.quarantined else "empty"),
+        (
+            "smtp",
+            f"listening on {smtp.listen} ({smtp.accepted} accepted, {smtp.rejected} rejected)"
+            if smtp.enabled
+            else "disabled",
+        ),
+        ("timezone", status.timezone),
+    ]
+
+
+def _mailbox_line(box: p.MailboxInfo) -> str:
+    state = f"failing ({box.error})" if box.state == "failing" and box.error else box.state
+    synced = f", last sync {local(box.last_sync)}" if box.last_sync else ""
+    mails = f"{box.messages} mail{'' if box.messages == 1 else 's'} seen"
+    documents = f"{box.documents} document{'' if box.documents == 1 else 's'} filed"
+    return f"{state}{synced}, {mails}, {documents}"
+
+
+def cmd_mailboxes(args: argparse.Namespace) -> int:
+    boxes = asyncio.run(with_client(args, lambda c: c.mailboxes()))
+    if args.json:
+        print(json.dumps([b.to_dict() for b in boxes], indent=2, ensure_ascii=False))
+        return 0
+    if not boxes:
+        print("no mailboxes configured")
+        return 0
+    table = [("MAILBOX", "ACCOUNT", "STATE", "LAST SYNC", "MAILS", "DOCUMENTS")]
+    for b in boxes:
+        state = f"failing ({cut(b.error, 60)})" if b.state == "failing" and b.error else b.state
+        synced = local(b.last_sync) if b.last_sync else "never"
+        account = cut(f"{b.username}@{b.host}", 40)
+        table.append((b.name, account, state, synced, str(b.messages), str(b.documents)))
+    print_table(table)
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    page = asyncio.run(
+        with_client(
+            args,
+            lambda c: c.documents(
+                company=args.company,
+                source=args.source,
+                since=args.since,
+                text=args.search,
+                limit=args.limit,
+                offset=args.offset,
+            ),
+        )
+    )
+    if args.json:
+        print(json.dumps([d.to_dict() for d in page.documents], indent=2, ensure_ascii=False))
+        return 0
+    if not page.documents:
+        print("no documents" + (" match" if page.total == 0 and _filtered(args) else ""))
+        return 0
+    table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
+    for d in page.documents:
+        received, company = local(d.received_at), cut(d.company, 24)
+        table.append((received, company, d.source, human_size(d.size), d.path))
+    print_table(table)
+    shown = page.offset + len(page.documents)
+    if shown < page.total:
+        print(f"({page.offset + 1}-{shown} of {page.total}; --offset {shown} for more)")
+    return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return any((args.company, args.source, args.since, args.search))
+
+
+def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
+    """Register status, mailboxes and documents on the `gmid` parser."""
+    p = sub.add_parser("status", parents=[common], help="what the running daemon is doing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("mailboxes", parents=[common], help="the watched IMAP mailboxes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_mailboxes)
+
+    p = sub.add_parser("documents", parents=[common], help="list archived documents, newest first")
+    p.add_argument("--company", help="only this company")
+    p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
+    p.add_argument("--since", metavar="DATE", help="received on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--search", metavar="TEXT", help="text in the path, company, name or number")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50, max 1000)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_documents)
