@@ -38,16 +38,14 @@ from gmid.config.reader import parse_size as parse_size  # re-exported
 from gmid.config.schedule import check_rules, merge, read_schedule
 from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
+from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
-from gmid.control.paths import default_socket_path, env_dir
 from gmid.errors import ConfigError, Problem
 from gmid.schedule.timerules import Rules
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
 INGEST_TYPES = ("pdf", "xml", "image")
-# A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the final NUL on Linux).
-MAX_SOCKET_PATH = 107
 
 # Options of the main file; included files may only add to the lists in INCLUDABLE.
 _TOP_KEYS = (
@@ -174,15 +172,14 @@ def _archive(r: Reader, node: Node | None, state_dir: Path) -> ArchiveConfig:
 def _control(r: Reader, node: Node | None) -> ControlConfig:
     """Read `control:`."""
     m = r.mapping(node, "control", ("socket",))
-    socket = r.path(m.get("socket"), "control.socket")
-    if socket is not None and len(os.fsencode(socket)) > MAX_SOCKET_PATH:
-        r.problem(
-            m.get("socket"),
-            "control.socket",
-            f"path is {len(os.fsencode(socket))} bytes long; "
-            f"a Unix socket path may have at most {MAX_SOCKET_PATH}",
-        )
-    return ControlConfig(socket=socket or default_socket_path())
+    text = r.text(m.get("socket"), "control.socket")
+    try:  # resolved as the TUI resolves it (gmid/control/paths.py)
+        socket = default_socket_path() if text is None else socket_path(text, r.base)
+    except PathProblems as e:
+        for problem in e.problems:
+            r.problem(m.get("socket"), "control.socket", problem)
+        socket = default_socket_path()
+    return ControlConfig(socket=socket)
 
 
 def _ingest(r: Reader, node: Node | None) -> IngestConfig:

@@ -438,3 +438,31 @@ def test_the_socket_comes_from_the_options_or_the_config(tmp_path, monkeypatch):
     assert socket_path(parser().parse_args(["-c", str(config)])) == tmp_path / "rt" / "gmid.sock"
     args = parser().parse_args(["--socket", "/x/y.sock", "-c", str(config)])
     assert socket_path(args) == Path("/x/y.sock")
+
+
+def test_an_unset_variable_in_the_socket_path_is_reported_as_the_config_does(
+    tmp_path, monkeypatch, capsys
+):
+    from gmid.config.load import load_config
+    from gmid.errors import ConfigError
+    from tui.app import main
+    from tui.options import OptionError, parser, socket_path
+
+    monkeypatch.delenv("GMID_TEST_UNSET", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text("timezone: UTC\ncontrol:\n  socket: $GMID_TEST_UNSET/g.sock\n")
+    with pytest.raises(ConfigError) as by_config:
+        load_config(config)
+    with pytest.raises(OptionError) as by_tui:
+        socket_path(parser().parse_args(["-c", str(config)]))
+    said = f"{config}:3: control.socket: environment variable GMID_TEST_UNSET is not set"
+    assert [str(problem) for problem in by_config.value.problems] == [said]
+    assert str(by_tui.value) == said
+    assert main(["-c", str(config)]) == 2
+    assert capsys.readouterr().err == f"gmid-tui: {said}\n"
+
+    config.write_text(f"control:\n  socket: /tmp/{'x' * 120}/g.sock\n")
+    with pytest.raises(OptionError, match="a Unix socket path may have at most 107"):
+        socket_path(parser().parse_args(["-c", str(config)]))
+    config.write_text("control:\n  socket: null\n")
+    assert socket_path(parser().parse_args(["-c", str(config)])).name == "gmid.sock"
