@@ -178,13 +178,12 @@ def test_gmid_schedule_previews_runs_and_quiet_hours():
         assert any(r.hour == 10 for r in runs) and any(r.hour == 0 for r in runs)
         [portal] = d.status().portals
         assert portal.next_run == plan["runs"][0]["at"] and portal.next_reason
-        # what the TUI's portal dialog shows beside the typed fields
-        raw = d.call(lambda c: c.call("status"))
-        assert raw["portals"][0]["username"] == "me"
-        assert raw["portals"][0]["schedule"]["at"] == ["mon 10:00", "sat 10:00"]
-        assert raw["portals"][0]["schedule"]["quiet"] == ["sat-sun"]
-        assert {c["name"] for c in raw["companies"]} == {"Stadtwerke", "Telekom"}
-        assert "x" not in raw["portals"][0].values()  # the password never travels
+        # what the TUI's portal dialog shows of it
+        assert portal.username == "me"
+        assert portal.schedule["at"] == ["mon 10:00", "sat 10:00"]
+        assert portal.schedule["quiet"] == ["sat-sun"]
+        assert {c.name for c in d.status().companies} == {"Stadtwerke", "Telekom"}
+        assert "x" not in portal.to_dict().values()  # the password never travels
         status = gmid("status", "--socket", str(d.socket)).stdout
         assert "portal      shop: never run" in status
     finally:

@@ -108,7 +108,8 @@ def test_canary_secrets_stay_where_they_belong(tmp_path: Path, dovecot) -> None:
             for command in ("status", "portals", "mailboxes", "challenges", "documents"):
                 answers.append(_gmid(daemon, command, "--json"))
                 answers.append(_gmid(daemon, command))
-            answers.append(json.dumps(daemon.call(lambda c: c.call("events.recent"))))
+            events = daemon.call(lambda c: c.recent_events())
+            answers.append(json.dumps([event.to_dict() for event in events]))
             assert daemon.stop() == 0
         finally:
             daemon.stop()

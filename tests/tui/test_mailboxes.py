@@ -83,7 +83,7 @@ async def test_a_mailbox_shows_its_mails_and_documents_then_the_servers_words(do
 
         # A wrong password, taken by a reload: the row says why, in the server's words.
         (daemon.dir / "imap.pw").write_text("wrong\n")
-        assert (await app.client.call("config.reload"))["reloaded"]
+        assert await app.client.reload()
         await until(
             pilot,
             lambda: mailbox_cell(app, "state").startswith("login refused"),

@@ -283,7 +283,7 @@ def test_a_wrong_password_is_reported_and_not_retried_in_a_loop(imap: ImapSetup)
     (daemon.dir / "imap.pw").write_text(dc.users["gmid"] + "\n")
     raw, pdf = invoice(1)
     dc.append("INBOX", raw)
-    assert daemon.call(lambda c: c.call("config.reload"))["reloaded"]
+    assert daemon.call(lambda c: c.reload())
     imap.wait_documents(1)
     filed_once(daemon, [pdf])
     assert imap.wait_state("idle").error is None
@@ -374,7 +374,7 @@ def test_tls_with_a_private_ca_and_a_refused_certificate(make_dovecot) -> None:
         # without the private CA the certificate is not trusted: no login, a clear reason
         text = daemon.config.read_text()
         daemon.config.write_text(text.replace(f"    ca_bundle: {dc.ca_file}\n", ""))
-        assert daemon.call(lambda c: c.call("config.reload"))["reloaded"]
+        assert daemon.call(lambda c: c.reload())
         box = setup.wait_state("failing")
         assert "certificate is not trusted (self-signed certificate)" in box.error, box.error
     finally:
