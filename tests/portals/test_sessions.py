@@ -256,6 +256,7 @@ async def test_the_portal_dialog_imports_and_forgets_a_session(daemon, portal, t
     other = tmp_path / "other.txt"
     other.write_text(".example.com\tTRUE\t/\tTRUE\t0\tsid\tother\n")
     app = GmidApp(daemon.socket)
+    said = _notes(app)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "p:energie" in rows(app), what="the portal's row")
         await pilot.press("enter")
@@ -267,25 +268,25 @@ async def test_the_portal_dialog_imports_and_forgets_a_session(daemon, portal, t
         app.screen.query_one("#path", Input).value = str(other)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PortalDialog))
-        await until(pilot, lambda: _said(app, "no cookie for 127.0.0.1"), what="the refusal")
+        await until(pilot, lambda: _said(said, "no cookie for 127.0.0.1"), what="the refusal")
         assert not jar(daemon).exists()
 
         await choose(pilot, "Import session")
         app.screen.query_one("#path", Input).value = str(cookies)
         await pilot.press("enter")
         await until(pilot, lambda: jar(daemon).exists(), what="the session saved")
-        await until(pilot, lambda: _said(app, "session imported: 3 cookies for 127.0.0.1"))
+        await until(pilot, lambda: _said(said, "session imported: 3 cookies for 127.0.0.1"))
 
         await choose(pilot, "Forget session")
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
         await until(pilot, lambda: not jar(daemon).exists(), what="the session forgotten")
-        await until(pilot, lambda: _said(app, "energie: session forgotten"))
+        await until(pilot, lambda: _said(said, "energie: session forgotten"))
 
         await choose(pilot, "Import session")
         app.screen.query_one("#path", Input).value = str(tmp_path / "missing.txt")
         await pilot.press("enter")
-        await until(pilot, lambda: _said(app, "missing.txt: No such file"))
+        await until(pilot, lambda: _said(said, "missing.txt: No such file"))
 
         # With the session in place, Start download gets in without a code prompt.
         await choose(pilot, "Import session")
@@ -298,5 +299,18 @@ async def test_the_portal_dialog_imports_and_forgets_a_session(daemon, portal, t
         assert portal.logins == logins
 
 
-def _said(app, text: str) -> bool:
-    return any(text in n.message for n in app._notifications)
+def _notes(app) -> list[str]:
+    """What the app tells the user from now on (every screen's notify calls the app's)."""
+    said: list[str] = []
+    notify = app.notify
+
+    def record(message, *args, **kwargs):
+        said.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = record
+    return said
+
+
+def _said(said: list[str], text: str) -> bool:
+    return any(text in message for message in said)
