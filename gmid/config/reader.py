@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gmid.control.paths import PathProblems, expand
 from gmid.errors import Problem, did_you_mean
 
 T = TypeVar("T")
@@ -34,8 +35,6 @@ _DURATION_PART = re.compile(r"\s*(\d+)\s*([a-z])", re.IGNORECASE)
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _SIZE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_VAR = re.compile(r"\$(?:\{([^}]*)\}|(\w+))")
-_VAR_NAME = re.compile(r"[A-Za-z_]\w*")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _EMAIL = re.compile(r"[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*")
 
@@ -356,24 +355,12 @@ class Reader:
 
     def expand(self, node: Node | None, option: str, text: str) -> str | None:
         """Expand `~` and `$VAR`/`${VAR}`; an unset variable is a problem naming it."""
-        missing: list[str] = []
-
-        def var(match: re.Match[str]) -> str:
-            name = match.group(1) if match.group(1) is not None else match.group(2)
-            if not _VAR_NAME.fullmatch(name):
-                missing.append(f"${{{name}}} is not a valid variable reference")
-                return ""
-            value = os.environ.get(name)
-            # An empty variable would turn "$XDG_RUNTIME_DIR/gmid" into "/gmid".
-            if not value:
-                missing.append(f"environment variable {name} is not set")
-                return ""
-            return value
-
-        expanded = _VAR.sub(var, text)
-        for message in missing:
-            self.problem(node, option, message)
-        return None if missing else os.path.expanduser(expanded)
+        try:
+            return expand(text)
+        except PathProblems as e:
+            for message in e.problems:
+                self.problem(node, option, message)
+            return None
 
     def path(self, node: Node | None, option: str, default: T = None) -> Path | T:
         """Return an absolute path: `~` and variables expanded, relative to this file's folder."""

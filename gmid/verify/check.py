@@ -21,13 +21,13 @@ from typing import Any
 from gmid.archive.fs import TMP_DIR, clean_relative, inside
 from gmid.archive.sniff import MEDIA, sniff
 from gmid.config.load import Config
+from gmid.control.size import human_size
 from gmid.mail.headers import summarize_headers
 from gmid.verify.scan import (
     Hashed,
     Row,
     Tree,
     hash_all,
-    human_size,
     open_index,
     read_rows,
     show,

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gmid.config.load import Config
+from gmid.control.size import human_size
 from gmid.verify import repair as verifyrepair
 from gmid.verify.check import Finding, Report, check
-from gmid.verify.scan import VerifyRefused, daemon_pid, human_size
+from gmid.verify.scan import VerifyRefused, daemon_pid
 
 __all__ = ["Finding", "Report", "VerifyRefused", "daemon_pid", "print_report", "run", "verify"]
 

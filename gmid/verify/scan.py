@@ -249,11 +249,3 @@ def hash_all(
 def show(rel: str) -> str:
     """A path as text that prints and dumps as JSON, even if the name is not UTF-8."""
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
-
-
-def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
