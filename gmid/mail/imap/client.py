@@ -51,7 +51,7 @@ class CountingProtocol(IMAP4ClientProtocol):
                 return
             if current_cmd is not None and current_cmd.wait_literal_data():
                 # aioimaplib keeps a literal's size and what came of it private: no API for them
-                want = current_cmd._expected_size - len(current_cmd._resp_literal_data)  # noqa: SLF001
+                want = current_cmd._expected_size - len(current_cmd._resp_literal_data)
                 take = min(want, end - pos)
                 current_cmd.append_literal_data(data[pos : pos + take])
                 pos += take
@@ -84,7 +84,7 @@ def _wait_data(cmd: Command) -> bool:
     """
     if not isinstance(cmd, FetchCommand):
         return cmd.wait_data()
-    lines = cmd._resp_lines  # noqa: SLF001 (the lines wait_data reads: aioimaplib has no API)
+    lines = cmd._resp_lines  # the lines wait_data reads: aioimaplib has no API for them
     scanned, balance = getattr(cmd, "_gmid_scan", (0, 0))
     for index in range(scanned, len(lines)):
         line = lines[index]
@@ -92,7 +92,7 @@ def _wait_data(cmd: Command) -> bool:
             if FetchCommand.FETCH_MESSAGE_DATA_RE.match(line):
                 balance = 0
             balance += line.count(b"(") - line.count(b")")
-    cmd._gmid_scan = (len(lines), balance)  # noqa: SLF001 (ours, kept on the command it counts)
+    cmd._gmid_scan = (len(lines), balance)  # ours, kept on the command it counts
     return balance != 0
 
 

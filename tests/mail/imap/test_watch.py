@@ -471,7 +471,7 @@ async def test_idle_is_renewed_and_still_hears_new_mail(dovecot, tmp_path, monke
         config.mailboxes, Ingestor(config, archive, index), index, executor, EventBus()
     )
     idles = 0
-    original = imapwatch.FolderWatcher._idle
+    original = imapwatch.FolderWatcher._idle  # noqa: SLF001 (counts the renewals it makes)
 
     async def counted(self, client):
         nonlocal idles
