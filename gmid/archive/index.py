@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ class IndexedDocument:
 
     def to_dict(self) -> dict:
         """Return the document as JSON-friendly values (dates as ISO 8601 strings)."""
-        data = asdict(self)
+        data = dict(self.__dict__)  # plain values only: no need for asdict's deep copy
         data["received_at"] = self.received_at.isoformat()
         data["date"] = self.date.isoformat() if self.date else None
         return data

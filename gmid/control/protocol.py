@@ -7,6 +7,7 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -65,32 +66,50 @@ class Wire:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Build the payload from its JSON form."""
-        hints = _hints(cls)
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        return cls(**{name: _decode(hints[name], data[name]) for name in names if name in data})
+        values = {}
+        for name, decode in _plan(cls):
+            if name in data:
+                value = data[name]
+                values[name] = value if decode is None or value is None else decode(value)
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form: nested payloads as mappings."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {name: _encode(getattr(self, name)) for name, _ in _plan(type(self))}
+
+
+Decoder = Callable[[Any], Any]
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _plan(cls: type) -> tuple[tuple[str, Decoder | None], ...]:
+    """Each field's name and how to decode it (None: as JSON gives it), worked out once a class:
+    a page of documents is decoded field by field."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls))
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    """A JSON value as a field of this type holds it: payloads (also in a list) decoded."""
-    if value is None:
-        return None
+def _decoder(hint: Any) -> Decoder | None:
+    """How a JSON value becomes a field of this type: payloads (also in a list) decoded."""
     origin = typing.get_origin(hint)
     args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
     if origin in (types.UnionType, typing.Union) and len(args) == 1:
-        return _decode(args[0], value)
-    if origin is list and isinstance(value, list):
-        return [_decode(args[0], item) for item in value]
-    if isinstance(hint, type) and issubclass(hint, Wire) and isinstance(value, dict):
-        return hint.from_dict(value)
+        return _decoder(args[0])
+    if origin is list and args and (item := _decoder(args[0])) is not None:
+        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
+    if isinstance(hint, type) and issubclass(hint, Wire):
+        return lambda value: hint.from_dict(value) if isinstance(value, dict) else value
+    return None
+
+
+def _encode(value: Any) -> Any:
+    """A payload field's JSON form: payloads (also in a list or a mapping) as mappings."""
+    if isinstance(value, Wire):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
     return value
 
 
