@@ -28,7 +28,7 @@ from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from gmid.demo.feed import simple_pdf
+from gmid.demo.pdf import simple_pdf
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import pytest
 from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.config.load import load_config
-from gmid.demo.feed import simple_pdf
+from gmid.demo.pdf import simple_pdf
 from gmid.demo.portal import DemoPortal, running
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker

@@ -14,7 +14,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from urllib.parse import quote
 
-from gmid.demo.feed import simple_pdf
+from gmid.demo.pdf import simple_pdf
 
 SMTP_POLICY = policy.default.clone(linesep="\r\n")
 DATE = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
