@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from gmid.control.client import ControlClient
 
@@ -73,6 +74,31 @@ def socket_path(args: argparse.Namespace) -> Path:
     return default_socket_path()
 
 
+class Clock:
+    """Times as the daemon's config sees them: every time shown is in its time zone."""
+
+    def __init__(self, zone: str):
+        self.zone = zone
+        self.tz = ZoneInfo(zone)
+
+    def at(self, iso: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """An ISO time from the daemon in the config's time zone, to the minute."""
+        return datetime.fromisoformat(iso).astimezone(self.tz).strftime(fmt)
+
+    def stamp(self, seconds: float) -> str:
+        """A Unix time in the config's time zone, to the minute."""
+        return datetime.fromtimestamp(seconds, self.tz).strftime("%Y-%m-%d %H:%M")
+
+    def note(self) -> str:
+        """The line that says so, once, below what was shown."""
+        return f"(times in {self.zone})"
+
+
+async def clock(client: ControlClient) -> Clock:
+    """The running daemon's clock: the time zone of the config it runs with."""
+    return Clock((await client.status()).timezone)
+
+
 async def with_client(
     args: argparse.Namespace, action: Callable[[ControlClient], Awaitable[T]]
 ) -> T:
@@ -84,11 +110,6 @@ async def with_client(
 def cut(text: str, width: int) -> str:
     """Cut a text to `width` characters with an ellipsis."""
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def local(iso: str) -> str:
-    """An ISO time from the daemon in this machine's time zone, to the minute."""
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def ago(seconds: float) -> str:

@@ -8,11 +8,12 @@ import json
 import sys
 from datetime import datetime
 
-from gmid.cli.common import cut, local, print_table, with_client
+from gmid.cli.common import Clock, clock, cut, print_table, with_client
+from gmid.control.protocol import PortalInfo
 
 
 def cmd_portals(args: argparse.Namespace) -> int:
-    portals = asyncio.run(with_client(args, lambda c: c.portals()))
+    portals, times = asyncio.run(with_client(args, _portals))
     if args.json:
         print(json.dumps([p.to_dict() for p in portals], indent=2, ensure_ascii=False))
         return 0
@@ -22,13 +23,18 @@ def cmd_portals(args: argparse.Namespace) -> int:
     table = [("PORTAL", "COMPANY", "STATE", "NEXT RUN", "LAST RUN")]
     for p in portals:
         last = p.last_run
-        when = local(last.finished_at) if last else "never"
+        when = times.at(last.finished_at) if last else "never"
         said = f" ({last.message})" if last and last.message else ""
         state = p.progress if p.state == "running" and p.progress else p.state
-        planned = local(p.next_run) if p.next_run else "-"
+        planned = times.at(p.next_run) if p.next_run else "-"
         table.append((p.name, cut(p.company, 24), state, planned, when + said))
     print_table(table)
+    print(times.note())
     return 0
+
+
+async def _portals(client) -> tuple[list[PortalInfo], Clock]:
+    return await client.portals(), await clock(client)
 
 
 def cmd_challenges(args: argparse.Namespace) -> int:
@@ -143,12 +149,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(plan.timezone)
+    times = Clock(plan.timezone)
 
     def local(iso: str) -> str:
-        return datetime.fromisoformat(iso).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+        return times.at(iso, "%a %Y-%m-%d %H:%M")
 
     lines = [
         (datetime.fromisoformat(r.at), f"{local(r.at)}  {r.portal:<20}  {r.reason}")

@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
 
-from gmid.cli.common import local, options, plural, print_table, with_client
-from gmid.control.protocol import SessionImported
+from gmid.cli.common import Clock, clock, options, plural, print_table, with_client
+from gmid.control.protocol import SessionImported, SessionInfo
 
 
 def cmd_session_import(args: argparse.Namespace) -> int:
@@ -74,7 +73,7 @@ def cmd_session_clear(args: argparse.Namespace) -> int:
 
 
 def cmd_session_show(args: argparse.Namespace) -> int:
-    result = asyncio.run(with_client(args, lambda c: c.session(args.portal)))
+    result, times = asyncio.run(with_client(args, lambda c: _session(c, args.portal)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -86,7 +85,7 @@ def cmd_session_show(args: argparse.Namespace) -> int:
         print(f"{portal}: the saved session in {result.file} is {result.error}")
         return 1
     cookies = result.cookies
-    when = local(result.saved_at) if result.saved_at else "at an unknown time"
+    when = times.at(result.saved_at) if result.saved_at else "at an unknown time"
     print(f"{portal}: {plural(len(cookies), 'cookie')}, saved {when} in {result.file}")
     if not cookies:
         return 0
@@ -95,12 +94,17 @@ def cmd_session_show(args: argparse.Namespace) -> int:
         if c.expires is None:
             expires = "end of session"
         else:
-            expires = datetime.fromtimestamp(c.expires).astimezone().strftime("%Y-%m-%d %H:%M")
+            expires = times.stamp(c.expires)
             expires += " (expired)" if c.expired else ""
         flags = " ".join(f for f, on in (("secure", c.secure), ("httponly", c.http_only)) if on)
         table.append((c.name, c.domain, c.path, expires, flags or "-"))
     print_table(table)
+    print(times.note())
     return 0
+
+
+async def _session(client, portal: str) -> tuple[SessionInfo, Clock]:
+    return await client.session(portal), await clock(client)
 
 
 def add_session_commands(sub, common: argparse.ArgumentParser) -> None:

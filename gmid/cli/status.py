@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import json
 
-from gmid.cli.common import ago, cut, local, print_table, with_client
+from gmid.cli.common import Clock, ago, clock, cut, print_table, with_client
 from gmid.control import protocol as p
 from gmid.control.size import human_size
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     status = asyncio.run(with_client(args, lambda c: c.status()))
+    times = Clock(status.timezone)
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))
         return 0
@@ -24,10 +25,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         state = portal.progress if portal.state == "running" and portal.progress else portal.state
         print(f"{'portal':<11} {portal.name}: {state}{said}")
         if portal.next_reason:
-            when = f"{local(portal.next_run)}, " if portal.next_run else ""
+            when = f"{times.at(portal.next_run)}, " if portal.next_run else ""
             print(f"{'':<11} next: {when}{portal.next_reason}")
     for box in status.mailboxes:
-        print(f"{'mailbox':<11} {box.name}: {_mailbox_line(box)}")
+        print(f"{'mailbox':<11} {box.name}: {_mailbox_line(box, times)}")
     for challenge in status.challenges:
         what = "captcha token" if challenge.kind == "token" else challenge.kind
         print(f"{'waiting':<11} {challenge.portal} asks for a {what}: {challenge.prompt}")
@@ -53,16 +54,16 @@ def _daemon_rows(status: p.Status) -> list[tuple[str, str]]:
     ]
 
 
-def _mailbox_line(box: p.MailboxInfo) -> str:
+def _mailbox_line(box: p.MailboxInfo, times: Clock) -> str:
     state = f"failing ({box.error})" if box.state == "failing" and box.error else box.state
-    synced = f", last sync {local(box.last_sync)}" if box.last_sync else ""
+    synced = f", last sync {times.at(box.last_sync)}" if box.last_sync else ""
     mails = f"{box.messages} mail{'' if box.messages == 1 else 's'} seen"
     documents = f"{box.documents} document{'' if box.documents == 1 else 's'} filed"
     return f"{state}{synced}, {mails}, {documents}"
 
 
 def cmd_mailboxes(args: argparse.Namespace) -> int:
-    boxes = asyncio.run(with_client(args, lambda c: c.mailboxes()))
+    boxes, times = asyncio.run(with_client(args, _mailboxes))
     if args.json:
         print(json.dumps([b.to_dict() for b in boxes], indent=2, ensure_ascii=False))
         return 0
@@ -72,42 +73,67 @@ def cmd_mailboxes(args: argparse.Namespace) -> int:
     table = [("MAILBOX", "ACCOUNT", "STATE", "LAST SYNC", "MAILS", "DOCUMENTS")]
     for b in boxes:
         state = f"failing ({cut(b.error, 60)})" if b.state == "failing" and b.error else b.state
-        synced = local(b.last_sync) if b.last_sync else "never"
+        synced = times.at(b.last_sync) if b.last_sync else "never"
         account = cut(f"{b.username}@{b.host}", 40)
         table.append((b.name, account, state, synced, str(b.messages), str(b.documents)))
     print_table(table)
+    print(times.note())
     return 0
 
 
+async def _mailboxes(client) -> tuple[list[p.MailboxInfo], Clock]:
+    return await client.mailboxes(), await clock(client)
+
+
 def cmd_documents(args: argparse.Namespace) -> int:
-    page = asyncio.run(
-        with_client(
-            args,
-            lambda c: c.documents(
-                company=args.company,
-                source=args.source,
-                since=args.since,
-                text=args.search,
-                limit=args.limit,
-                offset=args.offset,
-            ),
-        )
-    )
     if args.json:
-        print(json.dumps([d.to_dict() for d in page.documents], indent=2, ensure_ascii=False))
+        # Complete unless --limit says otherwise: a script must not get part of the archive
+        # without knowing it.
+        docs = asyncio.run(with_client(args, lambda c: _every_document(c, args)))
+        print(json.dumps([d.to_dict() for d in docs], indent=2, ensure_ascii=False))
         return 0
+    page, times = asyncio.run(with_client(args, lambda c: _page(c, args)))
     if not page.documents:
         print("no documents" + (" match" if page.total == 0 and _filtered(args) else ""))
         return 0
     table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
     for d in page.documents:
-        received, company = local(d.received_at), cut(d.company, 24)
+        received, company = times.at(d.received_at), cut(d.company, 24)
         table.append((received, company, d.source, human_size(d.size), d.path))
     print_table(table)
     shown = page.offset + len(page.documents)
     if shown < page.total:
         print(f"({page.offset + 1}-{shown} of {page.total}; --offset {shown} for more)")
+    print(times.note())
     return 0
+
+
+def _query(args: argparse.Namespace) -> dict:
+    return {
+        "company": args.company,
+        "source": args.source,
+        "since": args.since,
+        "text": args.search,
+    }
+
+
+async def _page(client, args: argparse.Namespace) -> tuple[p.DocumentPage, Clock]:
+    page = await client.documents(**_query(args), limit=args.limit or 50, offset=args.offset)
+    return page, await clock(client)
+
+
+async def _every_document(client, args: argparse.Namespace) -> list[p.Document]:
+    """Every matching document from --offset on (up to --limit when given), page by page."""
+    found: dict[int, p.Document] = {}
+    offset, wanted = args.offset, args.limit
+    while wanted is None or len(found) < wanted:
+        size = 1000 if wanted is None else min(1000, wanted - len(found))
+        page = await client.documents(**_query(args), limit=size, offset=offset)
+        found.update((d.id, d) for d in page.documents)  # a new arrival shifts pages: once each
+        offset += len(page.documents)
+        if not page.documents or offset >= page.total:
+            break
+    return list(found.values())
 
 
 def _filtered(args: argparse.Namespace) -> bool:
@@ -129,7 +155,11 @@ def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
     p.add_argument("--since", metavar="DATE", help="received on or after DATE (YYYY-MM-DD)")
     p.add_argument("--search", metavar="TEXT", help="text in the path, company, name or number")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50, max 1000)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="how many (default: 50 in the table, every one with --json)",
+    )
     p.add_argument("--offset", type=int, default=0, help="skip this many")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_documents)

@@ -16,13 +16,15 @@ from tests.conftest import ROOT
 from tests.support.mails import invoice_mail, make_pdf
 
 
-def gmid(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def gmid(*args: str, timeout: float = 30, tz: str | None = None) -> subprocess.CompletedProcess:
+    env = None if tz is None else {**os.environ, "TZ": tz}
     return subprocess.run(
         [sys.executable, "-m", "gmid", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -96,6 +98,38 @@ def test_status_and_documents(daemon):
     tomorrow = (today + timedelta(days=1)).isoformat()
     later = gmid("documents", "--since", tomorrow, "-c", str(daemon.config))
     assert "no documents" in later.stdout
+
+
+def test_times_are_shown_in_the_configs_zone_whatever_the_machine_says(daemon):
+    """The config says Europe/Berlin; a machine (or a user's shell) in another zone reads the
+    same times as the TUI shows them, and is told the zone once."""
+    assert (
+        daemon.send(invoice_mail(sender="a@b.example", pdfs=[("x.pdf", make_pdf("t"))]))[0] == 250
+    )
+    doc = json.loads(gmid("documents", "--json", "-c", str(daemon.config)).stdout)[0]
+    received = datetime.fromisoformat(doc["received_at"])
+    berlin = received.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
+    elsewhere = received.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
+    for command in ("documents", "mailboxes", "portals"):
+        shown = gmid(command, "-c", str(daemon.config), tz="America/New_York")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.count("Europe/Berlin") == 1 or "no " in shown.stdout, shown.stdout
+    listing = gmid("documents", "-c", str(daemon.config), tz="America/New_York").stdout
+    assert berlin in listing and elsewhere not in listing
+    assert listing.rstrip().endswith("(times in Europe/Berlin)")
+
+
+def test_documents_json_is_the_whole_archive_unless_a_limit_is_asked(daemon):
+    """A script reading `gmid documents --json` gets every document, not the table's 50."""
+    for i in range(53):
+        raw = invoice_mail(sender="a@b.example", pdfs=[(f"{i}.pdf", make_pdf(f"doc {i}"))])
+        assert daemon.send(raw)[0] == 250
+    every = json.loads(gmid("documents", "--json", "-c", str(daemon.config)).stdout)
+    assert len(every) == 53 and len({d["id"] for d in every}) == 53
+    table = gmid("documents", "-c", str(daemon.config)).stdout
+    assert "(1-50 of 53; --offset 50 for more)" in table
+    some = json.loads(gmid("documents", "--json", "--limit", "5", "-c", str(daemon.config)).stdout)
+    assert [d["id"] for d in some] == [d["id"] for d in every[:5]]
 
 
 def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(daemon):
