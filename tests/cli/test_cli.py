@@ -212,6 +212,11 @@ def test_gmid_schedule_previews_runs_and_quiet_hours():
         assert any(r.hour == 10 for r in runs) and any(r.hour == 0 for r in runs)
         [portal] = d.status().portals
         assert portal.next_run == plan["runs"][0]["at"] and portal.next_reason
+        # `gmid portals` knows it too, as JSON and in its table (in the config's zone)
+        [listed] = json.loads(gmid("portals", "--json", "--socket", str(d.socket)).stdout)
+        assert listed["next_run"] == portal.next_run
+        first = runs[0].strftime("%Y-%m-%d %H:%M")
+        assert first in gmid("portals", "--socket", str(d.socket), tz="UTC").stdout
         # what the TUI's portal dialog shows of it
         assert portal.username == "me"
         assert portal.schedule["at"] == ["mon 10:00", "sat 10:00"]
