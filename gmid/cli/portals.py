@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 
 from gmid.cli.common import Clock, clock, cut, print_table, with_client
@@ -67,12 +69,64 @@ def _describe(c) -> str:
 def cmd_code(args: argparse.Namespace) -> int:
     answer = args.answer
     if answer is None:
-        import getpass
-
         answer = getpass.getpass(f"code for {args.portal}: ")
-    challenge = asyncio.run(with_client(args, lambda c: c.answer(args.portal, answer)))
-    print(f"{challenge.portal}: answer given")
-    return 0
+    verdict = asyncio.run(with_client(args, lambda c: _answer(c, args.portal, answer)))
+    print(verdict.said)
+    return verdict.exit_code
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What became of an answer: the line to print and the exit code."""
+
+    said: str
+    exit_code: int = 0
+
+
+VERDICT_WAIT = 60.0  # seconds; a portal that takes longer is followed in `gmid portals`
+
+
+async def _answer(client, key: str, answer: str) -> Verdict:
+    """Answer a challenge and wait for the portal's verdict: asked again (refused), the run
+    going on or ending (taken), or no word within VERDICT_WAIT."""
+    events = await client.subscribe(["challenge.pending", "portal.progress", "portal.finished"])
+    try:
+        challenge = await client.answer(key, answer)
+        portal = challenge.portal
+        async with asyncio.timeout(VERDICT_WAIT):
+            async for event in events:
+                if event.data.get("portal") == portal:
+                    verdict = _verdict(portal, challenge.kind, event)
+                    if verdict is not None:
+                        return verdict
+    except TimeoutError:
+        return Verdict(f"{portal}: answer given; the portal has not said yet (`gmid portals`)")
+    finally:
+        await events.aclose()
+    return Verdict(f"{portal}: answer given; the daemon went away before the portal said")
+
+
+def _verdict(portal: str, kind: str, event) -> Verdict | None:
+    """The verdict an event of the portal's brings, if any."""
+    data = event.data
+    if event.type == "challenge.pending" and data.get("retry_message"):
+        return Verdict(
+            f"{portal}: the portal refused the {kind}: {data['retry_message']}\n"
+            f"  it asks again: gmid code {portal} ANSWER",
+            exit_code=1,
+        )
+    if event.type == "challenge.pending":  # a new question: the one answered was taken
+        return Verdict(
+            f"{portal}: the portal took the {kind}; it now asks for a {data.get('kind')}: "
+            f"{data.get('prompt')}\n  answer with: gmid code {portal} ANSWER"
+        )
+    if event.type == "portal.finished":
+        message = f": {data['message']}" if data.get("message") else ""
+        taken = data.get("outcome") == "ok"
+        return Verdict(f"{portal}: {data.get('outcome')}{message}", 0 if taken else 4)
+    if event.type == "portal.progress" and data.get("progress") != "logging in":
+        return Verdict(f"{portal}: the portal took the {kind}; {data['progress']}")
+    return None
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -116,7 +170,9 @@ async def _follow(client, portal: str):
                     continue
                 print(_describe(challenge), flush=True)
                 if sys.stdin.isatty():
-                    answer = await asyncio.to_thread(input, f"{challenge.kind} for {portal}: ")
+                    # getpass: a code typed is not echoed (nor left in the scrollback)
+                    prompt = f"{challenge.kind} for {portal}: "
+                    answer = await asyncio.to_thread(getpass.getpass, prompt)
                     if answer.strip():
                         await client.answer(challenge.id, answer.strip())
             elif event.type == "portal.finished":

@@ -176,7 +176,19 @@ class ControlClient:
 
     async def events(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
         """Subscribe and yield events as the daemon publishes them, until it goes away."""
+        async for event in await self.subscribe(types):
+            yield event
+
+    async def subscribe(self, types: list[str] | None = None) -> AsyncIterator[p.Event]:
+        """Subscribe now, and return the events published from here on as they come.
+
+        Unlike `events`, the subscription is in place when this returns: a request sent next
+        cannot cause an event that is missed.
+        """
         p.Subscribed.from_dict(await self.call("subscribe", types=types))
+        return self._published()
+
+    async def _published(self) -> AsyncIterator[p.Event]:
         while (event := await self._events.get()) is not None:
             yield event
         if isinstance(self._closed, DaemonNotRunning):

@@ -109,8 +109,11 @@ def fetch_in_background(daemon) -> subprocess.Popen:
     )
 
 
-def _answer_when_asked(daemon, code: str, times: int = 1) -> threading.Thread:
-    """Type codes with `gmid code` as soon as the portal asks, like a user would."""
+def _answer_when_asked(
+    daemon, code: str, times: int = 1, said: list[str] | None = None
+) -> threading.Thread:
+    """Type codes with `gmid code` as soon as the portal asks, like a user would; what the
+    command printed and its exit code go into `said`."""
 
     def answer() -> None:
         answered = 0
@@ -118,7 +121,9 @@ def _answer_when_asked(daemon, code: str, times: int = 1) -> threading.Thread:
         while answered < times and time.monotonic() < deadline:
             pending = daemon.call(lambda c: c.challenges())
             if pending:
-                assert gmid(daemon, "code", "energie", code).returncode == 0
+                typed = gmid(daemon, "code", "energie", code)
+                if said is not None:
+                    said.append(f"{typed.returncode}: {typed.stdout}")
                 answered += 1
                 asked = pending[0].id
                 while time.monotonic() < deadline and any(
@@ -133,10 +138,12 @@ def _answer_when_asked(daemon, code: str, times: int = 1) -> threading.Thread:
 
 
 def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
-    typist = _answer_when_asked(daemon, CODE)
+    said: list[str] = []
+    typist = _answer_when_asked(daemon, CODE, said=said)
     result = gmid(daemon, "fetch", "energie", "--wait")
     typist.join()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert said == ["0: energie: the portal took the code; logged in\n"]
     assert "energie: code (sms): Wir haben Ihnen einen Code per SMS" in result.stdout
     assert "energie: ok: 6 new documents" in result.stdout
     docs = daemon.documents(limit=100).documents
@@ -170,9 +177,13 @@ def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
 
 
 def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
-    typist = _answer_when_asked(daemon, "000000")
+    said: list[str] = []
+    typist = _answer_when_asked(daemon, "000000", said=said)
     fetch = fetch_in_background(daemon)
     typist.join()
+    # `gmid code` waits for the portal's verdict and says it, with a non-zero exit
+    assert said[0].startswith("1: energie: the portal refused the code: Der Code ist falsch")
+    assert "refused the last code; asking again" in daemon.log_text()
     deadline = time.monotonic() + 20
     while True:  # the second request carries what the portal said about the first code
         pending = daemon.call(lambda c: c.challenges())
@@ -184,7 +195,8 @@ def test_a_wrong_code_is_asked_again_with_the_portals_words(daemon, portal):
     shown = gmid(daemon, "status").stdout
     assert "energie asks for a code: Wir haben Ihnen einen Code per SMS" in shown
     assert "answer with: gmid code energie ANSWER" in shown
-    assert gmid(daemon, "code", pending[0].id, CODE).returncode == 0
+    taken = gmid(daemon, "code", pending[0].id, CODE)
+    assert taken.returncode == 0 and "energie: the portal took the code" in taken.stdout
     out, _ = fetch.communicate(timeout=30)
     assert fetch.returncode == 0 and "ok: 6 new documents" in out
 

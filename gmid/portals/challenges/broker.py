@@ -105,6 +105,8 @@ class ChallengeBroker:
             challenge.media_type = request.media_type
             challenge.image_path = str(save_image(self._image_dir, challenge.id, request))
         challenge.retry_message = request.retry_message
+        if request.retry_message:  # the portal's words go to the user, not into the log
+            logger.info("%s refused the last %s; asking again", portal, challenge.kind)
         waiter = self._register(challenge, expiry)
         try:
             while not waiter.wake.is_set():
