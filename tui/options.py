@@ -1,9 +1,7 @@
 """Where the daemon's socket is: `--socket`, else the config's `control.socket`, else the default.
 
-The TUI does not import gmid.config.load (it talks to the daemon only through gmid.control), so it
-reads the one value it needs from the YAML itself, and resolves it with the config's own function
-(gmid/control/paths.py): variables and `~` expanded, a relative path taken from the config file's
-folder, and what is wrong with it said as `gmid check-config` says it.
+The TUI does not import gmid.config (it talks to the daemon only through gmid.control): it reads
+the one value it needs with gmid.control.paths, as the CLI does.
 """
 
 from __future__ import annotations
@@ -11,53 +9,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
-
 from gmid.control import paths
-
-NULL = "tag:yaml.org,2002:null"
 
 
 class OptionError(Exception):
     """The config given with -c cannot be read, or its socket path cannot be used."""
 
 
-def socket_from_config(config: Path) -> Path:
-    """Read `control: socket:` from a config file; the default path when it is not set."""
-    try:
-        root = yaml.compose(config.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise OptionError(f"{config}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise OptionError(f"{config}: not valid YAML ({e})") from None
-    node = _child(_child(root, "control"), "socket")
-    if not isinstance(node, ScalarNode) or node.tag == NULL:
-        return paths.default_socket_path()
-    try:
-        return paths.socket_path(node.value, config.parent)
-    except paths.PathProblems as e:
-        where = f"{config}:{node.start_mark.line + 1}: control.socket"
-        raise OptionError("\n".join(f"{where}: {problem}" for problem in e.problems)) from None
-
-
-def _child(node: Node | None, key: str) -> Node | None:
-    """The value of `key` in a YAML mapping node; None when there is none."""
-    if not isinstance(node, MappingNode):
-        return None
-    found = (v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key)
-    return next(found, None)
-
-
 def socket_path(args: argparse.Namespace) -> Path:
     """The socket to connect to, from the parsed command line."""
     if args.socket:
         return Path(args.socket).expanduser()
-    if args.config:
-        return socket_from_config(Path(args.config).expanduser())
-    if paths.default_config_path().exists():
-        return socket_from_config(paths.default_config_path())
-    return paths.default_socket_path()
+    config = Path(args.config).expanduser() if args.config else paths.default_config_path()
+    if not args.config and not config.exists():
+        return paths.default_socket_path()
+    try:
+        return paths.socket_from_config(config)
+    except paths.SocketUnknown as e:
+        raise OptionError(str(e)) from None
 
 
 def parser() -> argparse.ArgumentParser:

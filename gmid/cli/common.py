@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+import textwrap
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -16,8 +17,9 @@ from gmid.control.client import ControlClient
 T = TypeVar("T")
 
 
-def options(default: object = None) -> argparse.ArgumentParser:
-    """The options every command takes, -c and --socket, as a parent parser.
+def options(default: object = None, *, socket: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes, -c and (for those that talk to the daemon) --socket,
+    as a parent parser.
 
     `default` is what an option left out sets; argparse.SUPPRESS sets nothing, so that a
     subcommand's parser does not undo what was given before its name.
@@ -30,12 +32,34 @@ def options(default: object = None) -> argparse.ArgumentParser:
         help="config file (default: $CONFIGURATION_DIRECTORY/config.yaml under systemd, "
         "else ~/.config/gmid/config.yaml)",
     )
-    parent.add_argument(
-        "--socket",
-        metavar="PATH",
-        help="the daemon's control socket (default: the config's control.socket)",
-    )
+    if socket:
+        parent.add_argument(
+            "--socket",
+            metavar="PATH",
+            help="the daemon's control socket (default: the config's control.socket)",
+        )
     return parent
+
+
+def command(
+    sub,
+    name: str,
+    summary: str,
+    example: str,
+    *,
+    parents: Sequence[argparse.ArgumentParser] = (),
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose --help says what it does and shows an example of it."""
+    return sub.add_parser(
+        name,
+        parents=list(parents),
+        help=summary,
+        # Raw, so that the example keeps its line: the description is wrapped here instead.
+        description=textwrap.fill(description or summary[0].upper() + summary[1:] + ".", 79),
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def setup_logging(verbose: bool) -> None:
@@ -63,15 +87,15 @@ def config_path(args: argparse.Namespace) -> Path:
 
 def socket_path(args: argparse.Namespace) -> Path:
     """Where the daemon listens: --socket, else the config's control.socket, else the default."""
-    from gmid.config.load import default_config_path, default_socket_path, load_config
+    from gmid.control import paths
 
     if args.socket:
         return Path(args.socket).expanduser()
-    if args.config:
-        return load_config(config_path(args)).control.socket
-    if default_config_path().exists():
-        return load_config(default_config_path()).control.socket
-    return default_socket_path()
+    config = config_path(args)
+    if not args.config and not config.exists():
+        return paths.default_socket_path()
+    # Only control.socket is read: a config broken elsewhere must not keep us from the daemon.
+    return paths.socket_from_config(config)
 
 
 class Clock:

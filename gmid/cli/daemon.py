@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from gmid.cli.common import config_path, setup_logging, with_client
+from gmid.cli.common import command, config_path, options, setup_logging, with_client
 
 logger = logging.getLogger("gmid")
 
@@ -65,7 +65,14 @@ def cmd_demo_portal(args: argparse.Namespace) -> int:
 
 def add_daemon_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register daemon, check-config and reload on the `gmid` parser."""
-    p = sub.add_parser("daemon", parents=[common], help="run the daemon in the foreground")
+    config_only = options(socket=False)  # these read the config file, not the socket
+    p = command(
+        sub,
+        "daemon",
+        "run the daemon in the foreground",
+        "gmid daemon -c /etc/gmid/config.yaml",
+        parents=[config_only],
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument(
         "--demo",
@@ -74,18 +81,33 @@ def add_daemon_commands(sub, common: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(func=cmd_daemon)
 
-    p = sub.add_parser(
-        "check-config", parents=[common], help="report every problem in the config, exit 1 if any"
+    p = command(
+        sub,
+        "check-config",
+        "report every problem in the config, exit 1 if any",
+        "gmid check-config -c ~/.config/gmid/config.yaml",
+        parents=[config_only],
     )
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("reload", parents=[common], help="make the daemon read its config again")
+    p = command(
+        sub,
+        "reload",
+        "make the daemon read its config again",
+        "gmid reload -c /etc/gmid/config.yaml",
+        parents=[common],
+    )
     p.set_defaults(func=cmd_reload)
 
 
 def add_demo_command(sub) -> None:
     """Register demo-portal on the `gmid` parser."""
-    p = sub.add_parser("demo-portal", help="serve the demo supplier portal on loopback")
+    p = command(
+        sub,
+        "demo-portal",
+        "serve the demo supplier portal on loopback",
+        "gmid demo-portal --port 8089 --captcha recaptcha",
+    )
     p.add_argument("--port", type=int, default=8089, help="port on 127.0.0.1 (default 8089)")
     p.add_argument("--code", help="send this code instead of a random one")
     p.add_argument(

@@ -19,7 +19,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every `gmid` command."""
-    from gmid.cli.common import options
+    from gmid.cli.common import command, options
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.session import add_session_commands
@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_commands(sub, common)
     add_verify_command(sub, common)
     add_demo_command(sub)
-    p = sub.add_parser("tui", parents=[common], help="the terminal dashboard (same as gmid-tui)")
+    p = command(
+        sub,
+        "tui",
+        "the terminal dashboard (same as gmid-tui)",
+        "gmid tui -c /etc/gmid/config.yaml",
+        parents=[common],
+    )
     p.set_defaults(func=cmd_tui)
     return parser
 

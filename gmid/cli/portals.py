@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-from gmid.cli.common import Clock, clock, cut, print_table, with_client
+from gmid.cli.common import Clock, clock, command, cut, print_table, with_client
 from gmid.control.protocol import PortalInfo
 
 
@@ -227,16 +227,30 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register the portal commands on the `gmid` parser."""
-    p = sub.add_parser("portals", parents=[common], help="the linked portals and their state")
+    p = command(
+        sub,
+        "portals",
+        "the linked portals and their state",
+        "gmid portals --json",
+        parents=[common],
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_portals)
 
-    p = sub.add_parser("schedule", parents=[common], help="the runs of the coming days")
+    p = command(
+        sub, "schedule", "the runs of the coming days", "gmid schedule --days 14", parents=[common]
+    )
     p.add_argument("--days", type=int, default=7, help="how many days ahead (default 7)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_schedule)
 
-    p = sub.add_parser("fetch", parents=[common], help="start a download from a portal now")
+    p = command(
+        sub,
+        "fetch",
+        "start a download from a portal now",
+        "gmid fetch telekom --wait",
+        parents=[common],
+    )
     p.add_argument("portal", help="the portal's name")
     p.add_argument(
         "--wait",
@@ -245,19 +259,35 @@ def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser(
-        "suggest", parents=[common], help="draft a description of a portal gmid does not know"
+    p = command(
+        sub,
+        "suggest",
+        "draft a description of a portal gmid does not know",
+        "gmid suggest https://kundencenter.example.de/login",
+        parents=[common],
     )
     p.add_argument("url", help="the portal's login page (or home page)")
     p.add_argument("--domain", help="the portal's domain (default: the URL's host, no www.)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_suggest)
 
-    p = sub.add_parser("challenges", parents=[common], help="codes and captchas portals wait for")
+    p = command(
+        sub,
+        "challenges",
+        "codes and captchas portals wait for",
+        "gmid challenges",
+        parents=[common],
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_challenges)
 
-    p = sub.add_parser("code", parents=[common], help="answer a portal's code or captcha")
+    p = command(
+        sub,
+        "code",
+        "answer a portal's code or captcha",
+        "gmid code telekom 123456",
+        parents=[common],
+    )
     p.add_argument("portal", help="the portal's name (or the challenge id)")
     p.add_argument("answer", nargs="?", help="the code (asked without echo when left out)")
     p.set_defaults(func=cmd_code)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from gmid.cli.common import Clock, clock, options, plural, print_table, with_client
+from gmid.cli.common import Clock, clock, command, options, plural, print_table, with_client
 from gmid.control.protocol import SessionImported, SessionInfo
 
 
@@ -109,19 +109,23 @@ async def _session(client, portal: str) -> tuple[SessionInfo, Clock]:
 
 def add_session_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register `gmid session import|clear|show` on the `gmid` parser."""
-    session = sub.add_parser(
+    session = command(
+        sub,
         "session",
+        "a portal's saved session: import a browser's cookies, show, forget",
+        "gmid session import telekom ~/Downloads/cookies.txt",
         parents=[common],
-        help="a portal's saved session: import a browser's cookies, show, forget",
     )
     verbs = session.add_subparsers(dest="verb", required=True, metavar="ACTION")
     # -c and --socket before or after the action: after it, a default must not undo one before.
     again = options(argparse.SUPPRESS)
 
-    p = verbs.add_parser(
+    p = command(
+        verbs,
         "import",
+        "use cookies exported from your browser (cookies.txt) as the portal's session",
+        "gmid session import telekom ~/Downloads/cookies.txt",
         parents=[again],
-        help="use cookies exported from your browser (cookies.txt) as the portal's session",
         description="Make the cookies of a browser in which you are logged in to the portal "
         "its saved session: the next run uses them instead of logging in. Export them in the "
         "Netscape cookies.txt format (a browser extension such as 'Get cookies.txt LOCALLY'). "
@@ -132,14 +136,22 @@ def add_session_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_session_import)
 
-    p = verbs.add_parser(
-        "clear", parents=[again], help="forget the portal's saved session (it logs in again)"
+    p = command(
+        verbs,
+        "clear",
+        "forget the portal's saved session (it logs in again)",
+        "gmid session clear telekom",
+        parents=[again],
     )
     p.add_argument("portal", help="the portal's name")
     p.set_defaults(func=cmd_session_clear)
 
-    p = verbs.add_parser(
-        "show", parents=[again], help="the saved session's cookies (names, never values)"
+    p = command(
+        verbs,
+        "show",
+        "the saved session's cookies (names, never values)",
+        "gmid session show telekom",
+        parents=[again],
     )
     p.add_argument("portal", help="the portal's name")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from gmid.cli.common import Clock, ago, clock, cut, print_table, with_client
+from gmid.cli.common import Clock, ago, clock, command, cut, print_table, with_client
 from gmid.control import protocol as p
 from gmid.control.size import human_size
 
@@ -142,15 +142,27 @@ def _filtered(args: argparse.Namespace) -> bool:
 
 def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register status, mailboxes and documents on the `gmid` parser."""
-    p = sub.add_parser("status", parents=[common], help="what the running daemon is doing")
+    p = command(
+        sub,
+        "status",
+        "what the running daemon is doing",
+        "gmid status -c /etc/gmid/config.yaml",
+        parents=[common],
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("mailboxes", parents=[common], help="the watched IMAP mailboxes")
+    p = command(sub, "mailboxes", "the watched IMAP mailboxes", "gmid mailboxes", parents=[common])
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_mailboxes)
 
-    p = sub.add_parser("documents", parents=[common], help="list archived documents, newest first")
+    p = command(
+        sub,
+        "documents",
+        "list archived documents, newest first",
+        "gmid documents --company Telekom --since 2026-01-01",
+        parents=[common],
+    )
     p.add_argument("--company", help="only this company")
     p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
     p.add_argument("--since", metavar="DATE", help="received on or after DATE (YYYY-MM-DD)")

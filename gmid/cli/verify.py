@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gmid.cli.common import config_path
+from gmid.cli.common import command, config_path, options
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -17,8 +17,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def add_verify_command(sub, common: argparse.ArgumentParser) -> None:
     """Register verify on the `gmid` parser."""
-    p = sub.add_parser(
-        "verify", parents=[common], help="check the archive folder against the index, exit 1 if not"
+    config_only = options(socket=False)  # verify reads the archive and the index itself
+    p = command(
+        sub,
+        "verify",
+        "check the archive folder against the index, exit 1 if not",
+        "gmid verify --quick",
+        parents=[config_only],
     )
     p.add_argument("--repair", action="store_true", help="fix what is safe (daemon stopped)")
     p.add_argument("--quick", action="store_true", help="compare sizes, do not hash indexed files")

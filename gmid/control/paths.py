@@ -10,12 +10,16 @@ import os
 import re
 from pathlib import Path
 
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
+
 from gmid.errors import GmidError
 
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the final NUL on Linux).
 MAX_SOCKET_PATH = 107
 _VAR = re.compile(r"\$(?:\{([^}]*)\}|(\w+))")
 _VAR_NAME = re.compile(r"[A-Za-z_]\w*")
+_NULL = "tag:yaml.org,2002:null"
 
 
 class PathProblems(GmidError, ValueError):
@@ -86,3 +90,39 @@ def socket_path(text: str, base: Path) -> Path:
             [f"path is {size} bytes long; a Unix socket path may have at most {MAX_SOCKET_PATH}"]
         )
     return path
+
+
+class SocketUnknown(GmidError):
+    """A config file given for its socket cannot be read, or its socket path cannot be used."""
+
+
+def socket_from_config(config: Path) -> Path:
+    """Read `control: socket:` from a config file; the default path when it is not set.
+
+    Only that value is read: a config that is broken elsewhere (a typo in a portal) must not
+    keep the CLI or the TUI from the daemon that runs with an older, valid one.
+    """
+    try:
+        root = yaml.compose(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise SocketUnknown(f"{config}: {getattr(e, 'strerror', None) or e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{config}:{mark.line + 1}" if mark else str(config)
+        raise SocketUnknown(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    node = _child(_child(root, "control"), "socket")
+    if not isinstance(node, ScalarNode) or node.tag == _NULL:
+        return default_socket_path()
+    try:
+        return socket_path(node.value, config.parent)
+    except PathProblems as e:
+        where = f"{config}:{node.start_mark.line + 1}: control.socket"
+        raise SocketUnknown("\n".join(f"{where}: {problem}" for problem in e.problems)) from None
+
+
+def _child(node: Node | None, key: str) -> Node | None:
+    """The value of `key` in a YAML mapping node; None when there is none."""
+    if not isinstance(node, MappingNode):
+        return None
+    found = (v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key)
+    return next(found, None)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from gmid.control.size import human_size
 from tests.conftest import ROOT
@@ -132,6 +135,21 @@ def test_documents_json_is_the_whole_archive_unless_a_limit_is_asked(daemon):
     assert [d["id"] for d in some] == [d["id"] for d in every[:5]]
 
 
+def test_a_config_broken_elsewhere_does_not_keep_the_cli_from_the_daemon(daemon, tmp_path):
+    """The user is editing the config (a typo, not yet reloaded): the running daemon still
+    answers `gmid status`; only a config whose socket cannot be read is refused, by its line."""
+    edited = tmp_path / "config.yaml"
+    edited.write_text(daemon.config.read_text() + "\nportal_typo: [\n")
+    broken_yaml = gmid("status", "-c", str(edited))
+    assert broken_yaml.returncode == 1 and "Traceback" not in broken_yaml.stderr
+    assert f"{edited}:" in broken_yaml.stderr and "not valid YAML" in broken_yaml.stderr
+    edited.write_text(daemon.config.read_text() + "\nportal_typo: 1\n")
+    assert gmid("check-config", "-c", str(edited)).returncode == 1
+    status = gmid("status", "-c", str(edited))
+    assert status.returncode == 0, status.stderr
+    assert f"pid {daemon.proc.pid}" in status.stdout
+
+
 def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(daemon):
     original = daemon.config.read_text()
     daemon.config.write_text(
@@ -240,3 +258,31 @@ def test_sizes_read_the_same_everywhere():
         "3.4 MB",
         "12 GB",
     ]
+
+
+def _commands(help_text: str) -> list[str]:
+    """The command names a parser's --help lists under COMMAND or ACTION."""
+    return re.findall(r"^    ([a-z][a-z-]*)\b", help_text, re.M)
+
+
+def test_every_command_says_what_it_does_with_an_example(capsys):
+    from gmid.cli.main import build_parser
+
+    def help_of(*words: str) -> str:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*words, "--help"])
+        return capsys.readouterr().out
+
+    names = _commands(help_of())
+    assert {"daemon", "status", "documents", "code", "session", "verify"} <= set(names)
+    commands = [(name,) for name in names if name != "session"]
+    commands += [("session", verb) for verb in _commands(help_of("session"))]
+    assert ("session", "import") in commands
+    for words in commands:
+        text = help_of(*words)
+        usage, description, *_ = text.split("\n\n")
+        assert description.strip() and not description.startswith("positional"), words
+        assert f"example:\n  gmid {' '.join(words)}" in text, words
+        # --socket only where a command talks to the running daemon
+        talks = words[0] not in ("daemon", "check-config", "verify", "demo-portal")
+        assert ("--socket" in usage) == talks, words
