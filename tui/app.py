@@ -54,12 +54,14 @@ class GmidApp(App):
         self,
         socket: Path,
         *,
+        config: Path | None = None,
         connect: bool = True,
         retry: float = 2.0,
         clock: Callable[[], datetime] | None = None,
     ):
         super().__init__()
         self.socket = Path(socket)
+        self.config = config  # the -c file, named where the TUI says how to start the daemon
         self.model = Model()
         self.client = None
         self._connect = connect
@@ -233,5 +235,6 @@ def main(argv: list[str] | None = None) -> int:
     # textual-image asks the terminal what it can show when imported: before the app starts.
     with contextlib.suppress(ImportError):
         import textual_image.widget  # noqa: F401
-    GmidApp(socket).run()
+    config = Path(args.config).expanduser() if args.config else None
+    GmidApp(socket, config=config).run()
     return 0

@@ -444,4 +444,6 @@ def test_daemon_not_running(snap_compare):
         await pilot.pause()
         await pilot.pause()
 
-    assert snap_compare(app(), run_before=before)
+    # started as the README says: gmid-tui -c config.example.yaml
+    started = GmidApp(SOCKET, config=Path("config.example.yaml"), connect=False, clock=lambda: NOW)
+    assert snap_compare(started, run_before=before)

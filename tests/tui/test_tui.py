@@ -186,12 +186,12 @@ async def test_codes_asked_at_once_come_one_prompt_after_the_other(two_portals):
 async def test_without_a_daemon_it_says_how_to_start_one_and_connects_when_it_comes():
     d = make_daemon_dir()
     try:
-        app = GmidApp(d.socket, retry=0.1)
+        app = GmidApp(d.socket, config=d.config, retry=0.1)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, DownScreen), what="the down screen")
             await until(pilot, lambda: text_of(app, "#down-text"), what="its text")
             text = text_of(app, "#down-text")
-            assert str(d.socket) in text and "gmid daemon -c config.yaml" in text
+            assert str(d.socket) in text and f"gmid daemon -c {d.config}" in text
             assert "systemctl --user start gmid" in text
             await pilot.press("d")  # no page to go to without a daemon
             assert isinstance(app.screen, DownScreen)
@@ -309,6 +309,9 @@ async def test_a_company_and_a_suggestion_from_the_add_screen(empty_daemon, port
         await until(pilot, lambda: isinstance(app.screen, HomeScreen))
         await until(pilot, lambda: "c:Wasserwerk" in rows(app), what="the company's row")
         assert (d.dir / "portals.d" / "company-wasserwerk.yaml").exists()
+        # no document yet: 0, once counted, not "…" for ever
+        await until(pilot, lambda: app.model.company_docs is not None, what="the count")
+        assert cell(app, "c:Wasserwerk", "docs").strip() == "0"
 
         await pilot.press("a", "down", "down", "enter")  # suggest a portal
         await fill(pilot, "s-url", f"http://127.0.0.1:{portal.port}/login")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
@@ -33,6 +35,8 @@ class DownScreen(Screen):
         socket = model.socket or str(self.app.socket)  # type: ignore[attr-defined]
         # The usual reason says what the first line says; others (permission denied...) do not.
         reason = "" if "no gmid daemon is listening" in model.down_reason else model.down_reason
+        config = self.app.config  # type: ignore[attr-defined]
+        start = f"gmid daemon -c {shlex.quote(str(config))}" if config else "gmid daemon"
         self.query_one("#down-text", Static).update(
             Text.assemble(
                 "Nothing answers on ",
@@ -40,7 +44,7 @@ class DownScreen(Screen):
                 ".\n",
                 (reason, "dim"),
                 "\n\nStart it in a terminal:\n  ",
-                ("gmid daemon -c config.yaml", "bold"),
+                (start, "bold"),
                 "\nor as a service:\n  ",
                 ("systemctl --user start gmid", "bold"),
                 "\n\nThis screen goes away by itself when the daemon answers (tried every 2 s).",

@@ -55,7 +55,7 @@ def rows(model: Model, now) -> list[tuple[str, tuple]]:
         )
     company_docs = model.company_docs or {}
     for company in model.company_rows():
-        n = company_docs.get(company) if model.company_docs is not None else None
+        n = company_docs.get(company, 0) if model.company_docs is not None else None
         out.append(
             (
                 f"c:{company}",
