@@ -469,3 +469,34 @@ def test_an_unset_variable_in_the_socket_path_is_reported_as_the_config_does(
         socket_path(parser().parse_args(["-c", str(config)]))
     config.write_text("control:\n  socket: null\n")
     assert socket_path(parser().parse_args(["-c", str(config)])).name == "gmid.sock"
+
+
+def test_the_schedule_bar_does_not_show_past_hours_of_today_as_allowed():
+    """The only window is 08:00-19:00; at 12:00 the morning is past, not green."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gmid.control import protocol as p
+    from tui.screens.schedule import timeline
+
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2026, 3, 3, 12, 0, tzinfo=berlin)
+    plan = p.SchedulePreview.from_dict(
+        {
+            "timezone": "Europe/Berlin",
+            "runs": [],
+            "quiet": [
+                {
+                    "start": "2026-03-03T19:00:00+01:00",
+                    "end": "2026-03-04T08:00:00+01:00",
+                    "why": "outside the windows",
+                }
+            ],
+        }
+    )
+    lines = timeline(plan, now, berlin).plain.splitlines()
+    today = next(line for line in lines if line.startswith("Tue 03 Mar"))
+    bar = today[11 : 11 + 48]
+    assert bar == "·" * 24 + "━" * 14 + "░" * 10  # 00-12 past, 12-19 allowed, 19-24 quiet
+    tomorrow = next(line for line in lines if line.startswith("Wed 04 Mar"))
+    assert tomorrow[11 : 11 + 16] == "░" * 16 and "·" not in tomorrow

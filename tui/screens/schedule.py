@@ -31,7 +31,8 @@ def _zone(name: str, default: tzinfo) -> tzinfo:
 
 
 def timeline(plan: p.SchedulePreview, now: datetime, tz: tzinfo, days: int = DAYS) -> Text:
-    """The plan as text: a ruler, then per day a bar (━ allowed, ░ quiet, ● run) and its runs."""
+    """The plan as text: a ruler, then per day a bar (━ allowed, ░ quiet, ● run, · past) and
+    its runs."""
     tz = _zone(plan.timezone, tz)
     runs = sorted(
         (when.astimezone(tz), r.portal, r.reason)
@@ -47,7 +48,8 @@ def timeline(plan: p.SchedulePreview, now: datetime, tz: tzinfo, days: int = DAY
     out.append(f"Times in {plan.timezone or 'UTC'}.  ", style="dim")
     out.append("━ allowed  ", style="green")
     out.append("░ quiet  ", style="dim")
-    out.append("● run\n", style="bold yellow")
+    out.append("● run  ", style="bold yellow")
+    out.append("· past\n", style="dim")
     ruler = "".join(f"{h:<6}" for h in range(0, 24, 3))
     out.append(" " * LABEL + ruler + "24\n", style="dim")
     first = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -60,7 +62,7 @@ def timeline(plan: p.SchedulePreview, now: datetime, tz: tzinfo, days: int = DAY
         if d == days and not todays:
             break
         out.append(day.strftime("%a %d %b").ljust(LABEL), style="bold")
-        out.append_text(_bar(day, quiet, todays))
+        out.append_text(_bar(day, quiet, todays, now))
         out.append(f"  {len(todays)} run{'s' if len(todays) != 1 else ''}\n" if todays else "\n")
         entries = [
             (when, Text(f"   {when:%H:%M}  {fmt.clip(name, 20):<20}  {why}"))
@@ -77,12 +79,14 @@ def timeline(plan: p.SchedulePreview, now: datetime, tz: tzinfo, days: int = DAY
     return out
 
 
-def _bar(day: datetime, quiet: list, runs: list) -> Text:
+def _bar(day: datetime, quiet: list, runs: list, now: datetime) -> Text:
     bar = Text()
     for slot in range(SLOTS):
         start = day + timedelta(minutes=30 * slot)
         middle = start + timedelta(minutes=15)
-        if any(start <= r[0] < start + timedelta(minutes=30) for r in runs):
+        if start + timedelta(minutes=30) <= now:  # the plan starts now: what was is neither
+            bar.append("·", style="dim")
+        elif any(start <= r[0] < start + timedelta(minutes=30) for r in runs):
             bar.append("●", style="bold yellow")
         elif any(q0 <= middle < q1 for q0, q1, _ in quiet):
             bar.append("░", style="dim")
