@@ -169,15 +169,27 @@ def test_malformed_totp_secret_is_refused_without_echoing_it(secret):
         assert secret not in str(caught.value)
 
 
-async def test_refused_totp_code_in_the_same_window_asks_a_human(broker):
-    def same_window():
-        return "111111"
+async def test_a_totp_code_refused_as_just_used_is_followed_by_the_next_windows(broker):
+    """Portals take each code once: the code a login used a moment ago is refused. The next
+    window's code is tried, once; a second refusal goes to a human."""
+    windows = {"now": "111111"}
 
-    first = await asyncio.to_thread(broker.ask, "bank", CodeRequest("Code"), totp=same_window)
+    def totp():
+        return windows["now"]
+
+    first = await asyncio.to_thread(broker.ask, "bank", CodeRequest("Code"), totp=totp)
     assert first == "111111"
 
-    retry = CodeRequest("Code", retry_message="Wrong code, try again")
-    worker = asyncio.create_task(asyncio.to_thread(broker.ask, "bank", retry, totp=same_window))
+    refused = CodeRequest("Code", retry_message="Code already used")
+    worker = asyncio.create_task(asyncio.to_thread(broker.ask, "bank", refused, totp=totp))
+    await asyncio.sleep(1.2)  # still the same window: nothing answered, nobody asked
+    assert not worker.done() and broker.pending() == []
+    windows["now"] = "222222"  # the next 30 seconds begin
+    assert await asyncio.wait_for(worker, 5) == "222222"
+
+    # refused again: not a third code from the secret, a human
+    again = CodeRequest("Code", retry_message="Wrong code, try again")
+    worker = asyncio.create_task(asyncio.to_thread(broker.ask, "bank", again, totp=totp))
     [challenge] = await wait_pending(broker)
     assert challenge.retry_message == "Wrong code, try again"
     broker.answer("bank", "999999")

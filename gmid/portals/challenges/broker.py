@@ -37,6 +37,9 @@ from gmid.portals.challenges.challenge import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXPIRY = 600.0
+TOTP_STEP = 30  # seconds a TOTP code is valid (RFC 6238's default, which portals use)
+TOTP_POLL = 0.5  # how often the next window's code is looked for
+
 # A code the portal sent by SMS or e-mail is not the one a TOTP secret computes.
 _SENT_MEDIA = frozenset({"sms", "email"})
 
@@ -71,7 +74,9 @@ class ChallengeBroker:
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiter] = {}
-        self._last_totp: dict[str, str] = {}  # per portal: the TOTP code given last
+        # per portal: the TOTP code given last, and whether it was already a second try
+        self._last_totp: dict[str, tuple[str, bool]] = {}
+        self._stopped = threading.Event()  # set by cancel() of every portal: the daemon stops
 
     # -- worker side (blocking) --------------------------------------------------------------
 
@@ -85,8 +90,8 @@ class ChallengeBroker:
     ) -> str:
         """Block until the code, captcha or token is answered and return the answer (stripped).
 
-        A code request is answered at once by `totp` when given, unless the portal just
-        refused the very code it computes (then a human is asked). Raises ChallengeExpired
+        A code request is answered at once by `totp` when given; a refused code is followed
+        by the next window's once, then a human is asked. Raises ChallengeExpired
         when nobody answers in time or the challenge is cancelled.
         """
         if isinstance(request, CodeRequest) and totp is not None:
@@ -200,6 +205,8 @@ class ChallengeBroker:
 
         Each raises ChallengeExpired; for daemon shutdown or a removed portal.
         """
+        if portal is None:
+            self._stopped.set()
         with self._lock:
             ids = [
                 id_
@@ -215,19 +222,42 @@ class ChallengeBroker:
     # -- inside --------------------------------------------------------------------------------
 
     def _from_totp(self, portal: str, request: CodeRequest, totp: Callable[[], str]) -> str | None:
-        """Return the TOTP code for a code request, or None when a human must answer."""
+        """Return the TOTP code for a code request, or None when a human must answer.
+
+        Portals take each code once: one refused because it was just used (a login a moment
+        ago) is followed by the next 30-second window's code, once; a second refusal, or a
+        code that will not change, is for a human, as asking in a loop could lock the account.
+        """
         if request.medium in _SENT_MEDIA:
             return None
         code = totp().strip()
         with self._lock:
-            # The same code again means the same 30 s window: the portal would refuse it
-            # again, and asking in a loop could lock the account.
-            if request.retry_message and self._last_totp.get(portal) == code:
-                logger.info("%s refused the TOTP code; asking for one by hand", portal)
+            last, retried = self._last_totp.get(portal, (None, False))
+        if request.retry_message:
+            if retried:
+                logger.info("%s refused the TOTP code once more; asking for one by hand", portal)
                 return None
-            self._last_totp[portal] = code
+            if code == last:
+                logger.info("%s refused the TOTP code; trying the next window's", portal)
+                code = self._next_totp(totp, last)
+                if code is None:
+                    return None
+        with self._lock:
+            self._last_totp[portal] = (code, bool(request.retry_message))
         logger.info("code for %s answered from its TOTP secret", portal)
         return code
+
+    def _next_totp(self, totp: Callable[[], str], last: str) -> str | None:
+        """Wait for the code of the next window (at most one window); None if it does not
+        change in time or the broker stops meanwhile."""
+        deadline = time.monotonic() + TOTP_STEP + 2
+        while time.monotonic() < deadline:
+            if self._stopped.wait(TOTP_POLL):
+                return None
+            code = totp().strip()
+            if code != last:
+                return code
+        return None
 
     def _find(self, key: str) -> _Waiter:
         """Return the waiter of a challenge id, or of a portal's only challenge (lock held)."""
