@@ -102,3 +102,10 @@ def check_template(template: str) -> None:
     problems = template_problems(template)
     if problems:
         raise ArchiveError(f"archive template {template!r}: {'; '.join(problems)}")
+
+
+def printable(text: str) -> str:
+    """A name from outside as it may be stored and shown: NFC, runs of white space as one
+    space, no control or format character (a backspace, a bidi override that would turn what a
+    terminal shows around)."""
+    return _SPACES.sub(" ", _clean(text)).strip()

@@ -11,6 +11,7 @@ from typing import Any
 
 from gmid.archive.archive import Archive, Incoming, Stored
 from gmid.archive.index import Index
+from gmid.archive.naming import printable
 from gmid.config.load import Company, Config
 from gmid.mail.parse import Document, ParsedMail, eml_document, parse_mail
 
@@ -86,6 +87,7 @@ class Ingestor:
         by_norm = {_norm(c.name): c.name for c in self.config.companies}
         for rcpt in recipients:
             _base, tag = split_plus(rcpt)
+            tag = printable(tag or "")  # the sender chose it: it reaches the index and terminals
             if tag:
                 return by_norm.get(_norm(tag), tag)
         for sender in senders:

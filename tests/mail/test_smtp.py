@@ -53,6 +53,20 @@ def test_unknown_recipient_is_refused_with_550(daemon):
     assert _docs(daemon) == [] and daemon.status().smtp.rejected == 1
 
 
+def test_a_plus_address_cannot_put_control_characters_into_a_company_name(daemon):
+    """A backspace or a right-to-left override in the tag would reach the index, `gmid
+    documents` and the TUI: they are dropped, the rest of the name stays."""
+    raw = invoice_mail(sender="someone@else.example", pdfs=[("r.pdf", make_pdf("bidi"))])
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        smtp.mail("someone@else.example", ["SMTPUTF8"])
+        assert smtp.rcpt("invoices+Evil\u202e\x08Corp\x7f@gmid.local")[0] == 250
+        assert smtp.data(raw)[0] == 250
+    [doc] = daemon.documents().documents
+    assert doc.company == "EvilCorp"
+    assert all(ch.isprintable() for ch in doc.path)
+
+
 def test_plus_address_picks_the_company(daemon):
     raw = invoice_mail(sender="someone@else.example", pdfs=[("r.pdf", make_pdf("plus 1"))])
     assert daemon.send(raw, rcpt="invoices+stadtwerke@gmid.local")[0] == 250
