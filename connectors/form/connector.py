@@ -83,7 +83,6 @@ class FormConnector(Connector):
 
     def login(self) -> None:
         """Log in through the login form, then the code step if the portal asks for one."""
-        self.ctx.progress("logging in")
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
@@ -281,7 +280,7 @@ class FormConnector(Connector):
         """Yield (page URL, rows) for one list page and the pages its `next` links lead to."""
         spec, visited = self.spec.documents, set()
         for number in range(1, spec.max_pages + 1):
-            self.ctx.progress(f"reading {x.public_url(url)}")
+            self.ctx.progress(f"reading {x.page_url(url)}")
             self._open(url)
             visited.update({urldefrag(url).url, urldefrag(self.browser.url).url})
             if self._login_form() is not None:

@@ -196,3 +196,26 @@ def public_url(url: str | None) -> str:
         return "(no page)"
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# Query parameters whose values are shown in progress lines: the ones that tell pages apart.
+# Any other value (a session id, a token, a signature...) is shown as "…".
+_SHOWN_PARAMS = re.compile(
+    r"(p|pg|page|pagenr|pagenumber|seite|offset|start|from|skip|limit|size|per_?page|year|"
+    r"jahr|month|monat|period|zeitraum|date|datum|sort|order|type|typ|filter|category)",
+    re.I,
+)
+
+
+def page_url(url: str | None) -> str:
+    """A URL for progress lines: with the query that tells one list page from the next
+    (`?page=2`), the value of every other parameter hidden."""
+    if not url:
+        return "(no page)"
+    parts = urlsplit(url)
+    query = [
+        f"{name}={value if _SHOWN_PARAMS.fullmatch(name) else '…'}" if sep else name
+        for name, sep, value in (field.partition("=") for field in parts.query.split("&") if field)
+    ]
+    shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{shown}?{'&'.join(query)}" if query else shown

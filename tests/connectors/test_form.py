@@ -654,3 +654,14 @@ def test_the_registry_finds_connectors_by_entry_point(tmp_path, monkeypatch):
     assert {"form", "shop", "broken"} <= set(available())
     with pytest.raises(KeyError, match="cannot be loaded"):
         load_connector("broken")
+
+
+def test_progress_lines_show_which_list_page_without_its_tokens():
+    from connectors.form.extract import page_url
+
+    assert page_url("https://x.example/bills?page=2") == "https://x.example/bills?page=2"
+    assert (
+        page_url("https://x.example/bills?sid=abc123&Seite=3&token=s3cr3t#top")
+        == "https://x.example/bills?sid=…&Seite=3&token=…"
+    )
+    assert page_url("https://x.example/bills") == "https://x.example/bills"

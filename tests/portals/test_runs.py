@@ -146,6 +146,9 @@ def test_a_code_typed_with_gmid_code_lets_the_run_finish(daemon, portal):
     assert said == ["0: energie: the portal took the code; logged in\n"]
     assert "energie: code (sms): Wir haben Ihnen einen Code per SMS" in result.stdout
     assert "energie: ok: 6 new documents" in result.stdout
+    # progress: "logging in" once, and the second list page told from the first
+    assert result.stdout.count("logging in") == 1
+    assert f"reading http://127.0.0.1:{portal.port}/invoices?page=2" in result.stdout
     docs = daemon.documents(limit=100).documents
     assert len(docs) == 6 and {d.source for d in docs} == {"portal"}
     assert {d.company for d in docs} == {"Demo Energie"}
