@@ -140,11 +140,12 @@ class FormConnector(Connector):
         A captcha is an image to read (`captcha:`) or a widget such as reCAPTCHA, whose token
         comes from the solver command or the user (`captcha_widget:`, found without it too).
         """
-        login, captcha, wspec = self.spec.login, self.spec.captcha, self.spec.widget
+        captcha, wspec = self.spec.captcha, self.spec.widget
         limits = {"image": captcha.attempts if captcha else 0, "token": wspec.attempts}
         asked = {"image": 0, "token": 0}
         retry: dict[str, str | None] = {"image": None, "token": None}
-        unsure = None  # the login failure's words after a token: the password, or the check?
+        # the login failure's words after a captcha answer: the password, or the captcha?
+        unsure: dict[str, str | None] = {"image": None, "token": None}
         # Every round but the first needs a captcha answer, so that a portal that keeps
         # refusing (even without showing a new image) cannot keep us looping.
         for _ in range(1 + limits["image"] + limits["token"]):
@@ -162,20 +163,14 @@ class FormConnector(Connector):
                 asked["token"] += 1
                 self._answer_widget(filled, widget, retry["token"])
             self._submit()
-            if captcha is not None and (text := self._text(captcha.failure)) is not None:
-                retry["image"] = text or None
+            refused = self._captcha_refused(image, widget is not None)
+            if refused is not None:
+                kind, text, ambiguous = refused
+                retry[kind] = text or None
+                unsure[kind] = text if ambiguous else None
                 self._back_to_login()
                 continue
-            if widget is not None:
-                text = self._text(wspec.failure)
-                if text is None and wspec.failure is None:
-                    # The portal may say "wrong password" and "failed check" in one place.
-                    text = unsure = self._text(login.failure)
-                if text is not None:
-                    retry["token"] = text or None
-                    self._back_to_login()
-                    continue
-            if (text := self._text(login.failure)) is not None:
+            if (text := self._text(self.spec.login.failure)) is not None:
                 raise WrongCredentials(
                     f"{self.ctx.portal}: the portal refused the user name or password",
                     portal_message=text or None,
@@ -184,19 +179,41 @@ class FormConnector(Connector):
             if form is None or not (self._image_shown() or self._widget(form)):
                 return  # logged in, or the login form without a captcha: login() judges
             # else a captcha that is shown only after a first submit (or refused without words)
-        if unsure is not None and asked["token"] >= limits["token"]:
-            raise WrongCredentials(
-                f"{self.ctx.portal}: the portal refused the login {asked['token']} times, each "
-                "with a new captcha token; its message does not tell the password from the "
-                "check (captcha_widget.failure would), so the password is not tried again",
-                portal_message=unsure or None,
-            )
         kind = "token" if asked["token"] >= limits["token"] else "image"
         what = "captcha tokens" if kind == "token" else "captcha answers"
+        if unsure[kind] is not None:
+            option = "captcha_widget.failure" if kind == "token" else "captcha.failure"
+            raise WrongCredentials(
+                f"{self.ctx.portal}: the portal refused the login {asked[kind]} times, each "
+                f"with new {what}; its message does not tell the password from the captcha "
+                f"({option} would), so the password is not tried again",
+                portal_message=unsure[kind] or None,
+            )
         raise CaptchaUnsolved(
             f"{self.ctx.portal}: the portal refused {asked[kind]} {what}",
             portal_message=retry[kind],
         )
+
+    def _captcha_refused(self, image: bool, widget: bool) -> tuple[str, str, bool] | None:
+        """After a submit: which captcha the portal refused ("image" or "token"), its words,
+        and whether they are only the login failure's, or None when no captcha was refused.
+
+        Where no words of its own are set for a captcha (captcha.failure,
+        captcha_widget.failure), the login failure after a captcha answer counts as a refused
+        captcha: many portals say "wrong password" and "wrong characters" in one place.
+        """
+        captcha, wspec, login = self.spec.captcha, self.spec.widget, self.spec.login
+        if captcha is not None and (text := self._text(captcha.failure)) is not None:
+            return "image", text, False
+        if widget and (text := self._text(wspec.failure)) is not None:
+            return "token", text, False
+        for kind, shown, own_words in (
+            ("image", image, captcha.failure if captcha else None),
+            ("token", widget, wspec.failure),
+        ):
+            if shown and own_words is None and (text := self._text(login.failure)) is not None:
+                return kind, text, True
+        return None
 
     def _code_step(self) -> None:
         """Ask for the one-time code and submit it, again while the portal refuses it."""

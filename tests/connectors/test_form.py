@@ -81,6 +81,7 @@ class Shop:
 
     code: bool = False
     captcha: bool = False
+    one_box: bool = False  # a wrong captcha is said where a wrong password is, in its words
     file_input: bool = False
     login_form: bool = True
     list_layout: str = "table"  # "table", or "changed": no table and no logout link
@@ -139,6 +140,8 @@ class Shop:
         if not visitor or form.get("csrf") != self.csrf.get(visitor):
             return 403, {"Content-Type": "text/html"}, "<p>CSRF token invalid</p>"
         if self.captcha and form.get("captcha") != self.captchas.pop(visitor, None):
+            if self.one_box:
+                return self.login_page(request, error="Anmeldung fehlgeschlagen.")
             return self.login_page(request, captcha_error="Die Zeichen stimmen nicht.")
         if form.get("email") != USER or form.get("pass") != PASSWORD:
             return self.login_page(request, error="E-Mail-Adresse oder Passwort ist falsch.")
@@ -422,6 +425,23 @@ def test_a_captcha_refused_every_time_is_unsolved(setup):
         setup.connector(ask=ask).login()
     assert len(ask.asked) == 3
     assert info.value.portal_message == "Die Zeichen stimmen nicht."
+
+
+@pytest.mark.parametrize("shop", [Shop(captcha=True, one_box=True)])
+def test_a_wrong_captcha_said_where_a_wrong_password_is_asks_the_captcha_again(setup):
+    """The portal says "Anmeldung fehlgeschlagen." for both: with no captcha.failure of its
+    own, a login refused after a captcha answer asks a new captcha, as tokens are asked again,
+    and does not end as wrong credentials (which would stop scheduled runs)."""
+    options = setup.description(captcha__failure=None)
+    ask = Asker(["wrong", read_captcha])
+    connector = setup.connector(ask=ask, options=options)
+    connector.login()
+    assert ask.asked[1].retry_message == "Anmeldung fehlgeschlagen."
+    assert list(connector.documents())
+    # refused every time: the password is not tried for ever, and the user is told why
+    with pytest.raises(WrongCredentials) as info:
+        setup.connector(ask=Asker(["wrong"] * 10), options=options).login()
+    assert "does not tell the password from the captcha (captcha.failure would)" in str(info.value)
 
 
 @pytest.mark.parametrize("shop", [Shop(file_input=True)])
