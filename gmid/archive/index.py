@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import re
 import sqlite3
 import threading
 import unicodedata
@@ -21,7 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from gmid.archive.schema import MIGRATIONS
+from gmid.archive.schema import DOCUMENT_DAY, MIGRATIONS
 from gmid.errors import IndexDbError
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,13 @@ _COLUMNS = (
     "message_id, source_ref, received_at, date, number, amount"
 )
 # NUL between the fields keeps a search from matching across two of them.
-_SEARCH = (
-    "instr(gmid_fold(path || char(0) || company || char(0) || coalesce(original_name, '') "
-    "|| char(0) || coalesce(number, '')), ?) > 0"
+_SEARCHED = (
+    "gmid_fold(path || char(0) || company || char(0) || coalesce(original_name, '') "
+    "|| char(0) || coalesce(number, '') || char(0) || coalesce(amount, ''))"
 )
+_FILTERS = {"company", "source", "source_name", "since", "received_since", "text"}
+# An amount typed as many write it, "1.234,50" or "84,20", is stored as "1234.50", "84.20".
+_AMOUNT_AS_TYPED = re.compile(r"\d{1,3}(\.\d{3})*,\d{1,2}|\d+,\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,17 @@ class IndexedDocument:
 def _fold(text: str | None) -> str | None:
     """Return text normalised for a case-insensitive match (Unicode-aware, unlike SQL LIKE)."""
     return None if text is None else unicodedata.normalize("NFC", text).casefold()
+
+
+def _day(when: date | datetime) -> date:
+    """The day of a filter's date, or of its aware datetime (in that datetime's zone)."""
+    return when.date() if isinstance(when, datetime) else when
+
+
+def _moment(when: date | datetime) -> str:
+    """A filter's time as stored: a bare date is its midnight in UTC, a datetime is exact (an
+    aware one at a local midnight is that day in the user's zone)."""
+    return _timestamp(when) if isinstance(when, datetime) else when.isoformat()
 
 
 def _timestamp(moment: datetime) -> str:
@@ -234,63 +249,55 @@ class Index:
         return documents
 
     @staticmethod
-    def _where(
-        company: str | None,
-        source: str | None,
-        source_name: str | None,
-        since: date | datetime | None,
-        text: str | None,
-    ) -> tuple[str, builtins.list]:
+    def _where(filters: dict[str, Any]) -> tuple[str, builtins.list]:
         """Return the WHERE clause and parameters shared by list() and count()."""
+        if unknown := set(filters) - _FILTERS:
+            raise TypeError(f"unknown document filter {', '.join(sorted(unknown))}")
         clauses: builtins.list[str] = []
         params: builtins.list = []
-        for column, value in (
-            ("company", company),
-            ("source", source),
-            ("source_name", source_name),
-        ):
-            if value is not None:
+        for column in ("source", "source_name"):
+            if filters.get(column) is not None:
                 clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
+                params.append(filters[column])
+        if filters.get("company") is not None:  # as the user types it: any case
+            clauses.append("gmid_fold(company) = ?")
+            params.append(_fold(filters["company"]))
+        if (since := filters.get("since")) is not None:  # the document's date, else arrival
+            clauses.append("(date >= ? OR (date IS NULL AND received_at >= ?))")
+            params += [_day(since).isoformat(), _moment(since)]
+        if (received := filters.get("received_since")) is not None:
             clauses.append("received_at >= ?")
-            # A bare date means its midnight in UTC; pass an aware datetime for a local midnight.
-            is_day = not isinstance(since, datetime)
-            params.append(since.isoformat() if is_day else _timestamp(since))
-        if text:
-            clauses.append(_SEARCH)
-            params.append(_fold(text))
+            params.append(_moment(received))
+        if text := filters.get("text"):
+            forms = {_fold(text)}
+            if _AMOUNT_AS_TYPED.fullmatch(text.strip()):
+                forms.add(text.strip().replace(".", "").replace(",", "."))
+            clauses.append("(" + " OR ".join([f"instr({_SEARCHED}, ?) > 0"] * len(forms)) + ")")
+            params += sorted(forms)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def list(
-        self,
-        *,
-        company: str | None = None,
-        source: str | None = None,
-        source_name: str | None = None,
-        since: date | datetime | None = None,
-        text: str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
+        self, *, limit: int | None = 100, offset: int = 0, **filters: Any
     ) -> builtins.list[IndexedDocument]:
-        """Return matching documents, newest first (by received time, then id)."""
-        where, params = self._where(company, source, source_name, since, text)
-        sql = f"SELECT {_COLUMNS} FROM documents{where} ORDER BY received_at DESC, id DESC"
-        sql += " LIMIT ? OFFSET ?"
+        """Return matching documents, newest first: by the document's day (its date, else
+        its arrival), then arrival, then id.
+
+        The filters: company (any case), source, source_name, since (the document's date
+        from this day on; one without a date by its arrival), received_since (its arrival) and
+        text (in the path, company, original name, number or amount, any case). A day is a
+        date (its midnight in UTC) or an aware datetime (a midnight in the user's zone).
+        """
+        where, params = self._where(filters)
+        sql = (
+            f"SELECT {_COLUMNS} FROM documents{where} "
+            f"ORDER BY {DOCUMENT_DAY} DESC, received_at DESC, id DESC LIMIT ? OFFSET ?"
+        )
         params += [-1 if limit is None else max(0, limit), max(0, offset)]
         return [_row_to_document(row) for row in self.query(sql, params)]
 
-    def count(
-        self,
-        *,
-        company: str | None = None,
-        source: str | None = None,
-        source_name: str | None = None,
-        since: date | datetime | None = None,
-        text: str | None = None,
-    ) -> int:
+    def count(self, **filters: Any) -> int:
         """Return how many documents match, with the same filters as list()."""
-        where, params = self._where(company, source, source_name, since, text)
+        where, params = self._where(filters)
         return self.query(f"SELECT count(*) FROM documents{where}", params)[0][0]
 
     def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:

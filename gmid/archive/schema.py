@@ -4,6 +4,9 @@ from __future__ import annotations
 
 # Each step moves the schema one version up; PRAGMA user_version records how many have run.
 # Append new steps, never edit old ones: an index on disk may be at any earlier version.
+# A document's day: its own date, else the (UTC) day it arrived; how lists sort and --since reads.
+DOCUMENT_DAY = "coalesce(date, substr(received_at, 1, 10))"
+
 MIGRATIONS: list[tuple[str, ...]] = [
     (
         """CREATE TABLE documents (
@@ -98,5 +101,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "ALTER TABLE messages ADD COLUMN size INTEGER",
         "CREATE INDEX messages_message_id ON messages (message_id)",
+    ),
+    (
+        # Lists sort by the document's own date, its arrival day where it has none.
+        f"CREATE INDEX documents_by_date ON documents ({DOCUMENT_DAY} DESC, received_at DESC, "
+        "id DESC)",
     ),
 ]

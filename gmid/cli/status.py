@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from gmid.cli.common import Clock, ago, clock, command, cut, print_table, with_client
+from gmid.cli.common import Clock, ago, clock, command, cut, plural, print_table, with_client
 from gmid.control import protocol as p
 from gmid.control.size import human_size
 
@@ -42,7 +42,7 @@ def _daemon_rows(status: p.Status) -> list[tuple[str, str]]:
     return [
         ("daemon", f"gmid {status.version}, pid {status.pid}, up {ago(status.uptime)}"),
         ("config", status.config),
-        ("archive", f"{status.archive} ({status.documents} documents)"),
+        ("archive", f"{status.archive} ({plural(status.documents, 'document')})"),
         ("quarantine", f"{status.quarantined} mails" if status.quarantined else "empty"),
         (
             "smtp",
@@ -96,10 +96,10 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if not page.documents:
         print("no documents" + (" match" if page.total == 0 and _filtered(args) else ""))
         return 0
-    table = [("RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
+    table = [("DATE", "RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
     for d in page.documents:
         received, company = times.at(d.received_at), cut(d.company, 24)
-        table.append((received, company, d.source, human_size(d.size), d.path))
+        table.append((d.date or "-", received, company, d.source, human_size(d.size), d.path))
     print_table(table)
     shown = page.offset + len(page.documents)
     if shown < page.total:
@@ -113,6 +113,7 @@ def _query(args: argparse.Namespace) -> dict:
         "company": args.company,
         "source": args.source,
         "since": args.since,
+        "received_since": args.received_since,
         "text": args.search,
     }
 
@@ -137,7 +138,7 @@ async def _every_document(client, args: argparse.Namespace) -> list[p.Document]:
 
 
 def _filtered(args: argparse.Namespace) -> bool:
-    return any((args.company, args.source, args.since, args.search))
+    return any((args.company, args.source, args.since, args.received_since, args.search))
 
 
 def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -165,7 +166,8 @@ def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--company", help="only this company")
     p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
-    p.add_argument("--since", metavar="DATE", help="received on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--since", metavar="DATE", help="dated on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--received-since", metavar="DATE", help="arrived on or after DATE (YYYY-MM-DD)")
     p.add_argument("--search", metavar="TEXT", help="text in the path, company, name or number")
     p.add_argument(
         "--limit",

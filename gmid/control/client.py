@@ -154,16 +154,20 @@ class ControlClient:
         company: str | None = None,
         source: str | None = None,
         since: str | None = None,
+        received_since: str | None = None,
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> p.DocumentPage:
-        """A page of archived documents, newest first, filtered."""
+        """A page of archived documents, newest first (by the document's date), filtered:
+        company (any case), source, since (the document's date, "2026-01-31"),
+        received_since (its arrival) and text (path, company, name, number or amount)."""
         result = await self.call(
             "documents.list",
             company=company,
             source=source,
             since=since,
+            received_since=received_since,
             text=text,
             limit=limit,
             offset=offset,

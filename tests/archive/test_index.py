@@ -102,10 +102,13 @@ def test_list_filters(index):
     assert [d.source_name for d in index.list(source="portal")] == ["telekom"]
     assert [d.company for d in index.list(source_name="INBOX")] == ["Telekom"]
     assert [d.company for d in index.list(company="Telekom", source="imap")] == ["Telekom"]
-    # since: a date is its midnight in UTC; a datetime is exact.
-    assert index.count(since=date(2026, 11, 1)) == 4
-    assert index.count(since=date(2026, 11, 2)) == 0
-    assert index.count(since=T0 + timedelta(hours=3)) == 2
+    # received_since: a date is its midnight in UTC; a datetime is exact.
+    assert index.count(received_since=date(2026, 11, 1)) == 4
+    assert index.count(received_since=date(2026, 11, 2)) == 0
+    assert index.count(received_since=T0 + timedelta(hours=3)) == 2
+    # a company as the user types it
+    assert {d.sha256[-1] for d in index.list(company="telekom")} == {"2", "3"}
+    assert [d.company for d in index.list(company="STADTWERKE MÜNCHEN")] == ["Stadtwerke München"]
     # text: path, company, original name, number; case-insensitive, Unicode included.
     assert [d.company for d in index.list(text="MÜNCHEN")] == ["Stadtwerke München"]
     assert [d.company for d in index.list(text="re-2026")] == ["Telekom"]
@@ -114,6 +117,28 @@ def test_list_filters(index):
     assert index.list(text="nowhere") == []
     assert index.count(text="telekom", source="imap") == 1
     assert index.count() == 4
+
+
+def test_lists_go_by_the_documents_own_date_and_find_amounts_as_typed(index):
+    """A March invoice that arrived in November is listed after April's, and --since is about
+    the invoice's date; a document without one goes by the day it arrived."""
+    add(index, 1, date=date(2026, 3, 31), amount="1234.50", number="M")  # arrived first
+    add(index, 2, date=date(2026, 4, 30), amount="84.20", number="A")
+    add(index, 3, number="X")  # no date of its own: arrived 2026-11-01
+    assert [d.number for d in index.list()] == ["X", "A", "M"]
+    assert [d.number for d in index.list(since=date(2026, 4, 1))] == ["X", "A"]
+    assert [d.number for d in index.list(since=date(2026, 11, 2))] == []
+    # a day in the user's zone: Y arrived on 1 November in UTC, on the 2nd in Tokyo
+    add(index, 4, number="Y", received_at=datetime(2026, 11, 1, 23, 30, tzinfo=UTC))
+    assert [d.number for d in index.list(since=date(2026, 11, 2))] == []
+    tokyo = datetime(2026, 11, 2, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert [d.number for d in index.list(since=tokyo)] == ["Y"]
+    assert index.count(received_since=T0 + timedelta(hours=2)) == 3
+    assert [d.number for d in index.list(text="84,20")] == ["A"]
+    assert [d.number for d in index.list(text="1.234,50")] == ["M"]
+    assert [d.number for d in index.list(text="1234.5")] == ["M"]
+    with pytest.raises(TypeError):
+        index.list(sinse=date(2026, 1, 1))
 
 
 def test_quarantine_count(index):

@@ -77,7 +77,7 @@ def test_status_and_documents(daemon):
     status = gmid("status", "-c", str(daemon.config))
     assert status.returncode == 0, status.stderr
     assert f"pid {daemon.proc.pid}" in status.stdout
-    assert "1 documents" in status.stdout
+    assert "(1 document)" in status.stdout
     assert "1 accepted" in status.stdout
     as_json = json.loads(gmid("status", "--json", "--socket", str(daemon.socket)).stdout)
     assert as_json["documents"] == 1 and as_json["smtp"]["accepted"] == 1
@@ -92,6 +92,8 @@ def test_status_and_documents(daemon):
     assert (daemon.archive / docs[0]["path"]).read_bytes() == make_pdf("cli test")
     none = gmid("documents", "--company", "Stadtwerke", "-c", str(daemon.config))
     assert none.returncode == 0 and "no documents" in none.stdout
+    # a company as typed, in any case
+    assert "Telekom" in gmid("documents", "--company", "telekom", "-c", str(daemon.config)).stdout
     # --since is a day in the config's time zone (Europe/Berlin), as the user reads dates.
     today = datetime.now(ZoneInfo("Europe/Berlin")).date()
     since_today = gmid(
@@ -101,6 +103,8 @@ def test_status_and_documents(daemon):
     tomorrow = (today + timedelta(days=1)).isoformat()
     later = gmid("documents", "--since", tomorrow, "-c", str(daemon.config))
     assert "no documents" in later.stdout
+    arrived = gmid("documents", "--received-since", today.isoformat(), "-c", str(daemon.config))
+    assert "Telekom" in arrived.stdout
 
 
 def test_times_are_shown_in_the_configs_zone_whatever_the_machine_says(daemon):

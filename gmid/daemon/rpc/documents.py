@@ -34,18 +34,26 @@ async def documents_list(s: Services, params: Params, conn: Connection) -> p.Doc
 
 
 def document_filters(params: Params, tz: tzinfo) -> dict[str, Any]:
-    """The index's filters a request gives; `since` a day (or time) in the config's zone."""
+    """The index's filters a request gives: `since` the document's day, `received_since` a day
+    (or time) of arrival in the config's zone."""
     filters: dict[str, Any] = {}
     for key in ("company", "source", "text"):
         value = check.string(params, key)
         if value is not None:
             filters[key] = value
-    since = params.get("since")
-    if since is not None:
-        try:
-            value = datetime.fromisoformat(since)
-        except (TypeError, ValueError):
-            raise InvalidParams("since must be a date like 2026-01-31") from None
-        # A day, or a time without zone, means the config's time zone, as the user reads it.
-        filters["since"] = value if value.tzinfo else value.replace(tzinfo=tz)
+    for key in ("since", "received_since"):
+        moment = _moment(params, key)
+        if moment is not None:
+            # A day, or a time without zone, means the config's time zone, as the user reads it.
+            filters[key] = moment if moment.tzinfo else moment.replace(tzinfo=tz)
     return filters
+
+
+def _moment(params: Params, key: str) -> datetime | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidParams(f"{key} must be a date like 2026-01-31") from None
