@@ -74,6 +74,9 @@ class PortalRun:
             allow_http=portal.allow_http,
             ca_bundle=portal.ca_bundle,
             max_download=runs.max_download,
+            max_page=runs.max_page,
+            deadline=self.deadline,
+            run_timeout=runs.run_timeout,
         )
         cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)
