@@ -34,6 +34,9 @@ from gmid.portals.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
 
+SAVED_PAGE_CAP = 10**6  # bytes of a page saved for diagnosis
+KEEP_PAGES = 10  # saved pages kept per portal, the newest
+
 
 @dataclass
 class PortalRun:
@@ -170,13 +173,27 @@ class PortalRun:
         return new
 
     def save_page(self, label: str, content: bytes) -> Path:
-        """Keep a page for diagnosis (0600: it may show personal data); return its path."""
+        """Keep a page for diagnosis (0600: it may show personal data); return its path.
+
+        A page keeps its first SAVED_PAGE_CAP bytes; of a portal's pages, the newest
+        KEEP_PAGES are kept, the older ones deleted.
+        """
         folder = self.config.state_dir / "pages" / self.portal.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "page"
         path = folder / f"{stamp}-{safe}.html"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(content)
+            f.write(content[:SAVED_PAGE_CAP])
+        prune_pages(folder, KEEP_PAGES)
         return path
+
+
+def prune_pages(folder: Path, keep: int) -> None:
+    """Delete all but the newest `keep` saved pages of a folder (their names start with the
+    time they were saved)."""
+    pages = sorted(p for p in folder.iterdir() if p.suffix == ".html" and p.is_file())
+    for old in pages[: max(0, len(pages) - keep)]:
+        with contextlib.suppress(OSError):
+            old.unlink()
