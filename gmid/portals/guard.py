@@ -29,6 +29,7 @@ from urllib3.util import parse_url
 
 from gmid.control.size import human_size
 from gmid.errors import DownloadRejected, PortalChanged, PortalUnavailable, RunTimeout
+from gmid.portals.halt import Halt
 
 if TYPE_CHECKING:
     from gmid.portals.web import HttpPolicy
@@ -49,8 +50,9 @@ def shown_url(url: str | None) -> str:
 class Watch:
     """One request's deadline (time.monotonic()): past it, the request's socket is shut down."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, halt: Halt | None = None):
         self.deadline = deadline
+        self.halt = halt
         self.expired = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -71,6 +73,12 @@ class Watch:
         self._timer.cancel()
         with self._lock:
             self._sock = None
+        if self.halt is not None:
+            self.halt.discard(self)
+
+    def expire(self) -> None:
+        """End the request now, as if its deadline had passed."""
+        self._expire()
 
     def _expire(self) -> None:
         with self._lock:
@@ -154,7 +162,11 @@ class GuardedAdapter(HTTPAdapter):
         if run_end is not None and now >= run_end:
             raise self.run_timeout(request.url)
         deadline = now + limit if run_end is None else min(now + limit, run_end)
-        watch = Watch(deadline)
+        halt = self.policy.halt
+        watch = Watch(deadline, halt)
+        if halt is not None and not halt.add(watch):
+            watch.done()
+            raise self.halted(request.url)
         previous, _local.watch = getattr(_local, "watch", None), watch
         try:
             response = super().send(request, stream, timeout, verify, cert, proxies)
@@ -174,8 +186,14 @@ class GuardedAdapter(HTTPAdapter):
         response.raw = Body(response.raw, self, watch, limit, stream, response.url)
         return response
 
+    def halted(self, url: str | None) -> PortalUnavailable:
+        """The error of a request stopped because the daemon stops."""
+        return PortalUnavailable(f"{shown_url(url)}: stopped, the daemon is shutting down")
+
     def expired(self, url: str | None, limit: float, deadline: float) -> Exception:
-        """The error of a request whose deadline passed: its own, or the run's."""
+        """The error of a request whose deadline passed: its own, or the run's; or halted."""
+        if self.policy.halt is not None and self.policy.halt.event.is_set():
+            return self.halted(url)
         if self.policy.deadline is not None and deadline >= self.policy.deadline:
             return self.run_timeout(url)
         return PortalUnavailable(

@@ -29,6 +29,7 @@ from gmid.errors import RunTimeout, SessionExpired
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
+from gmid.portals.halt import Halt
 from gmid.portals.runlog import filed_ref, record_ref
 from gmid.portals.solver import asker, solver_for
 
@@ -50,6 +51,7 @@ class PortalRun:
     events: EventBus
     progress: Callable[[str], None]  # tells what the run is doing (the runner publishes it)
     deadline: float  # on the time.monotonic() clock
+    halt: Halt | None = None  # the daemon's stop: ends the run's requests at once
 
     def expiry(self) -> float:
         """How long a code request may wait from now; RunTimeout once the deadline has passed."""
@@ -80,6 +82,7 @@ class PortalRun:
             max_page=runs.max_page,
             deadline=self.deadline,
             run_timeout=runs.run_timeout,
+            halt=self.halt,
         )
         cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)

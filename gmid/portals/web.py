@@ -29,6 +29,7 @@ from gmid.errors import DownloadRejected, InsecureTransport, PortalError, Portal
 from gmid.net import is_loopback
 from gmid.portals.guard import GuardedAdapter
 from gmid.portals.guard import shown_url as _show
+from gmid.portals.halt import Halt
 
 logger = logging.getLogger(__name__)
 # urllib3's debug lines carry whole URLs, query tokens included; ours (above) leave them out.
@@ -50,6 +51,7 @@ class HttpPolicy:
     max_page: int = DEFAULT_MAX_PAGE  # body cap of a page (a request without stream=True)
     deadline: float | None = None  # the run's end (time.monotonic()): no request outlives it
     run_timeout: float | None = None  # the run's length, for the message at its deadline
+    halt: Halt | None = None  # the daemon's stop: ends requests under way, refuses new ones
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) gmid/0.1"
     retries: int = 2  # of a GET or HEAD that met 429, 5xx or a network error; never of a POST
     backoff: float = 2.0  # seconds before the first retry, doubled for each next one
@@ -98,7 +100,11 @@ class PortalSession(requests.Session):
                 ):
                     raise  # the run ends before the retry would start
                 logger.info("%s; retrying in %g s", e, wait)
-                time.sleep(wait)
+                if self.policy.halt is None:
+                    time.sleep(wait)
+                elif self.policy.halt.event.wait(wait):
+                    raise  # the daemon stops: no retry
+
         raise AssertionError("unreachable")
 
     def _send_once(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:

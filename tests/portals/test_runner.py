@@ -217,7 +217,7 @@ def _hostile_routes(invoices):
     }
 
 
-async def _hostile_run(tmp_path, portal, runs: str):
+async def _hostile_run(tmp_path, portal, runs: str, during=None):
     path = tmp_path / "config.yaml"
     path.write_text(HOSTILE.format(tmp=tmp_path, url=portal.url, runs=runs))
     config = load_config(path)
@@ -236,7 +236,10 @@ async def _hostile_run(tmp_path, portal, runs: str):
         runner = PortalRunner(config, archive, index, broker, events)
         await runner.start()
         start = time.monotonic()
-        record = await runner.fetch("hostile")
+        future = runner.fetch("hostile")
+        if during is not None:
+            await during(runner, portal)
+        record = await future
         return record, time.monotonic() - start, config
     finally:
         index.close()
@@ -288,3 +291,23 @@ def test_saved_pages_are_capped_and_only_the_newest_kept(tmp_path):
     kept = sorted(folder.iterdir())
     assert kept == saved[-KEEP_PAGES:]
     assert all(p.stat().st_size == SAVED_PAGE_CAP for p in kept)
+
+
+async def test_stopping_the_runner_ends_a_run_stuck_in_a_dripping_page_at_once(tmp_path):
+    stopped = {}
+
+    async def stop_when_dripping(runner, portal):
+        while not any(r.path == "/invoices" for r in portal.requests):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        start = time.monotonic()
+        await runner.stop()
+        stopped["took"] = time.monotonic() - start
+        stopped["idle"] = runner.idle()
+
+    with serve(_hostile_routes(_dripping)) as portal:
+        record, _, _ = await _hostile_run(
+            tmp_path, portal, "  request_timeout: 60s\n", during=stop_when_dripping
+        )
+    assert stopped["idle"] and stopped["took"] < 2
+    assert record.outcome == "unavailable" and "shutting down" in record.message
