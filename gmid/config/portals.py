@@ -73,6 +73,7 @@ class RunsConfig:
     request_timeout: float = 30.0
     run_timeout: float = 3600.0
     max_download: int = 50 * 10**6
+    max_page: int = 10 * 10**6  # a page (login, list, detail, JSON) larger ends the run
     code_timeout: float = 600.0
 
 
@@ -81,7 +82,14 @@ def read_runs(r: Reader, node: Node | None) -> RunsConfig:
     m = r.mapping(
         node,
         "runs",
-        ("concurrency", "request_timeout", "run_timeout", "max_download", "code_timeout"),
+        (
+            "concurrency",
+            "request_timeout",
+            "run_timeout",
+            "max_download",
+            "max_page",
+            "code_timeout",
+        ),
     )
     d = RunsConfig()
 
@@ -97,6 +105,7 @@ def read_runs(r: Reader, node: Node | None) -> RunsConfig:
         request_timeout=seconds("request_timeout", d.request_timeout),
         run_timeout=seconds("run_timeout", d.run_timeout),
         max_download=r.size(m.get("max_download"), "runs.max_download", d.max_download),
+        max_page=r.size(m.get("max_page"), "runs.max_page", d.max_page),
         code_timeout=seconds("code_timeout", d.code_timeout),
     )
 

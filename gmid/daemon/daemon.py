@@ -131,6 +131,11 @@ class Daemon:
             except Exception:
                 logger.exception("stopping %s failed", type(component).__name__)
         self.executor.shutdown(wait=True)
+        if self.runner is not None and not self.runner.idle():
+            # A portal thread still busy may still write: the index stays open and the lock
+            # held until the process ends (its exit releases the lock).
+            logger.warning("a portal run has not ended; the state stays locked until exit")
+            return
         if self.index is not None:
             self.index.close()
             self.index = None

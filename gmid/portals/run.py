@@ -29,10 +29,14 @@ from gmid.errors import RunTimeout, SessionExpired
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
+from gmid.portals.halt import Halt
 from gmid.portals.runlog import filed_ref, record_ref
 from gmid.portals.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
+
+SAVED_PAGE_CAP = 10**6  # bytes of a page saved for diagnosis
+KEEP_PAGES = 10  # saved pages kept per portal, the newest
 
 
 @dataclass
@@ -47,6 +51,7 @@ class PortalRun:
     events: EventBus
     progress: Callable[[str], None]  # tells what the run is doing (the runner publishes it)
     deadline: float  # on the time.monotonic() clock
+    halt: Halt | None = None  # the daemon's stop: ends the run's requests at once
 
     def expiry(self) -> float:
         """How long a code request may wait from now; RunTimeout once the deadline has passed."""
@@ -74,6 +79,10 @@ class PortalRun:
             allow_http=portal.allow_http,
             ca_bundle=portal.ca_bundle,
             max_download=runs.max_download,
+            max_page=runs.max_page,
+            deadline=self.deadline,
+            run_timeout=runs.run_timeout,
+            halt=self.halt,
         )
         cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)
@@ -167,13 +176,27 @@ class PortalRun:
         return new
 
     def save_page(self, label: str, content: bytes) -> Path:
-        """Keep a page for diagnosis (0600: it may show personal data); return its path."""
+        """Keep a page for diagnosis (0600: it may show personal data); return its path.
+
+        A page keeps its first SAVED_PAGE_CAP bytes; of a portal's pages, the newest
+        KEEP_PAGES are kept, the older ones deleted.
+        """
         folder = self.config.state_dir / "pages" / self.portal.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "page"
         path = folder / f"{stamp}-{safe}.html"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(content)
+            f.write(content[:SAVED_PAGE_CAP])
+        prune_pages(folder, KEEP_PAGES)
         return path
+
+
+def prune_pages(folder: Path, keep: int) -> None:
+    """Delete all but the newest `keep` saved pages of a folder (their names start with the
+    time they were saved)."""
+    pages = sorted(p for p in folder.iterdir() if p.suffix == ".html" and p.is_file())
+    for old in pages[: max(0, len(pages) - keep)]:
+        with contextlib.suppress(OSError):
+            old.unlink()

@@ -33,11 +33,14 @@ from gmid.control import protocol as p
 from gmid.errors import Busy, GmidError, NotFound, PortalError
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
+from gmid.portals.halt import Halt
 from gmid.portals.run import PortalRun
 from gmid.portals.runlog import RunRecord, consecutive_failures, last_runs, record_run
 from gmid.schedule.planner import LastRun
 
 logger = logging.getLogger(__name__)
+
+STOP_WAIT = 8.0  # seconds stop() waits for the runs' threads (within the daemon's STOP_TIMEOUT)
 
 
 def fingerprint(portal: PortalConfig, key: bytes) -> str:
@@ -135,6 +138,7 @@ class PortalRunner:
         self._active: set[str] = set()  # portals whose run has started and not yet ended
         self._tests: set[str] = set()  # portals whose run under way is a test login
         self._key = b""
+        self.halt = Halt()  # at stop, ends the requests of the runs under way
 
     async def start(self) -> None:
         """Load the last outcome of every portal."""
@@ -143,12 +147,21 @@ class PortalRunner:
         self.failures = await asyncio.to_thread(consecutive_failures, self.index)
 
     async def stop(self) -> None:
-        """Unblock runs waiting for codes, then wait a little for running ones to end."""
+        """Unblock runs waiting for codes, end their requests, then wait for them to end.
+
+        A run's thread cannot be killed: one that is still busy after STOP_WAIT seconds (in
+        something else than a request or a wait for a code) is reported by `idle()`.
+        """
         self.broker.cancel()
+        self.halt.halt()  # the requests under way end now, and no new one is sent
         pending = [f for f in self._runs.values() if not f.done()]
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            await asyncio.wait(pending, timeout=STOP_WAIT)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def idle(self) -> bool:
+        """Tell whether no run's thread is busy (after stop: whether the state is left alone)."""
+        return all(f.done() for f in self._runs.values())
 
     def portal(self, name: str) -> PortalConfig:
         """Find a configured portal by name (case-insensitively); NotFound names the known ones."""
@@ -255,6 +268,7 @@ class PortalRunner:
             self.events,
             progress=partial(self._set_progress, portal.name),
             deadline=time.monotonic() + self.config.runs.run_timeout,
+            halt=self.halt,
         )
         try:
             with run.session() as (connector, how):

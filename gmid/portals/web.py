@@ -27,12 +27,16 @@ from gmid.archive.fs import make_dir, write_atomic
 from gmid.archive.sniff import MEDIA, sniff
 from gmid.errors import DownloadRejected, InsecureTransport, PortalError, PortalUnavailable
 from gmid.net import is_loopback
+from gmid.portals.guard import GuardedAdapter
+from gmid.portals.guard import shown_url as _show
+from gmid.portals.halt import Halt
 
 logger = logging.getLogger(__name__)
 # urllib3's debug lines carry whole URLs, query tokens included; ours (above) leave them out.
 logging.getLogger("urllib3").setLevel(logging.INFO)
 
 DEFAULT_MAX_DOWNLOAD = 50 * 10**6
+DEFAULT_MAX_PAGE = 10 * 10**6
 _KIND_NAMES = {"pdf": "a PDF", "xml": "an XML file", "image": "an image"}
 
 
@@ -40,10 +44,14 @@ _KIND_NAMES = {"pdf": "a PDF", "xml": "an XML file", "image": "an image"}
 class HttpPolicy:
     """The safety settings of one portal's runs."""
 
-    timeout: float = 30.0  # per request (connect and each read), always applied
+    timeout: float = 30.0  # per request, always applied: to each read and to the whole answer
     allow_http: bool = False  # plain http to non-loopback hosts; a downgrade is refused anyway
     ca_bundle: Path | None = None  # TLS verification is always on; this only swaps the CA file
-    max_download: int = DEFAULT_MAX_DOWNLOAD  # body cap of read_body()
+    max_download: int = DEFAULT_MAX_DOWNLOAD  # body cap of read_body() (and of any stream)
+    max_page: int = DEFAULT_MAX_PAGE  # body cap of a page (a request without stream=True)
+    deadline: float | None = None  # the run's end (time.monotonic()): no request outlives it
+    run_timeout: float | None = None  # the run's length, for the message at its deadline
+    halt: Halt | None = None  # the daemon's stop: ends requests under way, refuses new ones
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) gmid/0.1"
     retries: int = 2  # of a GET or HEAD that met 429, 5xx or a network error; never of a POST
     backoff: float = 2.0  # seconds before the first retry, doubled for each next one
@@ -58,6 +66,9 @@ class PortalSession(requests.Session):
         self.policy = policy
         self.gmid_max_download = policy.max_download
         self.verify = str(policy.ca_bundle) if policy.ca_bundle else True
+        adapter = GuardedAdapter(policy)  # the deadline of each answer, the cap of each body
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """Prepare a request, refusing any that would upload a file."""
@@ -83,8 +94,17 @@ class PortalSession(requests.Session):
                 wait = self.policy.backoff * 2**attempt if e.retry_after is None else e.retry_after
                 if attempt == retries or wait > self.policy.max_retry_wait:
                     raise
+                if (
+                    self.policy.deadline is not None
+                    and time.monotonic() + wait >= self.policy.deadline
+                ):
+                    raise  # the run ends before the retry would start
                 logger.info("%s; retrying in %g s", e, wait)
-                time.sleep(wait)
+                if self.policy.halt is None:
+                    time.sleep(wait)
+                elif self.policy.halt.event.wait(wait):
+                    raise  # the daemon stops: no retry
+
         raise AssertionError("unreachable")
 
     def _send_once(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
@@ -254,16 +274,6 @@ def _check_url(request: requests.PreparedRequest, policy: HttpPolicy) -> None:
         f"{_show(request.url)}: only https is allowed (plain http only to this machine, or "
         "with allow_http); nothing was sent"
     )
-
-
-def _show(url: str | None) -> str:
-    """The URL without user info, query and fragment, fit for messages and logs."""
-    try:
-        u = parse_url(url or "")
-    except ValueError:
-        return "(unparsable URL)"
-    port = f":{u.port}" if u.port else ""
-    return f"{u.scheme}://{u.host}{port}{u.path or ''}"
 
 
 def _reason(e: Exception) -> str:

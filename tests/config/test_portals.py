@@ -47,6 +47,7 @@ def test_a_form_portal_is_read(tmp_path):
     assert portal.password.kind == "env" and portal.totp_secret.value == "SW_TOTP"
     assert portal.line == 3 and not config.warnings
     assert config.runs.concurrency == 4 and config.runs.code_timeout == 600
+    assert config.runs.max_page == 10 * 10**6
 
 
 def test_runs_and_notify(tmp_path):
@@ -54,11 +55,13 @@ def test_runs_and_notify(tmp_path):
         _write(
             tmp_path,
             "runs:\n  concurrency: 2\n  request_timeout: 10s\n  max_download: 5MB\n"
+            "  max_page: 2MB\n"
             '  code_timeout: 2m\nnotify:\n  command: notify-send gmid "$GMID_PROMPT"\n',
         )
     )
     assert config.runs.concurrency == 2 and config.runs.request_timeout == 10
     assert config.runs.max_download == 5_000_000 and config.runs.code_timeout == 120
+    assert config.runs.max_page == 2_000_000
     assert config.notify.command.startswith("notify-send")
 
 

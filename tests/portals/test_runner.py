@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +16,10 @@ from gmid.demo.pdf import simple_pdf
 from gmid.demo.portal import DemoPortal, running
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
+from gmid.portals.run import KEEP_PAGES, SAVED_PAGE_CAP, PortalRun
 from gmid.portals.runner import PortalRunner
 from tests.portals.test_runs import PORTAL
+from tests.support.portal_http import page, redirect, serve
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -180,3 +183,131 @@ def _with_password(config, password):
 
     portal = dataclasses.replace(config.portals[0], password=SecretRef("plain", password))
     return dataclasses.replace(config, portals=(portal,))
+
+
+# --- hostile portals: the run's limits hold ---------------------------------------------------
+
+HOSTILE = """\
+state_dir: {tmp}/state
+archive:
+  dir: {tmp}/archive
+portals:
+  - name: hostile
+    company: Hostile
+    username: me
+    password: {{command: "echo pw"}}
+    form:
+      start: {url}/login
+      login: {{success: {{selector: "a.logout"}}}}
+      documents:
+        pages: [/invoices]
+        rows: "table tr"
+        download: {{selector: "a.pdf"}}
+runs:
+{runs}"""
+
+
+def _hostile_routes(invoices):
+    login = '<form method="post" action="/login"><input name="u"><input type="password" name="p">'
+    return {
+        ("GET", "/login"): page(login + "</form>"),
+        ("POST", "/login"): redirect("/home"),
+        ("GET", "/home"): page('<a class="logout" href="/logout">out</a>'),
+        ("GET", "/invoices"): invoices,
+    }
+
+
+async def _hostile_run(tmp_path, portal, runs: str, during=None):
+    path = tmp_path / "config.yaml"
+    path.write_text(HOSTILE.format(tmp=tmp_path, url=portal.url, runs=runs))
+    config = load_config(path)
+    index = Index(config.state_dir / "index.sqlite")
+    try:
+        archive = Archive(
+            config.archive.dir,
+            config.archive.name,
+            index,
+            config.tz,
+            quarantine_dir=config.state_dir / "quarantine",
+        )
+        events = EventBus()
+        events.bind(asyncio.get_running_loop())
+        broker = ChallengeBroker(events, image_dir=tmp_path / "challenges")
+        runner = PortalRunner(config, archive, index, broker, events)
+        await runner.start()
+        start = time.monotonic()
+        future = runner.fetch("hostile")
+        if during is not None:
+            await during(runner, portal)
+        record = await future
+        return record, time.monotonic() - start, config
+    finally:
+        index.close()
+
+
+def _dripping(request):
+    def body():
+        yield b"<html><body><table>"
+        for _ in range(300):
+            time.sleep(0.1)
+            yield b" "
+
+    return 200, {"Content-Type": "text/html"}, body()
+
+
+def _endless(request):
+    def body():
+        for _ in range(10**6):
+            yield b"<tr><td>x</td></tr>" * 1000
+
+    return 200, {"Content-Type": "text/html"}, body()
+
+
+async def test_a_dripping_list_page_ends_the_run_at_the_run_timeout(tmp_path):
+    with serve(_hostile_routes(_dripping)) as portal:
+        record, took, _ = await _hostile_run(
+            tmp_path, portal, "  request_timeout: 30s\n  run_timeout: 2s\n"
+        )
+    assert record.outcome == "timed out", record.message
+    assert "runs.run_timeout" in record.message and "/invoices" in record.message
+    assert took < 6
+
+
+async def test_an_endless_list_page_ends_the_run_at_the_page_cap(tmp_path):
+    with serve(_hostile_routes(_endless)) as portal:
+        record, took, _ = await _hostile_run(tmp_path, portal, "  max_page: 100KB\n")
+    assert record.outcome == "portal changed", record.message
+    assert "100000 byte cap" in record.message and "runs.max_page" in record.message
+    assert took < 10
+
+
+def test_saved_pages_are_capped_and_only_the_newest_kept(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(HOSTILE.format(tmp=tmp_path, url="http://127.0.0.1:9", runs="  {}\n"))
+    config = load_config(path)
+    run = PortalRun(config.portals[0], config, None, None, None, None, progress=print, deadline=0.0)
+    saved = [run.save_page(f"page{i}", b"x" * (3 * SAVED_PAGE_CAP)) for i in range(KEEP_PAGES + 3)]
+    folder = config.state_dir / "pages" / "hostile"
+    kept = sorted(folder.iterdir())
+    assert kept == saved[-KEEP_PAGES:]
+    assert all(p.stat().st_size == SAVED_PAGE_CAP for p in kept)
+
+
+async def test_stopping_the_runner_ends_a_run_stuck_in_a_dripping_page_at_once(tmp_path):
+    stopped = {}
+
+    async def stop_when_dripping(runner, portal):
+        while not any(r.path == "/invoices" for r in portal.requests):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        start = time.monotonic()
+        await runner.stop()
+        stopped["took"] = time.monotonic() - start
+        stopped["idle"] = runner.idle()
+
+    with serve(_hostile_routes(_dripping)) as portal:
+        record, _, _ = await _hostile_run(
+            tmp_path, portal, "  request_timeout: 60s\n", during=stop_when_dripping
+        )
+    assert stopped["idle"] and stopped["took"] < 2
+    assert record.outcome == "unavailable" and "shutting down" in record.message

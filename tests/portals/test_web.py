@@ -11,7 +11,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from gmid.errors import DownloadRejected, InsecureTransport, PortalError, PortalUnavailable
+from gmid.errors import (
+    DownloadRejected,
+    InsecureTransport,
+    PortalChanged,
+    PortalError,
+    PortalUnavailable,
+    RunTimeout,
+)
 from gmid.portals.web import HttpPolicy, check_document, make_browser, read_body, save_cookies
 from tests.support.portal_http import page, redirect, serve
 
@@ -349,3 +356,142 @@ def test_a_corrupt_cookie_file_is_ignored_with_a_warning(tmp_path, caplog):
     assert portal.requests[0].cookies == {}
     assert "could not be read" in caplog.text
     assert "leaked-value" not in caplog.text
+
+
+# --- hostile portals: endless, inflating and dripping answers ---------------------------------
+
+
+def _endless(chunk: bytes = b"<tr><td>x</td></tr>" * 1000):
+    def answer(request):
+        def body():
+            for _ in range(10**6):  # ~19 GB, were it read whole
+                yield chunk
+
+        return 200, {"Content-Type": "text/html"}, body()
+
+    return answer
+
+
+def _drip(prefix: bytes = b"<html><body>", every: float = 0.1, count: int = 600):
+    def answer(request):
+        def body():
+            yield prefix
+            for _ in range(count):
+                time.sleep(every)
+                yield b" "
+
+        return 200, {"Content-Type": "text/html"}, body()
+
+    return answer
+
+
+def test_an_endless_page_stops_at_the_page_cap():
+    with serve({("GET", "/list"): _endless()}) as portal:
+        browser = browser_for(max_page=200_000)
+        start = time.monotonic()
+        with pytest.raises(PortalChanged, match=r"larger than the 200000 byte cap.*runs\.max_page"):
+            browser.open(portal.url + "/list")
+        assert time.monotonic() - start < 5
+        # JSON and plain requests go through the same cap
+        with pytest.raises(PortalChanged, match=r"runs\.max_page"):
+            browser.session.get(portal.url + "/list").json()
+
+
+def test_a_page_declared_over_the_cap_is_not_read():
+    with serve({("GET", "/big"): page("x" * 5000)}) as portal:
+        with pytest.raises(PortalChanged, match=r"larger than the 4000 byte cap"):
+            browser_for(max_page=4000).open(portal.url + "/big")
+        assert browser_for(max_page=6000).open(portal.url + "/big").text == "x" * 5000
+
+
+def test_a_gzip_bomb_stops_at_the_page_cap_counting_unpacked_bytes():
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 200_000_000, compresslevel=9)  # ~200 kB, 200 MB unpacked
+    headers = {"Content-Type": "text/html", "Content-Encoding": "gzip"}
+    with serve({("GET", "/"): lambda r: (200, headers, bomb)}) as portal:
+        with pytest.raises(PortalChanged, match=r"1000000 byte cap"):
+            browser_for(max_page=1_000_000).open(portal.url + "/")
+        headers["Content-Length"] = "1"  # no help either way: the count is of unpacked bytes
+
+
+def test_an_oversize_redirect_body_is_capped_too():
+    routes = {
+        ("GET", "/"): lambda r: (302, {"Location": "/end"}, iter([b"y" * 100_000] * 100)),
+        ("GET", "/end"): page("end"),
+    }
+    with serve(routes) as portal, pytest.raises(PortalChanged, match=r"runs\.max_page"):
+        browser_for(max_page=50_000).open(portal.url + "/")
+
+
+def test_a_dripping_page_is_cut_off_at_the_request_timeout():
+    with serve({("GET", "/list"): _drip()}) as portal:
+        start = time.monotonic()
+        with pytest.raises(PortalUnavailable, match=r"no answer within 1 s.*request_timeout"):
+            browser_for(timeout=1.0).open(portal.url + "/list")
+        assert time.monotonic() - start < 3
+
+
+def test_a_dripping_download_is_cut_off_at_the_request_timeout():
+    with serve({("GET", "/doc"): _drip(b"%PDF-1.7\n")}) as portal:
+        response = browser_for(timeout=1.0).session.get(portal.url + "/doc", stream=True)
+        start = time.monotonic()
+        with pytest.raises(PortalUnavailable, match=r"no answer within 1 s"):
+            read_body(response)
+        assert time.monotonic() - start < 3
+
+
+def test_dripping_headers_are_cut_off_at_the_request_timeout():
+    def answer(handler_request):
+        raise AssertionError("not used")
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def drip():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(100):
+                    time.sleep(0.1)
+                    try:
+                        conn.sendall(b"X")
+                    except OSError:
+                        return
+
+        import threading
+
+        thread = threading.Thread(target=drip, daemon=True)
+        thread.start()
+        start = time.monotonic()
+        with pytest.raises(PortalUnavailable, match=r"no answer within 1 s"):
+            browser_for(timeout=1.0).open(f"http://127.0.0.1:{port}/")
+        assert time.monotonic() - start < 3
+        thread.join(5)
+
+
+def test_the_run_deadline_cuts_a_request_short_and_refuses_the_next():
+    with serve({("GET", "/list"): _drip()}) as portal:
+        browser = browser_for(timeout=30.0, deadline=time.monotonic() + 1, run_timeout=1)
+        start = time.monotonic()
+        with pytest.raises(RunTimeout, match=r"longer than 1 s \(runs\.run_timeout\)"):
+            browser.open(portal.url + "/list")
+        assert time.monotonic() - start < 3
+        with pytest.raises(RunTimeout):
+            browser.open(portal.url + "/list")
+        assert len(portal.requests) == 1  # the second was not sent
+
+
+def test_a_kept_alive_connection_outlives_the_deadline_of_an_earlier_request():
+    with serve({("GET", "/"): page("<p>hi</p>")}) as portal:
+        browser = browser_for(timeout=0.3)
+        assert browser.open(portal.url + "/").soup.p.text == "hi"
+        time.sleep(0.5)  # the first request's deadline has passed; its watch must be over
+        assert browser.open(portal.url + "/").soup.p.text == "hi"
+        streamed = browser.session.get(portal.url + "/", stream=True)
+        assert read_body(streamed) == b"<p>hi</p>"
+        time.sleep(0.5)
+        assert browser.open(portal.url + "/").soup.p.text == "hi"
