@@ -41,6 +41,7 @@ from gmid.schedule.planner import LastRun
 logger = logging.getLogger(__name__)
 
 STOP_WAIT = 8.0  # seconds stop() waits for the runs' threads (within the daemon's STOP_TIMEOUT)
+STOPPED = "stopped when the daemon stopped; it runs again after the restart"
 
 
 def fingerprint(portal: PortalConfig, key: bytes) -> str:
@@ -152,8 +153,8 @@ class PortalRunner:
         A run's thread cannot be killed: one that is still busy after STOP_WAIT seconds (in
         something else than a request or a wait for a code) is reported by `idle()`.
         """
-        self.broker.cancel()
         self.halt.halt()  # the requests under way end now, and no new one is sent
+        self.broker.cancel()  # after the halt: a run woken here sees it was stopped
         pending = [f for f in self._runs.values() if not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=STOP_WAIT)
@@ -286,6 +287,10 @@ class PortalRunner:
         except Exception:
             logger.exception("portal %s: the run failed", portal.name)
             outcome, message = "error", "internal error; see the daemon's log"
+        if outcome != "ok" and self.halt.event.is_set():
+            # Neither the portal's doing nor the user's (a code asked was not missed): say so,
+            # and the planner tries again after the restart.
+            outcome, message, portal_message = "stopped", STOPPED, None
         record = RunRecord(
             portal=portal.name,
             started_at=started.isoformat(),

@@ -20,6 +20,7 @@ from gmid.schedule.timerules import OUTSIDE, Calendar, Rules, add_days, calendar
 # Failures that a later attempt may fix; "portal changed" is not one (the normal rule applies).
 RETRIED = frozenset(
     {
+        "stopped",  # the daemon stopped mid-run
         "waiting for code",
         "code expired",
         "captcha unsolved",

@@ -18,6 +18,8 @@ from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.run import KEEP_PAGES, SAVED_PAGE_CAP, PortalRun
 from gmid.portals.runner import PortalRunner
+from gmid.schedule.planner import next_run
+from gmid.schedule.timerules import calendar_for
 from tests.portals.test_runs import PORTAL
 from tests.support.portal_http import page, redirect, serve
 
@@ -33,9 +35,10 @@ def portal():
 class Setup:
     """A runner wired like the daemon wires it."""
 
-    def __init__(self, tmp_path, portal, extra: str = ""):
-        text = PORTAL.format(port=portal.port, password="demo", code_timeout="2s")
-        totp = "    totp_secret: {env: GMID_TEST_TOTP}\n"
+    def __init__(self, tmp_path, portal, extra: str = "", totp: bool = True):
+        wait = "2s" if totp else "30s"  # a human is asked: long enough to stop the daemon
+        text = PORTAL.format(port=portal.port, password="demo", code_timeout=wait)
+        totp = "    totp_secret: {env: GMID_TEST_TOTP}\n" if totp else ""
         text = text.replace("    form:\n", f"{totp}{extra}    form:\n", 1)
         text = text.replace("medium: sms", "medium: app")  # the code comes from an app
         path = tmp_path / "config.yaml"
@@ -65,8 +68,8 @@ def setup(tmp_path, portal, monkeypatch):
     monkeypatch.setenv("GMID_TEST_TOTP", SECRET)
     made = []
 
-    def make(extra: str = "") -> Setup:
-        made.append(Setup(tmp_path, portal, extra))
+    def make(extra: str = "", totp: bool = True) -> Setup:
+        made.append(Setup(tmp_path, portal, extra, totp))
         return made[-1]
 
     yield make
@@ -85,6 +88,32 @@ async def test_a_totp_secret_answers_without_asking_anyone(setup, portal):
     again = await s.runner.fetch("energie")
     assert again.outcome == "ok" and again.new_documents == 0
     assert portal.downloads == downloads and portal.logins == 1
+
+
+async def test_a_run_waiting_for_a_code_when_the_daemon_stops_says_so_and_is_retried(setup, portal):
+    """Not "waiting for code" with no code asked any more: stopped, and planned again."""
+    s = setup(totp=False)  # no secret: a human is asked for the code
+    s.events.bind(asyncio.get_running_loop())
+    await s.runner.start()
+    run = s.runner.fetch("energie")
+    for _ in range(200):
+        if s.broker.pending():
+            break
+        await asyncio.sleep(0.05)
+    assert s.broker.pending()
+    await s.runner.stop()
+    record = await run
+    assert record.outcome == "stopped" and record.message.startswith("stopped when the daemon")
+    last = s.runner.last_run("energie")
+    planned = next_run(
+        "energie",
+        s.config.portals[0].rules,
+        calendar_for(s.config.portals[0].rules, s.config.tz),
+        now=datetime.now(UTC),
+        last=last,
+        enabled=True,
+    )
+    assert planned.reason.startswith("retry 1 after stopped")
 
 
 async def test_a_session_that_expires_mid_run_logs_in_once_more(setup, portal):
@@ -310,4 +339,4 @@ async def test_stopping_the_runner_ends_a_run_stuck_in_a_dripping_page_at_once(t
             tmp_path, portal, "  request_timeout: 60s\n", during=stop_when_dripping
         )
     assert stopped["idle"] and stopped["took"] < 2
-    assert record.outcome == "unavailable" and "shutting down" in record.message
+    assert record.outcome == "stopped" and "stopped when the daemon stopped" in record.message
