@@ -21,6 +21,7 @@ STATE_STYLES = {
     "portal changed": "magenta",
     "unavailable": "yellow",
     "timed out": "yellow",
+    "stopped": "dim",  # the daemon stopped mid-run: retried after the restart
     "code rejected": "yellow",
     "captcha unsolved": "yellow",
     "session expired": "yellow",
