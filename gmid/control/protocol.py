@@ -294,6 +294,9 @@ class PortalInfo(Wire):
     credentials_changed: bool = False
     next_run: str | None = None  # ISO time, None when not planned (see next_reason)
     next_reason: str | None = None
+    # Why the TUI cannot change or remove it (it is in the user's own config file, which gmid
+    # does not rewrite); None when it can.
+    read_only: str | None = None
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,11 @@ class PortalRunner:
             username=portal.username,
             schedule=schedule_text(portal.rules),
             credentials_changed=bool(last and last.fingerprint != fingerprint(portal, self._key)),
+            read_only=(
+                f"in {Path(portal.file).name}, line {portal.line}: change it there"
+                if portal.file == str(self.config.path)
+                else None
+            ),
         )
 
     # in the worker thread

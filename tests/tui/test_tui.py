@@ -100,6 +100,14 @@ async def test_a_download_started_in_the_portal_dialog_asks_the_code_and_files_d
 
         await pilot.press("enter")
         assert isinstance(app.screen, PortalDialog)
+        # a portal of the user's own config.yaml: what would rewrite it is shown, disabled
+        options = app.screen.query_one(OptionList)
+        shown = [options.get_option_at_index(i) for i in range(options.option_count)]
+        refused = {str(o.prompt).split("  ")[0]: o for o in shown if o.disabled}
+        assert set(refused) == {"Edit schedule", "Enable", "Remove"}  # a disabled portal
+        assert "line" in str(refused["Remove"].prompt) and "change it there" in str(
+            refused["Remove"].prompt
+        )
         await choose(pilot, "Start download")
         await until(pilot, lambda: isinstance(app.screen, CodePrompt), what="the code prompt")
         prompt = app.screen

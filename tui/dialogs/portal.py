@@ -92,6 +92,17 @@ def session_imported(result: p.SessionImported) -> str:
     return text + (f"\ndropped: {', '.join(dropped)}" if dropped else "")
 
 
+CHANGES = frozenset({"schedule", "toggle", "remove"})  # what rewrites the portal's entry
+
+
+def _option(key: str, label: str, read_only: str | None) -> Option:
+    """An action; one that would change a portal gmid may not rewrite is shown, disabled, with
+    the reason, rather than offered and then refused."""
+    if read_only and key in CHANGES:
+        return Option(Text.assemble(label, (f"  ({read_only})", "dim")), id=key, disabled=True)
+    return Option(label, id=key)
+
+
 class PortalDialog(ModalScreen[None]):
     """Details of one portal, and what can be done with it."""
 
@@ -150,12 +161,12 @@ class PortalDialog(ModalScreen[None]):
             ("forget", "Forget session"),
             ("remove", "Remove"),
         ]
-        ids = [key for key, _ in actions]
+        ids = [key for key, _ in actions] + [portal.read_only or ""]
         if ids != self._actions:
             options = self.query_one("#action-list", OptionList)
             highlighted = options.highlighted
             options.clear_options()
-            options.add_options([Option(label, id=key) for key, label in actions])
+            options.add_options([_option(key, label, portal.read_only) for key, label in actions])
             options.highlighted = min(highlighted or 0, len(actions) - 1)
             self._actions = ids
 
