@@ -49,6 +49,8 @@ class Connection:
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._answers: set[asyncio.Task] = set()
         self.tasks: set[asyncio.Task] = set()
+        # The connection's one event subscription (a `subscribe` replaces the one before it).
+        self.subscription: asyncio.Task | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one message; answers and events never interleave mid-line."""
@@ -144,11 +146,12 @@ class Connection:
             return p.error(id_, p.INTERNAL_ERROR, f"{method} failed; see the daemon's log")
         return None if "id" not in message else p.result(id_, wire(value))
 
-    def spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
         """Run a task tied to this connection (cancelled when it closes)."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
 
 def wire(value: Any) -> Any:
