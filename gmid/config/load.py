@@ -40,7 +40,7 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
-from gmid.errors import ConfigError, Problem
+from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
@@ -195,7 +195,9 @@ def _ingest(r: Reader, node: Node | None) -> IngestConfig:
             close = difflib.get_close_matches(kind, INGEST_TYPES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             r.problem(
-                item, f"ingest.types[{i}]", f"unknown type {kind!r}; {hint}(known: pdf, xml, image)"
+                item,
+                f"ingest.types[{i}]",
+                f"unknown type {quoted(kind)}; {hint}(known: pdf, xml, image)",
             )
         elif kind not in types:
             types.append(kind)
@@ -236,17 +238,16 @@ def check_companies(problems: list[Problem], companies: list[tuple[Company, str]
     for company, option in companies:
         first = names.setdefault(company.name.casefold(), company)
         if first is not company:
-            message = f"duplicate company name {company.name!r}; first defined at "
+            message = f"duplicate company name {quoted(company.name)}; first defined at "
             message += f"{first.file}:{first.line}" + (
-                f" as {first.name!r}" if first.name != company.name else ""
+                f" as {quoted(first.name)}" if first.name != company.name else ""
             )
             problems.append(Problem(company.file, company.line, f"{option}.name", message))
         for i, sender in enumerate(company.senders):
             owner = senders.setdefault(sender, company)
             if owner is not company:
-                message = (
-                    f"{sender!r} already belongs to {owner.name!r} ({owner.file}:{owner.line})"
-                )
+                where = f"{owner.file}:{owner.line}"
+                message = f"{quoted(sender)} already belongs to {quoted(owner.name)} ({where})"
                 problems.append(
                     Problem(company.file, company.line, f"{option}.senders[{i}]", message)
                 )

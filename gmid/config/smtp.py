@@ -10,6 +10,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from gmid.config.reader import Reader, is_null
 from gmid.config.secretref import SecretRef, parse_secret, readers
+from gmid.errors import quoted
 from gmid.net import LOOPBACK_NETWORKS, Network, is_loopback, is_loopback_network
 
 
@@ -150,7 +151,7 @@ def _clients(r: Reader, node: Node | None) -> tuple[Network, ...] | None:
                 r.problem(
                     item,
                     option,
-                    f"{text!r} is not an IP address or network (such as 192.168.1.0/24, "
+                    f"{quoted(text)} is not an IP address or network (such as 192.168.1.0/24, "
                     "192.168.1.20 or 2001:db8::/32); host names are not allowed",
                 )
             else:
