@@ -9,6 +9,7 @@ settings are read at each connection, so that a reload applies them to the next 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import hmac
 import ipaddress
@@ -196,6 +197,11 @@ def allowed(peer: object, networks: tuple[Network, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
+def _bind_error(host: str, port: int, error: OSError) -> GmidError:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return GmidError(f"smtp.listen: cannot listen on {where}: {error.strerror or error}")
+
+
 def load_tls(tls: SmtpTls) -> ssl.SSLContext:
     """The server context for STARTTLS; GmidError names the file that cannot be used."""
     for option, path in (("cert", tls.cert), ("key", tls.key)):
@@ -313,6 +319,45 @@ class SmtpListener:
         self._server = await loop.create_server(self._protocol, host=smtp.host, port=smtp.port)
         self.address = self._server.sockets[0].getsockname()[:2]
         logger.info("SMTP listener on %s", self.listen)
+
+    async def rebind(self, host: str, port: int) -> None:
+        """Listen on another address: bind it first, then close the old listener.
+
+        GmidError, with the old listener still there, when the new address cannot be bound.
+        Only a move to the same port on another host (0.0.0.0 from 127.0.0.1) must let the old
+        one go first; it is bound again when the new one fails.
+        """
+        loop = asyncio.get_running_loop()
+        old = self._server
+        try:
+            server = await loop.create_server(self._protocol, host=host, port=port)
+        except OSError as e:
+            same_port = self.address is not None and port == self.address[1]
+            if not (same_port and e.errno == errno.EADDRINUSE and old is not None):
+                raise _bind_error(host, port, e) from None
+            old_host, old_port = self.address
+            await self._close(old)
+            try:
+                server = await loop.create_server(self._protocol, host=host, port=port)
+            except OSError as e2:
+                self._server = await loop.create_server(
+                    self._protocol, host=old_host, port=old_port
+                )
+                raise _bind_error(host, port, e2) from None
+            old = None
+        self._server = server
+        self.address = server.sockets[0].getsockname()[:2]
+        logger.info("SMTP listener on %s", self.listen)
+        if old is not None:
+            await self._close(old)
+
+    @staticmethod
+    async def _close(server: asyncio.AbstractServer) -> None:
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 5)
+        except TimeoutError:
+            logger.warning("SMTP sessions still open on the old address")
 
     async def stop(self) -> None:
         """Stop accepting; mails in flight finish (their thread work cannot be cut short)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import smtplib
+import socket
 from pathlib import Path
 
 from tests.support import mails
@@ -161,3 +163,29 @@ def test_xml_einvoice_and_inline_logo(daemon):
     assert daemon.send(mails.inline_logo_mail())[0] == 250
     kinds = sorted(d.path.rsplit(".", 1)[1] for d in _docs(daemon))
     assert kinds == ["pdf", "xml"]  # the logo is not a document
+
+
+def _reload_to(daemon, listen: str):
+    daemon.config.write_text(re.sub(r"listen: \S+", listen, daemon.config.read_text()))
+    return daemon.call(lambda c: c.reload_answer())
+
+
+def test_a_reload_to_an_address_in_use_keeps_the_old_listener(daemon):
+    old = daemon.status().smtp.listen
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        answer = _reload_to(daemon, f"listen: {busy}")
+        assert not answer.reloaded
+        assert answer.reason.startswith(f"smtp.listen: cannot listen on {busy}: ")
+        assert daemon.status().smtp.listen == old
+        mail = invoice_mail(sender="rechnung@telekom.example", pdfs=[("a.pdf", make_pdf("old"))])
+        code, _ = daemon.send(mail)
+        assert code == 250
+    # A free address: the listener moves there, and the old one is closed.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{probe.getsockname()[1]}"
+    assert _reload_to(daemon, f"listen: {free}").reloaded
+    assert daemon.status().smtp.listen == free
+    with socket.socket() as client:
+        assert client.connect_ex(("127.0.0.1", int(old.rsplit(":", 1)[1]))) != 0
