@@ -80,6 +80,10 @@ class ControlConfig:
     """The Unix socket the TUI and the CLI talk to."""
 
     socket: Path
+    # Connections at the same time; beyond it, the oldest one that never asked anything makes
+    # room, else the new one is refused (a local user's thousand idle clients would eat the
+    # daemon's file descriptors).
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def _archive(r: Reader, node: Node | None, state_dir: Path) -> ArchiveConfig:
 
 def _control(r: Reader, node: Node | None) -> ControlConfig:
     """Read `control:`."""
-    m = r.mapping(node, "control", ("socket",))
+    m = r.mapping(node, "control", ("socket", "max_connections"))
     text = r.text(m.get("socket"), "control.socket")
     try:  # resolved as the TUI resolves it (gmid/control/paths.py)
         socket = default_socket_path() if text is None else socket_path(text, r.base)
@@ -179,7 +183,8 @@ def _control(r: Reader, node: Node | None) -> ControlConfig:
         for problem in e.problems:
             r.problem(m.get("socket"), "control.socket", problem)
         socket = default_socket_path()
-    return ControlConfig(socket=socket)
+    max_connections = r.integer(m.get("max_connections"), "control.max_connections", 64, low=4)
+    return ControlConfig(socket=socket, max_connections=max_connections)
 
 
 def _ingest(r: Reader, node: Node | None) -> IngestConfig:

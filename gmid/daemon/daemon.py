@@ -56,7 +56,9 @@ class Daemon:
         self.runner: PortalRunner | None = None
         self.scheduler: PortalScheduler | None = None
         self.imap: ImapWatchers | None = None
-        self.control = ControlServer(config.control.socket, METHODS)
+        self.control = ControlServer(
+            config.control.socket, METHODS, max_connections=config.control.max_connections
+        )
         self.reload_refused: str | None = None  # why the last reload was refused
         self._stack: list[Any] = []  # started components, stopped in reverse order
         self._lock_fd: int | None = None

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import resource
+import shutil
+import signal
 import socket
 import time
 
+import pytest
+
+from gmid.control.client import ControlClient
+from tests.conftest import make_daemon_dir
 from tests.support.mails import invoice_mail, make_pdf
 
 
@@ -61,3 +69,58 @@ def test_one_subscription_per_connection(daemon):
         pushed = [m for m in _messages(sock, time.monotonic() + 3) if m.get("method") == "event"]
     # Each subscribe replaced the one before: the document comes once, not 200 times.
     assert [m["params"]["type"] for m in pushed] == ["document.added"]
+
+
+@pytest.fixture
+def crowded():
+    """A daemon with few file descriptors and a small cap on control connections."""
+    d = make_daemon_dir()
+    d.config.write_text(
+        d.config.read_text().replace("control:\n", "control:\n  max_connections: 16\n")
+    )
+
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    d.start(preexec_fn=few_fds)
+    yield d
+    d.stop(signal.SIGKILL)
+    shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def test_idle_control_clients_do_not_lock_out_status(crowded):
+    idle = []
+    try:
+        for _ in range(600):  # twice the daemon's file descriptors
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            idle.append(sock)
+            _connect_when_room(sock, crowded.socket)
+        time.sleep(0.5)  # the daemon takes in what waits in its backlog
+        for _ in range(3):
+            started = time.monotonic()
+            status = asyncio.run(asyncio.wait_for(_status(crowded), 5))
+            assert status.pid == crowded.proc.pid
+            assert time.monotonic() - started < 1
+    finally:
+        for sock in idle:
+            sock.close()
+    log = crowded.log_text()
+    assert "out of system resource" not in log
+    assert log.count("too many control connections") == 1, log
+
+
+def _connect_when_room(sock: socket.socket, path) -> None:
+    """Connect, waiting while the daemon's backlog is full (a daemon out of file descriptors
+    accepts nothing: then this fails)."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            return sock.connect(str(path))
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "the daemon accepts no more connections"
+            time.sleep(0.01)
+
+
+async def _status(daemon):
+    async with await ControlClient.connect(daemon.socket) as client:
+        return await client.status()
