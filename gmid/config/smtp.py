@@ -48,6 +48,9 @@ class SmtpConfig:
     clients: tuple[Network, ...] = LOOPBACK_NETWORKS
     tls: SmtpTls | None = None
     auth: SmtpAuth | None = None
+    # Sessions at the same time; beyond it the oldest that never sent a command makes room,
+    # else the new client gets 421.
+    max_sessions: int = 100
 
 
 _SMTP_KEYS = (
@@ -59,6 +62,7 @@ _SMTP_KEYS = (
     "auth",
     "max_message_size",
     "recipients",
+    "max_sessions",
 )
 
 
@@ -127,6 +131,7 @@ def read_smtp(r: Reader, node: Node | None) -> SmtpConfig:
         clients=allowed,
         tls=tls,
         auth=auth,
+        max_sessions=r.integer(m.get("max_sessions"), "smtp.max_sessions", 100, low=1),
     )
 
 

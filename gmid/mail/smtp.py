@@ -38,6 +38,8 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 MAX_AUTH_FAILURES = 3
 # A refused client is logged once, then again only after this many seconds.
 REFUSED_LOG_INTERVAL = 3600.0
+FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
+CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
 
 
 class _Handler:
@@ -101,7 +103,20 @@ class GmidSMTP(ChunkedDataSMTP):
         self.listener = handler.listener
         self._password: str | None = None  # the expected one, only while an AUTH runs
         self._auth_failures = 0
+        self.spoke = False  # has the client sent anything yet?
         super().__init__(handler, authenticator=self._check_login, **kwargs)
+
+    def data_received(self, data: bytes) -> None:
+        self.spoke = True
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.sessions.pop(self, None)
+        super().connection_lost(exc)
+
+    def _silent_timeout(self) -> None:
+        if not self.spoke and self.transport is not None:
+            self.transport.close()
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
@@ -112,7 +127,12 @@ class GmidSMTP(ChunkedDataSMTP):
         return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
     async def _handle_client(self) -> None:
-        assert self.session is not None
+        assert self.session is not None and self.transport is not None
+        if not self.listener.admit(self):
+            await self.push("421 4.7.0 too many connections, try again later")
+            self.transport.close()
+            return
+        self.loop.call_later(FIRST_COMMAND_TIMEOUT, self._silent_timeout)
         if not allowed(self.session.peer, self.smtp_config.clients):
             if self.smtp_config.auth is None:
                 self.listener.refuse(self._client, "not in smtp.clients")
@@ -256,6 +276,8 @@ class SmtpListener:
         self._refused_logged: dict[str, float] = {}
         self._tls: ssl.SSLContext | None = None
         self._tls_stamp: tuple[object, ...] | None = None
+        self.sessions: dict[GmidSMTP, None] = {}  # open ones, oldest first
+        self._crowd_logged = -CROWD_LOG_INTERVAL
 
     @property
     def listen(self) -> str | None:
@@ -276,6 +298,25 @@ class SmtpListener:
             self._refused_logged.clear()
         self._refused_logged[client] = now
         logger.warning("SMTP client %s refused: %s", client, why)
+
+    def admit(self, session: GmidSMTP) -> bool:
+        """Let a new session in under smtp.max_sessions: the oldest silent one makes room."""
+        cap = self.ingestor.config.smtp.max_sessions
+        if len(self.sessions) >= cap:
+            silent = next((s for s in self.sessions if not s.spoke), None)
+            now = time.monotonic()
+            if now - self._crowd_logged >= CROWD_LOG_INTERVAL:
+                self._crowd_logged = now
+                what = "closed one that sent nothing" if silent else "refused a new one"
+                logger.warning("too many SMTP sessions (at most %d): %s", cap, what)
+            if silent is None:
+                self.refused += 1
+                return False
+            self.sessions.pop(silent, None)
+            if silent.transport is not None:
+                silent.transport.close()
+        self.sessions[session] = None
+        return True
 
     def _tls_context(self, tls: SmtpTls | None) -> ssl.SSLContext | None:
         """The STARTTLS context, loaded again when the files or the config changed."""
@@ -316,7 +357,9 @@ class SmtpListener:
                 await loop.run_in_executor(self.executor, smtp.auth.password.resolve)
             except SecretError as e:
                 logger.error("smtp.auth.password: %s; SMTP AUTH fails until it can be read", e)
-        self._server = await loop.create_server(self._protocol, host=smtp.host, port=smtp.port)
+        self._server = await loop.create_server(
+            self._protocol, host=smtp.host, port=smtp.port, backlog=self._backlog()
+        )
         self.address = self._server.sockets[0].getsockname()[:2]
         logger.info("SMTP listener on %s", self.listen)
 
@@ -330,7 +373,9 @@ class SmtpListener:
         loop = asyncio.get_running_loop()
         old = self._server
         try:
-            server = await loop.create_server(self._protocol, host=host, port=port)
+            server = await loop.create_server(
+                self._protocol, host=host, port=port, backlog=self._backlog()
+            )
         except OSError as e:
             same_port = self.address is not None and port == self.address[1]
             if not (same_port and e.errno == errno.EADDRINUSE and old is not None):
@@ -338,7 +383,9 @@ class SmtpListener:
             old_host, old_port = self.address
             await self._close(old)
             try:
-                server = await loop.create_server(self._protocol, host=host, port=port)
+                server = await loop.create_server(
+                    self._protocol, host=host, port=port, backlog=self._backlog()
+                )
             except OSError as e2:
                 self._server = await loop.create_server(
                     self._protocol, host=old_host, port=old_port
@@ -350,6 +397,10 @@ class SmtpListener:
         logger.info("SMTP listener on %s", self.listen)
         if old is not None:
             await self._close(old)
+
+    def _backlog(self) -> int:
+        # Also how many connections asyncio accepts in one go: no more than the cap.
+        return min(100, self.ingestor.config.smtp.max_sessions)
 
     @staticmethod
     async def _close(server: asyncio.AbstractServer) -> None:
