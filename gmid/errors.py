@@ -8,6 +8,7 @@ in gmid/mail/imap/wire.py, ChangeRefused in gmid/config/edit.py).
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,17 @@ class Problem:
         return (
             f"{where}: {self.option}: {self.message}" if self.option else f"{where}: {self.message}"
         )
+
+
+# Short enough to read, and cheap even for a YAML alias bomb (a list of lists of lists...).
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxlong = 2, 80, 80, 40
+_QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxdict = _QUOTE.maxset = 4
+
+
+def quoted(value: object) -> str:
+    """Return value as repr() would, cut to a readable length, for an error message."""
+    return _QUOTE.repr(value)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
+from gmid.errors import quoted
 
 MEDIA = ("sms", "email", "app", "unknown")
 FIELDS = ("id", "date", "number", "amount", "title")
@@ -179,7 +180,7 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
     for i, page in enumerate(pages):
         if urlsplit(page).scheme not in ("", "http", "https"):
             where = f"documents.pages[{i}]" if isinstance(m["pages"], list) else "documents.pages"
-            c.problem(where, f"expected a web address (https://... or /path), got {page!r}")
+            c.problem(where, f"expected a web address (https://... or /path), got {quoted(page)}")
     rows = c.selector(m.get("rows"), "documents.rows")
     download = c.value(m.get("download"), "documents.download", default_attribute="href")
     for key in ("pages", "rows", "download"):

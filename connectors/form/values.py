@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import soupsieve
 
-from gmid.errors import did_you_mean
+from gmid.errors import did_you_mean, quoted
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class Probe:
 
     def describe(self) -> str:
         """Say what was looked for, as the user wrote it."""
-        parts = [f"selector {self.selector!r}"] if self.selector else []
-        parts += [f"url {self.url!r}"] if self.url else []
+        parts = [f"selector {quoted(self.selector)}"] if self.selector else []
+        parts += [f"url {quoted(self.url)}"] if self.url else []
         return " and ".join(parts)
 
 
@@ -109,7 +109,9 @@ class Checker:
         text = self.text(value, path)
         if text is not None and text not in choices:
             planned = self._planned.get(path, {}).get(text)
-            self.problem(path, planned or f"unknown value {text!r}" + did_you_mean(text, choices))
+            self.problem(
+                path, planned or f"unknown value {quoted(text)}" + did_you_mean(text, choices)
+            )
             return None
         return text
 
@@ -118,7 +120,7 @@ class Checker:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"expected a whole number from {low} to {high}, got {value!r}")
+            self.problem(path, f"expected a whole number from {low} to {high}, got {quoted(value)}")
             return default
         return value
 
@@ -127,7 +129,7 @@ class Checker:
         text = self.text(value, path)
         parts = urlsplit(text) if text is not None else None
         if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
-            self.problem(path, f"expected an absolute URL (https://...), got {text!r}")
+            self.problem(path, f"expected an absolute URL (https://...), got {quoted(text)}")
             return None
         return text
 
@@ -139,7 +141,7 @@ class Checker:
         try:
             soupsieve.compile(text)
         except soupsieve.SelectorSyntaxError as e:
-            self.problem(path, f"invalid CSS selector {text!r}: {str(e).splitlines()[0]}")
+            self.problem(path, f"invalid CSS selector {quoted(text)}: {str(e).splitlines()[0]}")
             return None
         return text
 
@@ -151,7 +153,7 @@ class Checker:
         try:
             compiled = re.compile(text)
         except re.error as e:
-            self.problem(path, f"invalid regular expression {text!r}: {e}")
+            self.problem(path, f"invalid regular expression {quoted(text)}: {e}")
             return None
         if group and compiled.groups == 0:
             example = r"'Nr\. (\d+)'"
@@ -168,10 +170,10 @@ class Checker:
             sample = datetime.date(2024, 12, 31)
             datetime.datetime.strptime(sample.strftime(text), text)
         except ValueError as e:
-            self.problem(path, f"invalid date format {text!r}: {e}")
+            self.problem(path, f"invalid date format {quoted(text)}: {e}")
             return None
         if not re.search(r"%[Yy]", text):
-            self.problem(path, f"date format {text!r} has no year (%Y or %y)")
+            self.problem(path, f"date format {quoted(text)} has no year (%Y or %y)")
             return None
         return text
 
@@ -231,7 +233,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, bool):
-        return f"true/false {value!r}"
+        return f"true/false {quoted(value)}"
     if isinstance(value, int | float):
-        return f"a number {value!r}"
-    return "nothing" if value is None else f"text {value!r}"
+        return f"a number {quoted(value)}"
+    return "nothing" if value is None else f"text {quoted(value)}"

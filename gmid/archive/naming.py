@@ -8,7 +8,7 @@ import re
 import string
 import unicodedata
 
-from gmid.errors import ArchiveError
+from gmid.errors import ArchiveError, quoted
 
 MAX_COMPONENT_BYTES = 200
 FIELDS = ("company", "date", "received", "number", "source", "source_name", "sha", "ext")
@@ -60,6 +60,20 @@ def render(template: str, values: dict, ext: str) -> list[str]:
     return [sanitize_component(p) for p in parts[:-1]] + [sanitize_component(parts[-1], ext)]
 
 
+def _spec_problem(field: str, spec: str, conversion: str | None) -> str | None:
+    """What is wrong with a placeholder's format spec, if anything."""
+    if conversion not in (None, "s") or "{" in spec:
+        return f"{{{field}}} may have a format spec only, like {{date:%Y}}"
+    too_wide = [n for n in re.findall(r"\d+", spec) if int(n) > MAX_COMPONENT_BYTES]
+    if too_wide:
+        # "{sha:>1500000000}" would build a 1.5 GB name before it is cut to size.
+        return (
+            f"{{{field}:{quoted(spec)[1:-1]}}}: a width of {quoted(too_wide[0])[1:-1]} is more "
+            f"than a file name holds (at most {MAX_COMPONENT_BYTES})"
+        )
+    return None
+
+
 def template_problems(template: str) -> list[str]:
     """Return what is wrong with an archive file-name template (nothing if it is usable)."""
     if not template.strip():
@@ -84,8 +98,8 @@ def template_problems(template: str) -> list[str]:
             close = difflib.get_close_matches(field, FIELDS, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
             problems.append(f"unknown placeholder {{{field}}}{hint} (known: {known})")
-        elif conversion not in (None, "s") or "{" in (spec or ""):
-            problems.append(f"{{{field}}} may have a format spec only, like {{date:%Y}}")
+        elif problem := _spec_problem(field, spec or "", conversion):
+            problems.append(problem)
     if problems:
         return problems
     when = datetime.datetime(2024, 1, 31, 12, 0, tzinfo=datetime.UTC)
@@ -101,7 +115,7 @@ def check_template(template: str) -> None:
     """Raise ArchiveError unless template is a usable relative file-name template."""
     problems = template_problems(template)
     if problems:
-        raise ArchiveError(f"archive template {template!r}: {'; '.join(problems)}")
+        raise ArchiveError(f"archive template {quoted(template)}: {'; '.join(problems)}")
 
 
 def printable(text: str) -> str:

@@ -38,10 +38,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    if asyncio.run(with_client(args, lambda c: c.reload())):
+    answer = asyncio.run(with_client(args, lambda c: c.reload_answer()))
+    if answer.reloaded:
         print("the daemon reloaded its config")
         return 0
-    print("the daemon refused the new config and kept the old one; see `gmid check-config`")
+    reason = answer.reason or "see `gmid check-config`"
+    print(f"the daemon refused the new config and kept the old one: {reason}")
     return 1
 
 

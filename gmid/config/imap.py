@@ -13,7 +13,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from gmid.config.reader import Reader, is_null, line_of
 from gmid.config.secretref import SecretRef, parse_secret
-from gmid.errors import did_you_mean
+from gmid.errors import did_you_mean, quoted
 from gmid.net import is_loopback
 
 MAILBOX_KEYS = (
@@ -135,7 +135,7 @@ def read_mailboxes(r: Reader, node: Node | None) -> list[MailboxConfig]:
             r.problem(
                 item,
                 f"{option}.name",
-                f"duplicate mailbox {mailbox.name!r}; first at line {names[mailbox.name]}",
+                f"duplicate mailbox {quoted(mailbox.name)}; first at line {names[mailbox.name]}",
             )
             continue
         names[mailbox.name] = mailbox.line
@@ -150,7 +150,9 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         r.problem(node, f"{option}.name", "every mailbox needs a name")
         return None
     if not _NAME.fullmatch(name):
-        r.problem(m["name"], f"{option}.name", f"{name!r}: use letters, digits, '.', '_' and '-'")
+        r.problem(
+            m["name"], f"{option}.name", f"{quoted(name)}: use letters, digits, '.', '_' and '-'"
+        )
     host = (r.text(m.get("host"), f"{option}.host") or "").strip()
     if not host:
         r.problem(m.get("host", node), f"{option}.host", "every mailbox needs the server's host")
@@ -159,7 +161,7 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         r.problem(
             m.get("security"),
             f"{option}.security",
-            f"{security!r} is not one of tls, plain" + did_you_mean(security, SECURITY),
+            f"{quoted(security)} is not one of tls, plain" + did_you_mean(security, SECURITY),
         )
         security = "tls"
     allow_insecure = r.boolean(m.get("allow_insecure"), f"{option}.allow_insecure", False)
@@ -216,11 +218,11 @@ def _folders(r: Reader, node: Node | None, option: str) -> tuple[str, ...]:
     for i, folder in enumerate(items):
         text = folder.strip()
         if not text or any(c in text for c in "\r\n\0"):
-            r.problem(node, f"{option}[{i}]", f"{folder!r} is not a folder name")
+            r.problem(node, f"{option}[{i}]", f"{quoted(folder)} is not a folder name")
         elif text.upper() == "INBOX" and "INBOX" not in folders:
             folders.append("INBOX")
         elif text in folders or text.upper() == "INBOX":
-            r.problem(node, f"{option}[{i}]", f"{text!r} is listed twice")
+            r.problem(node, f"{option}[{i}]", f"{quoted(text)} is listed twice")
         else:
             folders.append(text)
     if not folders and not items:
@@ -232,7 +234,7 @@ def _date(value: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {quoted(value)}") from None
 
 
 def _rule(r: Reader, node: Node, option: str, folders: tuple[str, ...]) -> Rule | None:
@@ -247,7 +249,7 @@ def _rule(r: Reader, node: Node, option: str, folders: tuple[str, ...]) -> Rule 
             r.problem(
                 m["from"],
                 f"{option}.from[{j}]",
-                f"{text!r} is not an address, @domain or a glob such as billing@*",
+                f"{quoted(text)} is not an address, @domain or a glob such as billing@*",
             )
         else:
             senders.append(pattern)
@@ -295,7 +297,7 @@ def _action(r: Reader, node: Node | None, option: str, folders: tuple[str, ...])
             r.problem(
                 node,
                 option,
-                f"{node.value!r} is not one of none, seen, flag, delete, move: FOLDER"
+                f"{quoted(node.value)} is not one of none, seen, flag, delete, move: FOLDER"
                 + did_you_mean(kind, ACTIONS),
             )
         else:
@@ -314,6 +316,6 @@ def _action(r: Reader, node: Node | None, option: str, folders: tuple[str, ...])
         r.problem(
             m["move"],
             f"{option}.move",
-            f"{target!r} is a watched folder of this mailbox: the mail would come back",
+            f"{quoted(target)} is a watched folder of this mailbox: the mail would come back",
         )
     return Action("move", "INBOX" if target.upper() == "INBOX" else target)

@@ -40,7 +40,7 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
-from gmid.errors import ConfigError, Problem
+from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
@@ -80,6 +80,10 @@ class ControlConfig:
     """The Unix socket the TUI and the CLI talk to."""
 
     socket: Path
+    # Connections at the same time; beyond it, the oldest one that never asked anything makes
+    # room, else the new one is refused (a local user's thousand idle clients would eat the
+    # daemon's file descriptors).
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def _archive(r: Reader, node: Node | None, state_dir: Path) -> ArchiveConfig:
 
 def _control(r: Reader, node: Node | None) -> ControlConfig:
     """Read `control:`."""
-    m = r.mapping(node, "control", ("socket",))
+    m = r.mapping(node, "control", ("socket", "max_connections"))
     text = r.text(m.get("socket"), "control.socket")
     try:  # resolved as the TUI resolves it (gmid/control/paths.py)
         socket = default_socket_path() if text is None else socket_path(text, r.base)
@@ -179,7 +183,8 @@ def _control(r: Reader, node: Node | None) -> ControlConfig:
         for problem in e.problems:
             r.problem(m.get("socket"), "control.socket", problem)
         socket = default_socket_path()
-    return ControlConfig(socket=socket)
+    max_connections = r.integer(m.get("max_connections"), "control.max_connections", 64, low=4)
+    return ControlConfig(socket=socket, max_connections=max_connections)
 
 
 def _ingest(r: Reader, node: Node | None) -> IngestConfig:
@@ -195,7 +200,9 @@ def _ingest(r: Reader, node: Node | None) -> IngestConfig:
             close = difflib.get_close_matches(kind, INGEST_TYPES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             r.problem(
-                item, f"ingest.types[{i}]", f"unknown type {kind!r}; {hint}(known: pdf, xml, image)"
+                item,
+                f"ingest.types[{i}]",
+                f"unknown type {quoted(kind)}; {hint}(known: pdf, xml, image)",
             )
         elif kind not in types:
             types.append(kind)
@@ -236,17 +243,16 @@ def check_companies(problems: list[Problem], companies: list[tuple[Company, str]
     for company, option in companies:
         first = names.setdefault(company.name.casefold(), company)
         if first is not company:
-            message = f"duplicate company name {company.name!r}; first defined at "
+            message = f"duplicate company name {quoted(company.name)}; first defined at "
             message += f"{first.file}:{first.line}" + (
-                f" as {first.name!r}" if first.name != company.name else ""
+                f" as {quoted(first.name)}" if first.name != company.name else ""
             )
             problems.append(Problem(company.file, company.line, f"{option}.name", message))
         for i, sender in enumerate(company.senders):
             owner = senders.setdefault(sender, company)
             if owner is not company:
-                message = (
-                    f"{sender!r} already belongs to {owner.name!r} ({owner.file}:{owner.line})"
-                )
+                where = f"{owner.file}:{owner.line}"
+                message = f"{quoted(sender)} already belongs to {quoted(owner.name)} ({where})"
                 problems.append(
                     Problem(company.file, company.line, f"{option}.senders[{i}]", message)
                 )

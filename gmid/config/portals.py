@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from gmid.config.reader import Reader, is_null, line_of
 from gmid.config.schedule import check_rules, merge, read_schedule
 from gmid.config.secretref import SecretRef, parse_secret
-from gmid.errors import Problem
+from gmid.errors import Problem, quoted
 from gmid.schedule.timerules import Rules
 
 PORTAL_KEYS = (
@@ -172,7 +172,7 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
         r.problem(
             m["name"],
             f"{option}.name",
-            f"{name!r}: use letters, digits, '.', '_' and '-' (it names files and commands)",
+            f"{quoted(name)}: use letters, digits, '.', '_' and '-' (it names files and commands)",
         )
     connector = r.text(m.get("connector"), f"{option}.connector")
     options_node = m.get("form")
@@ -182,7 +182,9 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
     if connector is None:
         connector = "form"
     elif options_node is not None and connector != "form":
-        r.problem(options_node, f"{option}.form", f"only for `connector: form`, not {connector!r}")
+        r.problem(
+            options_node, f"{option}.form", f"only for `connector: form`, not {quoted(connector)}"
+        )
     if options_node is None:
         options_node = m.get("options")
         options_option = f"{option}.options"
@@ -277,5 +279,5 @@ def check_portals(problems: list[Problem], portals: list[PortalConfig]) -> None:
         first = seen.setdefault(portal.name.casefold(), portal)
         if first is not portal:
             where = f"{first.file}:{first.line}"
-            message = f"portal {portal.name!r} is already defined at {where}"
+            message = f"portal {quoted(portal.name)} is already defined at {where}"
             problems.append(Problem(portal.file, portal.line, "portals", message))

@@ -22,7 +22,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gmid.control.paths import PathProblems, expand
-from gmid.errors import Problem, did_you_mean
+from gmid.errors import Problem, did_you_mean, quoted
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ def parse_duration(text: str | int) -> datetime.timedelta:
     """Parse a duration such as "7d", "90m", "1h30m", "45s" or "2w"."""
     hint = "use a number with a unit (w, d, h, m, s), e.g. 7d, 1h30m or 45s"
     if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r}: {hint}")
+        raise ValueError(f"invalid duration {quoted(text)}: {hint}")
     seconds, pos, seen = 0, 0, set()
     for match in _DURATION_PART.finditer(text):
         unit = match.group(2).lower()
@@ -53,7 +53,7 @@ def parse_duration(text: str | int) -> datetime.timedelta:
         seconds += int(match.group(1)) * _DURATION_UNITS[unit]
         pos = match.end()
     if not seen or text[pos:].strip():
-        raise ValueError(f"invalid duration {text!r}: {hint}")
+        raise ValueError(f"invalid duration {quoted(text)}: {hint}")
     return datetime.timedelta(seconds=seconds)
 
 
@@ -61,14 +61,14 @@ def parse_size(text: str | int) -> int:
     """Parse a size in bytes: a plain number, or "25MB" (10^6), "25MiB" (2^20), "512KB", "1GB"."""
     hint = "use a number of bytes or a unit: KB, MB, GB (powers of 1000) or KiB, MiB, GiB"
     if isinstance(text, bool):
-        raise ValueError(f"invalid size {text!r}: {hint}")
+        raise ValueError(f"invalid size {quoted(text)}: {hint}")
     if isinstance(text, int):
         if text < 0:
             raise ValueError(f"invalid size {text}: a size cannot be negative")
         return text
     match = _SIZE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise ValueError(f"invalid size {text!r}: {hint}")
+        raise ValueError(f"invalid size {quoted(text)}: {hint}")
     return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
 
 
@@ -84,7 +84,7 @@ def timezone_error(name: str) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         close = difflib.get_close_matches(name, zoneinfo.available_timezones(), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else " (use a name like Europe/Berlin)"
-        return f"unknown time zone {name!r}{hint}"
+        return f"unknown time zone {quoted(name)}{hint}"
     return None
 
 
@@ -311,7 +311,9 @@ class Reader:
             address = text.strip().lower()
             if not (is_email(address) or (domains and is_email(f"x{address}"))):
                 shape = "user@domain or @domain" if domains else "user@domain"
-                self.problem(item, f"{option}[{i}]", f"{text!r} is not an e-mail address ({shape})")
+                self.problem(
+                    item, f"{option}[{i}]", f"{quoted(text)} is not an e-mail address ({shape})"
+                )
             elif address not in found:
                 found.append(address)
         return found
@@ -327,7 +329,7 @@ class Reader:
         if match is None:
             hint = "; write IPv6 addresses in brackets: [::1]:2525" if text.count(":") > 1 else ""
             self.problem(
-                node, option, f"expected HOST:PORT, e.g. 127.0.0.1:2525, got {text!r}{hint}"
+                node, option, f"expected HOST:PORT, e.g. 127.0.0.1:2525, got {quoted(text)}{hint}"
             )
             return default
         bracketed, plain, port = match.group(1), match.group(2), int(match.group(3))
@@ -340,7 +342,7 @@ class Reader:
                 problems.append(f"only IPv6 addresses go in brackets, got [{host}]")
         except ValueError:
             if bracketed is not None or not _HOSTNAME.fullmatch(host):
-                problems.append(f"{host!r} is not an IP address or host name")
+                problems.append(f"{quoted(host)} is not an IP address or host name")
         for message in problems:
             self.problem(node, option, message)
         return default if problems else (host, port)
@@ -390,5 +392,5 @@ def _kind(node: Node | None) -> str:
     if isinstance(node, ScalarNode):
         kinds = {_NULL: "nothing", _BOOL: "true/false", _INT: "a number"}
         kind = kinds.get(node.tag, "a number" if node.tag.endswith(":float") else "text")
-        return f"{kind} {node.value!r}" if node.tag != _NULL else kind
+        return f"{kind} {quoted(node.value)}" if node.tag != _NULL else kind
     return "nothing"

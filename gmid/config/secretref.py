@@ -17,7 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from gmid import shell
 from gmid.config.reader import Reader, is_null
-from gmid.errors import Problem, SecretError
+from gmid.errors import Problem, SecretError, quoted
 
 KINDS = ("command", "env", "file", "credential")
 COMMAND_TIMEOUT = 30.0
@@ -65,7 +65,7 @@ class SecretRef:
                 )
             secret = _strip_newline(self._read(Path(directory) / self.value))
         else:
-            raise SecretError(f"unknown kind of secret {self.kind!r}")
+            raise SecretError(f"unknown kind of secret {quoted(self.kind)}")
         if not secret:
             raise SecretError(f"{self} is empty")
         return secret
@@ -143,10 +143,12 @@ def parse_secret(reader: Reader, node: Node | None, option: str) -> SecretRef | 
         reader.problem(value_node, sub, "expected a non-empty value")
         return None
     if kind == "env" and not _ENV_NAME.fullmatch(value):
-        reader.problem(value_node, sub, f"{value!r} is not a valid environment variable name")
+        reader.problem(value_node, sub, f"{quoted(value)} is not a valid environment variable name")
         return None
     if kind == "credential" and ("/" in value or value in (".", "..")):
-        reader.problem(value_node, sub, f"{value!r} is not a credential name (no '/' allowed)")
+        reader.problem(
+            value_node, sub, f"{quoted(value)} is not a credential name (no '/' allowed)"
+        )
         return None
     if kind == "file":
         path = reader.path(value_node, sub)

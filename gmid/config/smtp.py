@@ -10,6 +10,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from gmid.config.reader import Reader, is_null
 from gmid.config.secretref import SecretRef, parse_secret, readers
+from gmid.errors import quoted
 from gmid.net import LOOPBACK_NETWORKS, Network, is_loopback, is_loopback_network
 
 
@@ -47,6 +48,9 @@ class SmtpConfig:
     clients: tuple[Network, ...] = LOOPBACK_NETWORKS
     tls: SmtpTls | None = None
     auth: SmtpAuth | None = None
+    # Sessions at the same time; beyond it the oldest that never sent a command makes room,
+    # else the new client gets 421.
+    max_sessions: int = 100
 
 
 _SMTP_KEYS = (
@@ -58,6 +62,7 @@ _SMTP_KEYS = (
     "auth",
     "max_message_size",
     "recipients",
+    "max_sessions",
 )
 
 
@@ -126,6 +131,7 @@ def read_smtp(r: Reader, node: Node | None) -> SmtpConfig:
         clients=allowed,
         tls=tls,
         auth=auth,
+        max_sessions=r.integer(m.get("max_sessions"), "smtp.max_sessions", 100, low=1),
     )
 
 
@@ -150,7 +156,7 @@ def _clients(r: Reader, node: Node | None) -> tuple[Network, ...] | None:
                 r.problem(
                     item,
                     option,
-                    f"{text!r} is not an IP address or network (such as 192.168.1.0/24, "
+                    f"{quoted(text)} is not an IP address or network (such as 192.168.1.0/24, "
                     "192.168.1.20 or 2001:db8::/32); host names are not allowed",
                 )
             else:

@@ -146,7 +146,11 @@ class ControlClient:
     async def reload(self) -> bool:
         """Make the daemon read its config again; False when it refused the new one (its log
         says why) and kept the running config."""
-        return p.Reloaded.from_dict(await self.call("config.reload")).reloaded
+        return (await self.reload_answer()).reloaded
+
+    async def reload_answer(self) -> p.Reloaded:
+        """Make the daemon read its config again: whether it did, and why not if it refused."""
+        return p.Reloaded.from_dict(await self.call("config.reload"))
 
     async def documents(
         self,

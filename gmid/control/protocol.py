@@ -193,9 +193,10 @@ class Status(Wire):
 
 @dataclass(frozen=True)
 class Reloaded(Wire):
-    """The answer of `config.reload`: False when the daemon refused the new config."""
+    """The answer of `config.reload`: False when the daemon refused the new config, and why."""
 
     reloaded: bool
+    reason: str | None = None
 
 
 # -- documents ------------------------------------------------------------------------------------

@@ -56,7 +56,10 @@ class Daemon:
         self.runner: PortalRunner | None = None
         self.scheduler: PortalScheduler | None = None
         self.imap: ImapWatchers | None = None
-        self.control = ControlServer(config.control.socket, METHODS)
+        self.control = ControlServer(
+            config.control.socket, METHODS, max_connections=config.control.max_connections
+        )
+        self.reload_refused: str | None = None  # why the last reload was refused
         self._stack: list[Any] = []  # started components, stopped in reverse order
         self._lock_fd: int | None = None
 
@@ -151,6 +154,7 @@ class Daemon:
             )
         except ConfigError as e:
             logger.error("config reload refused, keeping the running config:\n%s", e)
+            self.reload_refused = "the new config has problems; see `gmid check-config`"
             return False
         for warning in new.warnings:
             logger.warning("%s", warning)
@@ -162,6 +166,19 @@ class Daemon:
         ):
             if before != after:
                 logger.warning("%s changed: takes effect after a restart", what)
+        # The new SMTP address is bound before anything changes: one that cannot be bound
+        # refuses the reload, and the old listener goes on.
+        if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
+            old.smtp.host,
+            old.smtp.port,
+        ):
+            try:
+                await self.smtp.rebind(new.smtp.host, new.smtp.port)
+            except GmidError as e:
+                self.reload_refused = str(e)
+                logger.error("config reload refused, keeping the running config: %s", e)
+                return False
+        self.reload_refused = None
         # Options that need no restart take effect at once; the rest keep their running value.
         new = _keep(new, old)
         self.config = new
@@ -176,12 +193,6 @@ class Daemon:
         if self.imap is not None:
             await self.imap.reload(new.mailboxes)
         self.archive.template = new.archive.name
-        if self.smtp is not None and (new.smtp.host, new.smtp.port) != (
-            old.smtp.host,
-            old.smtp.port,
-        ):
-            await self.smtp.stop()
-            await self.smtp.start()
         self.events.publish("config.reloaded")
         logger.info("config reloaded from %s", new.path)
         return True

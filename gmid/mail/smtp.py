@@ -9,6 +9,7 @@ settings are read at each connection, so that a reload applies them to the next 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import hmac
 import ipaddress
@@ -37,6 +38,8 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 MAX_AUTH_FAILURES = 3
 # A refused client is logged once, then again only after this many seconds.
 REFUSED_LOG_INTERVAL = 3600.0
+FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
+CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
 
 
 class _Handler:
@@ -100,7 +103,20 @@ class GmidSMTP(ChunkedDataSMTP):
         self.listener = handler.listener
         self._password: str | None = None  # the expected one, only while an AUTH runs
         self._auth_failures = 0
+        self.spoke = False  # has the client sent anything yet?
         super().__init__(handler, authenticator=self._check_login, **kwargs)
+
+    def data_received(self, data: bytes) -> None:
+        self.spoke = True
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.sessions.pop(self, None)
+        super().connection_lost(exc)
+
+    def _silent_timeout(self) -> None:
+        if not self.spoke and self.transport is not None:
+            self.transport.close()
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
@@ -111,7 +127,12 @@ class GmidSMTP(ChunkedDataSMTP):
         return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
     async def _handle_client(self) -> None:
-        assert self.session is not None
+        assert self.session is not None and self.transport is not None
+        if not self.listener.admit(self):
+            await self.push("421 4.7.0 too many connections, try again later")
+            self.transport.close()
+            return
+        self.loop.call_later(FIRST_COMMAND_TIMEOUT, self._silent_timeout)
         if not allowed(self.session.peer, self.smtp_config.clients):
             if self.smtp_config.auth is None:
                 self.listener.refuse(self._client, "not in smtp.clients")
@@ -196,6 +217,11 @@ def allowed(peer: object, networks: tuple[Network, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
+def _bind_error(host: str, port: int, error: OSError) -> GmidError:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return GmidError(f"smtp.listen: cannot listen on {where}: {error.strerror or error}")
+
+
 def load_tls(tls: SmtpTls) -> ssl.SSLContext:
     """The server context for STARTTLS; GmidError names the file that cannot be used."""
     for option, path in (("cert", tls.cert), ("key", tls.key)):
@@ -250,6 +276,8 @@ class SmtpListener:
         self._refused_logged: dict[str, float] = {}
         self._tls: ssl.SSLContext | None = None
         self._tls_stamp: tuple[object, ...] | None = None
+        self.sessions: dict[GmidSMTP, None] = {}  # open ones, oldest first
+        self._crowd_logged = -CROWD_LOG_INTERVAL
 
     @property
     def listen(self) -> str | None:
@@ -270,6 +298,25 @@ class SmtpListener:
             self._refused_logged.clear()
         self._refused_logged[client] = now
         logger.warning("SMTP client %s refused: %s", client, why)
+
+    def admit(self, session: GmidSMTP) -> bool:
+        """Let a new session in under smtp.max_sessions: the oldest silent one makes room."""
+        cap = self.ingestor.config.smtp.max_sessions
+        if len(self.sessions) >= cap:
+            silent = next((s for s in self.sessions if not s.spoke), None)
+            now = time.monotonic()
+            if now - self._crowd_logged >= CROWD_LOG_INTERVAL:
+                self._crowd_logged = now
+                what = "closed one that sent nothing" if silent else "refused a new one"
+                logger.warning("too many SMTP sessions (at most %d): %s", cap, what)
+            if silent is None:
+                self.refused += 1
+                return False
+            self.sessions.pop(silent, None)
+            if silent.transport is not None:
+                silent.transport.close()
+        self.sessions[session] = None
+        return True
 
     def _tls_context(self, tls: SmtpTls | None) -> ssl.SSLContext | None:
         """The STARTTLS context, loaded again when the files or the config changed."""
@@ -310,9 +357,58 @@ class SmtpListener:
                 await loop.run_in_executor(self.executor, smtp.auth.password.resolve)
             except SecretError as e:
                 logger.error("smtp.auth.password: %s; SMTP AUTH fails until it can be read", e)
-        self._server = await loop.create_server(self._protocol, host=smtp.host, port=smtp.port)
+        self._server = await loop.create_server(
+            self._protocol, host=smtp.host, port=smtp.port, backlog=self._backlog()
+        )
         self.address = self._server.sockets[0].getsockname()[:2]
         logger.info("SMTP listener on %s", self.listen)
+
+    async def rebind(self, host: str, port: int) -> None:
+        """Listen on another address: bind it first, then close the old listener.
+
+        GmidError, with the old listener still there, when the new address cannot be bound.
+        Only a move to the same port on another host (0.0.0.0 from 127.0.0.1) must let the old
+        one go first; it is bound again when the new one fails.
+        """
+        loop = asyncio.get_running_loop()
+        old = self._server
+        try:
+            server = await loop.create_server(
+                self._protocol, host=host, port=port, backlog=self._backlog()
+            )
+        except OSError as e:
+            same_port = self.address is not None and port == self.address[1]
+            if not (same_port and e.errno == errno.EADDRINUSE and old is not None):
+                raise _bind_error(host, port, e) from None
+            old_host, old_port = self.address
+            await self._close(old)
+            try:
+                server = await loop.create_server(
+                    self._protocol, host=host, port=port, backlog=self._backlog()
+                )
+            except OSError as e2:
+                self._server = await loop.create_server(
+                    self._protocol, host=old_host, port=old_port
+                )
+                raise _bind_error(host, port, e2) from None
+            old = None
+        self._server = server
+        self.address = server.sockets[0].getsockname()[:2]
+        logger.info("SMTP listener on %s", self.listen)
+        if old is not None:
+            await self._close(old)
+
+    def _backlog(self) -> int:
+        # Also how many connections asyncio accepts in one go: no more than the cap.
+        return min(100, self.ingestor.config.smtp.max_sessions)
+
+    @staticmethod
+    async def _close(server: asyncio.AbstractServer) -> None:
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 5)
+        except TimeoutError:
+            logger.warning("SMTP sessions still open on the old address")
 
     async def stop(self) -> None:
         """Stop accepting; mails in flight finish (their thread work cannot be cut short)."""

@@ -886,6 +886,8 @@ def test_good_templates(tmp_path: Path, template: str) -> None:
         ("{company{ext}", "(write {{ and }} for literal braces)"),
         ("{number:%Y}{ext}", "cannot be filled in"),
         ("", "the template is empty"),
+        ("{sha:>1500000000}{ext}", "a width of 1500000000 is more than a file name holds"),
+        ("{company:.9999}{ext}", "a width of 9999 is more than a file name holds"),
     ],
 )
 def test_bad_templates(tmp_path: Path, template: str, message: str) -> None:

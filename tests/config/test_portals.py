@@ -133,3 +133,15 @@ def test_a_portal_schedule_overrides_the_global_one(tmp_path):
     assert rules.every is None and [s.text for s in rules.at] == ["thu 10:00"]
     assert rules.windows == config.schedule.windows and rules.jitter.total_seconds() == 0
     assert config.schedule.every.days == 7 and config.schedule.jitter.total_seconds() == 600
+
+
+def test_a_yaml_alias_bomb_is_not_printed_whole(tmp_path):
+    # 9^6 strings through aliases: a few lines of YAML, megabytes once written out.
+    lines = ["  b0: &b0 [" + ", ".join(["xxxxxxxxxxxx"] * 9) + "]"]
+    lines += [f"  b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 9) + "]" for i in range(1, 7)]
+    bombs = "\n".join(f"    {line}" for line in lines)
+    text = PORTAL.replace("    form:\n", "    form:\n      code:\n        attempts: *b6\n")
+    text = text.replace("portals:\n", f"x-bombs: &bombs\n  x:\n{bombs}\nportals:\n")
+    found = _problems(_write(tmp_path, text))
+    assert any("code.attempts: expected a whole number from 1 to 10, got [[" in p for p in found)
+    assert all(len(p) < 400 for p in found), [p[:400] for p in found]

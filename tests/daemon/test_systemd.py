@@ -150,6 +150,7 @@ def test_the_units_ask_for_what_the_daemon_relies_on():
         assert options["UMask"] == ["0077"]
         assert options["MemoryDenyWriteExecute"] == ["yes"]
         assert options["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
+        assert options["LimitNOFILE"] == ["8192"]
     assert system["User"] == ["gmid"] and system["Group"] == ["gmid"]
     assert system["StateDirectory"] == ["gmid"] and system["StateDirectoryMode"] == ["0700"]
     assert system["RuntimeDirectory"] == ["gmid"] and system["RuntimeDirectoryMode"] == ["0700"]

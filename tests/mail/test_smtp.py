@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
+import resource
+import shutil
+import signal
 import smtplib
+import socket
+import time
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import make_daemon_dir
 from tests.support import mails
 from tests.support.mails import forwarded_mail, invoice_mail, make_pdf
 
@@ -175,3 +184,66 @@ def test_xml_einvoice_and_inline_logo(daemon):
     assert daemon.send(mails.inline_logo_mail())[0] == 250
     kinds = sorted(d.path.rsplit(".", 1)[1] for d in _docs(daemon))
     assert kinds == ["pdf", "xml"]  # the logo is not a document
+
+
+def _reload_to(daemon, listen: str):
+    daemon.config.write_text(re.sub(r"listen: \S+", listen, daemon.config.read_text()))
+    return daemon.call(lambda c: c.reload_answer())
+
+
+def test_a_reload_to_an_address_in_use_keeps_the_old_listener(daemon):
+    old = daemon.status().smtp.listen
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        answer = _reload_to(daemon, f"listen: {busy}")
+        assert not answer.reloaded
+        assert answer.reason.startswith(f"smtp.listen: cannot listen on {busy}: ")
+        assert daemon.status().smtp.listen == old
+        mail = invoice_mail(sender="rechnung@telekom.example", pdfs=[("a.pdf", make_pdf("old"))])
+        code, _ = daemon.send(mail)
+        assert code == 250
+    # A free address: the listener moves there, and the old one is closed.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{probe.getsockname()[1]}"
+    assert _reload_to(daemon, f"listen: {free}").reloaded
+    assert daemon.status().smtp.listen == free
+    with socket.socket() as client:
+        assert client.connect_ex(("127.0.0.1", int(old.rsplit(":", 1)[1]))) != 0
+
+
+@pytest.fixture
+def crowded():
+    """A daemon with few file descriptors and a small cap on SMTP sessions."""
+    d = make_daemon_dir(extra="")
+    d.config.write_text(d.config.read_text().replace("smtp:\n", "smtp:\n  max_sessions: 16\n"))
+
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    d.start(preexec_fn=few_fds)
+    yield d
+    d.stop(signal.SIGKILL)
+    shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def test_idle_smtp_clients_do_not_lock_out_mail_or_status(crowded):
+    idle = []
+    try:
+        for _ in range(600):  # twice the daemon's file descriptors, all at once
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", crowded.smtp_port))
+            idle.append(sock)
+        time.sleep(2)  # the daemon takes in what waits in its backlog
+        started = time.monotonic()
+        assert crowded.status().pid == crowded.proc.pid
+        assert time.monotonic() - started < 1
+        mail = invoice_mail(sender="rechnung@telekom.example", pdfs=[("a.pdf", make_pdf("x"))])
+        assert crowded.send(mail)[0] == 250
+    finally:
+        for sock in idle:
+            sock.close()
+    log = crowded.log_text()
+    assert "out of system resource" not in log
+    assert log.count("too many SMTP sessions") == 1, log

@@ -19,9 +19,13 @@ async def subscribe(s: Services, params: Params, conn: Connection) -> p.Subscrib
     """Push the events of these types (all when none are named) on this connection.
 
     A notification "event" each, until the client goes away; "events.lost" always comes.
+    One subscription per connection: another `subscribe` replaces it (thousands of them would
+    each hold a queue of events in the daemon).
     """
     wanted = set(check.strings(params, "types", "event type names") or ())
     bus = s.daemon.events
+    if conn.subscription is not None:
+        conn.subscription.cancel()
     subscription = bus.subscribe()
 
     async def pump() -> None:
@@ -33,5 +37,5 @@ async def subscribe(s: Services, params: Params, conn: Connection) -> p.Subscrib
         finally:
             bus.unsubscribe(subscription)
 
-    conn.spawn(pump())
+    conn.subscription = conn.spawn(pump())
     return p.Subscribed(subscribed=sorted(wanted) or "all")

@@ -11,6 +11,8 @@ from typing import Any
 from gmid.errors import GmidError
 
 Params = dict[str, Any]
+# The index's numbers are SQLite integers: a bigger one overflows in the query (a traceback).
+MAX_WHOLE = 2**63 - 1
 
 
 class InvalidParams(GmidError):
@@ -75,15 +77,11 @@ def strings(params: Params, key: str, what: str) -> list[str] | None:
     return value
 
 
-def whole_number(params: Params, key: str, default: int, low: int, high: int | None = None) -> int:
-    """A whole number from `low` to `high` (no bound when None); `default` when left out."""
+def whole_number(params: Params, key: str, default: int, low: int, high: int = MAX_WHOLE) -> int:
+    """A whole number from `low` to `high` (at most MAX_WHOLE); `default` when left out."""
+    high = min(high, MAX_WHOLE)
     value = params.get(key, default)
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or value > high:
+        bound = f"{low}..{high}"
         raise InvalidParams(f"{key} must be a whole number {bound}")
     return value

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 # A method: (the daemon's services, the request's params, the connection) -> its answer.
 Handler = Callable[[Any, dict[str, Any], "Connection"], Awaitable[Any]]
 MAX_IN_FLIGHT = 32  # requests of one connection answered at the same time
+FIRST_REQUEST_TIMEOUT = 10.0  # seconds a new connection may stay silent
+REFUSED_LOG_INTERVAL = 60.0  # seconds between two log lines about refused connections
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -49,6 +51,9 @@ class Connection:
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._answers: set[asyncio.Task] = set()
         self.tasks: set[asyncio.Task] = set()
+        # The connection's one event subscription (a `subscribe` replaces the one before it).
+        self.subscription: asyncio.Task | None = None
+        self.asked = False  # has it sent a request yet? (silent ones make room for others)
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one message; answers and events never interleave mid-line."""
@@ -74,13 +79,24 @@ class Connection:
                     return None
         return line
 
+    async def _next_line(self) -> bytes | None:
+        """The next line; None too when a new client stays silent for FIRST_REQUEST_TIMEOUT."""
+        if self.asked:
+            return await self.read_line()
+        try:
+            line = await asyncio.wait_for(self.read_line(), FIRST_REQUEST_TIMEOUT)
+        except TimeoutError:
+            return None
+        self.asked = True
+        return line
+
     async def serve(self) -> None:
         """Answer requests until the client goes away, several at a time.
 
         A request that waits (a portal run with `wait`) must not hold up the others on the
         same connection; answers carry their id, so they may come in any order.
         """
-        while (line := await self.read_line()) is not None:
+        while (line := await self._next_line()) is not None:
             if not line:
                 await self.send(p.error(None, p.INVALID_REQUEST, "request line too long"))
                 continue
@@ -144,11 +160,12 @@ class Connection:
             return p.error(id_, p.INTERNAL_ERROR, f"{method} failed; see the daemon's log")
         return None if "id" not in message else p.result(id_, wire(value))
 
-    def spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
         """Run a task tied to this connection (cancelled when it closes)."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
 
 def wire(value: Any) -> Any:
@@ -165,12 +182,20 @@ class ControlServer:
     first (the daemon's services).
     """
 
-    def __init__(self, path: Path, methods: dict[str, Handler], context: Any = None):
+    def __init__(
+        self,
+        path: Path,
+        methods: dict[str, Handler],
+        context: Any = None,
+        max_connections: int = 64,
+    ):
         self.path = Path(path)
         self.methods = methods
         self.context = context
+        self.max_connections = max_connections
+        self._refused_logged = -REFUSED_LOG_INTERVAL
         self._server: asyncio.AbstractServer | None = None
-        self._connections: set[Connection] = set()
+        self._connections: dict[Connection, None] = {}  # oldest first
 
     async def start(self) -> None:
         """Create the folder (0700) and the socket (0600), refusing to steal a live one."""
@@ -186,8 +211,10 @@ class ControlServer:
             if await _answers(self.path):
                 raise GmidError(f"another gmid daemon is already listening on {self.path}")
             self.path.unlink()
+        # The backlog is also how many connections asyncio accepts in one go, before any is
+        # looked at: keep it to the cap, so a flood cannot take more descriptors than that.
         self._server = await asyncio.start_unix_server(
-            self._accept, path=str(self.path), limit=p.MAX_LINE
+            self._accept, path=str(self.path), limit=p.MAX_LINE, backlog=self.max_connections
         )
         os.chmod(self.path, 0o600)
         logger.info("control socket on %s", self.path)
@@ -220,16 +247,43 @@ class ControlServer:
                 await asyncio.wait_for(reader.read(1 << 16), 1)
             writer.close()
             return
-        self._connections.add(conn)
+        if not self._make_room():
+            self._log_refused("too many control connections: refused a new one")
+            with contextlib.suppress(ConnectionError):
+                await conn.send(p.error(None, p.BUSY, "too many connections; try again later"))
+            writer.close()
+            return
+        self._connections[conn] = None
         try:
             await conn.serve()
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            self._connections.discard(conn)
+            self._connections.pop(conn, None)
             for task in list(conn.tasks):
                 task.cancel()
             writer.close()
+
+    def _make_room(self) -> bool:
+        """Tell whether a new connection may stay: at the limit, the oldest silent one goes."""
+        if len(self._connections) < self.max_connections:
+            return True
+        silent = next((c for c in self._connections if not c.asked), None)
+        if silent is None:
+            return False
+        self._log_refused("too many control connections: closed one that asked nothing")
+        self._connections.pop(silent, None)
+        for task in list(silent.tasks):
+            task.cancel()
+        silent.writer.close()
+        return True
+
+    def _log_refused(self, message: str) -> None:
+        """Log a refusal, at most once a minute (a flood must not flood the log too)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._refused_logged >= REFUSED_LOG_INTERVAL:
+            self._refused_logged = now
+            logger.warning("%s (at most %d at a time)", message, self.max_connections)
 
 
 async def _answers(path: Path) -> bool:

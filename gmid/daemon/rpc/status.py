@@ -64,4 +64,6 @@ async def mailboxes(s: Services, params: Params, conn: Connection) -> list[p.Mai
 
 async def reload(s: Services, params: Params, conn: Connection) -> p.Reloaded:
     """Read the config again; an invalid one is refused and the running one kept."""
-    return p.Reloaded(reloaded=await s.daemon.reload())
+    if await s.daemon.reload():
+        return p.Reloaded(reloaded=True)
+    return p.Reloaded(reloaded=False, reason=s.daemon.reload_refused)
