@@ -6,6 +6,8 @@ import os
 import smtplib
 from pathlib import Path
 
+import pytest
+
 from tests.support import mails
 from tests.support.mails import forwarded_mail, invoice_mail, make_pdf
 
@@ -146,6 +148,21 @@ def test_malformed_mime_keeps_what_can_be_read(daemon):
     assert daemon.send(raw)[0] == 250
     assert len(_docs(daemon)) >= 1
     assert [p.read_bytes() for p in _quarantine(daemon)] == [raw]
+
+
+@pytest.mark.parametrize("bad", mails.BAD_HEADER_LINES)
+def test_a_bad_header_line_still_files_the_pdf_and_quarantines_the_mail(daemon, bad):
+    pdf = make_pdf(f"bad header {bad}")
+    raw = mails.bad_header_line_mail(mails.BAD_HEADER_LINES[bad], pdf=pdf)
+    code, text = daemon.send(raw)
+    assert code == 250 and "1 new document" in text
+    [doc] = _docs(daemon)
+    assert doc.media_type == "application/pdf"
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    reason = kept.with_name(kept.name.removesuffix(".eml") + ".reason.txt").read_text()
+    assert "no header field" in reason
 
 
 def test_a_mail_without_attachment_is_kept_as_eml(daemon):
