@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import smtplib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,35 @@ def test_xml_einvoice_and_inline_logo(daemon):
     assert daemon.send(mails.inline_logo_mail())[0] == 250
     kinds = sorted(d.path.rsplit(".", 1)[1] for d in _docs(daemon))
     assert kinds == ["pdf", "xml"]  # the logo is not a document
+
+
+def test_a_broken_archive_keeps_the_mail_in_the_quarantine_and_says_so(daemon):
+    # A file where the archive folder belongs: no write there succeeds, not even as root.
+    moved = daemon.archive.with_name("archive.moved")
+    daemon.archive.rename(moved)
+    daemon.archive.write_bytes(b"not a folder")
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("broken"))])
+
+    code, text = daemon.send(raw)
+    assert code == 250 and "kept in the quarantine" in text  # not 451 until the sender bounces
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    reason = kept.with_name(kept.name.removesuffix(".eml") + ".reason.txt").read_text()
+    assert "the archive could not be written" in reason and str(daemon.archive) in reason
+    status = daemon.status()
+    assert status.archive_failures == 1 and status.quarantined == 1
+    assert str(daemon.archive) in status.archive_error
+    shown = subprocess.run(
+        [sys.executable, "-m", "gmid", "status", "--socket", str(daemon.socket)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "FAILING" in shown.stdout and "1 mail(s) kept in the quarantine" in shown.stdout
+
+    # Once the archive is back, mails are filed again.
+    daemon.archive.unlink()
+    moved.rename(daemon.archive)
+    ok = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("fixed"))])
+    code, text = daemon.send(ok)
+    assert code == 250 and "1 new document" in text
