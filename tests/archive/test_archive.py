@@ -575,3 +575,20 @@ def test_concurrent_stores_restore_a_file_once(archive, index, caplog):
     assert user_files(archive.root) == {first.document.path: data}
     assert index.count() == 1
     assert os.listdir(archive.root / TMP_DIR) == []
+
+
+def test_the_daemon_refuses_to_start_on_a_symlinked_temp_folder(daemon, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.tmp").write_bytes(b"keep me")
+    assert daemon.stop() == 0
+    tmp = daemon.state / "quarantine" / TMP_DIR
+    swap_for_symlink(tmp, victim)
+
+    with pytest.raises(RuntimeError, match=f"{re.escape(str(tmp))} is a symlink"):
+        daemon.start()
+    assert "Traceback" not in daemon.log_text()
+    assert os.listdir(victim) == ["precious.tmp"]
+    tmp.unlink()  # the link removed, the daemon starts again and makes the folder
+    daemon.start()
+    assert (daemon.state / "quarantine" / TMP_DIR).is_dir()
