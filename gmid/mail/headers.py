@@ -110,7 +110,8 @@ def _header_spans(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int
         if not _HEADER_LINE.match(buf, line_end + 1, end):
             return spans, head_end, skipped  # no header follows: the body starts here
         line = buf[head_end:line_end].rstrip(b"\r")
-        skipped.append(line[:80].decode("latin-1").replace("\x00", "\\0"))
+        text = line[:80].decode("latin-1")  # shown in the reason and the log: no raw controls
+        skipped.append("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text))
         pos = line_end + 1
 
 

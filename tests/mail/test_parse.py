@@ -327,6 +327,7 @@ def test_a_bad_header_line_does_not_hide_the_pdf_and_is_a_problem(bad):
     assert parsed.subject == "Your invoice"
     [problem] = parsed.problems
     assert "no header field" in problem
+    assert problem.isprintable()  # the NUL is shown as \x00, for the log and the reason file
 
 
 def test_a_mail_without_blank_line_after_its_headers_keeps_its_body():
