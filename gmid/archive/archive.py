@@ -22,6 +22,7 @@ from gmid.archive.fs import (
     inside,
     looks_stored,
     make_dir,
+    make_own_dir,
     place,
     remove_temp_files,
     same_content,
@@ -124,7 +125,7 @@ class Archive:
             # One hidden temp folder on the archive's filesystem: rename/link is atomic, a crash
             # never leaves a stray file where the user browses, and recover() empties just this.
             self._tmp = self.root / TMP_DIR
-            make_dir(self._tmp, PRIVATE_DIR_MODE)
+            make_own_dir(self._tmp, PRIVATE_DIR_MODE)
             self._quarantine = Quarantine(quarantine_dir, index)
             self.quarantine_dir = self._quarantine.folder
         except OSError as exc:

@@ -19,6 +19,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from gmid.errors import ArchiveError
+
 logger = logging.getLogger("gmid.archive.archive")
 
 TMP_DIR = ".gmid-tmp"
@@ -80,14 +82,69 @@ def make_dir(path: Path, mode: int) -> None:
     fsync_dir(path.parent)
 
 
-def write_temp(folder: Path, data: bytes, mode: int, prefix: str = "") -> Path:
+def open_own_dir(folder: Path) -> int:
+    """Open a folder gmid owns (a temp folder), never through a symlink; return its fd.
+
+    ArchiveError naming the folder if a symlink (or anything but a folder) is at its name:
+    what is behind it is not gmid's to write to or to clean.
+    """
+    try:
+        return os.open(folder, DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+    try:
+        target = os.readlink(folder)
+    except OSError:
+        raise ArchiveError(
+            f"{folder} is not a folder; gmid keeps its unfinished files there: move it away"
+        ) from None
+    raise ArchiveError(
+        f"{folder} is a symlink (to {target}); gmid never follows a symlink to write or remove "
+        "its unfinished files: remove the symlink and gmid makes the folder again"
+    )
+
+
+def make_own_dir(folder: Path, mode: int) -> None:
+    """Create a folder gmid owns (a temp folder) if missing, with exactly mode.
+
+    Its parents are made as make_dir makes them; a symlink at its own name is refused as
+    open_own_dir refuses it, never followed.
+    """
+    make_dir(folder.parent, mode)
+    try:
+        os.mkdir(folder, mode)
+    except FileExistsError:
+        pass
+    else:
+        fsync_dir(folder.parent)
+    fd = open_own_dir(folder)
+    try:
+        os.fchmod(fd, mode)  # the umask must not change what we promise
+    finally:
+        os.close(fd)
+
+
+def write_temp(
+    folder: Path, data: bytes, mode: int, prefix: str = "", *, dir_fd: int | None = None
+) -> Path:
     """Write data to a new uniquely named file in folder, fsynced, and return its path.
 
-    The file is named prefix, random hex digits, ".tmp"; it gets exactly mode.
+    The file is named prefix, random hex digits, ".tmp"; it gets exactly mode. Unless the
+    caller gives the folder open (dir_fd), it is opened as open_own_dir opens it: never
+    through a symlink.
     """
-    path = folder / f"{prefix}{secrets.token_hex(12)}.tmp"
+    name = f"{prefix}{secrets.token_hex(12)}.tmp"
+    path = folder / name
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
+    if dir_fd is None:
+        own_fd = open_own_dir(folder)
+        try:
+            fd = os.open(name, flags, mode, dir_fd=own_fd)
+        finally:
+            os.close(own_fd)
+    else:
+        fd = os.open(name, flags, mode, dir_fd=dir_fd)
     try:
         os.fchmod(fd, mode)
         view = memoryview(data)
@@ -116,13 +173,18 @@ def remove_temp_files(folder: Path) -> int:
     """Remove the files in a temp folder (left by a crash); return how many.
 
     Folders in it are left: gmid never makes any there, so they are not its to remove.
+    A symlink at the folder's name is refused (see open_own_dir): nothing behind it is removed.
     """
     removed = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not entry.is_dir(follow_symlinks=False):
-                os.unlink(entry.path)
-                removed += 1
+    dir_fd = open_own_dir(folder)
+    try:
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.name, dir_fd=dir_fd)
+                    removed += 1
+    finally:
+        os.close(dir_fd)
     return removed
 
 
@@ -157,7 +219,7 @@ def write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
     """
     dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        tmp = write_temp(path.parent, data, mode, prefix=f".{path.name}-")
+        tmp = write_temp(path.parent, data, mode, prefix=f".{path.name}-", dir_fd=dir_fd)
         try:
             if replace:
                 os.replace(tmp, path.name, dst_dir_fd=dir_fd)

@@ -17,7 +17,7 @@ from pathlib import Path
 from gmid.archive.fs import (
     TMP_DIR,
     fsync_dir,
-    make_dir,
+    make_own_dir,
     place,
     remove_temp_files,
     unlink_quietly,
@@ -40,7 +40,7 @@ class Quarantine:
         self.folder = Path(folder)
         self.index = index
         self._tmp = self.folder / TMP_DIR
-        make_dir(self._tmp, DIR_MODE)
+        make_own_dir(self._tmp, DIR_MODE)
 
     def recover(self) -> int:
         """Remove the temp files a crash left behind; return how many."""

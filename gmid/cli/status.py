@@ -19,6 +19,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     for key, value in _daemon_rows(status):
         print(f"{key:<11} {value}")
+    if status.archive_failures:
+        when = times.at(status.archive_failed_at) if status.archive_failed_at else "?"
+        print(
+            f"{'FAILING':<11} the archive could not be written: {status.archive_failures} mail(s)"
+            " kept in the quarantine instead"
+        )
+        print(f"{'':<11} last at {when}: {status.archive_error}")
     for portal in status.portals:
         last = portal.last_run
         said = f": {last.message}" if last and last.message and portal.state != "running" else ""

@@ -178,6 +178,11 @@ class Status(Wire):
     documents: int
     quarantined: int
     smtp: SmtpStatus
+    # Mails kept in the quarantine since start because the archive could not be written,
+    # and the last such failure (ISO time, error): the archive needs the user's attention.
+    archive_failures: int = 0
+    archive_failed_at: str | None = None
+    archive_error: str | None = None
     components: dict[str, str] = field(default_factory=dict)
     portals: list[PortalInfo] = field(default_factory=list)
     challenges: list[ChallengeInfo] = field(default_factory=list)

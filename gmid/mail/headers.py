@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.errors import MessageDefect
 from email.header import decode_header
 from email.message import Message
 from email.parser import Parser
@@ -21,9 +22,15 @@ _VALUE_CAP = 8_192  # subject, addresses, ids: longer is hostile, and decode_hea
 _HEADER_BLOCK = re.compile(
     rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)|[ \t][^\n]*(?:\n|\Z))*"
 )
+_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_MAX_SKIPPED = 100  # bad lines skipped in one header block; then the rest is the body
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _CONTROL = re.compile(r"[\x00\r\n]")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+class SkippedHeaderLine(MessageDefect):
+    """A line in a header block that is no header field (no colon, or a NUL in its name)."""
 
 
 class _Message(Message):
@@ -63,21 +70,49 @@ def summarize_headers(raw: bytes) -> HeaderSummary:
 
 
 def read_entity(buf: bytes, start: int, end: int) -> tuple[Message, int, str]:
-    """Parse the header block of the entity at buf[start:end]: (headers, body offset, charset)."""
-    head_end = _HEADER_BLOCK.match(buf, start, end).end()
+    """Parse the header block of the entity at buf[start:end]: (headers, body offset, charset).
+
+    A line in the block that is no header field (no colon; a NUL or a space in the name) but
+    has header fields after it is skipped, so that they are still read: the stdlib parser
+    would end the block there and take the Content-Type below it for body text. Each skipped
+    line is a SkippedHeaderLine in the message's defects.
+    """
+    spans, head_end, skipped = _header_spans(buf, start, end)
     body = head_end
     if buf.startswith(b"\r\n", head_end, end):
         body += 2
     elif buf.startswith(b"\n", head_end, end):
         body += 1
-    head = buf[start:head_end]
+    head = b"".join(buf[s:e] for s, e in spans)
     try:
         text, enc = head.decode("utf-8"), "utf-8"  # RFC 6532 headers
     except UnicodeDecodeError:
         text, enc = head.decode("latin-1"), "latin-1"
     text = _FOLD.sub("", text)
     msg = Parser(_class=_Message, policy=compat32).parsestr(text, headersonly=True)
+    msg.defects.extend(SkippedHeaderLine(line) for line in skipped)
     return msg, body, enc
+
+
+def _header_spans(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int]], int, list]:
+    """The header block at buf[start:end]: its good spans, where it ends, the lines skipped."""
+    spans: list[tuple[int, int]] = []
+    skipped: list[str] = []
+    pos = start
+    while True:
+        head_end = _HEADER_BLOCK.match(buf, pos, end).end()
+        spans.append((pos, head_end))
+        if head_end >= end or buf.startswith((b"\r\n", b"\n"), head_end, end):
+            return spans, head_end, skipped
+        line_end = buf.find(b"\n", head_end, end)
+        if line_end < 0 or len(skipped) >= _MAX_SKIPPED:
+            return spans, head_end, skipped
+        if not _HEADER_LINE.match(buf, line_end + 1, end):
+            return spans, head_end, skipped  # no header follows: the body starts here
+        line = buf[head_end:line_end].rstrip(b"\r")
+        text = line[:80].decode("latin-1")  # shown in the reason and the log: no raw controls
+        skipped.append("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text))
+        pos = line_end + 1
 
 
 def header_value(msg: Message, name: str) -> str:

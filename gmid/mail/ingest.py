@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from gmid.archive.archive import Archive, Incoming, Stored
 from gmid.archive.index import Index
 from gmid.archive.naming import printable
 from gmid.config.load import Company, Config
+from gmid.errors import ArchiveError
 from gmid.mail.parse import Document, ParsedMail, eml_document, parse_mail
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,15 @@ class Mail:
 
 
 @dataclass(frozen=True)
+class ArchiveFailures:
+    """Mails kept in the quarantine because the archive could not be written, since start."""
+
+    mails: int = 0
+    last_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class IngestResult:
     """What became of one mail."""
 
@@ -47,6 +58,7 @@ class IngestResult:
     stored: tuple[Stored, ...]
     quarantined: str | None = None  # path of the quarantined raw mail, if any
     duplicate: bool = False  # the same mail (Message-ID and bytes) was ingested before
+    archive_failed: bool = False  # the archive could not be written: kept in the quarantine
 
     @property
     def new_documents(self) -> int:
@@ -81,6 +93,8 @@ class Ingestor:
         self.archive = archive
         self.index = index
         self.on_stored = on_stored
+        self._failures_lock = threading.Lock()
+        self.archive_failures = ArchiveFailures()
 
     def company_for(self, recipients: Iterable[str], senders: Iterable[str]) -> str:
         """Pick the company: plus-address tag first, then the first sender a company claims."""
@@ -118,7 +132,10 @@ class Ingestor:
                 continue
             company, incoming = self._plan(mail, parsed, received)
             plans.append((mail, company, parsed, incoming))
-        stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
+        try:
+            stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
+        except ArchiveError as exc:
+            return self._keep_instead(plans, exc)
         results = []
         for mail, company, parsed, docs in plans:
             kept = tuple(next(stored) for _ in docs)
@@ -133,6 +150,31 @@ class Ingestor:
             # twice, and no per-mail bookkeeping costs another fsync on this hot path.
             duplicate = bool(kept) and not any(s.created for s in kept)
             results.append(IngestResult(company, kept, quarantined, duplicate))
+        return results
+
+    def _keep_instead(
+        self, plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]], exc: ArchiveError
+    ) -> list[IngestResult]:
+        """Keep every mail of a batch the archive failed for in the quarantine, with why.
+
+        A sender retrying a temporary failure would retry until it bounces while the archive
+        stays broken (a read-only disk, a file where its folder belongs): the mail is kept
+        durably at once instead, and the failure shows in `gmid status`. Raises (a temporary
+        failure again) only when even the quarantine cannot be written.
+        """
+        logger.error(
+            "the archive could not be written; keeping the mail in the quarantine: %s", exc
+        )
+        results = []
+        for mail, company, parsed, _ in plans:
+            problems = list(parsed.problems) if parsed else ["could not parse the mail"]
+            reason = "; ".join([f"the archive could not be written: {exc}", *problems])
+            path = self._quarantine(mail.raw, reason, mail.source, mail.source_name)
+            with self._failures_lock:
+                self.archive_failures = ArchiveFailures(
+                    self.archive_failures.mails + 1, datetime.now(UTC), str(exc)
+                )
+            results.append(IngestResult(company, (), path, archive_failed=True))
         return results
 
     def _plan(

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from gmid.archive.sniff import HEAD_BYTES, MEDIA, kind_of, sniff
 from gmid.mail.headers import (
+    SkippedHeaderLine,
     decoded_header,
     header_addresses,
     header_value,
@@ -164,6 +165,10 @@ class _Walk:
 
     def _visit(self, e: _Entity, stack: list[_Entity]) -> None:
         msg, body, enc = read_entity(e.buf, e.start, e.end)
+        for defect in msg.defects:
+            if isinstance(defect, SkippedHeaderLine):
+                where = ".".join(map(str, e.path))
+                self._problem(where, f"a header line that is no header field skipped: {defect}")
         msg.set_default_type(e.default)
         ctype = msg.get_content_type()
         multipart, path = ctype.startswith("multipart/"), e.path

@@ -85,6 +85,8 @@ class _Handler:
         if result.quarantined:
             listener.quarantined += 1
             listener.events.publish("mail.quarantined", source="smtp", path=result.quarantined)
+        if result.archive_failed:
+            return "250 2.0.0 OK: kept in the quarantine, the archive could not be written"
         if result.duplicate:
             return "250 2.0.0 OK: already archived"
         return f"250 2.0.0 OK: {result.new_documents} new document(s) for {result.company}"

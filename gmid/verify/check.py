@@ -357,6 +357,15 @@ def _classify(rel, result: Hashed, by_sha, missing_by_sha, unknown_by_sha) -> Fi
 
 def _temp_findings(report, root, temps, quarantine_temps, quarantine: Path) -> None:
     old = time.time() - STALE_TEMP_SECONDS
+    # The archive's temp folder is reported by the walk; the quarantine is not walked.
+    if (quarantine / TMP_DIR).is_symlink():
+        target = os.readlink(quarantine / TMP_DIR)
+        message = (
+            f"a symlink to {target}; gmid never writes or cleans through it (the daemon refuses "
+            "to start): remove the link and gmid makes the folder again"
+        )
+        path = str(quarantine / TMP_DIR)
+        report.problems.append(Finding("symlink", path, message, {"target": target}))
     for folder, shown, found in (
         (root / TMP_DIR, f"{TMP_DIR}/", temps),
         (quarantine / TMP_DIR, f"{quarantine / TMP_DIR}/", quarantine_temps),

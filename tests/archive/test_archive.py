@@ -261,6 +261,53 @@ def test_recover_removes_only_leftover_temp_files(archive):
     assert archive.recover() == 0
 
 
+def swap_for_symlink(folder: Path, target: Path) -> None:
+    """Replace the (empty) folder by a symlink to target, as a hostile user could."""
+    folder.rmdir()
+    folder.symlink_to(target)
+
+
+@pytest.mark.parametrize("which", ["archive", "quarantine"])
+def test_a_symlinked_temp_folder_is_never_cleaned_at_start_up(tmp_path, index, archive, which):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_bytes(b"keep me")
+    tmp = (archive.root if which == "archive" else archive.quarantine_dir) / TMP_DIR
+    swap_for_symlink(tmp, victim)
+
+    with pytest.raises(ArchiveError, match=f"{re.escape(str(tmp))} is a symlink"):
+        archive.recover()
+    with pytest.raises(ArchiveError, match=f"{re.escape(str(tmp))} is a symlink"):
+        make_archive(tmp_path, index)  # the next start-up refuses it too
+    assert os.listdir(victim) == ["precious.txt"]
+    assert tmp.is_symlink()
+
+
+def test_a_document_is_never_written_through_a_symlinked_temp_folder(tmp_path, archive, index):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    swap_for_symlink(archive.root / TMP_DIR, victim)
+
+    with pytest.raises(ArchiveError, match="is a symlink"):
+        archive.store(incoming(pdf()))
+    with pytest.raises(ArchiveError, match="is a symlink"):
+        archive.store_many([incoming(pdf("a")), incoming(pdf("b"))])
+    assert os.listdir(victim) == []
+    assert user_files(archive.root) == {}
+    assert index.count() == 0
+
+
+def test_a_mail_is_never_quarantined_through_a_symlinked_temp_folder(tmp_path, archive, index):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    swap_for_symlink(archive.quarantine_dir / TMP_DIR, victim)
+
+    with pytest.raises(ArchiveError, match="is a symlink"):
+        archive.quarantine(b"Subject: x\r\n\r\nbody", "why", source="smtp", source_name="smtp")
+    assert os.listdir(victim) == []
+    assert index.quarantine_count() == 0
+
+
 def test_an_orphan_file_from_a_crash_is_adopted(archive, index):
     data = pdf()
     orphan = archive.root / "Acme/2026/2026-11-24 Acme 42.pdf"
@@ -528,3 +575,20 @@ def test_concurrent_stores_restore_a_file_once(archive, index, caplog):
     assert user_files(archive.root) == {first.document.path: data}
     assert index.count() == 1
     assert os.listdir(archive.root / TMP_DIR) == []
+
+
+def test_the_daemon_refuses_to_start_on_a_symlinked_temp_folder(daemon, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.tmp").write_bytes(b"keep me")
+    assert daemon.stop() == 0
+    tmp = daemon.state / "quarantine" / TMP_DIR
+    swap_for_symlink(tmp, victim)
+
+    with pytest.raises(RuntimeError, match=f"{re.escape(str(tmp))} is a symlink"):
+        daemon.start()
+    assert "Traceback" not in daemon.log_text()
+    assert os.listdir(victim) == ["precious.tmp"]
+    tmp.unlink()  # the link removed, the daemon starts again and makes the folder
+    daemon.start()
+    assert (daemon.state / "quarantine" / TMP_DIR).is_dir()

@@ -313,3 +313,24 @@ def test_inline_logos_are_not_documents_but_attached_images_are():
     ]
     assert parsed.documents[1].media_type == "image/png"
     assert [d.kind for d in parse_mail(mails.inline_logo_mail(scan=True)).documents] == ["pdf"]
+
+
+# --- header lines that are no header fields ----------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", mails.BAD_HEADER_LINES)
+def test_a_bad_header_line_does_not_hide_the_pdf_and_is_a_problem(bad):
+    pdf = mails.make_pdf("below a bad header line")
+    raw = mails.bad_header_line_mail(mails.BAD_HEADER_LINES[bad], pdf=pdf)
+    parsed = parse_mail(raw)
+    assert [(d.kind, d.data) for d in parsed.documents] == [("pdf", pdf)]
+    assert parsed.subject == "Your invoice"
+    [problem] = parsed.problems
+    assert "no header field" in problem
+    assert problem.isprintable()  # the NUL is shown as \x00, for the log and the reason file
+
+
+def test_a_mail_without_blank_line_after_its_headers_keeps_its_body():
+    raw = b"From: a@example.com\r\nSubject: hi\r\nDear customer,\r\nsee you\r\n"
+    parsed = parse_mail(raw)
+    assert parsed.subject == "hi" and parsed.problems == ()

@@ -9,6 +9,8 @@ import shutil
 import signal
 import smtplib
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -171,6 +173,21 @@ def test_malformed_mime_keeps_what_can_be_read(daemon):
     assert [p.read_bytes() for p in _quarantine(daemon)] == [raw]
 
 
+@pytest.mark.parametrize("bad", mails.BAD_HEADER_LINES)
+def test_a_bad_header_line_still_files_the_pdf_and_quarantines_the_mail(daemon, bad):
+    pdf = make_pdf(f"bad header {bad}")
+    raw = mails.bad_header_line_mail(mails.BAD_HEADER_LINES[bad], pdf=pdf)
+    code, text = daemon.send(raw)
+    assert code == 250 and "1 new document" in text
+    [doc] = _docs(daemon)
+    assert doc.media_type == "application/pdf"
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    reason = kept.with_name(kept.name.removesuffix(".eml") + ".reason.txt").read_text()
+    assert "no header field" in reason
+
+
 def test_a_mail_without_attachment_is_kept_as_eml(daemon):
     raw = mails.no_attachment_mail()
     assert daemon.send(raw)[0] == 250
@@ -247,3 +264,35 @@ def test_idle_smtp_clients_do_not_lock_out_mail_or_status(crowded):
     log = crowded.log_text()
     assert "out of system resource" not in log
     assert log.count("too many SMTP sessions") == 1, log
+
+
+def test_a_broken_archive_keeps_the_mail_in_the_quarantine_and_says_so(daemon):
+    # A file where the archive folder belongs: no write there succeeds, not even as root.
+    moved = daemon.archive.with_name("archive.moved")
+    daemon.archive.rename(moved)
+    daemon.archive.write_bytes(b"not a folder")
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("broken"))])
+
+    code, text = daemon.send(raw)
+    assert code == 250 and "kept in the quarantine" in text  # not 451 until the sender bounces
+    [kept] = _quarantine(daemon)
+    assert kept.read_bytes() == raw
+    reason = kept.with_name(kept.name.removesuffix(".eml") + ".reason.txt").read_text()
+    assert "the archive could not be written" in reason and str(daemon.archive) in reason
+    status = daemon.status()
+    assert status.archive_failures == 1 and status.quarantined == 1
+    assert str(daemon.archive) in status.archive_error
+    shown = subprocess.run(
+        [sys.executable, "-m", "gmid", "status", "--socket", str(daemon.socket)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "FAILING" in shown.stdout and "1 mail(s) kept in the quarantine" in shown.stdout
+
+    # Once the archive is back, mails are filed again.
+    daemon.archive.unlink()
+    moved.rename(daemon.archive)
+    ok = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("fixed"))])
+    code, text = daemon.send(ok)
+    assert code == 250 and "1 new document" in text

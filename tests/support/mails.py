@@ -306,3 +306,17 @@ def inline_logo_mail(
     if scan:
         msg.add_attachment(PNG + b"scan", maintype="image", subtype="png", filename="receipt.png")
     return msg.as_bytes()
+
+
+BAD_HEADER_LINES = {
+    "nul-in-name": b"X-Mailer\x00Tag: scanner 2.1",
+    "no-colon": b"this line has no colon",
+}
+
+
+def bad_header_line_mail(
+    line: bytes, *, sender: str = "billing@supplier.example", pdf: bytes | None = None
+) -> bytes:
+    """An invoice mail with a line that is no header field above its Content-Type."""
+    raw = invoice_mail(sender=sender, pdfs=[("invoice.pdf", pdf or make_pdf("bad header"))])
+    return raw.replace(b"\r\nSubject:", b"\r\n" + line + b"\r\nSubject:", 1)

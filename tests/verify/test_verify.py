@@ -312,3 +312,17 @@ def test_without_an_index_verify_says_so(daemon_dir):
     result = _verify(daemon_dir)
     assert result.returncode == 2
     assert "no index at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_symlinked_temp_folders_are_reported_and_not_followed(daemon, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.tmp").write_bytes(b"keep me")
+    for folder in (daemon.archive / ".gmid-tmp", daemon.state / "quarantine" / ".gmid-tmp"):
+        folder.rmdir()
+        folder.symlink_to(victim)
+    code, report = _verify_json(daemon)
+    assert code == 1
+    links = {p["path"] for p in report["problems"] if p["kind"] == "symlink"}
+    assert links == {".gmid-tmp", str(daemon.state / "quarantine" / ".gmid-tmp")}
+    assert os.listdir(victim) == ["precious.tmp"]

@@ -79,6 +79,12 @@ class Page(Screen):
         line.append(
             f"{model.documents:,} documents · {portals} portal{'s' if portals != 1 else ''}"
         )
+        if status is not None and status.archive_failures:
+            line.append(" · ")
+            line.append(
+                f"archive FAILING: {status.archive_failures} mail(s) kept in the quarantine",
+                style="bold red",
+            )
         waiting = len(model.challenges)
         if waiting:
             line.append(" · ")

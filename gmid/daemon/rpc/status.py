@@ -21,6 +21,8 @@ async def status(s: Services, params: Params, conn: Connection) -> p.Status:
     documents = await loop.run_in_executor(daemon.executor, s.index.count)
     quarantined = await loop.run_in_executor(daemon.executor, s.index.quarantine_count)
     smtp = daemon.smtp
+    assert daemon.ingestor is not None
+    failures = daemon.ingestor.archive_failures
     return p.Status(
         version=__version__,
         pid=os.getpid(),
@@ -32,6 +34,9 @@ async def status(s: Services, params: Params, conn: Connection) -> p.Status:
         timezone=config.timezone,
         documents=documents,
         quarantined=quarantined,
+        archive_failures=failures.mails,
+        archive_failed_at=failures.last_at.isoformat() if failures.last_at else None,
+        archive_error=failures.last_error,
         smtp=p.SmtpStatus(
             enabled=smtp is not None,
             listen=smtp.listen if smtp else None,
