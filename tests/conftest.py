@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import shutil
 import signal
 import smtplib
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,3 +215,20 @@ def make_dovecot(tmp_path: Path):
     finally:
         for server in servers:
             server.close()
+
+
+@contextlib.contextmanager
+def crowded_daemon(section: str, option: str) -> Iterator[Daemon]:
+    """A started daemon with 300 file descriptors and `option` (a small cap) in `section`."""
+    d = make_daemon_dir(extra="")
+    d.config.write_text(d.config.read_text().replace(f"{section}:\n", f"{section}:\n  {option}\n"))
+
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    d.start(preexec_fn=few_fds)
+    try:
+        yield d
+    finally:
+        d.stop(signal.SIGKILL)
+        shutil.rmtree(d.dir, ignore_errors=True)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
-import shutil
-import signal
 import socket
 import time
 
 import pytest
 
 from gmid.control.client import ControlClient
-from tests.conftest import make_daemon_dir
+from tests.conftest import crowded_daemon
 from tests.support.mails import invoice_mail, make_pdf
 
 
@@ -74,18 +71,8 @@ def test_one_subscription_per_connection(daemon):
 @pytest.fixture
 def crowded():
     """A daemon with few file descriptors and a small cap on control connections."""
-    d = make_daemon_dir()
-    d.config.write_text(
-        d.config.read_text().replace("control:\n", "control:\n  max_connections: 16\n")
-    )
-
-    def few_fds() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
-
-    d.start(preexec_fn=few_fds)
-    yield d
-    d.stop(signal.SIGKILL)
-    shutil.rmtree(d.dir, ignore_errors=True)
+    with crowded_daemon("control", "max_connections: 16") as d:
+        yield d
 
 
 def test_idle_control_clients_do_not_lock_out_status(crowded):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
-import shutil
-import signal
 import smtplib
 import socket
 import subprocess
@@ -16,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_daemon_dir
+from tests.conftest import crowded_daemon
 from tests.support import mails
 from tests.support.mails import forwarded_mail, invoice_mail, make_pdf
 
@@ -232,16 +229,8 @@ def test_a_reload_to_an_address_in_use_keeps_the_old_listener(daemon):
 @pytest.fixture
 def crowded():
     """A daemon with few file descriptors and a small cap on SMTP sessions."""
-    d = make_daemon_dir(extra="")
-    d.config.write_text(d.config.read_text().replace("smtp:\n", "smtp:\n  max_sessions: 16\n"))
-
-    def few_fds() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
-
-    d.start(preexec_fn=few_fds)
-    yield d
-    d.stop(signal.SIGKILL)
-    shutil.rmtree(d.dir, ignore_errors=True)
+    with crowded_daemon("smtp", "max_sessions: 16") as d:
+        yield d
 
 
 def test_idle_smtp_clients_do_not_lock_out_mail_or_status(crowded):
