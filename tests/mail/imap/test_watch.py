@@ -437,7 +437,8 @@ def test_mail_arriving_during_a_sync_is_not_missed(imap: ImapSetup) -> None:
     thread.join(60)
     # poll is 10m: every mail must come through IDLE, including those that arrived while
     # the connection was busy filing the ones before
-    imap.wait_documents(60, timeout=20)
+    # a missed mail would wait for the 10-minute poll: 45 s leaves a loaded machine room
+    imap.wait_documents(60, timeout=45)
     filed_once(daemon, [pdf for _, pdf in raws])
 
 
