@@ -27,12 +27,14 @@ class Problem:
     line: int | None
     option: str
     message: str
+    excerpt: str = ""  # lines that show the spot (a YAML syntax error's line and caret)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return (
+        text = (
             f"{where}: {self.option}: {self.message}" if self.option else f"{where}: {self.message}"
         )
+        return f"{text}\n{self.excerpt}" if self.excerpt else text
 
 
 # Short enough to read, and cheap even for a YAML alias bomb (a list of lists of lists...).

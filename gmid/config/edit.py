@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from gmid import yamlsyntax
 from gmid.archive.fs import fsync_dir
 from gmid.config.includes import HEADER, dump, form_descriptions, include_folder, slug, write
 from gmid.config.load import (
@@ -349,9 +350,14 @@ def _read(path: Path) -> tuple[dict[str, Any], bool]:
     """An included file as data, and whether it has comments of its own (not kept)."""
     try:
         text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise ChangeRefused(f"{path} cannot be read: {e}") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        found = yamlsyntax.describe(e, text)
+        where = f"{path}:{found.line}" if found.line else str(path)
+        raise ChangeRefused(f"{where}: {found.message}") from None
     if not isinstance(doc, dict):
         raise ChangeRefused(f"{path}: expected a mapping with `portals:` or `companies:`")
     comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gmid import yamlsyntax
 from gmid.control.paths import PathProblems, expand
 from gmid.errors import Problem, did_you_mean, quoted
 
@@ -158,15 +159,9 @@ class Reader:
             return None
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            message = f"syntax error: {e.problem or e.context}"
-            if e.context and e.problem and e.context_mark is not None:
-                message += f" ({e.context} at line {e.context_mark.line + 1})"
-            line = mark.line + 1 if mark is not None else None
-            self.problems.append(Problem(self.file, line, "", message))
         except yaml.YAMLError as e:
-            self.problems.append(Problem(self.file, None, "", f"syntax error: {e}"))
+            found = yamlsyntax.describe(e, text)
+            self.problems.append(Problem(self.file, found.line, "", found.message, found.excerpt))
         return None
 
     def mapping(

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from gmid import yamlsyntax
 from gmid.errors import GmidError
 
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the final NUL on Linux).
@@ -103,13 +104,15 @@ def socket_from_config(config: Path) -> Path:
     keep the CLI or the TUI from the daemon that runs with an older, valid one.
     """
     try:
-        root = yaml.compose(config.read_text(encoding="utf-8"))
+        text = config.read_text(encoding="utf-8")
+        root = yaml.compose(text)
     except (OSError, UnicodeDecodeError) as e:
         raise SocketUnknown(f"{config}: {getattr(e, 'strerror', None) or e}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{config}:{mark.line + 1}" if mark else str(config)
-        raise SocketUnknown(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        found = yamlsyntax.describe(e, text)
+        where = f"{config}:{found.line}" if found.line else str(config)
+        excerpt = f"\n{found.excerpt}" if found.excerpt else ""
+        raise SocketUnknown(f"{where}: {found.message}{excerpt}") from None
     node = _child(_child(root, "control"), "socket")
     if not isinstance(node, ScalarNode) or node.tag == _NULL:
         return default_socket_path()

@@ -61,6 +61,40 @@ def test_check_config_lists_every_problem_with_file_and_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "words", "shown", "caret"),
+    [
+        ("smtp:\n  enabled: true\n listen: x\n", 3, "indentation does not match", " listen: x", 1),
+        ("smtp:\n\tlisten: x\n", 2, "YAML indents with spaces only", " listen: x", 0),
+        ("smtp:\n  listen: '127.0.0.1:2525\n", 2, "quote is never closed", "  listen: '127", 10),
+        ("smtp:\n  recipients: [a@b.example\nportals: []\n", 3, "[ ] opened at line 2", "po", 7),
+        ("smtp:\n  listen: host: 25\n", 2, "quote a value that contains ': '", "  listen: h", 14),
+    ],
+)
+def test_a_yaml_syntax_error_shows_the_line_and_a_caret(tmp_path, text, line, words, shown, caret):
+    """The user sees their own line with a caret under the spot and words about what to
+    change, not the parser's ("expected <block end>, but found '<block mapping start>'")."""
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text)
+    result = gmid("check-config", "-c", str(bad))
+    assert result.returncode == 1
+    first, source, marker, *_ = result.stderr.splitlines()
+    assert first.startswith(f"{bad}:{line}: syntax error: ") and words in first, result.stderr
+    assert "<block" not in first and "while scanning" not in first
+    number, _, code = source.partition(" | ")
+    assert number.strip() == str(line) and code.startswith(shown)
+    assert marker.index("^") - marker.index("|") - 2 == caret
+
+
+def test_a_syntax_error_never_shows_a_password_written_in_the_config(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("portals:\n  - name: shop\n    password: 'hunter2-secret\n")
+    result = gmid("check-config", "-c", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:3: syntax error: this quote is never closed" in result.stderr
+    assert "password: ***" in result.stderr and "hunter2" not in result.stderr
+
+
 def test_check_config_accepts_the_example():
     result = gmid("check-config", "-c", "config.example.yaml")
     assert result.returncode == 0, result.stderr
@@ -146,7 +180,7 @@ def test_a_config_broken_elsewhere_does_not_keep_the_cli_from_the_daemon(daemon,
     edited.write_text(daemon.config.read_text() + "\nportal_typo: [\n")
     broken_yaml = gmid("status", "-c", str(edited))
     assert broken_yaml.returncode == 1 and "Traceback" not in broken_yaml.stderr
-    assert f"{edited}:" in broken_yaml.stderr and "not valid YAML" in broken_yaml.stderr
+    assert f"{edited}:" in broken_yaml.stderr and "is not closed" in broken_yaml.stderr
     edited.write_text(daemon.config.read_text() + "\nportal_typo: 1\n")
     assert gmid("check-config", "-c", str(edited)).returncode == 1
     status = gmid("status", "-c", str(edited))
