@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 from pathlib import Path
 
@@ -83,3 +85,27 @@ async def test_an_answer_is_encoded_once_by_the_server():
     [portal] = answer["result"]
     assert portal["name"] == "energie" and portal["last_run"] is None
     assert json.loads(p.encode(answer)) == answer
+
+
+async def test_a_connection_task_that_fails_is_logged_once_and_a_gone_client_not_at_all(caplog):
+    """Tasks of a connection (the event pump of `subscribe`, which `fetch --wait` uses) end
+    with ConnectionResetError when their client dies mid-push: no "Task exception was never
+    retrieved" traceback in the log. A real failure is logged once, as gmid's own line."""
+
+    async def push_to_a_dead_client():
+        raise ConnectionResetError("Connection lost")
+
+    async def bug():
+        raise ValueError("a bug in a pump")
+
+    conn = Connection(ControlServer(Path("/nonexistent/gmid.sock"), {}), None, None)
+    for coro in (push_to_a_dead_client(), bug()):
+        task = conn.spawn(coro)
+        await asyncio.wait([task])
+    del task, conn
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
+    assert "Connection lost" not in caplog.text
+    assert caplog.text.count("a task of a control connection failed") == 1
+    assert "ValueError: a bug in a pump" in caplog.text

@@ -160,12 +160,30 @@ class Connection:
             return p.error(id_, p.INTERNAL_ERROR, f"{method} failed; see the daemon's log")
         return None if "id" not in message else p.result(id_, wire(value))
 
+    def close(self) -> None:
+        """Cancel what runs for this client and close its socket."""
+        for task in list(self.tasks):
+            task.cancel()
+        # The subscription's task would keep this connection alive through its traceback.
+        self.subscription = None
+        self.writer.close()
+
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
         """Run a task tied to this connection (cancelled when it closes)."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_ended)
         return task
+
+
+def _ended(task: asyncio.Task) -> None:
+    """Take a connection task's end: a client gone is no news; anything else is logged once."""
+    if task.cancelled():
+        return
+    error = task.exception()  # retrieved here, so asyncio does not complain at collection
+    if error is not None and not isinstance(error, ConnectionError):
+        logger.error("a task of a control connection failed", exc_info=error)
 
 
 def wire(value: Any) -> Any:
@@ -224,9 +242,7 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
-            for task in list(conn.tasks):
-                task.cancel()
-            conn.writer.close()
+            conn.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -260,9 +276,7 @@ class ControlServer:
             pass
         finally:
             self._connections.pop(conn, None)
-            for task in list(conn.tasks):
-                task.cancel()
-            writer.close()
+            conn.close()
 
     def _make_room(self) -> bool:
         """Tell whether a new connection may stay: at the limit, the oldest silent one goes."""
@@ -273,9 +287,7 @@ class ControlServer:
             return False
         self._log_refused("too many control connections: closed one that asked nothing")
         self._connections.pop(silent, None)
-        for task in list(silent.tasks):
-            task.cancel()
-        silent.writer.close()
+        silent.close()
         return True
 
     def _log_refused(self, message: str) -> None:
