@@ -8,7 +8,9 @@ text filter over the documents.
 (b) Filter: in process (App.run_test against the same daemon), on the documents page, from a
     key typed into the search field until the table shows the answer for the new text. Every
     key is one measurement. Reference: the same query over the socket alone (ControlClient
-    .documents with the same text), which is what the daemon's index costs. Target: <= 100 ms.
+    .documents with the same text), which is what the daemon's index costs; the ratio is what
+    the TUI adds (keys, rendering, the terminal). Target: <= 100 ms on an idle machine; on a
+    busy one the query alone takes longer, and the ratio is the figure to compare.
 
 The daemon's index is seeded before it starts: gmid.archive.index.Index creates it, then the 20,000
 rows go in with one executemany (Index.add commits and fsyncs each row: minutes for 20,000); the
@@ -191,9 +193,14 @@ def typed(socket: Path, texts: list[str], totals: dict[str, int], total: int) ->
         # Textual hands a key to the widget that has the focus when the key arrives: the keys
         # that move the focus or clear the field must have been handled before the next one.
         wait_screen(tmux, lambda s: "Refresh" not in s, "the search field's focus")
+        empty = lambda s: unfiltered in s and "search name" in s  # noqa: E731
         for text in texts:
-            tmux.keys("C-a", "C-k")
-            wait_screen(tmux, lambda s: unfiltered in s and "search name" in s, "an empty field")
+            # Clear the field only when it holds text: the keys that follow must wait until the
+            # clearing shows. Textual runs a key's binding (ctrl+k) after the printable keys
+            # that came in the same read, so "C-a C-k i" sent at once can end as an empty field.
+            if not empty(tmux.screen()):
+                tmux.keys("C-a", "C-k")
+                wait_screen(tmux, empty, "an empty field")
             for i, key in enumerate(text):
                 wanted = text[: i + 1].strip()
                 mark = f"{totals[wanted]:,} documents matching “{wanted}”"
@@ -283,7 +290,8 @@ def main() -> None:
     worst = sorted(keyed)[int(len(keyed) * 0.9)]
     print(
         f"filter, key to table:    median {key * 1000:.1f} ms (p90 {worst * 1000:.1f} ms)   "
-        f"socket-only query {query * 1000:.1f} ms   target {TARGET_FILTER * 1000:.0f} ms: "
+        f"socket-only query {query * 1000:.1f} ms   ratio {key / query:.2f}   "
+        f"target {TARGET_FILTER * 1000:.0f} ms: "
         f"{key / TARGET_FILTER:.2f} of it ({'ok' if key <= TARGET_FILTER else 'MISSED'})"
     )
 
