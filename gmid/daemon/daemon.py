@@ -64,7 +64,8 @@ class Daemon:
         self._lock_fd: int | None = None
 
     async def start(self) -> None:
-        """Take the state lock, open the index and archive, then the listeners.
+        """Take the state lock, check the control socket's folder, open the index and archive,
+        then the listeners.
 
         A failure stops whatever had started.
         """
@@ -74,6 +75,8 @@ class Daemon:
         try:
             # The lock first: a second daemon on the same state must not even clean temp files.
             self._lock_fd = _lock_state(config.state_dir)
+            # Every check that can refuse the start comes before any listener opens.
+            await self.control.prepare()
             self.index = await loop.run_in_executor(
                 self.executor, Index, config.state_dir / "index.sqlite"
             )

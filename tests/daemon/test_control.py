@@ -150,3 +150,15 @@ def test_second_daemon_on_same_state_refuses_to_start(daemon):
     with pytest.raises(RuntimeError, match="another gmid daemon"):
         second.start(timeout=10)
     assert daemon.status().pid == daemon.proc.pid
+
+
+def test_a_socket_folder_open_to_others_stops_the_start_before_anything_listens(daemon_dir):
+    """The refusal comes first: no SMTP listener opened (and logged) only to be closed."""
+    daemon_dir.socket.parent.mkdir(mode=0o755)
+    os.chmod(daemon_dir.socket.parent, 0o755)
+    with pytest.raises(RuntimeError, match="daemon exited 1"):
+        daemon_dir.start()
+    log = daemon_dir.log_text()
+    assert "must belong to uid" in log and "chmod 700" in log
+    assert "SMTP listener" not in log and "Traceback" not in log
+    assert not daemon_dir.socket.exists()

@@ -214,9 +214,15 @@ class ControlServer:
         self._refused_logged = -REFUSED_LOG_INTERVAL
         self._server: asyncio.AbstractServer | None = None
         self._connections: dict[Connection, None] = {}  # oldest first
+        self._prepared = False
 
-    async def start(self) -> None:
-        """Create the folder (0700) and the socket (0600), refusing to steal a live one."""
+    async def prepare(self) -> None:
+        """Check that the socket can be made: its folder (created 0700) is ours and closed to
+        others, and no daemon answers on it (a stale socket file is removed).
+
+        The daemon calls this before it opens any listener, so that a refusal here comes
+        before anything listens or logs that it does.
+        """
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = folder.stat()
@@ -229,6 +235,12 @@ class ControlServer:
             if await _answers(self.path):
                 raise GmidError(f"another gmid daemon is already listening on {self.path}")
             self.path.unlink()
+        self._prepared = True
+
+    async def start(self) -> None:
+        """Create the socket (0600) after prepare(), which it runs when nobody did."""
+        if not self._prepared:
+            await self.prepare()
         # The backlog is also how many connections asyncio accepts in one go, before any is
         # looked at: keep it to the cap, so a flood cannot take more descriptors than that.
         self._server = await asyncio.start_unix_server(
