@@ -158,8 +158,9 @@ def part_filename(msg: Message) -> str | None:
     return name or None
 
 
-def header_addresses(msg: Message, name: str) -> list[str]:
-    """The e-mail addresses in an address header (From, Reply-To, Sender), lower-cased."""
+def header_addresses(msg: Message, name: str, *, lower: bool = True) -> list[str]:
+    """The e-mail addresses in an address header (From, Reply-To, Sender), lower-cased unless
+    told otherwise (a plus tag keeps the case its sender gave it)."""
     value = header_value(msg, name)
     if not value:
         return []
@@ -167,7 +168,8 @@ def header_addresses(msg: Message, name: str) -> list[str]:
         pairs = getaddresses([value])
     except Exception:
         return []
-    return [a.strip().lower() for _, a in pairs if "@" in a and " " not in a.strip()]
+    found = [a.strip() for _, a in pairs if "@" in a and " " not in a.strip()]
+    return [a.lower() for a in found] if lower else found
 
 
 def parse_message_id(value: str) -> str | None:

@@ -96,10 +96,23 @@ class Ingestor:
         self._failures_lock = threading.Lock()
         self.archive_failures = ArchiveFailures()
 
-    def company_for(self, recipients: Iterable[str], senders: Iterable[str]) -> str:
-        """Pick the company: plus-address tag first, then the first sender a company claims."""
+    def company_for(
+        self, recipients: Iterable[str], senders: Iterable[str], delivered: Iterable[str] = ()
+    ) -> str:
+        """Pick the company: plus-address tag first, then the first sender a company claims.
+
+        The tag is the envelope recipient's. A mail that came with an envelope but no tag in
+        it is looked at as delivered before (`delivered`: fetchmail's `smtpname` rewrites the
+        envelope recipient, the Delivered-To of the mailbox it fetched from keeps the tag);
+        that too is the sender's choice, as a plus address is. Mail read from a mailbox has
+        no envelope here: its company comes from its senders or the mailbox's rule.
+        """
         by_norm = {_norm(c.name): c.name for c in self.config.companies}
-        for rcpt in recipients:
+        recipients = list(recipients)
+        tagged = recipients
+        if recipients and not any(split_plus(r)[1] for r in recipients):
+            tagged = [*recipients, *delivered]
+        for rcpt in tagged:
             _base, tag = split_plus(rcpt)
             tag = printable(tag or "")  # the sender chose it: it reaches the index and terminals
             if tag:
@@ -184,7 +197,7 @@ class Ingestor:
         senders = list(parsed.senders)
         if mail.envelope_from:
             senders.append(mail.envelope_from.lower())
-        company = mail.company or self.company_for(mail.recipients, senders)
+        company = mail.company or self.company_for(mail.recipients, senders, parsed.delivered_to)
         keep = mail.keep
         documents = [d for d in parsed.documents if keep is None or keep(d)]
         if (

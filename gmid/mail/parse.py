@@ -84,6 +84,9 @@ class ParsedMail:
     senders: tuple[str, ...]  # most specific first: forwarded originals, From, Reply-To, Sender
     documents: tuple[Document, ...]
     problems: tuple[str, ...]
+    # Where the last delivery before gmid put it (the topmost Delivered-To, X-Original-To): a
+    # fetching client such as fetchmail may hand the mail on to another envelope recipient.
+    delivered_to: tuple[str, ...] = ()
 
 
 def parse_mail(
@@ -104,6 +107,7 @@ def parse_mail(
         senders=tuple(dict.fromkeys(senders)),
         documents=tuple(walk.documents),
         problems=tuple(dict.fromkeys(walk.problems)),
+        delivered_to=tuple(dict.fromkeys(walk.delivered_to)),
     )
 
 
@@ -141,6 +145,7 @@ class _Walk:
         self.subject = ""
         self.date: datetime | None = None
         self.outer: list[str] = []
+        self.delivered_to: list[str] = []
         self.forwarded: list[tuple[int, int, str]] = []  # (message level, order, address)
         self.texts: dict[int, list[tuple[str, str]]] = {}  # message order -> [(subtype, text)]
         self.levels: dict[int, int] = {}  # message order -> message level
@@ -207,6 +212,8 @@ class _Walk:
             self.forwarded.extend((level, len(self.forwarded), a) for a in addresses)
             return
         self.outer = addresses + header_addresses(msg, "reply-to") + header_addresses(msg, "sender")
+        delivered = header_addresses(msg, "delivered-to", lower=False)
+        self.delivered_to = delivered + header_addresses(msg, "x-original-to", lower=False)
         self.subject = decoded_header(msg, "subject")
         self.message_id = parse_message_id(header_value(msg, "message-id"))
         try:
