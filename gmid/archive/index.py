@@ -214,6 +214,15 @@ class Index:
         rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE sha256 = ?", (sha,))
         return _row_to_document(rows[0]) if rows else None
 
+    def kept_mail(self, message_id: str, company: str, day: date | None) -> IndexedDocument | None:
+        """Return the mail kept whole (.eml) with this Message-ID, company and date, if any."""
+        rows = self.query(
+            f"SELECT {_COLUMNS} FROM documents WHERE company = ? AND message_id = ?"
+            " AND media_type = 'message/rfc822' AND date IS ? LIMIT 1",
+            (company, message_id, day.isoformat() if day else None),
+        )
+        return _row_to_document(rows[0]) if rows else None
+
     def by_path(self, path: str) -> IndexedDocument | None:
         """Return the document filed under this archive-relative path, if any."""
         rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))

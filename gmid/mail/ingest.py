@@ -20,6 +20,7 @@ from gmid.mail.parse import Document, ParsedMail, eml_document, parse_mail
 logger = logging.getLogger(__name__)
 
 UNKNOWN_COMPANY = "unknown"
+EML = "message/rfc822"  # a mail kept whole
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Ingestor:
         """File the documents of several mails as ingest() does one, in one archive batch."""
         received = datetime.now(UTC)
         plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]] = []
+        kept_before: dict[int, Stored] = {}  # plan position -> the same mail kept whole before
         for mail in mails:
             try:
                 parsed = parse_mail(mail.raw, types=self.config.ingest.types)
@@ -144,14 +146,19 @@ class Ingestor:
                 plans.append((mail, UNKNOWN_COMPANY, None, []))
                 continue
             company, incoming = self._plan(mail, parsed, received)
+            if incoming and incoming[-1].media_type == EML and (known := self._kept(incoming[-1])):
+                kept_before[len(plans)] = known
+                incoming.pop()
             plans.append((mail, company, parsed, incoming))
         try:
             stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
         except ArchiveError as exc:
             return self._keep_instead(plans, exc)
         results = []
-        for mail, company, parsed, docs in plans:
+        for position, (mail, company, parsed, docs) in enumerate(plans):
             kept = tuple(next(stored) for _ in docs)
+            if position in kept_before:
+                kept += (kept_before[position],)
             for result in kept:
                 if result.created and self.on_stored:
                     self.on_stored(result)
@@ -159,8 +166,9 @@ class Ingestor:
             if parsed is None or parsed.problems:
                 reason = "; ".join(parsed.problems) if parsed else "could not parse the mail"
                 quarantined = self._quarantine(mail.raw, reason, mail.source, mail.source_name)
-            # The same mail again is recognised by its documents' content: nothing is written
-            # twice, and no per-mail bookkeeping costs another fsync on this hot path.
+            # The same mail again is recognised by its documents' content (a mail kept whole,
+            # by its Message-ID, company and date): nothing is written twice, and no per-mail
+            # bookkeeping costs another fsync on this hot path.
             duplicate = bool(kept) and not any(s.created for s in kept)
             results.append(IngestResult(company, kept, quarantined, duplicate))
         return results
@@ -207,6 +215,8 @@ class Ingestor:
             and self.config.ingest.keep_mail_without_documents
         ):
             documents.append(eml_document(mail.raw))
+        # A mail kept whole is dated by its Date header, on the config's calendar.
+        day = parsed.date.astimezone(self.config.tz).date() if parsed.date else None
         return company, [
             Incoming(
                 data=doc.data,
@@ -218,9 +228,23 @@ class Ingestor:
                 original_name=doc.original_name,
                 message_id=parsed.message_id,
                 received_at=received,
+                date=day if doc.kind == "eml" else None,
             )
             for doc in documents
         ]
+
+    def _kept(self, eml: Incoming) -> Stored | None:
+        """The same mail kept whole before, found by its Message-ID, company and date.
+
+        Its bytes are no guide: each MTA that relays a mail adds a Received line, so a receipt
+        sent twice through Postfix (or fetched twice) differs in its first lines.
+        """
+        if not eml.message_id:
+            return None
+        row = self.index.kept_mail(eml.message_id, eml.company, eml.date)
+        if row is None or self.archive.file_gone(row.sha256):
+            return None  # a file gone is written again from this copy
+        return Stored(row, False, self.archive.root / row.path)
 
     def _quarantine(self, raw: bytes, reason: str, source: str, source_name: str) -> str:
         return str(self.archive.quarantine(raw, reason, source=source, source_name=source_name))

@@ -40,3 +40,33 @@ def test_only_the_last_delivery_counts(daemon):
     assert daemon.send(raw, rcpt="invoices@gmid.local")[0] == 250
     [doc] = daemon.documents().documents
     assert doc.company == "Telekom"  # by its sender, as without any tag
+
+
+def _receipt(message_id: str, date: str = "Tue, 01 Dec 2026 10:00:00 +0100") -> bytes:
+    return (
+        "From: Shop <orders@shop.example>\r\nTo: me@provider.example\r\n"
+        f"Subject: Your receipt\r\nDate: {date}\r\nMessage-ID: <{message_id}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nTotal: 12.34 EUR\r\n"
+    ).encode()
+
+
+def test_a_receipt_relayed_twice_is_kept_once(daemon):
+    """Each MTA pass adds its own Received line, so the bytes differ; the Message-ID, sender
+    and date say it is the same mail: one .eml, and the second delivery hears so."""
+    first = _relayed(_receipt("r-1@shop.example"), "Received: from mx1 by relay; 1 Dec 2026")
+    again = _relayed(_receipt("r-1@shop.example"), "Received: from mx2 by relay; 2 Dec 2026")
+    assert daemon.send(first)[0] == 250
+    code, text = daemon.send(again)
+    assert code == 250 and "already archived" in text
+    [doc] = daemon.documents().documents
+    assert doc.path.endswith(".eml") and str(doc.date) == "2026-12-01"
+    assert len([p for p in daemon.archived_files() if p.suffix == ".eml"]) == 1
+
+
+def test_a_reused_message_id_on_another_day_is_another_receipt(daemon):
+    """A shop whose mailer reuses Message-IDs still gets each receipt kept."""
+    assert daemon.send(_receipt("same@shop.example"))[0] == 250
+    later = _receipt("same@shop.example", date="Wed, 02 Dec 2026 10:00:00 +0100")
+    code, text = daemon.send(later)
+    assert code == 250 and "already archived" not in text
+    assert len(daemon.documents().documents) == 2
