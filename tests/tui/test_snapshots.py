@@ -384,7 +384,7 @@ def test_quiet_hours_confirmation(snap_compare):
 def test_schedule_form(snap_compare):
     async def before(pilot):
         await connected(pilot)
-        await pilot.press("enter", "down", "down", "enter")  # energie: Edit schedule
+        await pilot.press("enter", "down", "down", "down", "enter")  # energie: Edit schedule
         steady(pilot)
 
     assert snap_compare(app(), run_before=before)

@@ -166,3 +166,61 @@ class AskPath(ModalScreen[str | None]):
             close(self, path)
         else:
             self.notify("give the file's path", severity="warning")
+
+
+class LoginForm(ModalScreen[tuple[str, str] | None]):
+    """Ask for a portal's new user name and password (masked); Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
+
+    def __init__(self, portal: str, username: str | None = None):
+        super().__init__()
+        self.portal = portal
+        self.username = username or ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small"):
+            yield Label(f"Change the login of {self.portal}", classes="dialog-title")
+            yield Static(
+                "The password goes to the daemon's secret store (a file only you can read); "
+                "the next run logs in with these.",
+                classes="question",
+            )
+            with Horizontal(classes="field"):
+                yield Label("User name", classes="field-label")
+                yield Input(self.username, id="login-user")
+            with Horizontal(classes="field"):
+                yield Label("Password", classes="field-label")
+                yield Input(password=True, id="login-password")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#login-password" if self.username else "#login-user"
+        self.set_focus(self.query_one(first, Input))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "login-user":
+            self.set_focus(self.query_one("#login-password", Input))
+        else:
+            self._save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._save()
+        else:
+            close(self)
+
+    def action_cancel(self) -> None:
+        close(self)
+
+    def _save(self) -> None:
+        username = self.query_one("#login-user", Input).value.strip()
+        password = self.query_one("#login-password", Input).value
+        given = (("user name", username), ("password", password))
+        missing = [what for what, value in given if not value]
+        if missing:
+            self.notify(f"missing: {', '.join(missing)}", severity="error")
+            return
+        close(self, (username, password))
