@@ -1,4 +1,4 @@
-"""A portal's login in the TUI: changed in the portal dialog.
+"""A portal's login in the TUI: changed in the portal dialog, tried in the add dialog.
 
 A real daemon on a temp socket and a small portal on 127.0.0.1 that accepts one password only;
 the TUI under its pilot, keys and buttons as a user presses them.
@@ -14,11 +14,13 @@ import pytest
 import yaml
 from textual.widgets import DataTable, Input, OptionList
 
+from gmid.demo.portal import DemoPortal, running
 from tests.conftest import make_daemon_dir
 from tests.support.mails import make_pdf
 from tests.support.portal_http import Request, serve
-from tests.tui.test_tui import SIZE, choose, fill, rows, until
+from tests.tui.test_tui import FORM, SIZE, choose, fill, rows, text_of, until
 from tui.app import GmidApp
+from tui.dialogs.add import AddScreen
 from tui.dialogs.common import LoginForm
 from tui.dialogs.portal import PortalDialog
 
@@ -185,3 +187,90 @@ async def test_a_config_yaml_portal_offers_no_login_change(in_config_yaml):
         shown = [options.get_option_at_index(i) for i in range(options.option_count)]
         [login] = [o for o in shown if str(o.prompt).startswith("Change login")]
         assert login.disabled and "change it there" in str(login.prompt)
+
+
+@pytest.fixture
+def adding(shop):
+    """A daemon with no portal and a form description of the shop to add it from."""
+    d = make_daemon_dir(extra="include: portals.d/*.yaml\n")
+    (d.dir / "forms").mkdir()
+    form = {"description": "the shop of this test", "company": "Shop GmbH"}
+    form["form"] = yaml.safe_load(DESCRIPTION.format(url=shop.url))
+    (d.dir / "forms" / "shop.yaml").write_text(yaml.safe_dump(form))
+    d.start()
+    yield d
+    log = _stop(d)
+    assert NEW not in log and OLD not in log
+
+
+async def to_the_portal_form(pilot, search: str) -> None:
+    """The add screen's portal form with the one description found by `search` picked."""
+    app = pilot.app
+    await until(pilot, lambda: app.model.connected)
+    await pilot.press("a")
+    assert isinstance(app.screen, AddScreen)
+    await pilot.press("enter")  # an online portal
+    await until(pilot, lambda: app.screen.connectors, what="the connectors list")
+    await pilot.press(*search, "enter", "enter")
+    assert app.screen.query_one("#p-name", Input).value == search
+
+
+async def test_a_login_is_tried_before_the_portal_is_added(adding, shop):
+    d = adding
+    app = GmidApp(d.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_the_portal_form(pilot, "shop")
+        await fill(pilot, "p-user", USER)
+        await fill(pilot, "p-password", OLD)
+        app.screen.query_one("#test-portal").press()
+        await until(
+            pilot, lambda: "wrong credentials" in text_of(app, "#test-result"), what="refused"
+        )
+        assert REFUSED in text_of(app, "#test-result")  # the portal's own words
+
+        await fill(pilot, "p-password", NEW)
+        app.screen.query_one("#test-portal").press()
+        await until(pilot, lambda: "login works" in text_of(app, "#test-result"), what="works")
+        assert isinstance(app.screen, AddScreen)  # still to be added
+
+        # Nothing was added, listed, downloaded or kept.
+        assert "shop" not in app.model.portals
+        assert not (d.dir / "portals.d").exists() or not list((d.dir / "portals.d").iterdir())
+        assert not (d.state / "secrets").exists()
+        assert not (d.state / "sessions" / "shop.cookies").exists()
+        assert [r.path for r in shop.requests if r.path in ("/invoices", "/files/1.pdf")] == []
+        assert sum(r.method == "POST" for r in shop.requests) == 2
+
+        app.screen.query_one("#add-portal").press()  # then added as tried
+        await until(pilot, lambda: "shop" in app.model.portals, what="the new portal")
+        assert (d.dir / "portals.d" / "shop.yaml").exists()
+
+
+@pytest.fixture
+def adding_demo():
+    """A daemon with no portal and the description of the demo portal, which asks a code."""
+    with running(DemoPortal(), port=0) as demo:
+        d = make_daemon_dir(extra="include: portals.d/*.yaml\n")
+        (d.dir / "forms").mkdir()
+        (d.dir / "forms" / "testportal.yaml").write_text(FORM.format(port=demo.port))
+        d.start()
+        yield d, demo
+        _stop(d)
+
+
+async def test_a_portal_that_asks_a_code_is_tried_up_to_the_code(adding_demo):
+    d, demo = adding_demo
+    app = GmidApp(d.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_the_portal_form(pilot, "testportal")
+        await fill(pilot, "p-user", "demo")
+        await fill(pilot, "p-password", "demo")
+        app.screen.query_one("#test-portal").press()
+        result = "#test-result"
+        await until(pilot, lambda: "up to the code" in text_of(app, result), what="the test")
+        said = " ".join(text_of(app, result).split())
+        assert "accepted the user name and password, then asked for a code" in said
+        assert "sent by SMS" in said
+        assert isinstance(app.screen, AddScreen)  # nobody is asked for the code
+        assert not app.model.challenges and not app.model.portals
+        assert demo.logins == 1 and demo.downloads == 0
