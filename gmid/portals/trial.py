@@ -35,6 +35,7 @@ from gmid.portals.run import PortalRun
 logger = logging.getLogger(__name__)
 
 ASKS_CODE = "asks for a code"
+ASKS_APPROVAL = "asks for an approval"
 _busy: set[str] = set()  # the names whose test is under way
 _busy_lock = threading.Lock()
 
@@ -51,6 +52,7 @@ class ChallengeReached(PortalError):
                 f"(«{request.prompt}»); once the portal is added, its runs ask you for it"
             )
         elif isinstance(request, ApprovalRequest):
+            self.outcome = ASKS_APPROVAL
             message = (
                 "the portal accepted the user name and password and waits for the login "
                 "to be confirmed in its app; once the portal is added, its runs wait for it"
@@ -104,9 +106,11 @@ def _try(
     halt: Halt | None,
 ) -> p.RunInfo:
     started = datetime.now(UTC)
-    folder = config.state_dir / "trials" / portal.name
+    trials = config.state_dir / "trials"
+    trials.mkdir(mode=0o700, parents=True, exist_ok=True)  # its pages may show personal data
+    folder = trials / portal.name
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(mode=0o700, parents=True)
+    folder.mkdir(mode=0o700)
     run = PortalRun(
         portal,
         dataclasses.replace(config, state_dir=folder),
@@ -135,7 +139,7 @@ def _try(
         shutil.rmtree(folder / "sessions", ignore_errors=True)  # its cookies log in
     if outcome != "ok" and halt is not None and halt.event.is_set():
         outcome, message, portal_message = "stopped", "stopped when the daemon stopped", None
-    level = logging.INFO if outcome in ("ok", ASKS_CODE) else logging.WARNING
+    level = logging.INFO if outcome in ("ok", ASKS_CODE, ASKS_APPROVAL) else logging.WARNING
     logger.log(level, "portal %s: test login before adding: %s", portal.name, outcome)
     return p.RunInfo(
         portal=portal.name,

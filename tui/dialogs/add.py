@@ -37,7 +37,8 @@ KINDS = (
     ("company", "Company", "a supplier without portal: its documents come by e-mail"),
     ("suggest", "Suggest a portal", "one gmid does not know yet: from its URL"),
 )
-ASKS_CODE = "asks for a code"  # a test login's outcome: the password was accepted
+# A test login's outcomes when the password was accepted and a second step follows.
+SECOND_STEP = {"asks for a code": "the code", "asks for an approval": "the approval"}
 PLAIN_WARNING = (
     "The password will be readable by anyone who can read portals.d/. "
     "Without this box the daemon keeps it in its secret store."
@@ -202,6 +203,8 @@ class AddScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "connector-search":
             self._show_connectors()
+        elif event.input.id in ("p-user", "p-password"):
+            self.query_one("#test-result", Static).update("")  # said of another login
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "connector-search":
@@ -315,7 +318,7 @@ class AddScreen(Screen):
     def on_done(self, message: Done) -> None:
         if message.action == "test":
             outcome = message.result.outcome if isinstance(message.result, p.RunInfo) else ""
-            style = {"ok": "green", ASKS_CODE: "yellow"}.get(outcome, "red")
+            style = "green" if outcome == "ok" else "yellow" if outcome in SECOND_STEP else "red"
             result = self.query_one("#test-result", Static)
             result.update(Text(message.text, style=style))
             result.scroll_visible()
@@ -337,8 +340,8 @@ def tried(result: p.RunInfo) -> str:
     """What a test login before adding found: it works, the portal's words, or a code step."""
     if result.outcome == "ok":
         return "login works: the portal accepted the user name and password"
-    if result.outcome == ASKS_CODE and result.message:
-        return f"login works up to the code: {result.message}"
+    if result.outcome in SECOND_STEP and result.message:
+        return f"login works up to {SECOND_STEP[result.outcome]}: {result.message}"
     text = f"{result.outcome}: {result.message}" if result.message else result.outcome
     if result.portal_message:
         text += f"\nthe portal said: «{result.portal_message}»"
