@@ -238,16 +238,16 @@ class ControlClient:
         (outcome "asks for a code": the password was accepted); nobody is asked for it.
         ControlError (INVALID_PARAMS) when `add_portal` would refuse the portal.
         """
-        params = {
-            "company": company,
-            "connector": connector,
-            "form": form,
-            "options": options,
-            "username": username,
-            "password": password,
-        }
-        given = {key: value for key, value in params.items() if value is not None}
-        result = await self._request("portal.test_login", {"name": name, **given})
+        result = await self.call(
+            "portal.test_login",
+            name=name,
+            company=company,
+            connector=connector,
+            form=form,
+            options=options,
+            username=username,
+            password=password,
+        )
         return p.RunInfo.from_dict(result)
 
     async def schedule(self, days: int = 7) -> p.SchedulePreview:
