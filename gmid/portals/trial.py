@@ -107,10 +107,13 @@ def _try(
 ) -> p.RunInfo:
     started = datetime.now(UTC)
     trials = config.state_dir / "trials"
-    trials.mkdir(mode=0o700, parents=True, exist_ok=True)  # its pages may show personal data
     folder = trials / portal.name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(mode=0o700)
+    try:
+        trials.mkdir(mode=0o700, parents=True, exist_ok=True)  # pages may show personal data
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+    except OSError as e:
+        raise GmidError(f"could not make the test login's folder {folder}: {e.strerror}") from None
     run = PortalRun(
         portal,
         dataclasses.replace(config, state_dir=folder),
