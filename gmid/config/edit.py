@@ -102,25 +102,13 @@ def add_portal(
     """
     config = _disk_config(config_path)
     path = _new_portal_file(config, name)
-    if isinstance(form, str):
-        form = _named_form(config, form)
-    entry: dict[str, Any] = {"name": name}
-    if company is not None:
-        entry["company"] = company
-    if form is None or connector not in (None, "form"):
-        entry["connector"] = connector or "form"
+    entry = _new_entry(config, name, company, connector, form, options, username)
     if enabled is not None:
         entry["enabled"] = enabled
-    if username is not None:
-        entry["username"] = username
-    writes, warnings = _place_secrets(config, entry, secrets or {}, plain_text, path)
     if schedule:
         entry["schedule"] = schedule
-    if form is not None:
-        entry["form"] = form
-    if options is not None:
-        entry["options"] = options
-    doc = {"portals": [entry]}
+    writes, warnings = _place_secrets(config, entry, secrets or {}, plain_text, path)
+    doc = {"portals": [_in_order(entry)]}
     text, found = _check(config, path, doc)
     written = _write_secrets(writes)
     try:
@@ -131,6 +119,31 @@ def add_portal(
         raise
     logger.info("portal %s added in %s", name, path)
     return Change(name, path, secrets=written, warnings=warnings + found)
+
+
+def draft_portal(
+    config_path: Path,
+    name: str,
+    *,
+    company: str | None = None,
+    connector: str | None = None,
+    form: dict[str, Any] | str | None = None,
+    options: dict[str, Any] | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> PortalConfig:
+    """A new portal as add_portal would write it and the daemon read it, written nowhere.
+
+    For a test login before the portal is added: ChangeRefused says what add_portal would
+    refuse. The password stays in the returned portal's memory (a plain SecretRef) only.
+    """
+    config = _disk_config(config_path)
+    path = _new_portal_file(config, name)
+    entry = _new_entry(config, name, company, connector, form, options, username)
+    if password is not None:
+        entry["password"] = password
+    _, _, portals = _read_checked(config, path, {"portals": [_in_order(entry)]})
+    return portals[0]
 
 
 def update_portal(
@@ -241,6 +254,50 @@ def _named_form(config: Config, name: str) -> dict[str, Any]:
     raise ChangeRefused(f"no form description named {name!r} (known: {known})")
 
 
+ENTRY_ORDER = (
+    "name",
+    "company",
+    "connector",
+    "enabled",
+    "username",
+    *SECRET_FILES,
+    "schedule",
+    "form",
+    "options",
+)
+
+
+def _new_entry(
+    config: Config,
+    name: str,
+    company: str | None,
+    connector: str | None,
+    form: dict[str, Any] | str | None,
+    options: dict[str, Any] | None,
+    username: str | None,
+) -> dict[str, Any]:
+    """A new portal's entry: its connector, or form description (or the name of one)."""
+    if isinstance(form, str):
+        form = _named_form(config, form)
+    entry: dict[str, Any] = {"name": name}
+    if company is not None:
+        entry["company"] = company
+    if form is None or connector not in (None, "form"):
+        entry["connector"] = connector or "form"
+    if username is not None:
+        entry["username"] = username
+    if form is not None:
+        entry["form"] = form
+    if options is not None:
+        entry["options"] = options
+    return entry
+
+
+def _in_order(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its options in the order a reader expects them (name first...)."""
+    return {key: entry[key] for key in ENTRY_ORDER if key in entry}
+
+
 def _new_portal_file(config: Config, name: str) -> Path:
     """Where a new portal's file goes; ChangeRefused if the name is unusable or taken."""
     if not PORTAL_NAME.fullmatch(name):
@@ -321,6 +378,14 @@ def _check(config: Config, path: Path, doc: dict[str, Any]) -> tuple[str, list[s
     ChangeRefused lists the problems as FILE:LINE: OPTION: MESSAGE, lines of the text that
     would have been written.
     """
+    text, warnings, _ = _read_checked(config, path, doc)
+    return text, warnings
+
+
+def _read_checked(
+    config: Config, path: Path, doc: dict[str, Any]
+) -> tuple[str, list[str], list[PortalConfig]]:
+    """`_check`, and the file's portals as the daemon would read them."""
     text = dump(doc)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -329,10 +394,11 @@ def _check(config: Config, path: Path, doc: dict[str, Any]) -> tuple[str, list[s
     others = [(c, "companies") for c in config.companies if c.file != str(path)]
     check_companies(problems, others + read_companies(r, top.get("companies")))
     portals = [p for p in config.portals if p.file != str(path)]
-    check_portals(problems, portals + read_portals(r, top.get("portals"), config.schedule))
+    read = read_portals(r, top.get("portals"), config.schedule)
+    check_portals(problems, portals + read)
     if problems:
         raise ChangeRefused(f"nothing was written: {path} would have these problems", problems)
-    return text, warnings
+    return text, warnings, read
 
 
 def _mode(doc: dict[str, Any]) -> int:

@@ -221,6 +221,35 @@ class ControlClient:
         """
         return p.RunInfo.from_dict(await self.call("portal.test_login", name=name))
 
+    async def test_new_portal(
+        self,
+        name: str,
+        *,
+        company: str | None = None,
+        connector: str | None = None,
+        form: dict[str, Any] | str | None = None,
+        options: dict[str, Any] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> p.RunInfo:
+        """Try the login of a portal before adding it, with what `add_portal` would take.
+
+        Nothing is written and no document is listed. A code the portal asks for ends the test
+        (outcome "asks for a code": the password was accepted); nobody is asked for it.
+        ControlError (INVALID_PARAMS) when `add_portal` would refuse the portal.
+        """
+        result = await self.call(
+            "portal.test_login",
+            name=name,
+            company=company,
+            connector=connector,
+            form=form,
+            options=options,
+            username=username,
+            password=password,
+        )
+        return p.RunInfo.from_dict(result)
+
     async def schedule(self, days: int = 7) -> p.SchedulePreview:
         """The runs of the coming days and the quiet periods."""
         return p.SchedulePreview.from_dict(await self.call("schedule.preview", days=days))

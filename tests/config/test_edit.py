@@ -315,6 +315,36 @@ def test_a_wrong_password_in_a_test_login_says_so(daemon):
     assert _portal(daemon, "energie").last_run is None
 
 
+def test_a_login_is_tried_before_adding_and_nothing_is_kept(daemon):
+    def attempt(password: str, name: str = "energie"):
+        return lambda c: c.test_new_portal(
+            name, form=_form(demo.port), username="demo", password=password
+        )
+
+    with running(DemoPortal(code=CODE), port=0) as demo:
+        wrong = daemon.call(attempt(PASSWORD))
+        assert (wrong.outcome, wrong.test) == ("wrong credentials", True)
+        assert wrong.portal_message == "E-Mail-Adresse oder Passwort ist falsch."
+        right = daemon.call(attempt("demo"))
+        # the portal sends a code next: the test ends there, nobody is asked for it
+        assert right.outcome == "asks for a code"
+        assert "accepted the user name and password" in right.message
+        assert daemon.call(lambda c: c.challenges()) == []
+        assert demo.logins == 1 and demo.downloads == 0
+        # what portal.add would refuse is refused before any request
+        error = _refused(daemon, attempt(PASSWORD, name="main-portal"))
+        assert "exists already" in str(error)
+
+    assert _portal(daemon, "energie") is None
+    assert not (daemon.dir / "portals.d").exists()
+    assert not (daemon.state / "secrets").exists()
+    assert not (daemon.state / "sessions" / "energie.cookies").exists()
+    assert not (daemon.state / "trials" / "energie" / "sessions").exists()
+    events = daemon.call(lambda c: c.recent_events(50))
+    assert PASSWORD not in json.dumps([e.data for e in events])
+    assert not [e for e in events if e.data.get("portal") == "energie"]
+
+
 def test_connectors_and_form_descriptions(daemon):
     (daemon.dir / "forms").mkdir()
     mine = {"description": "My portal", "form": _form(9999)}

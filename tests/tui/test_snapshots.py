@@ -15,12 +15,14 @@ import pytest
 from gmid.control import protocol as p
 from tui.app import GmidApp
 from tui.dialogs.mailbox import MailboxDialog
+from tui.dialogs.portal import PortalDialog
 from tui.messages import (
     Connected,
     ConnectorsLoaded,
     Counted,
     DaemonDown,
     DocumentsLoaded,
+    Done,
     RecentLoaded,
     ScheduleLoaded,
 )
@@ -343,6 +345,40 @@ def test_portal_dialog(snap_compare):
     assert snap_compare(app(), run_before=before)
 
 
+# What the portal dialog says after a refused test login: a toast of five lines at 80x24.
+REFUSED = (
+    "energie: test login: wrong credentials: the portal refused the password "
+    "(«E-Mail-Adresse oder Passwort ist falsch.»)"
+)
+
+
+async def refused_in_the_dialog(pilot) -> None:
+    """The portal dialog, and the toast of its refused test login (the worker's message)."""
+    await connected(pilot)
+    await pilot.press("enter")
+    assert isinstance(pilot.app.screen, PortalDialog)
+    pilot.app.screen.post_message(Done(REFUSED, ok=False, action="test"))
+    for _ in range(20):
+        await pilot.pause(0.05)
+        if pilot.app.screen.query("Toast"):  # a notification shows as a Toast
+            break
+
+
+def test_a_toast_over_the_portal_dialog(snap_compare):
+    assert snap_compare(app(), run_before=refused_in_the_dialog)
+
+
+async def test_a_toast_does_not_cover_the_dialog():
+    async with app().run_test(size=(80, 24), notifications=True) as pilot:
+        await refused_in_the_dialog(pilot)
+        screen = pilot.app.screen
+        [toast] = screen.query("Toast")
+        dialog = screen.query_one(".dialog")
+        assert "wrong credentials" in str(toast.render())
+        assert not dialog.region.overlaps(toast.region), (dialog.region, toast.region)
+        assert dialog.region.bottom <= toast.region.y  # its bottom border is drawn whole
+
+
 def test_code_prompt_after_a_wrong_code(snap_compare):
     async def before(pilot):
         await connected(pilot, challenges=True)
@@ -384,7 +420,7 @@ def test_quiet_hours_confirmation(snap_compare):
 def test_schedule_form(snap_compare):
     async def before(pilot):
         await connected(pilot)
-        await pilot.press("enter", "down", "down", "enter")  # energie: Edit schedule
+        await pilot.press("enter", "down", "down", "down", "enter")  # energie: Edit schedule
         steady(pilot)
 
     assert snap_compare(app(), run_before=before)

@@ -104,7 +104,7 @@ async def test_a_download_started_in_the_portal_dialog_asks_the_code_and_files_d
         options = app.screen.query_one(OptionList)
         shown = [options.get_option_at_index(i) for i in range(options.option_count)]
         refused = {str(o.prompt).split("  ")[0]: o for o in shown if o.disabled}
-        assert set(refused) == {"Edit schedule", "Enable", "Remove"}  # a disabled portal
+        assert set(refused) == {"Change login", "Edit schedule", "Enable", "Remove"}
         assert "line" in str(refused["Remove"].prompt) and "change it there" in str(
             refused["Remove"].prompt
         )

@@ -37,6 +37,8 @@ KINDS = (
     ("company", "Company", "a supplier without portal: its documents come by e-mail"),
     ("suggest", "Suggest a portal", "one gmid does not know yet: from its URL"),
 )
+# A test login's outcomes when the password was accepted and a second step follows.
+SECOND_STEP = {"asks for a code": "the code", "asks for an approval": "the approval"}
 PLAIN_WARNING = (
     "The password will be readable by anyone who can read portals.d/. "
     "Without this box the daemon keeps it in its secret store."
@@ -116,7 +118,10 @@ class AddScreen(Screen):
                     yield field(label, f"p-{key}", example)
                 yield Checkbox("Store the password as plain text in the YAML", id="p-plain")
                 yield Static(PLAIN_WARNING, id="plain-warning", classes="warning")
-                yield Button("Add portal", id="add-portal", variant="primary")
+                with Horizontal(id="portal-buttons"):
+                    yield Button("Test login", id="test-portal")
+                    yield Button("Add portal", id="add-portal", variant="primary")
+                yield Static(id="test-result")
             with VerticalScroll(id="company-form"):
                 yield Label("A company whose documents come by e-mail", classes="section")
                 yield field("Name", "c-name", "e.g. Stadtwerke")
@@ -198,6 +203,8 @@ class AddScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "connector-search":
             self._show_connectors()
+        elif event.input.id in ("p-user", "p-password"):
+            self.query_one("#test-result", Static).update("")  # said of another login
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "connector-search":
@@ -216,6 +223,8 @@ class AddScreen(Screen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "add-portal":
             self._submit_portal()
+        elif event.button.id == "test-portal":
+            self._test_portal()
         elif event.button.id == "add-company":
             name = self._value("c-name")
             senders = [s.strip() for s in self._value("c-senders").split(",") if s.strip()]
@@ -232,6 +241,25 @@ class AddScreen(Screen):
             self._call("suggest", {"url": url, "domain": self._value("s-domain") or None})
 
     def _submit_portal(self) -> None:
+        fields = self._portal_fields()
+        if fields is None:
+            return
+        schedule = schedule_from_inputs(
+            {key: self._value(f"p-{key}") for key, *_ in SCHEDULE_FIELDS}
+        )
+        fields["schedule"] = schedule or None
+        fields["plain_text"] = self.query_one("#p-plain", Checkbox).value
+        self._call("portal", fields)
+
+    def _test_portal(self) -> None:
+        fields = self._portal_fields()
+        if fields is None:
+            return
+        self.query_one("#test-result", Static).update("testing the login…")
+        self._call("test", fields)
+
+    def _portal_fields(self) -> dict[str, Any] | None:
+        """What the portal form says, as `add_portal` takes it; None (and why) if incomplete."""
         options = self.query_one("#connector-list", OptionList)
         option = options.highlighted_option if options.highlighted is not None else None
         kind, _, what = (option.id or "").partition(":") if option else ("", "", "")
@@ -246,21 +274,21 @@ class AddScreen(Screen):
             missing.insert(0, "a connector or form (pick one in the list)")
         if missing:
             self.notify(f"missing: {', '.join(missing)}", severity="error")
-            return
+            return None
         fields["form" if kind == "form" else "connector"] = what
-        schedule = schedule_from_inputs(
-            {key: self._value(f"p-{key}") for key, *_ in SCHEDULE_FIELDS}
-        )
-        fields["schedule"] = schedule or None
-        fields["plain_text"] = self.query_one("#p-plain", Checkbox).value
-        self._call("portal", fields)
+        return fields
 
     @work(group="add", exclusive=True, exit_on_error=False)
     async def _call(self, kind: str, fields: dict[str, Any]) -> None:
         """Send what the user entered to the daemon, and post how it went."""
         client = self.app.client  # type: ignore[attr-defined]
         try:
-            if kind == "portal":
+            if kind == "test":
+                result = await link.optional(
+                    client, "test_new_portal", "a test login before adding", **fields
+                )
+                text = tried(result)
+            elif kind == "portal":
                 fields = dict(fields)
                 name = fields.pop("name")
                 result = await link.optional(
@@ -288,6 +316,13 @@ class AddScreen(Screen):
             self.post_message(Done(text, action=kind, result=result))
 
     def on_done(self, message: Done) -> None:
+        if message.action == "test":
+            outcome = message.result.outcome if isinstance(message.result, p.RunInfo) else ""
+            style = "green" if outcome == "ok" else "yellow" if outcome in SECOND_STEP else "red"
+            result = self.query_one("#test-result", Static)
+            result.update(Text(message.text, style=style))
+            result.scroll_visible()
+            return
         if message.action == "suggest" and message.ok:
             self.query_one("#suggest-result", Static).update(suggestion(message.result))
             self.app.refresh_status()  # type: ignore[attr-defined]
@@ -299,6 +334,18 @@ class AddScreen(Screen):
         if message.ok and message.action in ("portal", "company"):
             self.app.refresh_status()  # type: ignore[attr-defined]
             close(self)
+
+
+def tried(result: p.RunInfo) -> str:
+    """What a test login before adding found: it works, the portal's words, or a code step."""
+    if result.outcome == "ok":
+        return "login works: the portal accepted the user name and password"
+    if result.outcome in SECOND_STEP and result.message:
+        return f"login works up to {SECOND_STEP[result.outcome]}: {result.message}"
+    text = f"{result.outcome}: {result.message}" if result.message else result.outcome
+    if result.portal_message:
+        text += f"\nthe portal said: «{result.portal_message}»"
+    return text
 
 
 def suggestion(result: p.Suggestion) -> Text:

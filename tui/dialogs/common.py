@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -83,10 +83,33 @@ def schedule_to_inputs(schedule: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-class ScheduleForm(ModalScreen[dict[str, Any] | None]):
-    """Edit when a portal is fetched: every / at / windows / quiet."""
+T = TypeVar("T")
+
+
+class FormDialog(ModalScreen[T]):
+    """A dialog of inputs: Enter or its first button submits them, Cancel or Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            close(self)
+        else:
+            self.submit()
+
+    def action_cancel(self) -> None:
+        close(self)
+
+    def submit(self) -> None:
+        """Close with what the inputs say, or tell what is missing."""
+        raise NotImplementedError
+
+
+class ScheduleForm(FormDialog[dict[str, Any] | None]):
+    """Edit when a portal is fetched: every / at / windows / quiet."""
 
     def __init__(self, portal: str, schedule: dict[str, Any] | None = None):
         super().__init__()
@@ -105,27 +128,13 @@ class ScheduleForm(ModalScreen[dict[str, Any] | None]):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self._save()
-        else:
-            close(self)
-
-    def action_cancel(self) -> None:
-        close(self)
-
-    def _save(self) -> None:
+    def submit(self) -> None:
         values = {key: self.query_one(f"#sched-{key}", Input).value for key, *_ in SCHEDULE_FIELDS}
         close(self, schedule_from_inputs(values))
 
 
-class AskPath(ModalScreen[str | None]):
+class AskPath(FormDialog[str | None]):
     """Ask for a file's path, with a word on what the file must be; Escape cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
 
     def __init__(self, title: str, explanation: str, *, label: str = "File", yes: str = "OK"):
         super().__init__()
@@ -148,21 +157,56 @@ class AskPath(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#path", Input))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._ok()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._ok()
-        else:
-            close(self)
-
-    def action_cancel(self) -> None:
-        close(self)
-
-    def _ok(self) -> None:
+    def submit(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         if path:
             close(self, path)
         else:
             self.notify("give the file's path", severity="warning")
+
+
+class LoginForm(FormDialog[tuple[str, str] | None]):
+    """Ask for a portal's new user name and password (masked); Escape cancels."""
+
+    def __init__(self, portal: str, username: str | None = None):
+        super().__init__()
+        self.portal = portal
+        self.username = username or ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small"):
+            yield Label(f"Change the login of {self.portal}", classes="dialog-title")
+            yield Static(
+                "The password goes to the daemon's secret store (a file only you can read); "
+                "the next run logs in with these.",
+                classes="question",
+            )
+            with Horizontal(classes="field"):
+                yield Label("User name", classes="field-label")
+                yield Input(self.username, id="login-user")
+            with Horizontal(classes="field"):
+                yield Label("Password", classes="field-label")
+                yield Input(password=True, id="login-password")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#login-password" if self.username else "#login-user"
+        self.set_focus(self.query_one(first, Input))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "login-user":
+            self.set_focus(self.query_one("#login-password", Input))
+        else:
+            self.submit()
+
+    def submit(self) -> None:
+        username = self.query_one("#login-user", Input).value.strip()
+        password = self.query_one("#login-password", Input).value
+        given = (("user name", username), ("password", password))
+        missing = [what for what, value in given if not value]
+        if missing:
+            self.notify(f"missing: {', '.join(missing)}", severity="error")
+            return
+        close(self, (username, password))

@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link
-from tui.dialogs.common import AskPath, Confirm, ScheduleForm, close
+from tui.dialogs.common import AskPath, Confirm, LoginForm, ScheduleForm, close
 from tui.messages import DaemonEvent, Done, ModelChanged
 from tui.model import Model
 
@@ -92,7 +92,7 @@ def session_imported(result: p.SessionImported) -> str:
     return text + (f"\ndropped: {', '.join(dropped)}" if dropped else "")
 
 
-CHANGES = frozenset({"schedule", "toggle", "remove"})  # what rewrites the portal's entry
+CHANGES = frozenset({"login", "schedule", "toggle", "remove"})  # what rewrites the portal's entry
 
 
 def _option(key: str, label: str, read_only: str | None) -> Option:
@@ -155,6 +155,7 @@ class PortalDialog(ModalScreen[None]):
             actions.append(("code", "Enter the code"))
         actions += [
             ("test", "Test login"),
+            ("login", "Change login"),
             ("schedule", "Edit schedule"),
             ("toggle", "Disable" if portal.enabled else "Enable"),
             ("session", "Import session…"),
@@ -199,6 +200,13 @@ class PortalDialog(ModalScreen[None]):
         self.notify(f"{self.portal}: testing the login…")
         self._call("test")
 
+    def _do_login(self) -> None:
+        current = self.model.portals[self.portal].username
+        self.app.push_screen(
+            LoginForm(self.portal, current),
+            lambda login: self._call("login", login) if login else None,
+        )
+
     def _do_schedule(self) -> None:
         current = self.model.portals[self.portal].schedule
         self.app.push_screen(
@@ -235,42 +243,9 @@ class PortalDialog(ModalScreen[None]):
     @work(group="portal-action", exit_on_error=False)
     async def _call(self, action: str, value: Any = None) -> None:
         """Do one action over the socket and post how it went."""
-        client, name = self.app.client, self.portal  # type: ignore[attr-defined]
+        name = self.portal
         try:
-            if action == "fetch":
-                if client is None:
-                    raise link.DaemonNotRunning("not connected to the daemon")
-                await client.fetch(name)
-                text = f"{name}: download started"
-            elif action == "test":
-                result = await link.optional(client, "test_login", "a test login", name)
-                text = f"{name}: test login: {describe_result(result)}"
-            elif action == "schedule":
-                # An empty form: the portal follows the global schedule again.
-                await link.optional(
-                    client, "update_portal", "changing a schedule", name, schedule=value or None
-                )
-                text = (
-                    f"{name}: schedule saved" if value else f"{name}: the global schedule applies"
-                )
-            elif action == "toggle":
-                what = "enabling a portal" if value else "disabling a portal"
-                await link.optional(client, "update_portal", what, name, enabled=value)
-                text = f"{name}: {'enabled' if value else 'disabled'}"
-            elif action == "session":
-                result = await link.optional(
-                    client, "import_session_file", "importing a session", name, value
-                )
-                text = f"{name}: {session_imported(result)}"
-            elif action == "forget":
-                result = await link.optional(client, "clear_session", "forgetting a session", name)
-                said = "session forgotten" if result.cleared else "there was no session"
-                text = f"{name}: {said}"
-            else:
-                await link.optional(
-                    client, "remove_portal", "removing a portal", name, delete_secrets=True
-                )
-                text = f"{name}: removed"
+            text = await self._send(action, value)
         except link.Unsupported as e:
             self.post_message(Done(str(e), ok=False, action=action))
         except link.ControlError as e:
@@ -280,9 +255,56 @@ class PortalDialog(ModalScreen[None]):
         else:
             self.post_message(Done(text, action=action))
 
+    async def _send(self, action: str, value: Any) -> str:
+        """One action's request; what to tell the user when it was done."""
+        client, name = self.app.client, self.portal  # type: ignore[attr-defined]
+        if action == "fetch":
+            if client is None:
+                raise link.DaemonNotRunning("not connected to the daemon")
+            await client.fetch(name)
+            return f"{name}: download started"
+        elif action == "test":
+            result = await link.optional(client, "test_login", "a test login", name)
+            return f"{name}: test login: {describe_result(result)}"
+        elif action == "login":
+            username, password = value
+            await link.optional(
+                client,
+                "update_portal",
+                "changing a login",
+                name,
+                username=username,
+                password=password,
+            )
+            return f"{name}: login changed; the next run logs in with it"
+        elif action == "schedule":
+            # An empty form: the portal follows the global schedule again.
+            await link.optional(
+                client, "update_portal", "changing a schedule", name, schedule=value or None
+            )
+            return f"{name}: schedule saved" if value else f"{name}: the global schedule applies"
+        elif action == "toggle":
+            what = "enabling a portal" if value else "disabling a portal"
+            await link.optional(client, "update_portal", what, name, enabled=value)
+            return f"{name}: {'enabled' if value else 'disabled'}"
+        elif action == "session":
+            result = await link.optional(
+                client, "import_session_file", "importing a session", name, value
+            )
+            return f"{name}: {session_imported(result)}"
+        elif action == "forget":
+            result = await link.optional(client, "clear_session", "forgetting a session", name)
+            said = "session forgotten" if result.cleared else "there was no session"
+            return f"{name}: {said}"
+        else:
+            await link.optional(
+                client, "remove_portal", "removing a portal", name, delete_secrets=True
+            )
+            return f"{name}: removed"
+
     def on_done(self, message: Done) -> None:
         self.notify(message.text, severity="information" if message.ok else "error")
-        if message.ok and message.action in ("schedule", "toggle"):
+        if message.ok and message.action in ("login", "schedule", "toggle"):
             self.app.refresh_status()  # type: ignore[attr-defined]
         if message.ok and message.action == "remove":
             close(self)

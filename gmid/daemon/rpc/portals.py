@@ -10,10 +10,14 @@ import connectors
 from gmid.config import edit
 from gmid.control import protocol as p
 from gmid.daemon.rpc import params as check
-from gmid.daemon.rpc.params import Params
+from gmid.daemon.rpc.params import InvalidParams, Params
 from gmid.daemon.rpc.server import Connection
 from gmid.daemon.rpc.services import Services
 from gmid.portals.runner import run_info
+from gmid.portals.trial import try_login
+
+# What a test login of a portal not added yet takes besides its name: what `portal.add` takes.
+DRAFT = ("company", "connector", "form", "options", "username", "password")
 
 
 def portal_infos(s: Services) -> list[p.PortalInfo]:
@@ -51,12 +55,48 @@ async def portal_fetch(s: Services, params: Params, conn: Connection) -> p.Fetch
 
 
 async def portal_test_login(s: Services, params: Params, conn: Connection) -> p.RunInfo:
-    """Log in to a portal and nothing else; answer how it went."""
-    check.only(params, ("name",))
+    """Log in to a portal and nothing else; answer how it went.
+
+    With what `portal.add` takes (connector or form, username, password...), the portal is
+    one not added yet: the login is tried with that, and nothing is written.
+    """
+    check.only(params, ("name", *DRAFT))
+    if any(key in params for key in DRAFT):
+        return await _test_draft(s, params)
     future = s.runner.fetch(check.text(params, "name"), manual=True, login_only=True)
     # shield: a client that goes away must not cancel the test itself.
     record = await asyncio.shield(future)
     return run_info(record, test=True)
+
+
+async def _test_draft(s: Services, params: Params) -> p.RunInfo:
+    """Try the login of a portal as `portal.add` would write it; the password is not kept."""
+    form = params.get("form")
+    if form is not None and not isinstance(form, str | dict):
+        raise InvalidParams("form must be a form description or its name")
+    password = params.get("password")
+    if password is not None and (not isinstance(password, str) or not password):
+        raise InvalidParams("password must be a non-empty string")
+    try:
+        # blocking: the config on disk is read and checked
+        portal = await asyncio.to_thread(
+            edit.draft_portal,
+            s.daemon.config.path,
+            check.text(params, "name"),
+            company=check.optional_text(params, "company"),
+            connector=check.optional_text(params, "connector"),
+            form=form,
+            options=check.mapping(params, "options"),
+            username=check.optional_text(params, "username"),
+            password=password,
+        )
+    except edit.ChangeRefused as e:
+        raise InvalidParams(str(e), {"problems": e.problems} if e.problems else None) from None
+    runner = s.runner
+    # blocking: the login's requests, in a worker thread with the run's deadlines
+    return await asyncio.to_thread(
+        try_login, portal, s.daemon.config, runner.archive, s.index, s.daemon.events, runner.halt
+    )
 
 
 async def portal_suggest(s: Services, params: Params, conn: Connection) -> p.Suggestion:

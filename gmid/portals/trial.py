@@ -1,0 +1,156 @@
+"""A test login of a portal not added yet: log in with what the user typed, and nothing else.
+
+The TUI's add dialog tries the login before the portal is written anywhere. The test is a
+PortalRun (gmid/portals/run.py) with the run's deadlines and the daemon's stop, that only logs
+in: no document is listed or downloaded. Its session and the pages it saves for diagnosis are
+kept apart, in `<state_dir>/trials/NAME` (emptied by the next test of that name; the cookies go
+at the end), so that no saved session of a portal of that name is used, or left behind.
+
+A code, captcha or approval the portal asks for ends the test there: nobody is asked, as the
+portal is no portal of the daemon yet. A code asked after the password means the password was
+accepted, and the test says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import ApprovalRequest, CodeRequest
+from gmid.archive.archive import Archive
+from gmid.archive.index import Index
+from gmid.config.load import Config
+from gmid.config.portals import PortalConfig
+from gmid.control import protocol as p
+from gmid.errors import Busy, GmidError, PortalError
+from gmid.events import EventBus
+from gmid.portals.halt import Halt
+from gmid.portals.run import PortalRun
+
+logger = logging.getLogger(__name__)
+
+ASKS_CODE = "asks for a code"
+ASKS_APPROVAL = "asks for an approval"
+_busy: set[str] = set()  # the names whose test is under way
+_busy_lock = threading.Lock()
+
+
+class ChallengeReached(PortalError):
+    """The portal asked for a code, a captcha or an approval: the test ends there."""
+
+    outcome = ASKS_CODE
+
+    def __init__(self, request: Any):
+        if isinstance(request, CodeRequest):
+            message = (
+                "the portal accepted the user name and password, then asked for a code "
+                f"(«{request.prompt}»); once the portal is added, its runs ask you for it"
+            )
+        elif isinstance(request, ApprovalRequest):
+            self.outcome = ASKS_APPROVAL
+            message = (
+                "the portal accepted the user name and password and waits for the login "
+                "to be confirmed in its app; once the portal is added, its runs wait for it"
+            )
+        else:
+            self.outcome = "captcha"
+            message = (
+                "the portal shows a captcha before it checks the password: add the portal, "
+                "then its Test login asks you to solve it"
+            )
+        super().__init__(message)
+
+
+class _NoAnswers:
+    """Stands in for the challenge broker: the first code, captcha or approval ends the test."""
+
+    def ask(self, portal: str, request: Any, **_: Any) -> str:
+        raise ChallengeReached(request)
+
+    def wait_approval(self, portal: str, request: Any, poll: Any, **_: Any) -> None:
+        raise ChallengeReached(request)
+
+
+def try_login(
+    portal: PortalConfig,
+    config: Config,
+    archive: Archive,
+    index: Index,
+    events: EventBus,
+    halt: Halt | None = None,
+) -> p.RunInfo:
+    """Log in to a portal that is not configured, and say how it went (blocks)."""
+    key = portal.name.casefold()
+    with _busy_lock:
+        if key in _busy:
+            raise Busy(f"a test login of {portal.name} is under way; try again when it has ended")
+        _busy.add(key)
+    try:
+        return _try(portal, config, archive, index, events, halt)
+    finally:
+        with _busy_lock:
+            _busy.discard(key)
+
+
+def _try(
+    portal: PortalConfig,
+    config: Config,
+    archive: Archive,
+    index: Index,
+    events: EventBus,
+    halt: Halt | None,
+) -> p.RunInfo:
+    started = datetime.now(UTC)
+    trials = config.state_dir / "trials"
+    folder = trials / portal.name
+    try:
+        trials.mkdir(mode=0o700, parents=True, exist_ok=True)  # pages may show personal data
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+    except OSError as e:
+        raise GmidError(f"could not make the test login's folder {folder}: {e.strerror}") from None
+    run = PortalRun(
+        portal,
+        dataclasses.replace(config, state_dir=folder),
+        archive,
+        index,
+        _NoAnswers(),  # type: ignore[arg-type]
+        events,
+        progress=lambda text: None,
+        deadline=time.monotonic() + config.runs.run_timeout,
+        halt=halt,
+    )
+    outcome, message, portal_message = "ok", "the portal accepted the user name and password", None
+    try:
+        with run.session():
+            pass  # logged in: nothing is listed, nothing downloaded
+    except PortalError as e:
+        outcome, message, portal_message = e.outcome, str(e), e.portal_message
+        if getattr(e, "page", None):
+            message += f"; the page is saved as {e.page}"
+    except GmidError as e:
+        outcome, message = "error", str(e)
+    except Exception:
+        logger.exception("portal %s: the test login before adding failed", portal.name)
+        outcome, message = "error", "internal error; see the daemon's log"
+    finally:
+        shutil.rmtree(folder / "sessions", ignore_errors=True)  # its cookies log in
+    if outcome != "ok" and halt is not None and halt.event.is_set():
+        outcome, message, portal_message = "stopped", "stopped when the daemon stopped", None
+    level = logging.INFO if outcome in ("ok", ASKS_CODE, ASKS_APPROVAL) else logging.WARNING
+    logger.log(level, "portal %s: test login before adding: %s", portal.name, outcome)
+    return p.RunInfo(
+        portal=portal.name,
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        outcome=outcome,
+        message=message,
+        portal_message=portal_message,
+        manual=True,
+        test=True,
+    )
