@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SAVED_PAGE_CAP = 10**6  # bytes of a page saved for diagnosis
 _REDACT_SLACK = 1 << 14  # bytes past the cap that are read for a secret cut by the cap
+MIN_COOKIE = 16  # characters of a cookie value that is blanked as a session token
 KEEP_PAGES = 10  # saved pages kept per portal, the newest
 
 
@@ -57,6 +58,7 @@ class PortalRun:
     halt: Halt | None = None  # the daemon's stop: ends the run's requests at once
     # the portal's secrets as the run uses them: blanked in what the portal says, saved pages
     redactor: Redactor = field(default_factory=Redactor)
+    _cookies: Any = field(default=None, init=False, repr=False)  # the run's cookie jar
 
     def __post_init__(self) -> None:
         told = self.progress  # progress texts quote the portal (a document's title)
@@ -95,6 +97,7 @@ class PortalRun:
         )
         cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)
+        self._cookies = browser.session.cookies
         try:
             totp = None
             if portal.totp_secret:
@@ -134,11 +137,19 @@ class PortalRun:
             ctx.progress(how)
             yield connector, how
         finally:
+            self._learn_cookies()
             try:
                 save_cookies(browser, cookie_file)
             except OSError as e:
                 logger.warning("portal %s: could not save its session: %s", portal.name, e)
             browser.close()
+
+    def _learn_cookies(self) -> None:
+        """Know the session's cookies that look like tokens as secrets: they belong in the
+        cookie jar, not in a saved page nor in a message."""
+        for cookie in self._cookies or ():
+            if cookie.value and len(cookie.value) >= MIN_COOKIE:
+                self.redactor.add(cookie.value)
 
     def _password(self) -> str:
         """The portal's password, read when the connector needs it, and known as a secret."""
@@ -214,6 +225,7 @@ class PortalRun:
         SAVED_PAGE_CAP bytes; of a portal's pages, the newest KEEP_PAGES are kept, the older
         ones deleted.
         """
+        self._learn_cookies()
         content = self.redactor.page(content[: SAVED_PAGE_CAP + _REDACT_SLACK])
         folder = self.config.state_dir / "pages" / self.portal.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -191,6 +191,7 @@ def _start_verbose(daemon, extra_args: list[str]) -> None:
 ECHO_PASSWORD = 'Kanarien-Pw&<"é 7f3a9c'  # changed by HTML, URL and JSON escaping alike
 ECHO_WRONG = 'Falsch-Pw&<"ü 51d2e8'
 ECHO_CODES = ("73195284", "86420975")
+ECHO_SESSION = "sid-canary-4f1e9b2d7c6a"
 
 ECHO_PORTAL = """\
 portals:
@@ -232,7 +233,7 @@ def _echoed(password: str, *codes: str) -> str:
 
 
 def _echo_routes() -> dict:
-    sent: dict[str, object] = {"codes": []}
+    sent: dict[str, object] = {"codes": [], "sid": ECHO_SESSION}
 
     def form_page(body: str) -> tuple[int, dict, str]:
         return (
@@ -258,7 +259,8 @@ def _echo_routes() -> dict:
         if password != ECHO_PASSWORD:
             alert = f'<div class="alert">Das Passwort „{html.escape(password)}“ ist falsch.</div>'
             return form_page(alert + login_form + _echoed(password))
-        return form_page(code_form() + _echoed(password))
+        status, headers, body = form_page(code_form() + _echoed(password))
+        return status, headers | {"Set-Cookie": f"sid={sent['sid']}; Path=/"}, body
 
     def otp(request):
         codes = sent["codes"]
@@ -271,6 +273,7 @@ def _echo_routes() -> dict:
             )
             return form_page(code_form(error) + _echoed(password, *codes))
         words = f"Sie haben gesendet: Passwort {html.escape(password)}, Codes {', '.join(codes)}"
+        words += f", Sitzung {request.cookies.get('sid')}"
         return form_page(f'<p class="echo">{words}</p>' + _echoed(password, *codes))
 
     return {
@@ -353,8 +356,10 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
     canaries = {f"code {code}": code for code in ECHO_CODES}
     for what, secret in (("password", ECHO_PASSWORD), ("wrong password", ECHO_WRONG)):
         canaries |= {f"{what}, {form}": text for form, text in _escapings(secret).items()}
-    places, _ = _places(daemon, answers)
+    canaries["session cookie"] = ECHO_SESSION
+    places, jars = _places(daemon, answers)
     assert _leaks(canaries, places) == []
+    assert any(ECHO_SESSION.encode() in jar.read_bytes() for jar in jars)  # where it belongs
     assert any(where.startswith("pages/echo/") for where in places) and "index.sqlite" in places
     assert b"the portal refused the user name or password" in places["log"]
 
@@ -367,5 +372,7 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
     assert runs[1][0] == "portal changed"
     [saved] = (daemon.state / "pages" / "echo").iterdir()
     page = saved.read_bytes()
-    assert b"Sie haben gesendet: Passwort [secret], Codes [secret], [secret]" in page
+    assert (
+        b"Sie haben gesendet: Passwort [secret], Codes [secret], [secret], Sitzung [secret]" in page
+    )
     assert b'"password": "[secret]"' in page and b"/help?password=[secret]&" in page
