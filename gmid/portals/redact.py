@@ -6,7 +6,7 @@ portal's secrets as the run uses them (the password when the connector reads it,
 every code, captcha answer or token handed to the portal) and replaces them by MARKER wherever
 they appear, in whatever form a page may carry them: as sent, HTML-escaped (named or numeric
 entities), URL-encoded (%HH in either case, + for a space), JSON- or JavaScript-escaped
-(\\uXXXX, \\xHH, \\"), each character in any of these forms, in any letter case; in a saved page
+(\\uXXXX, \\xHH, \\"), each character in any of these forms; in a saved page
 also as UTF-8 or as a one-byte charset (latin-1, windows-1252), and as base64, alone or inside a
 longer value such as a Basic auth header.
 
@@ -60,11 +60,13 @@ class Redactor:
                 self._text = self._bytes = None
 
     def add_totp_secret(self, secret: str | None) -> None:
-        """Learn a TOTP secret as configured, and as portals print it (bare or in groups of 4)."""
+        """Learn a TOTP secret as configured, and as portals print it: bare or in groups of 4,
+        in upper or lower case (base32 is read in either)."""
         self.add(secret)
         bare = "".join((secret or "").split()).replace("-", "").rstrip("=")
-        self.add(bare)
-        self.add(" ".join(bare[i : i + 4] for i in range(0, len(bare), 4)))
+        for text in (bare.upper(), bare.lower()):
+            self.add(text)
+            self.add(" ".join(text[i : i + 4] for i in range(0, len(text), 4)))
 
     def text(self, text: str | None) -> str | None:
         """The text with every known secret replaced by the marker (None stays None)."""
@@ -148,40 +150,38 @@ def _alternatives(secrets: set[str], *, raw: bool) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         chars = "".join(_char_pattern(c, raw) for c in secret)
         if len(secret) < MIN_ANYWHERE:
-            parts.append(f"{_ALONE[0]}(?i:{chars}){_ALONE[1]}")
+            parts.append(f"{_ALONE[0]}{chars}{_ALONE[1]}")
             continue
-        parts.append(f"(?i:{chars})")
+        parts.append(chars)
         parts.extend(re.escape(fragment) for fragment in _base64_fragments(secret))
     return "|".join(parts)
 
 
 def _char_pattern(c: str, raw: bool) -> str:
-    """A group matching one character of a secret in each form a page may give it."""
+    """A group matching one character of a secret as written (its case counts) or escaped
+    (the escapes' letters and hex digits in either case)."""
     n = ord(c)
     utf8 = c.encode("utf-8")
-    forms = [f"&#0*{n};?", f"&#x0*{n:x};?"]
-    forms += [re.escape("&" + name) for name in _entity_names().get(c, ())]
-    forms.append("".join(f"%{b:02x}" for b in utf8))
-    forms.append(rf"\\u{n:04x}" if n < 0x10000 else _surrogates(n))
+    escapes = [f"&#0*{n};?", f"&#x0*{n:x};?"]
+    escapes += [re.escape("&" + name) for name in _entity_names().get(c, ())]
+    escapes.append("".join(f"%{b:02x}" for b in utf8))
+    escapes.append(rf"\\u{n:04x}" if n < 0x10000 else _surrogates(n))
     if n < 0x100:
-        forms.append(rf"\\x{n:02x}")
+        escapes.append(rf"\\x{n:02x}")
     if c in "\"'\\/":
-        forms.append(re.escape("\\" + c))
+        escapes.append(re.escape("\\" + c))
     if c == " ":
-        forms.append(r"\+")
-    if raw:  # the character's bytes (either case): UTF-8, or one byte in a one-byte charset
-        literal = set()
-        for variant in {c, c.lower(), c.upper()}:
-            if len(variant) != 1:
-                continue  # "ß".upper() is "SS"
-            for charset in ("utf-8", "latin-1", "cp1252"):
-                with contextlib.suppress(UnicodeEncodeError):
-                    literal.add(variant.encode(charset))
-        forms += [re.escape(b.decode("latin-1")) for b in sorted(literal, key=len, reverse=True)]
-        forms += [f"%{b[0]:02x}" for b in literal if len(b) == 1 and b != utf8]
+        escapes.append(r"\+")
+    if raw:  # the character's bytes: UTF-8, or one byte in a one-byte charset
+        encoded = {utf8}
+        for charset in ("latin-1", "cp1252"):
+            with contextlib.suppress(UnicodeEncodeError):
+                encoded.add(c.encode(charset))
+        literal = [re.escape(b.decode("latin-1")) for b in sorted(encoded, key=len, reverse=True)]
+        escapes += [f"%{b[0]:02x}" for b in encoded if len(b) == 1 and b != utf8]
     else:
-        forms.append(re.escape(c))
-    return "(?:" + "|".join(forms) + ")"
+        literal = [re.escape(c)]
+    return "(?:" + "|".join(literal) + "|(?i:" + "|".join(escapes) + "))"
 
 
 def _surrogates(n: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -290,7 +291,7 @@ def _escapings(secret: str) -> dict[str, str]:
         "plain": secret,
         "HTML-escaped": html.escape(secret),
         "URL-encoded": quote(secret),
-        "URL-encoded, lower-case": quote(secret).lower(),
+        "URL-encoded, lower-case": re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), quote(secret)),
         "form-encoded": quote_plus(secret),
         "JSON-escaped": json.dumps(secret)[1:-1],
     }

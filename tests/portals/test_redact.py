@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import logging
+import re
 from urllib.parse import quote, quote_plus
 
 from gmid.portals.redact import MARKER, Redactor, logged_without
@@ -26,12 +27,11 @@ def _forms(secret: str) -> dict[str, str]:
         "mixed": "".join(f"&#x{ord(c):x};" if i % 2 else c for i, c in enumerate(secret)),
         "named entities": secret.replace("&", "&AMP;").replace("é", "&eacute;"),
         "url": quote(secret),
-        "url, lower-case hex": quote(secret).lower(),
+        "url, lower-case hex": re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), quote(secret)),
         "form": quote_plus(secret),
         "json": json.dumps(secret),
         "json, utf-8": json.dumps(secret, ensure_ascii=False),
         "javascript": "".join(f"\\x{ord(c):02x}" for c in secret),
-        "upper case": secret.upper(),
         "base64": b64(secret.encode()).decode(),
         "basic auth": b64(f"{USER}:{secret}".encode()).decode(),
         "base64, one byte in": b64(b"x" + secret.encode() + b"yz").decode(),
@@ -76,6 +76,15 @@ def test_a_short_secret_is_blanked_only_where_it_stands_alone():
     said = redactor.text('Das Passwort "ab" (ab) ist zu kurz; abbrechen? grab')
     assert said == 'Das Passwort "[secret]" ([secret]) ist zu kurz; abbrechen? grab'
     assert redactor.page(b"<b>p=ab&x=1</b> table") == b"<b>p=[secret]&x=1</b> table"
+
+
+def test_a_password_is_matched_as_written_so_a_word_in_another_case_stays():
+    redactor = Redactor()
+    redactor.add("demo")
+    assert redactor.text("Demo Energie: Passwort demo falsch") == (
+        "Demo Energie: Passwort [secret] falsch"
+    )
+    assert redactor.page(b"<h1>Demo Energie</h1>&#100;emo") == b"<h1>Demo Energie</h1>[secret]"
 
 
 def test_without_secrets_text_and_pages_stay_as_they_are():
