@@ -85,14 +85,7 @@ def test_canary_secrets_stay_where_they_belong(tmp_path: Path, dovecot) -> None:
             answers.append(_gmid(daemon, "fetch", "sms", "--wait"))
             # 2. the right password, then an SMS code typed over the socket
             (secrets_dir / "sms.pw").write_text(PASSWORD + "\n")
-            fetch = subprocess.Popen(
-                [sys.executable, "-m", "gmid", "fetch", "sms", "--wait", "-c", str(daemon.config)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                cwd=ROOT,
-            )
+            fetch = _fetch_in_background(daemon, "sms")
             deadline = time.monotonic() + 30
             while not daemon.call(lambda c: c.challenges()) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -110,11 +103,7 @@ def test_canary_secrets_stay_where_they_belong(tmp_path: Path, dovecot) -> None:
             ):
                 time.sleep(0.05)
             # 5. what a user or the TUI asks the socket
-            for command in ("status", "portals", "mailboxes", "challenges", "documents"):
-                answers.append(_gmid(daemon, command, "--json"))
-                answers.append(_gmid(daemon, command))
-            events = daemon.call(lambda c: c.recent_events())
-            answers.append(json.dumps([event.to_dict() for event in events]))
+            answers += _told(daemon, "status", "portals", "mailboxes", "challenges", "documents")
             assert daemon.stop() == 0
         finally:
             daemon.stop()
@@ -135,6 +124,29 @@ def test_canary_secrets_stay_where_they_belong(tmp_path: Path, dovecot) -> None:
         # the session cookies live only in the owner-only jars
         assert jars and all(stat.S_IMODE(os.stat(j).st_mode) == 0o600 for j in jars)
         assert any(any(c.encode() in j.read_bytes() for c in cookies) for j in jars)
+
+
+def _told(daemon, *commands: str) -> list[str]:
+    """What a user or the TUI is told: each command's answer, as JSON and as text, and the
+    recent events."""
+    answers = []
+    for command in commands:
+        answers.append(_gmid(daemon, command, "--json"))
+        answers.append(_gmid(daemon, command))
+    events = daemon.call(lambda c: c.recent_events())
+    return [*answers, json.dumps([event.to_dict() for event in events])]
+
+
+def _fetch_in_background(daemon, portal: str) -> subprocess.Popen:
+    """`gmid fetch PORTAL --wait` under way, its output (stdout and stderr) in one pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gmid", "fetch", portal, "--wait", "-c", str(daemon.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def _places(daemon, answers: list[str]) -> tuple[dict[str, bytes], list[Path]]:
@@ -200,23 +212,6 @@ portals:
     enabled: false
     username: kunde
     password: {{file: {password}}}
-    form:
-      start: {url}/login
-      login:
-        form: "form#login"
-        fields: {{username: email, password: password}}
-        success: {{selector: "a.logout"}}
-        failure: {{selector: ".alert"}}
-      code:
-        when: {{selector: "form#otp"}}
-        form: "form#otp"
-        field: code
-        prompt: {{selector: ".hint"}}
-        failure: {{selector: ".error"}}
-      documents:
-        pages: [/invoices]
-        rows: "table tr"
-        download: {{selector: "a.pdf"}}
 """
 
 
@@ -313,7 +308,8 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
     password_file.write_text(ECHO_WRONG + "\n")
     password_file.chmod(0o600)
     with serve(_echo_routes()) as portal:
-        daemon = make_daemon_dir(extra=ECHO_PORTAL.format(password=password_file, url=portal.url))
+        form = DEMO_FORM.format(start=f"{portal.url}/login")  # the same selectors
+        daemon = make_daemon_dir(extra=ECHO_PORTAL.format(password=password_file) + form)
         answers: list[str] = []
         try:
             _start_verbose(daemon, ["-v"])
@@ -324,14 +320,7 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
             # 2. the right password, two codes typed: the first refused in words that quote
             # it and the password, the second answered with a page that echoes everything
             password_file.write_text(ECHO_PASSWORD + "\n")
-            fetch = subprocess.Popen(
-                [sys.executable, "-m", "gmid", "fetch", "echo", "--wait", "-c", str(daemon.config)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                cwd=ROOT,
-            )
+            fetch = _fetch_in_background(daemon, "echo")
             retry = []
             for code in ECHO_CODES:
                 deadline = time.monotonic() + 30
@@ -345,11 +334,7 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
                 answers.append(_gmid(daemon, "code", "echo", code))
             answers.append(fetch.communicate(timeout=60)[0])
             assert "portal changed" in answers[-1], answers[-1]
-            for command in ("status", "portals"):
-                answers.append(_gmid(daemon, command, "--json"))
-                answers.append(_gmid(daemon, command))
-            events = daemon.call(lambda c: c.recent_events())
-            answers.append(json.dumps([event.to_dict() for event in events]))
+            answers += _told(daemon, "status", "portals")
             assert daemon.stop() == 0
         finally:
             daemon.stop()
