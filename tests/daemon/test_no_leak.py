@@ -4,7 +4,8 @@ A portal password, a TOTP seed, an IMAP password and the portal's session cookie
 unmistakable. The daemon runs at debug level through a refused login, a login with an SMS code
 typed over the socket, a TOTP login and a refused IMAP login. Then every place a secret could
 end up is searched: the log, the index (and its WAL), every state file except the 0600 session
-jars, every answer the socket gave, the CLI's output.
+jars, every answer the socket gave, the CLI's output. A portal that echoes what it was sent (the
+password, the codes typed, its session cookie) in its words and pages is searched the same way.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def _echoed(password: str, *codes: str) -> str:
 
 
 def _echo_routes() -> dict:
-    sent: dict[str, object] = {"codes": [], "sid": ECHO_SESSION}
+    sent: dict[str, object] = {"codes": []}
 
     def form_page(body: str) -> tuple[int, dict, str]:
         return (
@@ -256,7 +257,7 @@ def _echo_routes() -> dict:
             alert = f'<div class="alert">Das Passwort „{html.escape(password)}“ ist falsch.</div>'
             return form_page(alert + login_form + _echoed(password))
         status, headers, body = form_page(code_form() + _echoed(password))
-        return status, headers | {"Set-Cookie": f"sid={sent['sid']}; Path=/"}, body
+        return status, headers | {"Set-Cookie": f"sid={ECHO_SESSION}; Path=/"}, body
 
     def otp(request):
         codes = sent["codes"]
