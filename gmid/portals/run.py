@@ -10,17 +10,18 @@ cookies at the end, whatever happened. Everything here blocks: mechanicalsoup is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connectors import load_connector
-from connectors.base import PortalContext
+from connectors.base import ApprovalRequest, PortalContext
 from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.config.load import Config, session_file
@@ -30,12 +31,15 @@ from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
 from gmid.portals.halt import Halt
+from gmid.portals.redact import Redactor
 from gmid.portals.runlog import filed_ref, record_ref
 from gmid.portals.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
 
 SAVED_PAGE_CAP = 10**6  # bytes of a page saved for diagnosis
+_REDACT_SLACK = 1 << 14  # bytes past the cap that are read for a secret cut by the cap
+MIN_COOKIE = 16  # characters of a cookie value that is blanked as a session token
 KEEP_PAGES = 10  # saved pages kept per portal, the newest
 
 
@@ -52,6 +56,13 @@ class PortalRun:
     progress: Callable[[str], None]  # tells what the run is doing (the runner publishes it)
     deadline: float  # on the time.monotonic() clock
     halt: Halt | None = None  # the daemon's stop: ends the run's requests at once
+    # the portal's secrets as the run uses them: blanked in what the portal says, saved pages
+    redactor: Redactor = field(default_factory=Redactor)
+    _cookies: Any = field(default=None, init=False, repr=False)  # the run's cookie jar
+
+    def __post_init__(self) -> None:
+        told = self.progress  # progress texts quote the portal (a document's title)
+        self.progress = lambda text: told(self.redactor.text(text) or "")
 
     def expiry(self) -> float:
         """How long a code request may wait from now; RunTimeout once the deadline has passed."""
@@ -86,24 +97,29 @@ class PortalRun:
         )
         cookie_file = session_file(self.config.state_dir, portal.name)
         browser = make_browser(policy, cookie_file)
+        self._cookies = browser.session.cookies
         try:
-            totp = totp_for(portal.totp_secret.resolve()) if portal.totp_secret else None
-            password = portal.password
+            totp = None
+            if portal.totp_secret:
+                secret = portal.totp_secret.resolve()
+                self.redactor.add_totp_secret(secret)
+                totp = totp_for(secret)
+            ask = asker(
+                self.broker,
+                portal.name,
+                solver_for(portal, self.config.captcha_solver),
+                totp=totp,
+                expiry=self.expiry,
+                progress=self.progress,
+            )
             ctx = PortalContext(
                 portal=portal.name,
                 username=portal.username,
-                password=password.resolve if password else (lambda: ""),
+                password=self._password,
                 browser=browser,
-                ask=asker(
-                    self.broker,
-                    portal.name,
-                    solver_for(portal, self.config.captcha_solver),
-                    totp=totp,
-                    expiry=self.expiry,
-                    progress=self.progress,
-                ),
+                ask=lambda request: self._ask(ask, request),
                 wait_approval=lambda request, poll: self.broker.wait_approval(
-                    portal.name, request, poll, expiry=self.expiry()
+                    portal.name, self._redacted(request), poll, expiry=self.expiry()
                 ),
                 save_page=self.save_page,
                 read_body=read_body,
@@ -121,11 +137,38 @@ class PortalRun:
             ctx.progress(how)
             yield connector, how
         finally:
+            self._learn_cookies()
             try:
                 save_cookies(browser, cookie_file)
             except OSError as e:
                 logger.warning("portal %s: could not save its session: %s", portal.name, e)
             browser.close()
+
+    def _learn_cookies(self) -> None:
+        """Know the session's cookies that look like tokens as secrets: they belong in the
+        cookie jar, not in a saved page nor in a message."""
+        for cookie in self._cookies or ():
+            if cookie.value and len(cookie.value) >= MIN_COOKIE:
+                self.redactor.add(cookie.value)
+
+    def _password(self) -> str:
+        """The portal's password, read when the connector needs it, and known as a secret."""
+        password = self.portal.password.resolve() if self.portal.password else ""
+        self.redactor.add(password)
+        return password
+
+    def _ask(self, ask: Callable[[Any], str], request: Any) -> str:
+        """Ask for a code, captcha or token; the answer is a secret of the run from now on."""
+        answer = ask(self._redacted(request))
+        self.redactor.add(answer)
+        return answer
+
+    def _redacted(self, request: Any) -> Any:
+        """A request whose words (the portal's) are without the run's secrets."""
+        changes = {"prompt": self.redactor.text(request.prompt)}
+        if not isinstance(request, ApprovalRequest):
+            changes["retry_message"] = self.redactor.text(request.retry_message)
+        return dataclasses.replace(request, **changes)
 
     def download_all(self, connector) -> int:
         """Download what is new; log in again once if the portal ends the session midway."""
@@ -178,9 +221,12 @@ class PortalRun:
     def save_page(self, label: str, content: bytes) -> Path:
         """Keep a page for diagnosis (0600: it may show personal data); return its path.
 
-        A page keeps its first SAVED_PAGE_CAP bytes; of a portal's pages, the newest
-        KEEP_PAGES are kept, the older ones deleted.
+        The run's secrets are blanked (an echoed password, a code typed). A page keeps its first
+        SAVED_PAGE_CAP bytes; of a portal's pages, the newest KEEP_PAGES are kept, the older
+        ones deleted.
         """
+        self._learn_cookies()
+        content = self.redactor.page(content[: SAVED_PAGE_CAP + _REDACT_SLACK])
         folder = self.config.state_dir / "pages" / self.portal.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")

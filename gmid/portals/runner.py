@@ -34,6 +34,7 @@ from gmid.errors import Busy, GmidError, NotFound, PortalError
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.halt import Halt
+from gmid.portals.redact import logged_without
 from gmid.portals.run import PortalRun
 from gmid.portals.runlog import RunRecord, consecutive_failures, last_runs, record_run
 from gmid.schedule.planner import LastRun
@@ -264,7 +265,6 @@ class PortalRunner:
         test = _test(login_only)
         self._set_progress(portal.name, "starting")
         self.events.publish("portal.started", portal=portal.name, manual=manual, **test)
-        outcome, message, portal_message, new = "ok", None, None, 0
         run = PortalRun(
             portal,
             self.config,
@@ -276,22 +276,10 @@ class PortalRunner:
             deadline=time.monotonic() + self.config.runs.run_timeout,
             halt=self.halt,
         )
-        try:
-            with run.session() as (connector, how):
-                if login_only:
-                    message = how
-                else:
-                    new = run.download_all(connector)
-                    message = f"{new} new document{'s' if new != 1 else ''}"
-        except PortalError as e:
-            outcome, message, portal_message = e.outcome, str(e), e.portal_message
-            if getattr(e, "page", None):
-                message += f"; the page is saved as {e.page}"
-        except GmidError as e:  # a secret that cannot be read, the archive full...
-            outcome, message = "error", str(e)
-        except Exception:
-            logger.exception("portal %s: the run failed", portal.name)
-            outcome, message = "error", "internal error; see the daemon's log"
+        with logged_without(run.redactor):  # what the run logs, the portal's words included
+            outcome, message, portal_message, new = _attempt(run, login_only)
+        # The portal's words may echo what it was sent: the password, a code typed.
+        message, portal_message = run.redactor.text(message), run.redactor.text(portal_message)
         if outcome != "ok" and self.halt.event.is_set():
             # Neither the portal's doing nor the user's (a code asked was not missed): say so,
             # and the planner tries again after the restart.
@@ -326,6 +314,26 @@ class PortalRunner:
     def _set_progress(self, name: str, text: str) -> None:
         self._progress[name] = text
         self.events.publish("portal.progress", portal=name, progress=text)
+
+
+def _attempt(run: PortalRun, login_only: bool) -> tuple[str, str | None, str | None, int]:
+    """Do the run: its outcome, message, the portal's words and how many documents are new."""
+    try:
+        with run.session() as (connector, how):
+            if login_only:
+                return "ok", how, None, 0
+            new = run.download_all(connector)
+            return "ok", f"{new} new document{'s' if new != 1 else ''}", None, new
+    except PortalError as e:
+        message = str(e)
+        if getattr(e, "page", None):
+            message += f"; the page is saved as {e.page}"
+        return e.outcome, message, e.portal_message, 0
+    except GmidError as e:  # a secret that cannot be read, the archive full...
+        return "error", str(e), None, 0
+    except Exception:
+        logger.exception("portal %s: the run failed", run.portal.name)
+        return "error", "internal error; see the daemon's log", None, 0
 
 
 def _test(login_only: bool) -> dict[str, bool]:
