@@ -26,8 +26,8 @@ from gmid import __version__
 from gmid.config.smtp import SmtpConfig, SmtpTls
 from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
-from gmid.mail.ingest import Ingestor, split_plus
-from gmid.mail.smtpdata import ChunkedDataSMTP
+from gmid.mail.ingest import Ingestor, IngestResult, split_plus
+from gmid.mail.smtpdata import ChunkedDataSMTP, Spool, SpooledEnvelope, prepare_spool
 from gmid.net import Network
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ MAX_AUTH_FAILURES = 3
 REFUSED_LOG_INTERVAL = 3600.0
 FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
 CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
+# Where mails beyond smtp.spool_threshold wait, in the state folder, while they arrive.
+SPOOL_DIR = "smtp-spool"
 
 
 class _Handler:
@@ -65,12 +67,13 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server, session: Session, envelope: SpooledEnvelope) -> str:
         listener = self.listener
-        raw = envelope.original_content or b""
+        assert envelope.spool is not None
         work = functools.partial(
-            listener.ingestor.ingest,
-            bytes(raw),
+            _ingest_spooled,
+            listener.ingestor,
+            envelope.spool,
             source="smtp",
             source_name="smtp",
             recipients=list(envelope.rcpt_tos),
@@ -90,6 +93,12 @@ class _Handler:
         if result.duplicate:
             return "250 2.0.0 OK: already archived"
         return f"250 2.0.0 OK: {result.new_documents} new document(s) for {result.company}"
+
+
+def _ingest_spooled(ingestor: Ingestor, spool: Spool, **options: Any) -> IngestResult:
+    """Read a received mail from its spool and ingest it: in a worker thread, so that only as
+    many whole mails as the executor has workers are in memory at once."""
+    return ingestor.ingest(spool.read(), **options)
 
 
 class _Session(Session):
@@ -279,6 +288,7 @@ class SmtpListener:
         self._tls: ssl.SSLContext | None = None
         self._tls_stamp: tuple[object, ...] | None = None
         self.sessions: dict[GmidSMTP, None] = {}  # open ones, oldest first
+        self.spool_dir = ingestor.config.state_dir / SPOOL_DIR
         self._crowd_logged = -CROWD_LOG_INTERVAL
 
     @property
@@ -341,6 +351,8 @@ class SmtpListener:
             smtp_config=config.smtp,
             tls_context=self._tls_context(config.smtp.tls),
             data_size_limit=config.smtp.max_message_size,
+            spool_dir=self.spool_dir,
+            spool_threshold=config.smtp.spool_threshold,
             enable_SMTPUTF8=True,
             ident=f"gmid {__version__}",
             hostname="gmid",
@@ -348,9 +360,13 @@ class SmtpListener:
         )
 
     async def start(self) -> None:
-        """Bind where `smtp.listen` says."""
+        """Prepare the spool folder (emptied of what a crash left), then bind where
+        `smtp.listen` says. ArchiveError if a symlink is where the spool folder belongs."""
         smtp = self.ingestor.config.smtp
         loop = asyncio.get_running_loop()
+        removed = await loop.run_in_executor(self.executor, prepare_spool, self.spool_dir)
+        if removed:
+            logger.warning("removed %d spool file(s) of mails cut short by a stop", removed)
         if smtp.tls is not None:
             # A certificate that cannot be used stops the start, rather than the first client.
             self._tls, self._tls_stamp = load_tls(smtp.tls), _tls_stamp(smtp.tls)
