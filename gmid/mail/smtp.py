@@ -42,6 +42,9 @@ FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
 CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
 # Where mails beyond smtp.spool_threshold wait, in the state folder, while they arrive.
 SPOOL_DIR = "smtp-spool"
+# Mails beyond smtp.spool_threshold parsed and filed at the same time; the others wait, in
+# their spool files.
+BIG_INGESTS = 1
 
 
 class _Handler:
@@ -80,7 +83,12 @@ class _Handler:
             envelope_from=envelope.mail_from or None,
         )
         try:
-            result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
+            if envelope.spool.path is None:
+                result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
+            else:
+                async with listener.big_ingests:  # parsing takes several times a mail's size
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(listener.executor, work)
         except Exception:
             logger.exception("could not store a mail from %s", session.peer)
             return "451 4.3.0 could not store the message, try again later"
@@ -289,6 +297,7 @@ class SmtpListener:
         self._tls_stamp: tuple[object, ...] | None = None
         self.sessions: dict[GmidSMTP, None] = {}  # open ones, oldest first
         self.spool_dir = ingestor.config.state_dir / SPOOL_DIR
+        self.big_ingests = asyncio.Semaphore(BIG_INGESTS)
         self._crowd_logged = -CROWD_LOG_INTERVAL
 
     @property

@@ -120,7 +120,11 @@ class Spool:
         assert self.folder is not None
         name = f"mail-{secrets.token_hex(12)}.tmp"
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        dir_fd = open_own_dir(self.folder)  # refuses a symlink swapped in since start-up
+        try:
+            dir_fd = open_own_dir(self.folder)  # refuses a symlink swapped in since start-up
+        except FileNotFoundError:  # removed since start-up: made again, as at start-up
+            make_own_dir(self.folder, SPOOL_DIR_MODE)
+            dir_fd = open_own_dir(self.folder)
         try:
             self._fd = os.open(name, flags, SPOOL_FILE_MODE, dir_fd=dir_fd)
         finally:
