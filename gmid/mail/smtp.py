@@ -4,6 +4,14 @@ Who may deliver (see SmtpConfig): a client whose address is in `smtp.clients` (b
 machine's loopback) needs no AUTH. Any other client is refused at connect time with 554, unless
 `smtp.auth` is set: then it must STARTTLS and AUTH (PLAIN or LOGIN) before MAIL, else 530. The
 settings are read at each connection, so that a reload applies them to the next client.
+
+A mail arrives into a spool (gmid/mail/smtpdata.py): `smtp.spool_threshold` bytes of it in
+memory, the rest in a private file in the state folder's smtp-spool/, so that memory stays
+bounded by `smtp.max_sessions` times the threshold however many clients send big mails. It is
+read back whole in the worker thread that parses and files it; mails beyond the threshold are
+parsed one at a time (parsing takes several times a mail's size), smaller ones as many at once
+as the executor has workers. A message with bare LF line endings is refused with 500 5.6.0 and
+how to send it (CRLF), never taken apart at a bare-LF "." line (SMTP smuggling).
 """
 
 from __future__ import annotations

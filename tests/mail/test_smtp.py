@@ -454,3 +454,28 @@ def test_a_big_mail_is_never_spooled_through_a_symlink(daemon):
     assert (daemon.archive / doc.path).read_bytes() == pdf
     assert stat.S_IMODE(spool.stat().st_mode) == 0o700 and not spool.is_symlink()
     assert list(spool.iterdir()) == []
+
+
+def test_a_client_gone_in_the_middle_of_a_big_mail_leaves_no_spool_file(daemon):
+    pdf = make_pdf("cut short", size=1_400_000)
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", pdf)])
+    spool = _spool_dir(daemon)
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        smtp.mail("rechnung@telekom.example")
+        smtp.rcpt("invoices@gmid.local")
+        smtp.putcmd("data")
+        assert smtp.getreply()[0] == 354
+        smtp.send(raw[: len(raw) // 2 + 1_000_000])
+        deadline = time.monotonic() + 30
+        while not list(spool.iterdir()):  # the part beyond 1 MiB went to a file
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        smtp.sock.close()  # and gone, without the end of the mail or QUIT
+        smtp.sock = None
+    deadline = time.monotonic() + 30
+    while list(spool.iterdir()):
+        assert time.monotonic() < deadline, list(spool.iterdir())
+        time.sleep(0.05)
+    assert _docs(daemon) == [] and _quarantine(daemon) == []
+    assert daemon.send(raw)[0] == 250
