@@ -320,6 +320,17 @@ def _peak_rss(pid: int) -> int:
     return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) * 1024
 
 
+def _in_data(port: int, *, timeout: float) -> smtplib.SMTP:
+    """A client past DATA's 354: what it sends next is the mail."""
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
+    smtp.ehlo()
+    smtp.mail("rechnung@telekom.example")
+    smtp.rcpt("invoices@gmid.local")
+    smtp.putcmd("data")
+    assert smtp.getreply()[0] == 354
+    return smtp
+
+
 class HeldDelivery:
     """A client that sends all but the end of a mail, then waits until told to finish."""
 
@@ -332,12 +343,7 @@ class HeldDelivery:
 
     def _run(self) -> None:
         try:
-            with smtplib.SMTP("127.0.0.1", self.port, timeout=120) as smtp:
-                smtp.ehlo()
-                smtp.mail("rechnung@telekom.example")
-                smtp.rcpt("invoices@gmid.local")
-                smtp.putcmd("data")
-                assert smtp.getreply()[0] == 354
+            with _in_data(self.port, timeout=120) as smtp:
                 smtp.send(self.raw[:-1000])
                 self.go.wait(120)
                 smtp.send(self.raw[-1000:] + b".\r\n")
@@ -460,12 +466,7 @@ def test_a_client_gone_in_the_middle_of_a_big_mail_leaves_no_spool_file(daemon):
     pdf = make_pdf("cut short", size=1_400_000)
     raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", pdf)])
     spool = _spool_dir(daemon)
-    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
-        smtp.ehlo()
-        smtp.mail("rechnung@telekom.example")
-        smtp.rcpt("invoices@gmid.local")
-        smtp.putcmd("data")
-        assert smtp.getreply()[0] == 354
+    with _in_data(daemon.smtp_port, timeout=30) as smtp:
         smtp.send(raw[: len(raw) // 2 + 1_000_000])
         deadline = time.monotonic() + 30
         while not list(spool.iterdir()):  # the part beyond 1 MiB went to a file
