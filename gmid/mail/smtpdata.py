@@ -139,19 +139,21 @@ class Spool:
                 raise ValueError("the message was discarded")
             if self._fd is None:
                 return self._data if self._data is not None else b"".join(self._held)
-            data = os.pread(self._fd, self.size, 0)
-            parts = [data]
-            got = len(data)
-            while got < self.size and (data := os.pread(self._fd, self.size - got, got)):
+            parts = []
+            got = 0
+            while got < self.size:
+                data = os.pread(self._fd, self.size - got, got)
+                if not data:
+                    raise OSError(errno.EIO, f"{self.path} is shorter than what was written")
                 parts.append(data)
                 got += len(data)
-            return data if len(parts) == 1 else b"".join(parts)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def discard(self) -> None:
         """Forget the content and remove the file; safe to call more than once."""
-        self._held = []
-        self._data = None
         with self._lock:
+            self._held = []
+            self._data = None
             self._discarded = True
             fd, self._fd = self._fd, None
             name, self._name = self._name, None
