@@ -51,6 +51,9 @@ class SmtpConfig:
     # Sessions at the same time; beyond it the oldest that never sent a command makes room,
     # else the new client gets 421.
     max_sessions: int = 100
+    # Bytes of a mail kept in memory while it arrives; the rest waits in a file in the state
+    # folder until the mail is filed.
+    spool_threshold: int = 1 << 20
 
 
 _SMTP_KEYS = (
@@ -63,6 +66,7 @@ _SMTP_KEYS = (
     "max_message_size",
     "recipients",
     "max_sessions",
+    "spool_threshold",
 )
 
 
@@ -132,6 +136,9 @@ def read_smtp(r: Reader, node: Node | None) -> SmtpConfig:
         tls=tls,
         auth=auth,
         max_sessions=r.integer(m.get("max_sessions"), "smtp.max_sessions", 100, low=1),
+        spool_threshold=r.size(
+            m.get("spool_threshold"), "smtp.spool_threshold", default.spool_threshold
+        ),
     )
 
 

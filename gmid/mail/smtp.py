@@ -4,6 +4,14 @@ Who may deliver (see SmtpConfig): a client whose address is in `smtp.clients` (b
 machine's loopback) needs no AUTH. Any other client is refused at connect time with 554, unless
 `smtp.auth` is set: then it must STARTTLS and AUTH (PLAIN or LOGIN) before MAIL, else 530. The
 settings are read at each connection, so that a reload applies them to the next client.
+
+A mail arrives into a spool (gmid/mail/smtpdata.py): `smtp.spool_threshold` bytes of it in
+memory, the rest in a private file in the state folder's smtp-spool/, so that memory stays
+bounded by `smtp.max_sessions` times the threshold however many clients send big mails. It is
+read back whole in the worker thread that parses and files it; mails beyond the threshold are
+parsed one at a time (parsing takes several times a mail's size), smaller ones as many at once
+as the executor has workers. A message with bare LF line endings is refused with 500 5.6.0 and
+how to send it (CRLF), never taken apart at a bare-LF "." line (SMTP smuggling).
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ from gmid import __version__
 from gmid.config.smtp import SmtpConfig, SmtpTls
 from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
-from gmid.mail.ingest import Ingestor, split_plus
-from gmid.mail.smtpdata import ChunkedDataSMTP
+from gmid.mail.ingest import Ingestor, IngestResult, split_plus
+from gmid.mail.smtpdata import ChunkedDataSMTP, Spool, SpooledEnvelope, prepare_spool
 from gmid.net import Network
 
 logger = logging.getLogger(__name__)
@@ -40,6 +48,11 @@ MAX_AUTH_FAILURES = 3
 REFUSED_LOG_INTERVAL = 3600.0
 FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
 CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
+# Where mails beyond smtp.spool_threshold wait, in the state folder, while they arrive.
+SPOOL_DIR = "smtp-spool"
+# Mails beyond smtp.spool_threshold parsed and filed at the same time; the others wait, in
+# their spool files.
+BIG_INGESTS = 1
 
 
 class _Handler:
@@ -65,19 +78,25 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server, session: Session, envelope: SpooledEnvelope) -> str:
         listener = self.listener
-        raw = envelope.original_content or b""
+        assert envelope.spool is not None
         work = functools.partial(
-            listener.ingestor.ingest,
-            bytes(raw),
+            _ingest_spooled,
+            listener.ingestor,
+            envelope.spool,
             source="smtp",
             source_name="smtp",
             recipients=list(envelope.rcpt_tos),
             envelope_from=envelope.mail_from or None,
         )
         try:
-            result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
+            if envelope.spool.path is None:
+                result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
+            else:
+                async with listener.big_ingests:  # parsing takes several times a mail's size
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(listener.executor, work)
         except Exception:
             logger.exception("could not store a mail from %s", session.peer)
             return "451 4.3.0 could not store the message, try again later"
@@ -90,6 +109,12 @@ class _Handler:
         if result.duplicate:
             return "250 2.0.0 OK: already archived"
         return f"250 2.0.0 OK: {result.new_documents} new document(s) for {result.company}"
+
+
+def _ingest_spooled(ingestor: Ingestor, spool: Spool, **options: Any) -> IngestResult:
+    """Read a received mail from its spool and ingest it: in a worker thread, so that only as
+    many whole mails as the executor has workers are in memory at once."""
+    return ingestor.ingest(spool.read(), **options)
 
 
 class _Session(Session):
@@ -279,6 +304,8 @@ class SmtpListener:
         self._tls: ssl.SSLContext | None = None
         self._tls_stamp: tuple[object, ...] | None = None
         self.sessions: dict[GmidSMTP, None] = {}  # open ones, oldest first
+        self.spool_dir = ingestor.config.state_dir / SPOOL_DIR
+        self.big_ingests = asyncio.Semaphore(BIG_INGESTS)
         self._crowd_logged = -CROWD_LOG_INTERVAL
 
     @property
@@ -341,6 +368,8 @@ class SmtpListener:
             smtp_config=config.smtp,
             tls_context=self._tls_context(config.smtp.tls),
             data_size_limit=config.smtp.max_message_size,
+            spool_dir=self.spool_dir,
+            spool_threshold=config.smtp.spool_threshold,
             enable_SMTPUTF8=True,
             ident=f"gmid {__version__}",
             hostname="gmid",
@@ -348,9 +377,13 @@ class SmtpListener:
         )
 
     async def start(self) -> None:
-        """Bind where `smtp.listen` says."""
+        """Prepare the spool folder (emptied of what a crash left), then bind where
+        `smtp.listen` says. ArchiveError if a symlink is where the spool folder belongs."""
         smtp = self.ingestor.config.smtp
         loop = asyncio.get_running_loop()
+        removed = await loop.run_in_executor(self.executor, prepare_spool, self.spool_dir)
+        if removed:
+            logger.warning("removed %d spool file(s) of mails cut short by a stop", removed)
         if smtp.tls is not None:
             # A certificate that cannot be used stops the start, rather than the first client.
             self._tls, self._tls_stamp = load_tls(smtp.tls), _tls_stamp(smtp.tls)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import smtplib
 import socket
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import crowded_daemon
+from tests.conftest import crowded_daemon, make_daemon_dir
 from tests.support import mails
 from tests.support.mails import forwarded_mail, invoice_mail, make_pdf
 
@@ -285,3 +288,195 @@ def test_a_broken_archive_keeps_the_mail_in_the_quarantine_and_says_so(daemon):
     ok = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", make_pdf("fixed"))])
     code, text = daemon.send(ok)
     assert code == 250 and "1 new document" in text
+
+
+def test_a_mail_with_bare_lf_line_endings_is_refused_with_how_to_send_it(daemon):
+    """smtplib sends bytes as they are: a message built with email.policy.default has bare LF
+    line endings. It is refused (no SMTP smuggling), with a reply that says how to fix it,
+    and the same connection still delivers the mail once it has CRLF line endings."""
+    pdf = make_pdf("bare LF")
+    good = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", pdf)])
+    bare = good.replace(b"\r\n", b"\n")
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("rechnung@telekom.example", ["invoices@gmid.local"], bare)
+        code, text = refused.value.smtp_code, refused.value.smtp_error.decode()
+        assert code == 500 and "Bare LF" in text, text
+        assert "CRLF" in text and "policy=email.policy.SMTP" in text
+        assert "Line too long" not in text
+        assert _docs(daemon) == [] and _quarantine(daemon) == []
+        assert smtp.sendmail("rechnung@telekom.example", ["invoices@gmid.local"], good) == {}
+    [doc] = _docs(daemon)
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+
+
+def _spool_dir(daemon) -> Path:
+    return daemon.state / "smtp-spool"
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far, in bytes (VmHWM never goes down)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) * 1024
+
+
+def _in_data(port: int, *, timeout: float) -> smtplib.SMTP:
+    """A client past DATA's 354: what it sends next is the mail."""
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
+    smtp.ehlo()
+    smtp.mail("rechnung@telekom.example")
+    smtp.rcpt("invoices@gmid.local")
+    smtp.putcmd("data")
+    assert smtp.getreply()[0] == 354
+    return smtp
+
+
+class HeldDelivery:
+    """A client that sends all but the end of a mail, then waits until told to finish."""
+
+    def __init__(self, port: int, raw: bytes, go: threading.Event):
+        self.port, self.raw, self.go = port, raw, go
+        self.reply: tuple[int, bytes] | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with _in_data(self.port, timeout=120) as smtp:
+                smtp.send(self.raw[:-1000])
+                self.go.wait(120)
+                smtp.send(self.raw[-1000:] + b".\r\n")
+                self.reply = smtp.getreply()
+        except BaseException as e:  # reported by the test
+            self.error = e
+
+
+@pytest.fixture
+def spooling():
+    """A daemon that keeps 64 KiB of a mail in memory, and takes mails of up to 10 MB."""
+    d = make_daemon_dir(max_size="10MB")
+    d.config.write_text(
+        d.config.read_text().replace("smtp:\n", "smtp:\n  spool_threshold: 64KiB\n")
+    )
+    d.start()
+    yield d
+    code = d.stop()
+    assert code == 0, d.log_text()
+    assert "Traceback" not in d.log_text(), d.log_text()
+    shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def test_many_big_mails_at_once_do_not_each_take_their_size_in_memory(spooling):
+    """20 clients send a 4 MB mail each at the same time: while they send, the daemon holds
+    a bounded part of each in memory and the rest in private spool files in its state folder;
+    then every mail is filed, one big mail parsed at a time, and no spool file is left."""
+    count = 20
+    pdfs = [make_pdf(f"big {i}", size=3_000_000) for i in range(count)]
+    raws = [
+        invoice_mail(sender="rechnung@telekom.example", pdfs=[(f"r{i}.pdf", pdf)])
+        for i, pdf in enumerate(pdfs)
+    ]
+    assert all(b"\r\n." not in raw and raw.endswith(b"\r\n") for raw in raws)  # no stuffing
+    total = sum(map(len, raws))
+    warm = invoice_mail(sender="rechnung@telekom.example", pdfs=[("w.pdf", make_pdf("warm"))])
+    assert spooling.send(warm)[0] == 250  # the code paths of a delivery are loaded
+    before = _peak_rss(spooling.proc.pid)
+    outside_before = set(spooling.dir.rglob("*"))
+
+    go = threading.Event()
+    clients = [HeldDelivery(spooling.smtp_port, raw, go) for raw in raws]
+    try:
+        spool = _spool_dir(spooling)
+        deadline = time.monotonic() + 120
+        while True:  # until the daemon has taken in all that the clients sent
+            files = list(spool.iterdir())
+            sizes = sorted(f.stat().st_size for f in files)
+            if len(files) == count and sizes[0] > len(raws[0]) - 300_000:
+                break
+            assert time.monotonic() < deadline, f"spool files: {sizes}"
+            assert not any(c.error for c in clients), [c.error for c in clients]
+            time.sleep(0.2)
+        growth = _peak_rss(spooling.proc.pid) - before
+        modes = {stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        go.set()
+        for client in clients:
+            client.thread.join(180)
+    overall = _peak_rss(spooling.proc.pid) - before
+    # About 6 MB and 30 MB here, where a whole mail per session took 90 MB and 210 MB.
+    assert growth < total / 4, f"{growth / 1e6:.0f} MB more memory for {total / 1e6:.0f} MB"
+    assert overall < total / 2, f"{overall / 1e6:.0f} MB more memory for {total / 1e6:.0f} MB"
+    assert modes == {0o600}
+    assert all(c.error is None for c in clients), [c.error for c in clients]
+    replies = [c.reply for c in clients]
+    assert all(r is not None and r[0] == 250 and b"1 new document" in r[1] for r in replies)
+    docs = [d for d in _docs(spooling) if d.original_name != "w.pdf"]
+    assert sorted((spooling.archive / d.path).read_bytes() for d in docs) == sorted(pdfs)
+    assert list(_spool_dir(spooling).iterdir()) == []
+    new = set(spooling.dir.rglob("*")) - outside_before
+    assert all(p.is_relative_to(spooling.archive) or p.is_relative_to(spooling.state) for p in new)
+
+
+def _victim(daemon) -> Path:
+    """A folder of the user's, with a file in it, where a symlink could point."""
+    victim = daemon.dir / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_bytes(b"keep me")
+    return victim
+
+
+def test_a_symlinked_spool_folder_stops_the_start_and_nothing_behind_it_is_removed(daemon_dir):
+    victim = _victim(daemon_dir)
+    daemon_dir.state.mkdir(parents=True)
+    _spool_dir(daemon_dir).symlink_to(victim)
+    with pytest.raises(RuntimeError, match="daemon exited"):
+        daemon_dir.start()
+    assert f"{_spool_dir(daemon_dir)} is a symlink (to {victim})" in daemon_dir.log_text()
+    assert os.listdir(victim) == ["precious.txt"]
+
+
+def test_a_big_mail_is_never_spooled_through_a_symlink(daemon):
+    """A spool folder swapped for a symlink while the daemon runs: a mail that would go to a
+    spool file gets a temporary failure (the sender tries again), nothing is written behind
+    the symlink, and once it is gone the folder is made again and the mail is filed."""
+    victim = _victim(daemon)
+    spool = _spool_dir(daemon)
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700
+    spool.rmdir()
+    spool.symlink_to(victim)
+    pdf = make_pdf("symlinked spool", size=1_300_000)  # beyond the 1 MiB kept in memory
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", pdf)])
+    code, text = daemon.send(raw)
+    assert code == 451 and "try again later" in text
+    assert os.listdir(victim) == ["precious.txt"]
+    assert f"{spool} is a symlink" in daemon.log_text()
+    assert _docs(daemon) == []
+
+    spool.unlink()
+    code, text = daemon.send(raw)
+    assert code == 250 and "1 new document" in text
+    [doc] = _docs(daemon)
+    assert (daemon.archive / doc.path).read_bytes() == pdf
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700 and not spool.is_symlink()
+    assert list(spool.iterdir()) == []
+
+
+def test_a_client_gone_in_the_middle_of_a_big_mail_leaves_no_spool_file(daemon):
+    pdf = make_pdf("cut short", size=1_400_000)
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("r.pdf", pdf)])
+    spool = _spool_dir(daemon)
+    with _in_data(daemon.smtp_port, timeout=30) as smtp:
+        smtp.send(raw[: len(raw) // 2 + 1_000_000])
+        deadline = time.monotonic() + 30
+        while not list(spool.iterdir()):  # the part beyond 1 MiB went to a file
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        smtp.sock.close()  # and gone, without the end of the mail or QUIT
+        smtp.sock = None
+    deadline = time.monotonic() + 30
+    while list(spool.iterdir()):
+        assert time.monotonic() < deadline, list(spool.iterdir())
+        time.sleep(0.05)
+    assert _docs(daemon) == [] and _quarantine(daemon) == []
+    assert daemon.send(raw)[0] == 250
