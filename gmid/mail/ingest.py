@@ -60,6 +60,7 @@ class IngestResult:
     quarantined: str | None = None  # path of the quarantined raw mail, if any
     duplicate: bool = False  # the same mail (Message-ID and bytes) was ingested before
     archive_failed: bool = False  # the archive could not be written: kept in the quarantine
+    reason: str | None = None  # why it was kept in the quarantine
 
     @property
     def new_documents(self) -> int:
@@ -162,7 +163,7 @@ class Ingestor:
             for result in kept:
                 if result.created and self.on_stored:
                     self.on_stored(result)
-            quarantined = None
+            quarantined = reason = None
             if parsed is None or parsed.problems:
                 reason = "; ".join(parsed.problems) if parsed else "could not parse the mail"
                 quarantined = self._quarantine(mail.raw, reason, mail.source, mail.source_name)
@@ -170,7 +171,7 @@ class Ingestor:
             # by its Message-ID, company and date): nothing is written twice, and no per-mail
             # bookkeeping costs another fsync on this hot path.
             duplicate = bool(kept) and not any(s.created for s in kept)
-            results.append(IngestResult(company, kept, quarantined, duplicate))
+            results.append(IngestResult(company, kept, quarantined, duplicate, reason=reason))
         return results
 
     def _keep_instead(
@@ -195,7 +196,7 @@ class Ingestor:
                 self.archive_failures = ArchiveFailures(
                     self.archive_failures.mails + 1, datetime.now(UTC), str(exc)
                 )
-            results.append(IngestResult(company, (), path, archive_failed=True))
+            results.append(IngestResult(company, (), path, archive_failed=True, reason=reason))
         return results
 
     def _plan(

@@ -47,6 +47,7 @@ MAX_AUTH_FAILURES = 3
 # A refused client is logged once, then again only after this many seconds.
 REFUSED_LOG_INTERVAL = 3600.0
 FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
+REASON_SHOWN = 200  # characters of a quarantine reason in a reply
 CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
 # Where mails beyond smtp.spool_threshold wait, in the state folder, while they arrive.
 SPOOL_DIR = "smtp-spool"
@@ -81,6 +82,9 @@ class _Handler:
     async def handle_DATA(self, server, session: Session, envelope: SpooledEnvelope) -> str:
         listener = self.listener
         assert envelope.spool is not None
+        if envelope.spool.size < 64 and not envelope.spool.read().strip():
+            # DATA with nothing (or blank lines) before the dot: no mail to keep
+            return "554 5.6.0 The message is empty; nothing was kept"
         work = functools.partial(
             _ingest_spooled,
             listener.ingestor,
@@ -104,11 +108,24 @@ class _Handler:
         if result.quarantined:
             listener.quarantined += 1
             listener.events.publish("mail.quarantined", source="smtp", path=result.quarantined)
-        if result.archive_failed:
-            return "250 2.0.0 OK: kept in the quarantine, the archive could not be written"
-        if result.duplicate:
-            return "250 2.0.0 OK: already archived"
-        return f"250 2.0.0 OK: {result.new_documents} new document(s) for {result.company}"
+        return _reply(result)
+
+
+def _reply(result: IngestResult) -> str:
+    """The 250 line that tells the sender what became of its mail."""
+    if result.archive_failed:
+        return "250 2.0.0 OK: kept in the quarantine, the archive could not be written"
+    if result.duplicate and not result.quarantined:
+        return "250 2.0.0 OK: already archived"
+    filed = f"{result.new_documents} new document(s) for {result.company}"
+    if not result.quarantined:
+        return f"250 2.0.0 OK: {filed}"
+    # One line of printable ASCII: the reason quotes the mail, which may say anything.
+    reason = "".join(c if " " <= c <= "~" else "?" for c in result.reason or "unreadable")
+    reason = reason if len(reason) <= REASON_SHOWN else reason[: REASON_SHOWN - 3] + "..."
+    if result.stored:
+        return f"250 2.0.0 OK: {filed}; kept in the quarantine too: {reason}"
+    return f"250 2.0.0 OK: kept in the quarantine: {reason}"
 
 
 def _ingest_spooled(ingestor: Ingestor, spool: Spool, **options: Any) -> IngestResult:
@@ -124,6 +141,10 @@ class _Session(Session):
 
 class GmidSMTP(ChunkedDataSMTP):
     """The SMTP protocol with gmid's access rules, for one connection."""
+
+    # A receipt with an 8,000-character line can be stored: refusing it would have fetchmail
+    # bounce it to the supplier at every poll. Only the message's size bounds its lines.
+    data_line_limit = 0
 
     def __init__(self, handler: _Handler, *, smtp_config: SmtpConfig, **kwargs: Any):
         self.smtp_config = smtp_config

@@ -5,7 +5,7 @@ for a mail with a 130 KB PDF, which is most of what a delivery costs. This subcl
 end-of-data sequence with StreamReader.readuntil() over whole buffers and applies the rules of
 aiosmtpd 1.4.6 batch by batch as the data arrives: the message ends only at CRLF "." CRLF (no
 bare-LF variants: the SMTP smuggling fix), every line of at most `line_length_limit` bytes with
-its CRLF (else 500), at most `data_size_limit` bytes (else 552), a leading dot removed from
+its CRLF (else 500; a subclass may set `data_line_limit` instead), at most `data_size_limit` bytes (else 552), a leading dot removed from
 every line. One rule is stricter than aiosmtpd's: a bare LF (not after a CR) anywhere in the
 data refuses the message with a reply that says how to send it (500 5.6.0), where aiosmtpd
 answered "Line too long" or took the LF as part of a line.
@@ -248,7 +248,7 @@ class Receiver:
             return  # nothing else is said about a message with a bare LF
         if buf.count(b"\n") != buf.count(b"\r\n"):
             self.bare_lf = True
-        if not self.too_long:
+        if self.line_limit and not self.too_long:
             lines = buf.split(b"\r\n")
             longest = max(self._line + len(lines[0]), max(map(len, lines[1:]), default=0))
             self._line = len(lines[-1]) if len(lines) > 1 else self._line + len(lines[0])
@@ -288,6 +288,10 @@ class ChunkedDataSMTP(SMTP):
     `spool_dir` is where a message beyond `spool_threshold` bytes goes (prepared with
     prepare_spool); without it, every message stays in memory.
     """
+
+    # The longest line of a message (with its CRLF): None for `line_length_limit` as aiosmtpd
+    # has it (RFC 5321's 1,000), 0 for no limit but the message's size.
+    data_line_limit: int | None = None
 
     def __init__(
         self,
@@ -361,7 +365,10 @@ class ChunkedDataSMTP(SMTP):
     async def _receive(self, spool: Spool) -> None:
         """Read the message into spool, hand it to the DATA hook, and answer."""
         assert self.envelope is not None
-        receiver = Receiver(spool, self.line_length_limit, self.data_size_limit)
+        line_limit = self.data_line_limit
+        if line_limit is None:
+            line_limit = self.line_length_limit
+        receiver = Receiver(spool, line_limit, self.data_size_limit)
         try:
             await self._read_message(receiver)
         except asyncio.CancelledError:

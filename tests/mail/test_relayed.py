@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import smtplib
+
+from tests.support import mails
 from tests.support.mails import invoice_mail, make_pdf
 
 
@@ -70,3 +73,42 @@ def test_a_reused_message_id_on_another_day_is_another_receipt(daemon):
     code, text = daemon.send(later)
     assert code == 250 and "already archived" not in text
     assert len(daemon.documents().documents) == 2
+
+
+def test_a_receipt_with_a_very_long_line_is_stored_not_bounced(daemon):
+    """fetchmail bounces a refused mail to its sender at every poll: a receipt whose HTML
+    comes in one 8,166-character line is stored as it came."""
+    html = "<p>" + "x" * 8_159 + "</p>"
+    raw = _receipt("long@shop.example").replace(b"Total: 12.34 EUR\r\n", html.encode() + b"\r\n")
+    code, text = daemon.send(raw)
+    assert code == 250, text
+    [doc] = daemon.documents().documents
+    assert html.encode() in (daemon.archive / doc.path).read_bytes()
+
+
+def test_an_empty_mail_is_refused_and_nothing_is_filed(daemon):
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        smtp.mail("orders@shop.example")
+        smtp.rcpt("invoices@gmid.local")
+        for nothing in (b".\r\n", b"\r\n.\r\n"):  # only the dot; one blank line
+            smtp.putcmd("data")
+            assert smtp.getreply()[0] == 354
+            smtp.send(nothing)
+            code, text = smtp.getreply()
+            assert code == 554 and b"empty" in text
+            smtp.mail("orders@shop.example")
+            smtp.rcpt("invoices@gmid.local")
+        assert smtp.data(_receipt("after-empty@shop.example"))[0] == 250
+    assert [d.original_name for d in daemon.documents().documents] == ["Your receipt"]
+    assert not any(p.stat().st_size == 0 for p in daemon.archived_files())
+
+
+def test_the_reply_says_when_a_mail_is_kept_in_the_quarantine(daemon):
+    """Not "0 new document(s)": the sender's log says the mail was kept, and why."""
+    code, text = daemon.send(mails.nested_multipart_mail(depth=1000))
+    assert code == 250 and "kept in the quarantine: " in text and "nesting" in text, text
+    assert "0 new document" not in text
+    code, text = daemon.send(mails.broken_base64_mail())
+    assert code == 250 and "1 new document(s)" in text
+    assert "kept in the quarantine too: " in text and "base64" in text, text
