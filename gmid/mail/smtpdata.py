@@ -5,10 +5,11 @@ for a mail with a 130 KB PDF, which is most of what a delivery costs. This subcl
 end-of-data sequence with StreamReader.readuntil() over whole buffers and applies the rules of
 aiosmtpd 1.4.6 batch by batch as the data arrives: the message ends only at CRLF "." CRLF (no
 bare-LF variants: the SMTP smuggling fix), every line of at most `line_length_limit` bytes with
-its CRLF (else 500; a subclass may set `data_line_limit` instead), at most `data_size_limit` bytes (else 552), a leading dot removed from
-every line. One rule is stricter than aiosmtpd's: a bare LF (not after a CR) anywhere in the
-data refuses the message with a reply that says how to send it (500 5.6.0), where aiosmtpd
-answered "Line too long" or took the LF as part of a line.
+its CRLF (else 500; a subclass may set `data_line_limit` instead), at most `data_size_limit`
+bytes (else 552), a leading dot removed from every line. One rule is stricter than
+aiosmtpd's: a bare LF (not after a CR) anywhere in the data refuses the message with a reply
+that says how to send it (500 5.6.0), where aiosmtpd answered "Line too long" or took the LF
+as part of a line.
 
 The message is kept in a Spool: in memory up to `spool_threshold` bytes, beyond that in a file
 (mode 0600) in `spool_dir`, so that many clients sending large mails at once do not each hold a

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import email.policy
 import os
 import shutil
 import textwrap
 import zoneinfo
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -130,7 +132,7 @@ def test_empty_file_is_a_config_with_all_defaults(
     assert config.control.socket == tmp_path / "run/gmid/gmid.sock"
     smtp = config.smtp
     assert (smtp.enabled, smtp.host, smtp.port) == (True, "127.0.0.1", 2525)
-    assert smtp.max_message_size == 25_000_000
+    assert smtp.max_message_size == 40_000_000
     assert smtp.recipients == ("invoices@gmid.local",)
     assert (smtp.allow_remote, smtp.tls, smtp.auth) == (False, None, None)
     assert [str(net) for net in smtp.clients] == ["127.0.0.0/8", "::1/128"]
@@ -902,3 +904,13 @@ def test_template_without_ext_is_a_warning(tmp_path: Path) -> None:
         f"{tmp_path / 'config.yaml'}:2: archive.name: no {{ext}} in the template: "
         "files get no extension",
     )
+
+
+def test_the_default_size_takes_the_largest_attachment_a_mail_provider_sends(tmp_path: Path):
+    """Providers allow about 25 MB of attachments: in base64, with a short body, the mail is
+    about 34 MB, and the default must take it (25 MB refused an 18.5 MB PDF)."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"], msg["To"], msg["Subject"] = "a@shop.example", "invoices@gmid.local", "Big"
+    msg.set_content("The invoice and its annexes.\n")
+    msg.add_attachment(bytes(25 * 10**6), maintype="application", subtype="pdf", filename="big.pdf")
+    assert len(msg.as_bytes()) <= load(tmp_path, "").smtp.max_message_size
