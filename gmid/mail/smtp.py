@@ -28,7 +28,7 @@ import time
 from concurrent.futures import Executor
 from typing import Any
 
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session, syntax
 
 from gmid import __version__
 from gmid.config.smtp import SmtpConfig, SmtpTls
@@ -48,6 +48,7 @@ MAX_AUTH_FAILURES = 3
 REFUSED_LOG_INTERVAL = 3600.0
 FIRST_COMMAND_TIMEOUT = 30.0  # seconds a new client may stay silent
 REASON_SHOWN = 200  # characters of a quarantine reason in a reply
+STOP_WAIT = 8.0  # seconds a stop waits for mails in flight (within the daemon's STOP_TIMEOUT)
 CROWD_LOG_INTERVAL = 60.0  # seconds between two log lines about too many sessions
 # Where mails beyond smtp.spool_threshold wait, in the state folder, while they arrive.
 SPOOL_DIR = "smtp-spool"
@@ -152,11 +153,29 @@ class GmidSMTP(ChunkedDataSMTP):
         self._password: str | None = None  # the expected one, only while an AUTH runs
         self._auth_failures = 0
         self.spoke = False  # has the client sent anything yet?
+        self.in_data = False  # a mail in flight: between DATA's 354 and its reply
         super().__init__(handler, authenticator=self._check_login, **kwargs)
 
     def data_received(self, data: bytes) -> None:
         self.spoke = True
         super().data_received(data)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        # From the 354 to the reply a mail is in flight: a stopping daemon waits for it.
+        self.in_data = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.in_data = False
+            if self.listener.stopping:
+                self.shut_down()
+
+    def shut_down(self) -> None:
+        """Tell the client the service is going away, and close the connection."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.3.2 gmid is shutting down, try again later\r\n")
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.listener.sessions.pop(self, None)
@@ -328,6 +347,7 @@ class SmtpListener:
         self.spool_dir = ingestor.config.state_dir / SPOOL_DIR
         self.big_ingests = asyncio.Semaphore(BIG_INGESTS)
         self._crowd_logged = -CROWD_LOG_INTERVAL
+        self.stopping = False
 
     @property
     def listen(self) -> str | None:
@@ -400,6 +420,7 @@ class SmtpListener:
     async def start(self) -> None:
         """Prepare the spool folder (emptied of what a crash left), then bind where
         `smtp.listen` says. ArchiveError if a symlink is where the spool folder belongs."""
+        self.stopping = False
         smtp = self.ingestor.config.smtp
         loop = asyncio.get_running_loop()
         removed = await loop.run_in_executor(self.executor, prepare_spool, self.spool_dir)
@@ -467,11 +488,23 @@ class SmtpListener:
             logger.warning("SMTP sessions still open on the old address")
 
     async def stop(self) -> None:
-        """Stop accepting; mails in flight finish (their thread work cannot be cut short)."""
+        """Stop accepting; answer the mails in flight, then close every session with 421.
+
+        A mail whose data came in is filed and answered before its connection closes: a
+        sender that sees the connection drop after DATA sends the mail again ("message may be
+        sent more than once"). The wait is bounded by STOP_WAIT; idle sessions close at once.
+        """
+        self.stopping = True
         if self._server is not None:
             self._server.close()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-            except TimeoutError:
-                logger.warning("SMTP sessions still open at shutdown")
             self._server = None
+        for session in [s for s in self.sessions if not s.in_data]:
+            session.shut_down()
+        deadline = time.monotonic() + STOP_WAIT
+        while any(s.in_data for s in self.sessions) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        late = [s for s in self.sessions if s.in_data]
+        if late:
+            logger.warning("closing %d SMTP session(s) in the middle of a mail", len(late))
+        for session in list(self.sessions):
+            session.shut_down()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import smtplib
+import socket
+import time
 
 from tests.support import mails
 from tests.support.mails import invoice_mail, make_pdf
@@ -112,3 +115,49 @@ def test_the_reply_says_when_a_mail_is_kept_in_the_quarantine(daemon):
     code, text = daemon.send(mails.broken_base64_mail())
     assert code == 250 and "1 new document(s)" in text
     assert "kept in the quarantine too: " in text and "base64" in text, text
+
+
+def _answer(sock: socket.socket) -> bytes:
+    reply = b""
+    while not reply.endswith(b"\r\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+def test_a_mail_in_flight_when_the_daemon_stops_is_filed_and_answered(daemon):
+    """SIGTERM while a big mail is in DATA: the mail is filed and the sender hears 250 before
+    the connection closes (a dropped connection makes an MTA send it again); a session that
+    was only connected hears 421."""
+    pdf = make_pdf("in flight") + bytes(1_200_000)
+    raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("big.pdf", pdf)])
+    with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=30) as mta:
+        idle = socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=30)
+        for sock in (mta, idle):
+            assert _answer(sock).startswith(b"220")
+            sock.sendall(b"EHLO relay.example\r\n")
+            time.sleep(0.2)
+            sock.recv(4096)
+        for line in (b"MAIL FROM:<rechnung@telekom.example>", b"RCPT TO:<invoices@gmid.local>"):
+            mta.sendall(line + b"\r\n")
+            assert _answer(mta).startswith(b"250")
+        mta.sendall(b"DATA\r\n")
+        assert _answer(mta).startswith(b"354")
+        mta.sendall(raw.replace(b"\n.", b"\n.."))  # all of it but the final dot
+        time.sleep(0.3)
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert _answer(idle).startswith(b"421")
+        time.sleep(0.5)  # the daemon is stopping now, waiting for this mail
+        mta.sendall(b"\r\n.\r\n")
+        replies = b""
+        while chunk := mta.recv(4096):  # until the daemon closes the connection
+            replies += chunk
+        idle.close()
+    answered, closing = replies.splitlines()
+    assert answered.startswith(b"250") and b"1 new document" in answered, replies
+    assert closing.startswith(b"421")
+    assert daemon.proc.wait(15) == 0
+    [filed] = [p for p in daemon.archived_files() if p.suffix == ".pdf"]
+    assert filed.read_bytes() == pdf
