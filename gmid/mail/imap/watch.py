@@ -137,18 +137,24 @@ class FolderWatcher:
         self._protocol = client.protocol
         try:
             await client.wait_hello_from_server()
-            password = await self.mailbox.run(config.password.resolve) if config.password else ""
-            if any(c in password for c in "\r\n\0"):
-                raise SecretError(f"{config.password} holds a line break or NUL")
-            response = await client.login(quote(config.username), password)
-            if response.result != "OK":
-                raise LoginRefused(_server_text(response))
-            # the capabilities after login may differ from those in the greeting
-            await asyncio.wait_for(client.protocol.capability(), COMMAND_TIMEOUT)
+            # A "* PREAUTH" greeting (a server started for this user, a tunnel) needs no login.
+            if client.protocol.state != "AUTH":
+                await self._login(client)
         except BaseException:
             await self._close(client)
             raise
         return client
+
+    async def _login(self, client: IMAP4) -> None:
+        config = self.config
+        password = await self.mailbox.run(config.password.resolve) if config.password else ""
+        if any(c in password for c in "\r\n\0"):
+            raise SecretError(f"{config.password} holds a line break or NUL")
+        response = await client.login(quote(config.username), password)
+        if response.result != "OK":
+            raise LoginRefused(_server_text(response))
+        # the capabilities after login may differ from those in the greeting
+        await asyncio.wait_for(client.protocol.capability(), COMMAND_TIMEOUT)
 
     async def _watch(self, client: IMAP4) -> None:
         config = self.config
@@ -159,6 +165,7 @@ class FolderWatcher:
             raise ImapCommandError(f"SELECT {self.folder}: the server gave no UIDVALIDITY")
         sync = self.mailbox.folder_sync(client, self.folder)
         await sync.begin(selected["uidvalidity"])
+        sync.exists = selected["exists"]
         can_idle = "IDLE" in client.protocol.capabilities
         while True:
             self.state = "syncing"
@@ -168,9 +175,12 @@ class FolderWatcher:
                 self.bodies += sync.bodies
                 self.mailbox.filed += sync.filed
                 sync.bodies = sync.filed = 0
-            self.synced, self.error = True, None
+            self.synced = True
             self.mailbox.last_sync = datetime.now(UTC)
-            self.state = "idle" if can_idle else "polling"
+            if sync.problem:
+                self.state, self.error = "blind", sync.problem
+            else:
+                self.state, self.error = ("idle" if can_idle else "polling"), None
             self.mailbox.changed()
             if can_idle:
                 await self._idle(client)
@@ -272,15 +282,10 @@ class MailboxWatcher:
             {"folder": f.folder, "state": f.state, "error": f.error, "bytes": f.bytes_received}
             for f in self.folders
         ]
-        failing = [f for f in self.folders if f.state == "failing"]
+        failing = [f for f in self.folders if f.state in ("failing", "blind")]
         states = {f.state for f in self.folders}
-        state = (
-            "failing"
-            if failing
-            else next(
-                (s for s in ("connecting", "syncing", "polling", "idle") if s in states), "idle"
-            )
-        )
+        order = ("failing", "blind", "connecting", "syncing", "polling", "idle")
+        state = next((s for s in order if s in states), "idle")
         return {
             "name": self.config.name,
             "host": self.config.host,
