@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,35 @@ def test_mail_already_in_the_folder_is_filed(imap4d: ImapSetup) -> None:
     box = imap4d.wait_state("idle")
     filed_once(daemon, [pdf for _, pdf in raws])
     assert (box.messages, box.documents) == (3, 3)
+
+
+def test_new_mail_is_filed_within_idle_check_though_idle_tells_nothing(
+    imap4d: ImapSetup,
+) -> None:
+    daemon = imap4d.configure(rest="    idle_check: 2s\n").start()
+    imap4d.wait_state("idle")
+    raw, pdf = invoice(7)
+    started = time.monotonic()
+    imap4d.dovecot.append("INBOX", raw)
+    # imap4d reports the mail only when the IDLE ends; poll is 10m, the IDLE would last 28m
+    (doc,) = imap4d.wait_documents(1, timeout=10)
+    assert time.monotonic() - started < 2 + 3  # the check interval, and time to file it
+    assert doc.original_name == "R7.pdf"
+    filed_once(daemon, [pdf])
+
+
+def test_a_folder_made_anew_while_idling_is_read_again(imap4d: ImapSetup) -> None:
+    server = imap4d.dovecot
+    server.create("Rechnungen")
+    raws = [invoice(n) for n in range(3)]
+    for raw, _ in raws[:2]:
+        server.append("Rechnungen", raw)
+    daemon = imap4d.configure(folders="[Rechnungen]", rest="    idle_check: 2s\n").start()
+    imap4d.wait_documents(2)
+    imap4d.wait_state("idle")
+    server.delete("Rechnungen")
+    server.create("Rechnungen")
+    server.append("Rechnungen", raws[2][0])  # UID 1 again, below the two read before
+    imap4d.wait_documents(3, timeout=10)
+    filed_once(daemon, [pdf for _, pdf in raws])
+    assert "UIDVALIDITY changed" in daemon.log_text()
