@@ -153,6 +153,7 @@ class FolderSync:
         self.seen = 0
         self.exists: int | None = None  # the folder's mail count, as the server last said
         self.problem: str | None = None  # why new mail cannot be seen, when it cannot
+        self.again = False  # the folder is read again after its UIDVALIDITY changed
 
     async def begin(self, uidvalidity: int) -> None:
         """Take the folder's UIDVALIDITY from SELECT; a change means every UID is new."""
@@ -160,6 +161,7 @@ class FolderSync:
         state = await self.run(self.store.folder, self.folder)
         if state is None or state.uidvalidity != uidvalidity:
             if state is not None:
+                self.again = True
                 logger.warning(
                     "%s/%s: UIDVALIDITY changed (%d -> %d): reading the folder again; "
                     "mails already filed are recognised and not filed twice",
@@ -299,7 +301,8 @@ class FolderSync:
 
     def _unknown(self, decisions: list[Decision]) -> list[Decision]:
         """The decisions whose mails were not read before (blocking: reads the index)."""
-        return [d for d in decisions if not self.store.known(d.message_id, d.size)]
+        folder = self.folder if self.again else None
+        return [d for d in decisions if not self.store.known(d.message_id, d.size, folder)]
 
     async def _record(self, up_to: int, handled: list[Handled], uids: list[int], after: int):
         seen = sum(1 for u in uids if after < u <= up_to)

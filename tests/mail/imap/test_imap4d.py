@@ -90,3 +90,28 @@ def test_a_folder_made_anew_while_idling_is_read_again(imap4d: ImapSetup) -> Non
     imap4d.wait_documents(3, timeout=10)
     filed_once(daemon, [pdf for _, pdf in raws])
     assert "UIDVALIDITY changed" in daemon.log_text()
+
+
+def test_a_folder_made_anew_is_read_again_without_counting_a_mail_twice(
+    imap4d: ImapSetup,
+) -> None:
+    server = imap4d.dovecot
+    server.create("Rechnungen")
+    raws = [invoice(n) for n in range(3)]
+    for raw, _ in raws[:2]:
+        server.append("Rechnungen", raw)
+    daemon = imap4d.configure(folders="[Rechnungen]").start()
+    imap4d.wait_documents(2)
+    imap4d.wait_state("idle")
+    daemon.stop()
+    server.delete("Rechnungen")
+    server.create("Rechnungen")
+    # in another order: imap4d's own headers (X-IMAPbase on the first) change their sizes
+    for raw, _ in (raws[1], raws[0], raws[2]):
+        server.append("Rechnungen", raw)
+    daemon.start()
+    imap4d.wait_documents(3)
+    box = imap4d.wait_state("idle")
+    assert box.bodies == 1, "mails filed before were downloaded again"
+    assert (box.messages, box.documents) == (3, 3), "a mail read twice is counted twice"
+    filed_once(daemon, [pdf for _, pdf in raws])
