@@ -18,7 +18,6 @@ import imaplib
 import os
 import pwd
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,18 +25,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-from tests.support.dovecot import HOST, IO_TIMEOUT, quote
+from tests.support.dovecot import HOST, IO_TIMEOUT, quote, sbin_program
 
 _live: set[Imap4d] = set()
 
 
 def imap4d_binary() -> str | None:
-    """The `imap4d` program: on PATH, or in /usr/sbin (not on a non-root user's PATH)."""
-    found = shutil.which("imap4d")
-    if found:
-        return found
-    sbin = Path("/usr/sbin/imap4d")
-    return str(sbin) if os.access(sbin, os.X_OK) else None
+    """The `imap4d` program, or None."""
+    return sbin_program("imap4d")
 
 
 class Imap4dError(RuntimeError):
