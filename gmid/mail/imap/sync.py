@@ -212,7 +212,7 @@ class FolderSync:
 
         The range ends in the highest UID there can be, not in "*": GNU imap4d 3.15 answers
         `UID SEARCH UID n:*` with nothing at all. When the search finds nothing, a FETCH of
-        "n:*" (which names the highest UID, even when it is below n) checks that it is right.
+        "n:*" (the mails from n up, or the highest one when all are below n) checks it.
         """
         since = ["SINCE", imap_date(self.config.since)] if self.config.since else []
         uids = [u for u in await self._search("UID", f"{last + 1}:{MAX_UID}", *since) if u > last]
