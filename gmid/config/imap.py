@@ -28,6 +28,7 @@ MAILBOX_KEYS = (
     "folders",
     "since",
     "poll",
+    "idle_check",
     "rules",
     "enabled",
 )
@@ -36,6 +37,10 @@ SECURITY = ("tls", "plain")
 ACTIONS = ("none", "seen", "flag", "delete", "move")
 DEFAULT_POLL = datetime.timedelta(minutes=5)
 MIN_POLL = datetime.timedelta(seconds=10)
+# How often an IDLE is ended to look for mail the server did not report (some never do)
+DEFAULT_IDLE_CHECK = datetime.timedelta(minutes=5)
+MIN_IDLE_CHECK = datetime.timedelta(seconds=1)
+MAX_IDLE_CHECK = datetime.timedelta(minutes=28)  # servers may end an IDLE after 30 minutes
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ADDRESS_PATTERN = re.compile(r"[^\s@]*@[^\s@]*")
 
@@ -98,6 +103,7 @@ class MailboxConfig:
     folders: tuple[str, ...] = ("INBOX",)
     since: datetime.date | None = None
     poll: datetime.timedelta = DEFAULT_POLL
+    idle_check: datetime.timedelta = DEFAULT_IDLE_CHECK
     rules: tuple[Rule, ...] = ()
     enabled: bool = True
     allow_insecure: bool = False
@@ -186,6 +192,7 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
     if poll < MIN_POLL:
         r.problem(m["poll"], f"{option}.poll", f"at least {int(MIN_POLL.total_seconds())}s")
         poll = MIN_POLL
+    idle_check = _idle_check(r, m.get("idle_check"), f"{option}.idle_check")
     rules = tuple(
         rule
         for j, item in enumerate(r.sequence(m.get("rules"), f"{option}.rules"))
@@ -201,6 +208,7 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         folders=folders,
         since=r.convert(m.get("since"), f"{option}.since", _date, None),
         poll=poll,
+        idle_check=idle_check,
         rules=rules,
         enabled=r.boolean(m.get("enabled"), f"{option}.enabled", True),
         allow_insecure=allow_insecure,
@@ -208,6 +216,18 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         file=r.file,
         line=line_of(node),
     )
+
+
+def _idle_check(r: Reader, node: Node | None, option: str) -> datetime.timedelta:
+    check = r.duration(node, option, DEFAULT_IDLE_CHECK)
+    if check < MIN_IDLE_CHECK:
+        r.problem(node, option, f"at least {int(MIN_IDLE_CHECK.total_seconds())}s")
+        return MIN_IDLE_CHECK
+    if check > MAX_IDLE_CHECK:
+        minutes = int(MAX_IDLE_CHECK.total_seconds() // 60)
+        r.problem(node, option, f"at most {minutes}m: servers may end an IDLE after 30 minutes")
+        return MAX_IDLE_CHECK
+    return check
 
 
 def _folders(r: Reader, node: Node | None, option: str) -> tuple[str, ...]:

@@ -54,13 +54,18 @@ IO_TIMEOUT = 10.0  # every socket operation of the test-side clients
 _live: set[Dovecot] = set()  # not closed yet: killed at exit if a test forgot one
 
 
-def dovecot_binary() -> str | None:
-    """The `dovecot` program: on PATH, or in /usr/sbin (not on a non-root user's PATH)."""
-    found = shutil.which("dovecot")
+def sbin_program(name: str) -> str | None:
+    """A server program: on PATH, or in /usr/sbin (not on a non-root user's PATH)."""
+    found = shutil.which(name)
     if found:
         return found
-    sbin = Path("/usr/sbin/dovecot")
+    sbin = Path("/usr/sbin") / name
     return str(sbin) if os.access(sbin, os.X_OK) else None
+
+
+def dovecot_binary() -> str | None:
+    """The `dovecot` program, or None."""
+    return sbin_program("dovecot")
 
 
 def free_port() -> int:

@@ -66,7 +66,10 @@ class ImapStore:
         return rows[0][0], rows[0][1], rows[0][2]
 
     def start_over(self, folder: str, uidvalidity: int) -> None:
-        """Forget a folder's UIDs (new or changed UIDVALIDITY); counts and dedup records stay."""
+        """Forget a folder's UIDs (new or changed UIDVALIDITY); documents and dedup records stay.
+
+        The count of mails starts again too: the folder is read again, and a mail is one mail.
+        """
         with self.index.transaction() as db:
             db.execute(
                 "DELETE FROM imap_actions WHERE mailbox = ? AND folder = ? AND uidvalidity != ?",
@@ -75,16 +78,23 @@ class ImapStore:
             db.execute(
                 "INSERT INTO imap_folders (mailbox, folder, uidvalidity, last_uid) "
                 "VALUES (?, ?, ?, 0) ON CONFLICT (mailbox, folder) DO UPDATE SET "
-                "uidvalidity = excluded.uidvalidity, last_uid = 0",
+                "uidvalidity = excluded.uidvalidity, last_uid = 0, messages = 0",
                 (self.mailbox, folder, uidvalidity),
             )
 
-    def known(self, message_id: str | None, size: int | None) -> bool:
-        """Tell whether a mail with this Message-ID and size was read before, from any source."""
-        if not message_id or size is None:
+    def known(self, message_id: str | None, size: int | None, folder: str | None = None) -> bool:
+        """Tell whether a mail with this Message-ID and size was read before, from any source.
+
+        With a folder (one read again after its UIDVALIDITY changed), a mail with this
+        Message-ID read from that folder before is known whatever its size: some servers
+        (GNU imap4d) write headers of their own into a mail, which change its size.
+        """
+        if not message_id:
             return False
+        source_name = f"{self.mailbox}/{folder}" if folder is not None else None
         rows = self.index.query(
-            "SELECT 1 FROM messages WHERE message_id = ? AND size = ? LIMIT 1", (message_id, size)
+            "SELECT 1 FROM messages WHERE message_id = ? AND (size = ? OR source_name = ?) LIMIT 1",
+            (message_id, size, source_name),
         )
         return bool(rows)
 

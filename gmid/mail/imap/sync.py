@@ -25,7 +25,7 @@ from gmid.errors import GmidError
 from gmid.mail.headers import summarize_headers
 from gmid.mail.imap.fetch import FetchedMessage, Part, parse_fetch
 from gmid.mail.imap.store import Handled, ImapStore
-from gmid.mail.imap.wire import mailbox_arg, parse_search, uid_set
+from gmid.mail.imap.wire import mailbox_arg, parse_exists, parse_search, parse_select, uid_set
 from gmid.mail.ingest import IngestResult, Mail
 from gmid.mail.parse import Document
 
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 HEADER_FIELDS = "FROM SENDER REPLY-TO SUBJECT MESSAGE-ID"
 FETCH_META = f"(UID RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})])"
+MAX_UID = 4294967295
 META_CHUNK = 500  # UIDs per metadata FETCH
 BODY_BATCH_BYTES = 8 * 2**20  # bodies per FETCH, by their RFC822.SIZE
 BODY_BATCH_COUNT = 50
@@ -150,6 +151,9 @@ class FolderSync:
         self.bodies = 0  # bodies downloaded by this connection
         self.filed = 0  # new documents filed by this connection
         self.seen = 0
+        self.exists: int | None = None  # the folder's mail count, as the server last said
+        self.problem: str | None = None  # why new mail cannot be seen, when it cannot
+        self.again = False  # the folder is read again after its UIDVALIDITY changed
 
     async def begin(self, uidvalidity: int) -> None:
         """Take the folder's UIDVALIDITY from SELECT; a change means every UID is new."""
@@ -157,6 +161,7 @@ class FolderSync:
         state = await self.run(self.store.folder, self.folder)
         if state is None or state.uidvalidity != uidvalidity:
             if state is not None:
+                self.again = True
                 logger.warning(
                     "%s/%s: UIDVALIDITY changed (%d -> %d): reading the folder again; "
                     "mails already filed are recognised and not filed twice",
@@ -175,12 +180,7 @@ class FolderSync:
             await self._act(owed)
         state = await self.run(self.store.folder, self.folder)
         last = state.last_uid if state else 0
-        criteria = ["UID", f"{last + 1}:*"]
-        if self.config.since:
-            criteria += ["SINCE", imap_date(self.config.since)]
-        response = _checked(await self.client.uid_search(*criteria, charset=None), "UID SEARCH")
-        # "n:*" always names the highest UID, even when it is below n
-        uids = sorted(u for u in parse_search(response.lines) if u > last)
+        uids = await self._new_uids(last)
         if not uids:
             await self.run(self.store.touch, self.folder)
             return 0
@@ -196,6 +196,58 @@ class FolderSync:
         finally:
             await _drop(ahead)
         return self.filed - filed_before
+
+    async def _search(self, *criteria: str) -> list[int]:
+        response = _checked(await self.client.uid_search(*criteria, charset=None), "UID SEARCH")
+        self._note_exists(response.lines)
+        return sorted(parse_search(response.lines))
+
+    def _note_exists(self, lines) -> None:
+        exists = parse_exists(lines)
+        if exists is not None:
+            self.exists = exists
+
+    async def _new_uids(self, last: int) -> list[int]:
+        """The UIDs above last that are to be read, found even where the server's SEARCH fails.
+
+        The range ends in the highest UID there can be, not in "*": GNU imap4d 3.15 answers
+        `UID SEARCH UID n:*` with nothing at all. When the search finds nothing, a FETCH of
+        "n:*" (the mails from n up, or the highest one when all are below n) checks it.
+        """
+        since = ["SINCE", imap_date(self.config.since)] if self.config.since else []
+        uids = [u for u in await self._search("UID", f"{last + 1}:{MAX_UID}", *since) if u > last]
+        if uids:
+            self.problem = None
+            return uids
+        response = _checked(await self.client.uid("fetch", f"{last + 1}:*", "(UID)"), "FETCH")
+        self._note_exists(response.lines)
+        found = [m.uid for m in parse_fetch(response.lines)]
+        if not found and self.exists:
+            # the count may be from before the mails were moved or deleted: ask it again
+            self.exists = parse_select((await select(self.client, self.folder)).lines)["exists"]
+        if not found and self.exists:
+            # a FETCH of "n:*" in a folder that is not empty names one mail at least
+            self.problem = (
+                f"the server counts {self.exists} mail(s) in {self.folder} but finds none: "
+                "new mail cannot be seen"
+            )
+            logger.warning("%s/%s: %s", self.config.name, self.folder, self.problem)
+            return []
+        self.problem = None
+        above = sorted(u for u in found if u > last)
+        if not above:
+            return []
+        # Mail above last that the search left out: older than since:, or missed by the search.
+        if since and set(above) <= set(await self._search("UID", uid_set(above))):
+            await self.run(self.store.advance, self.folder, self.uidvalidity, max(above))
+            return []
+        logger.warning(
+            "%s/%s: the server's SEARCH missed new mail (UID %d and up); found it by FETCH",
+            self.config.name,
+            self.folder,
+            above[0],
+        )
+        return above
 
     async def _plan(self, uids: list[int]) -> list[Decision]:
         """Read the metadata of a chunk of mails; return those whose bodies are wanted."""
@@ -249,7 +301,8 @@ class FolderSync:
 
     def _unknown(self, decisions: list[Decision]) -> list[Decision]:
         """The decisions whose mails were not read before (blocking: reads the index)."""
-        return [d for d in decisions if not self.store.known(d.message_id, d.size)]
+        folder = self.folder if self.again else None
+        return [d for d in decisions if not self.store.known(d.message_id, d.size, folder)]
 
     async def _record(self, up_to: int, handled: list[Handled], uids: list[int], after: int):
         seen = sum(1 for u in uids if after < u <= up_to)

@@ -1,10 +1,11 @@
 """Watch IMAP mailboxes: one connection per folder, IDLE where offered, polling otherwise.
 
-Each folder is synced on connect and whenever the server reports new mail (IDLE, renewed every
-28 minutes) or the poll interval passes. A dropped connection or a restarted server is retried
-with exponential backoff; wrong credentials are retried slowly, and at once after
-`gmid reload`. The state that matters (how far each folder is read, owed actions) is in the
-index, so nothing is lost or done twice across reconnects and restarts.
+Each folder is synced on connect, whenever the server reports new mail (IDLE) and at least
+every `idle_check:` (IDLE ends, the folder is selected again: a server may report nothing while
+idling, a folder may have been made anew), or every `poll:` without IDLE. A dropped connection
+or a restarted server is retried with exponential backoff; wrong credentials are retried
+slowly, and at once after `gmid reload`. The state that matters (how far each folder is read,
+owed actions) is in the index, so nothing is lost or done twice across reconnects and restarts.
 """
 
 from __future__ import annotations
@@ -137,30 +138,35 @@ class FolderWatcher:
         self._protocol = client.protocol
         try:
             await client.wait_hello_from_server()
-            password = await self.mailbox.run(config.password.resolve) if config.password else ""
-            if any(c in password for c in "\r\n\0"):
-                raise SecretError(f"{config.password} holds a line break or NUL")
-            response = await client.login(quote(config.username), password)
-            if response.result != "OK":
-                raise LoginRefused(_server_text(response))
-            # the capabilities after login may differ from those in the greeting
-            await asyncio.wait_for(client.protocol.capability(), COMMAND_TIMEOUT)
+            # A "* PREAUTH" greeting (a server started for this user, a tunnel) needs no login.
+            if client.protocol.state != "AUTH":
+                await self._login(client)
         except BaseException:
             await self._close(client)
             raise
         return client
 
+    async def _login(self, client: IMAP4) -> None:
+        config = self.config
+        password = await self.mailbox.run(config.password.resolve) if config.password else ""
+        if any(c in password for c in "\r\n\0"):
+            raise SecretError(f"{config.password} holds a line break or NUL")
+        response = await client.login(quote(config.username), password)
+        if response.result != "OK":
+            raise LoginRefused(_server_text(response))
+        # the capabilities after login may differ from those in the greeting
+        await asyncio.wait_for(client.protocol.capability(), COMMAND_TIMEOUT)
+
     async def _watch(self, client: IMAP4) -> None:
         config = self.config
         self.state = "syncing"
         self.mailbox.changed()
-        selected = parse_select((await select(client, self.folder)).lines)
-        if selected.get("uidvalidity") is None:
-            raise ImapCommandError(f"SELECT {self.folder}: the server gave no UIDVALIDITY")
         sync = self.mailbox.folder_sync(client, self.folder)
-        await sync.begin(selected["uidvalidity"])
         can_idle = "IDLE" in client.protocol.capabilities
         while True:
+            # SELECT again after every wait: a folder deleted and made anew (a new UIDVALIDITY)
+            # is read again, and a server that tells nothing while idling shows its new mail.
+            await self._select(client, sync)
             self.state = "syncing"
             try:
                 await sync.sync()
@@ -168,24 +174,38 @@ class FolderWatcher:
                 self.bodies += sync.bodies
                 self.mailbox.filed += sync.filed
                 sync.bodies = sync.filed = 0
-            self.synced, self.error = True, None
+            self.synced = True
             self.mailbox.last_sync = datetime.now(UTC)
-            self.state = "idle" if can_idle else "polling"
+            if sync.problem:
+                self.state, self.error = "blind", sync.problem
+            else:
+                self.state, self.error = ("idle" if can_idle else "polling"), None
             self.mailbox.changed()
             if can_idle:
                 await self._idle(client)
             else:
                 await asyncio.sleep(config.poll.total_seconds())
 
-    async def _idle(self, client: IMAP4) -> None:
-        """IDLE until the server reports new mail or the renewal time comes.
+    async def _select(self, client: IMAP4, sync: FolderSync) -> None:
+        selected = parse_select((await select(client, self.folder)).lines)
+        if selected.get("uidvalidity") is None:
+            raise ImapCommandError(f"SELECT {self.folder}: the server gave no UIDVALIDITY")
+        sync.exists = selected["exists"]
+        if selected["uidvalidity"] != sync.uidvalidity:
+            await sync.begin(selected["uidvalidity"])
 
-        A lost connection ends it from outside: run() watches the connection (unless_lost).
+    async def _idle(self, client: IMAP4) -> None:
+        """IDLE until the server reports new mail or the check time (idle_check:) comes.
+
+        Some servers (GNU imap4d) accept IDLE and report nothing until it ends: the check time
+        bounds how long their mail waits. A lost connection ends it from outside: run() watches
+        the connection (unless_lost).
         """
-        idle = await client.idle_start(timeout=IDLE_RENEW)
+        check = min(self.config.idle_check.total_seconds(), IDLE_RENEW)
+        idle = await client.idle_start(timeout=check)
         try:
             while True:
-                lines = await client.wait_server_push(IDLE_RENEW + 60)
+                lines = await client.wait_server_push(check + 60)
                 if lines == STOP_WAIT_SERVER_PUSH or parse_exists(lines) is not None:
                     break
         finally:
@@ -272,15 +292,10 @@ class MailboxWatcher:
             {"folder": f.folder, "state": f.state, "error": f.error, "bytes": f.bytes_received}
             for f in self.folders
         ]
-        failing = [f for f in self.folders if f.state == "failing"]
+        failing = [f for f in self.folders if f.state in ("failing", "blind")]
         states = {f.state for f in self.folders}
-        state = (
-            "failing"
-            if failing
-            else next(
-                (s for s in ("connecting", "syncing", "polling", "idle") if s in states), "idle"
-            )
-        )
+        order = ("failing", "blind", "connecting", "syncing", "polling", "idle")
+        state = next((s for s in order if s in states), "idle")
         return {
             "name": self.config.name,
             "host": self.config.host,
