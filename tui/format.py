@@ -124,7 +124,7 @@ def styled_state(label: str, key: str, width: int = 17) -> Text:
 def mailbox_reason(box: p.MailboxInfo) -> str:
     """Why a mailbox fails, in the server's words: once if all its failing folders say the same,
     else per folder."""
-    errors = {f.error for f in box.folders if f.state == "failing"}
+    errors = {f.error for f in box.folders if f.state in ("failing", "blind")}
     if len(errors) == 1 and None not in errors:
         return str(errors.pop())
     return box.error or "failing"
@@ -133,6 +133,8 @@ def mailbox_reason(box: p.MailboxInfo) -> str:
 def imap_state(state: str, reason: str | None = None, width: int = 17) -> Text:
     """A mailbox's (or a folder's) state in its colour, cut to the column; failing, it says why,
     in red like a failing portal (bold when the login was refused, like wrong credentials)."""
+    if state == "blind":  # connected, but the server hides new mail: say why, as a warning
+        return Text(clip(f"blind: {reason}" if reason else "blind", width), style="yellow")
     if state != "failing":
         return styled_state(state, MAILBOX_STATES.get(state, ""), width)
     reason = reason or "failing"

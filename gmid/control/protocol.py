@@ -144,7 +144,7 @@ class MailboxInfo(Wire):
     name: str
     host: str
     username: str
-    state: str  # connecting | syncing | idle | polling | failing | disabled
+    state: str  # connecting | syncing | idle | polling | failing | blind | disabled
     error: str | None = None  # why it is failing, in the server's words where it gave any
     folders: list[FolderInfo] = field(default_factory=list)
     last_sync: str | None = None

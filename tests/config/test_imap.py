@@ -169,3 +169,26 @@ def test_the_commented_example_in_config_example_yaml_loads(tmp_path: Path) -> N
     (box,) = config.mailboxes
     assert box.rules[0].exclude_attachments == ("*agb*",)
     assert box.rules[1].then == Action("move", "Archiv/Rechnungen")
+
+
+def test_idle_check_is_read_and_kept_within_what_servers_allow(tmp_path: Path) -> None:
+    entry = """\
+  - name: {name}
+    host: 127.0.0.1
+    security: plain
+    username: me
+    password: {{env: IMAP_PW}}
+    idle_check: {value}
+"""
+    good = config_text(tmp_path, "mailboxes:\n" + entry.format(name="a", value="2m"))
+    (box,) = load(tmp_path, good).mailboxes
+    assert box.idle_check == datetime.timedelta(minutes=2)
+    (box,) = load(
+        tmp_path, config_text(tmp_path, "mailboxes:\n" + entry.format(name="a", value="null"))
+    ).mailboxes
+    assert box.idle_check == datetime.timedelta(minutes=5)
+    bad = "mailboxes:\n" + entry.format(name="a", value="0s") + entry.format(name="b", value="1h")
+    path = write(tmp_path / "config.yaml", config_text(tmp_path, bad))
+    by_option = {option: message for _, _, option, message in problems(path)}
+    assert by_option["mailboxes[0].idle_check"] == "at least 1s"
+    assert by_option["mailboxes[1].idle_check"].startswith("at most 28m")

@@ -18,10 +18,12 @@ import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
+from gmid.control import protocol as p
 from tests.conftest import Daemon
 from tests.mail.imap.test_watch import ImapSetup, invoice
 from tests.support.dovecot import Dovecot
 from tests.tui.test_tui import SIZE, text_of, until
+from tui import format as fmt
 from tui.app import GmidApp
 from tui.dialogs.mailbox import MailboxDialog
 from tui.screens.home import HomeScreen
@@ -98,3 +100,16 @@ async def test_a_mailbox_shows_its_mails_and_documents_then_the_servers_words(do
         assert isinstance(app.screen, MailboxDialog)
         assert "Authentication failed" in dialog_text(app, "#folders")
     assert "wrong" not in daemon.log_text()
+
+
+def test_a_blind_mailbox_says_why_as_a_warning_not_as_idle():
+    """A server that counts mail it never lists leaves the mailbox connected but blind: its
+    row says so with the reason, in yellow, where a healthy one says idle."""
+    why = "the server counts 3 mails but lists none"
+    box = p.MailboxInfo(
+        "work", "imap.example", "me@example.org", "blind", why,
+        folders=[p.FolderInfo("INBOX", "blind", why)],
+    )  # fmt: skip
+    cell = fmt.mailbox_state(box, 60)
+    assert cell.plain == f"blind: {why}" and cell.style == "yellow"
+    assert fmt.imap_state("idle").plain == "idle"

@@ -29,7 +29,10 @@ def facts(box: p.MailboxInfo, model: Model) -> Table:
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column()
     grid.add_row("Account", fmt.account(box))
-    reason = f"failing: {fmt.mailbox_reason(box)}" if box.state == "failing" else None
+    trouble = box.state in ("failing", "blind")
+    reason = fmt.mailbox_reason(box) if trouble else None
+    if box.state == "failing":
+        reason = f"failing: {reason}"
     grid.add_row("State", fmt.imap_state(box.state, reason, WIDE))
     grid.add_row("Last sync", fmt.long_time(box.last_sync, model.tz) if box.last_sync else "never")
     grid.add_row("Mails", f"{box.messages:,} seen, {box.documents:,} documents filed")
@@ -45,7 +48,9 @@ def folders(box: p.MailboxInfo) -> Table:
     table.add_column("State", ratio=1)
     table.add_column("Received", justify="right", no_wrap=True)
     for folder in box.folders:
-        reason = f"failing: {folder.error}" if folder.error else None
+        reason = folder.error if folder.state == "blind" else None
+        if folder.error and folder.state != "blind":
+            reason = f"failing: {folder.error}"
         table.add_row(
             folder.folder,
             fmt.imap_state(folder.state or "?", reason, WIDE),
