@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import smtplib
 import socket
+import subprocess
 import time
+from pathlib import Path
+
+import pytest
 
 from tests.support import mails
 from tests.support.mails import invoice_mail, make_pdf
@@ -161,3 +167,51 @@ def test_a_mail_in_flight_when_the_daemon_stops_is_filed_and_answered(daemon):
     assert daemon.proc.wait(15) == 0
     [filed] = [p for p in daemon.archived_files() if p.suffix == ".pdf"]
     assert filed.read_bytes() == pdf
+
+
+def _fetchmail(dovecot, daemon, home: Path) -> subprocess.CompletedProcess:
+    """One run of fetchmail (its package's program) from the Dovecot INBOX to gmid's listener,
+    set up as the README says: every mail to one envelope recipient."""
+    binary = shutil.which("fetchmail")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("fetchmail is missing: the relay tests need it (apt-get install fetchmail)")
+        pytest.skip("fetchmail is not installed (apt-get install fetchmail)")
+    home.mkdir(exist_ok=True)
+    rc = home / "fetchmailrc"
+    rc.write_text(
+        f"poll 127.0.0.1 service {dovecot.port} protocol imap auth password\n"
+        f'    user "gmid" password "{dovecot.users["gmid"]}" sslproto ""\n'
+        f"    smtphost 127.0.0.1/{daemon.smtp_port} smtpname invoices@gmid.local\n"
+        "    keep fetchall\n"
+    )
+    rc.chmod(0o600)
+    env = {**os.environ, "HOME": str(home), "FETCHMAILHOME": str(home)}
+    return subprocess.run(
+        [binary, "-f", str(rc), "-i", str(home / "ids"), "--nosyslog", "-v"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_fetchmail_hands_on_plus_tagged_mail_and_a_receipt_fetched_twice_is_kept_once(
+    dovecot, daemon, tmp_path
+):
+    """The provider delivered to me+Stadtwerke@ (its Delivered-To says so); fetchmail's
+    smtpname sends it to invoices@. A receipt fetched again later (fetchall) gets another
+    Received line from fetchmail, and is still kept once."""
+    pdf = make_pdf("fetched by fetchmail")
+    invoice = invoice_mail(sender="billing@shop.example", pdfs=[("r.pdf", pdf)])
+    dovecot.append("INBOX", _relayed(invoice, "Delivered-To: me+Stadtwerke@provider.example"))
+    dovecot.append("INBOX", _receipt("fm-1@shop.example"))
+    first = _fetchmail(dovecot, daemon, tmp_path / "fm")
+    assert first.returncode == 0, first.stderr
+    time.sleep(1.1)  # fetchmail's Received line has the time to the second
+    again = _fetchmail(dovecot, daemon, tmp_path / "fm")
+    assert again.returncode == 0, again.stderr
+    said = again.stdout + again.stderr
+    assert said.count("OK: already archived") == 2, said
+    docs = {d.original_name: d for d in daemon.documents().documents}
+    assert docs["r.pdf"].company == "Stadtwerke"
+    assert (daemon.archive / docs["r.pdf"].path).read_bytes() == pdf
+    receipts = [p for p in daemon.archived_files() if p.suffix == ".eml"]
+    assert len(receipts) == 1 and b"(fetchmail" in receipts[0].read_bytes()
