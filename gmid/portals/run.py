@@ -26,7 +26,7 @@ from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.config.load import Config, session_file
 from gmid.config.portals import PortalConfig
-from gmid.errors import RunTimeout, SessionExpired
+from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
@@ -169,6 +169,28 @@ class PortalRun:
         if not isinstance(request, ApprovalRequest):
             changes["retry_message"] = self.redactor.text(request.retry_message)
         return dataclasses.replace(request, **changes)
+
+    def attempt(self, login_only: bool = False) -> tuple[str, str | None, str | None, int]:
+        """Do the run: its outcome, message, the portal's words and how many documents are new.
+
+        The words are as the portal gave them: blank them with `redactor` before they go on.
+        """
+        try:
+            with self.session() as (connector, how):
+                if login_only:
+                    return "ok", how, None, 0
+                new = self.download_all(connector)
+                return "ok", f"{new} new document{'s' if new != 1 else ''}", None, new
+        except PortalError as e:
+            message = str(e)
+            if getattr(e, "page", None):
+                message += f"; the page is saved as {e.page}"
+            return e.outcome, message, e.portal_message, 0
+        except GmidError as e:  # a secret that cannot be read, the archive full...
+            return "error", str(e), None, 0
+        except Exception:
+            logger.exception("portal %s: the run failed", self.portal.name)
+            return "error", "internal error; see the daemon's log", None, 0
 
     def download_all(self, connector) -> int:
         """Download what is new; log in again once if the portal ends the session midway."""

@@ -30,7 +30,7 @@ from gmid.config.load import Config
 from gmid.config.portals import PortalConfig
 from gmid.config.secretref import SecretRef
 from gmid.control import protocol as p
-from gmid.errors import Busy, GmidError, NotFound, PortalError
+from gmid.errors import Busy, GmidError, NotFound
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.halt import Halt
@@ -277,7 +277,7 @@ class PortalRunner:
             halt=self.halt,
         )
         with logged_without(run.redactor):  # what the run logs, the portal's words included
-            outcome, message, portal_message, new = _attempt(run, login_only)
+            outcome, message, portal_message, new = run.attempt(login_only)
         # The portal's words may echo what it was sent: the password, a code typed.
         message, portal_message = run.redactor.text(message), run.redactor.text(portal_message)
         if outcome != "ok" and self.halt.event.is_set():
@@ -314,26 +314,6 @@ class PortalRunner:
     def _set_progress(self, name: str, text: str) -> None:
         self._progress[name] = text
         self.events.publish("portal.progress", portal=name, progress=text)
-
-
-def _attempt(run: PortalRun, login_only: bool) -> tuple[str, str | None, str | None, int]:
-    """Do the run: its outcome, message, the portal's words and how many documents are new."""
-    try:
-        with run.session() as (connector, how):
-            if login_only:
-                return "ok", how, None, 0
-            new = run.download_all(connector)
-            return "ok", f"{new} new document{'s' if new != 1 else ''}", None, new
-    except PortalError as e:
-        message = str(e)
-        if getattr(e, "page", None):
-            message += f"; the page is saved as {e.page}"
-        return e.outcome, message, e.portal_message, 0
-    except GmidError as e:  # a secret that cannot be read, the archive full...
-        return "error", str(e), None, 0
-    except Exception:
-        logger.exception("portal %s: the run failed", run.portal.name)
-        return "error", "internal error; see the daemon's log", None, 0
 
 
 def _test(login_only: bool) -> dict[str, bool]:

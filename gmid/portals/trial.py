@@ -30,6 +30,7 @@ from gmid.control import protocol as p
 from gmid.errors import Busy, GmidError, PortalError
 from gmid.events import EventBus
 from gmid.portals.halt import Halt
+from gmid.portals.redact import logged_without
 from gmid.portals.run import PortalRun
 
 logger = logging.getLogger(__name__)
@@ -125,21 +126,14 @@ def _try(
         deadline=time.monotonic() + config.runs.run_timeout,
         halt=halt,
     )
-    outcome, message, portal_message = "ok", "the portal accepted the user name and password", None
     try:
-        with run.session():
-            pass  # logged in: nothing is listed, nothing downloaded
-    except PortalError as e:
-        outcome, message, portal_message = e.outcome, str(e), e.portal_message
-        if getattr(e, "page", None):
-            message += f"; the page is saved as {e.page}"
-    except GmidError as e:
-        outcome, message = "error", str(e)
-    except Exception:
-        logger.exception("portal %s: the test login before adding failed", portal.name)
-        outcome, message = "error", "internal error; see the daemon's log"
+        with logged_without(run.redactor):  # the portal's words may echo the password
+            outcome, message, portal_message, _ = run.attempt(login_only=True)
     finally:
         shutil.rmtree(folder / "sessions", ignore_errors=True)  # its cookies log in
+    message, portal_message = run.redactor.text(message), run.redactor.text(portal_message)
+    if outcome == "ok":
+        message = "the portal accepted the user name and password"
     if outcome != "ok" and halt is not None and halt.event.is_set():
         outcome, message, portal_message = "stopped", "stopped when the daemon stopped", None
     level = logging.INFO if outcome in ("ok", ASKS_CODE, ASKS_APPROVAL) else logging.WARNING

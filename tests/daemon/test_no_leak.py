@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pyotp
+import yaml
 
 from gmid.demo.portal import DemoPortal, running
 from tests.conftest import ROOT, make_daemon_dir
@@ -310,7 +311,8 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
     password_file.chmod(0o600)
     with serve(_echo_routes()) as portal:
         form = DEMO_FORM.format(start=f"{portal.url}/login")  # the same selectors
-        daemon = make_daemon_dir(extra=ECHO_PORTAL.format(password=password_file) + form)
+        portals = ECHO_PORTAL.format(password=password_file) + form
+        daemon = make_daemon_dir(extra="include: portals.d/*.yaml\n" + portals)
         answers: list[str] = []
         try:
             _start_verbose(daemon, ["-v"])
@@ -318,6 +320,14 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
             answers.append(_gmid(daemon, "fetch", "echo", "--wait"))
             refused = _gmid(daemon, "status", "--json")
             answers.append(refused)
+            # 1b. the same refusal from a login tried before adding a portal
+            form_options = yaml.safe_load(form)["form"]
+            tried = daemon.call(
+                lambda c: c.test_new_portal(
+                    "echo-new", form=form_options, username="kunde", password=ECHO_WRONG
+                )
+            )
+            answers.append(json.dumps(tried.to_dict()))
             # 2. the right password, two codes typed: the first refused in words that quote
             # it and the password, the second answered with a page that echoes everything
             password_file.write_text(ECHO_PASSWORD + "\n")
@@ -352,6 +362,10 @@ def test_a_portal_echoing_the_password_and_codes_shows_them_nowhere(tmp_path: Pa
 
     # the portal's words are still shown, with the secrets blanked
     assert "Das Passwort „[secret]“ ist falsch." in _strings(json.loads(refused))
+    assert (tried.outcome, tried.portal_message) == (
+        "wrong credentials",
+        "Das Passwort „[secret]“ ist falsch.",
+    )
     assert retry[1] == "Der Code [secret] ist ungültig; Ihr Passwort lautet [secret]."
     with sqlite3.connect(daemon.state / "index.sqlite") as db:
         runs = db.execute("SELECT outcome, portal_message FROM portal_runs ORDER BY id").fetchall()
