@@ -107,6 +107,9 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     widget = read_widget(c, m.get("captcha_widget"))
     documents = _documents(c, m["documents"]) if "documents" in m else None
     headers = ls.read_headers(c, m.get("headers"))
+    for key in ("code", "captcha"):
+        if key in m and login is not None and login.type != "form":
+            c.problem(key, f"only after an HTML login form, not with login.type {login.type}")
     if c.problems or start is None or login is None or documents is None:
         return None, c.problems
     return FormSpec(start, login, documents, code, captcha, widget, headers), []

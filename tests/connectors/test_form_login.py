@@ -528,3 +528,10 @@ def fetch(d) -> subprocess.CompletedProcess:
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_a_code_step_is_refused_beside_a_json_login():
+    description = JSON_LOGIN + "code: {form: 'form#otp'}\n"
+    assert problems(description) == {
+        "code": "only after an HTML login form, not with login.type json"
+    }
