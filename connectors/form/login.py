@@ -260,10 +260,11 @@ class OtherLogins:
 
 
 def _json(response: requests.Response) -> Any:
-    """The answer as JSON, or None when it is not (its size is capped by the session)."""
+    """The answer as JSON, or None when it is not (its size is capped by the session; a
+    hostile answer nested too deep for the parser is not JSON either)."""
     try:
         return json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

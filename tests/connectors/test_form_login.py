@@ -28,7 +28,7 @@ import yaml
 from connectors.base import PortalContext
 from connectors.form.connector import FormConnector
 from gmid.config.load import load_config
-from gmid.errors import ConfigError, SessionExpired, WrongCredentials
+from gmid.errors import ConfigError, PortalChanged, SessionExpired, WrongCredentials
 from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.conftest import ROOT, make_daemon_dir
 from tests.support.portal_http import Request, serve
@@ -72,6 +72,7 @@ class Portal:
     list_pages: int = 0
     echo: bool = False  # the list echoes what it was sent (a careless portal)
     other_host: str = ""  # where download links lead, when not here
+    jwt_cookie: bool = False  # the login's answer sets its token as a cookie too
 
     def __call__(self, request: Request):
         routes = {
@@ -85,6 +86,16 @@ class Portal:
             ("POST", "/api/login-form"): self.api_login_form,
             ("GET", "/invoices"): self.invoices,
             ("GET", "/keyed/invoices"): self.keyed_invoices,
+            ("GET", "/keyed/moved"): lambda r: (
+                302,
+                {"Location": f"{self.other_host}/keyed/invoices"},
+                b"",
+            ),
+            ("POST", "/api/deep"): lambda r: (
+                200,
+                {"Content-Type": "application/json"},
+                "[" * 100_000,
+            ),
         }
         if request.path.startswith("/files/"):
             return self.file(request)
@@ -157,7 +168,10 @@ class Portal:
     def _new_token(self):
         token = "eyJ" + secrets.token_urlsafe(24)
         self.tokens.add(token)
-        return as_json({"data": {"access_token": token, "user": {"email": USER}}})
+        status, headers, body = as_json({"data": {"access_token": token, "user": {"email": USER}}})
+        if self.jwt_cookie:
+            headers = {**headers, "Set-Cookie": f"jwt={token}; Path=/; HttpOnly"}
+        return status, headers, body
 
     def api_login(self, request: Request):
         csrf = self.csrf.get(request.cookies.get("visitor", ""))
@@ -366,6 +380,24 @@ def test_a_token_that_expires_mid_list_is_session_expired_and_a_new_login_goes_o
     assert len(setup.of("POST", "/api/login")) == 2
 
 
+def test_a_token_from_a_cookie_is_sent_as_a_header(setup):
+    setup.portal.jwt_cookie = True
+    description = JSON_LOGIN.replace("{path: data.access_token, header:", "{cookie: jwt, header:")
+    connector = setup.connector(description)
+    connector.login()
+    assert numbers(connector) == ["2024-1", "2024-2"]
+    [token] = setup.portal.tokens
+    assert setup.of("GET", "/invoices")[0].headers["authorization"] == f"Bearer {token}"
+    assert token in setup.learned
+
+
+def test_an_answer_that_is_not_json_is_portal_changed_with_the_answer_saved(setup):
+    connector = setup.connector(JSON_LOGIN.replace("url: /api/login", "url: /api/deep"))
+    with pytest.raises(PortalChanged, match=r"login\.url: the answer is not JSON") as e:
+        connector.login()
+    assert e.value.page == str(setup.saved[0]) and "/api/deep" in str(e.value)
+
+
 def test_a_csrf_token_from_a_cookie_is_sent_decoded_in_its_header(setup):
     description = JSON_LOGIN.replace(
         "{page: /login, meta: csrf-token, header: X-CSRF-Token}",
@@ -410,6 +442,21 @@ def test_an_api_key_portal_sends_its_headers_and_the_key_to_its_own_host_only(se
         connector.download(docs[0])
     [download] = setup.of("GET", "/files/1.pdf")
     assert "x-api-key" not in download.headers and "accept-language" not in download.headers
+
+
+def test_a_redirect_to_another_host_takes_none_of_the_headers_along(setup):
+    port = setup.url.rsplit(":", 1)[1]
+    setup.portal.other_host = f"http://localhost:{port}"
+    connector = setup.connector(
+        API_KEY_PORTAL.replace("pages: [/keyed/invoices]", "pages: [/keyed/moved]")
+    )
+    connector.login()
+    with pytest.raises(WrongCredentials, match="refused the headers"):
+        numbers(connector)
+    [moved] = setup.of("GET", "/keyed/moved")
+    [followed] = setup.of("GET", "/keyed/invoices")
+    assert moved.headers["x-api-key"] == API_KEY
+    assert "x-api-key" not in followed.headers and "accept-language" not in followed.headers
 
 
 def test_a_refused_api_key_is_wrong_credentials(setup):
