@@ -582,3 +582,29 @@ def test_a_code_step_is_refused_beside_a_json_login():
     assert problems(description) == {
         "code": "only after an HTML login form, not with login.type json"
     }
+
+
+def test_a_daemon_run_reads_the_api_key_from_its_file_and_shows_it_nowhere(setup):
+    setup.portal.echo = True  # the list changed, and shows the key it got
+    key_file = setup.pages / "api.key"
+    key_file.write_text(API_KEY + "\n")
+    form = API_KEY_PORTAL.replace("URL", setup.url).replace(
+        "{env: SHOP_API_KEY}", f"{{file: {key_file}}}"
+    )
+    form = textwrap.indent(form, "      ")
+    d = make_daemon_dir(extra=f"portals:\n  - name: shop\n    enabled: false\n    form:\n{form}")
+    d.start()
+    try:
+        done = fetch(d)
+        assert done.returncode == 4 and "shop: portal changed" in done.stdout, done
+        status = repr(d.status())
+    finally:
+        assert d.stop() == 0
+    [listed] = setup.of("GET", "/keyed/invoices")
+    assert listed.headers["x-api-key"] == API_KEY
+    [saved] = (d.state / "pages" / "shop").iterdir()
+    assert "key [secret]" in saved.read_text()
+    seen = done.stdout + d.log_text() + status
+    seen += "".join(p.read_text(errors="replace") for p in d.state.rglob("*") if p.is_file())
+    shutil.rmtree(d.dir, ignore_errors=True)
+    assert API_KEY not in seen
