@@ -280,11 +280,7 @@ login:
     - {form: "form#password", password: pw, failure: "p.error"}
   success: "a.logout"
   failure: "p.error"
-documents:
-  pages: [/steps/invoices]
-  rows: "table.invoices tbody tr"
-  fields: {id: td.nr}
-  download: "a.pdf"
+documents: {pages: [/steps/invoices], rows: table.invoices tr, fields: {id: td.nr}, download: a.pdf}
 """
 
 
@@ -326,11 +322,7 @@ login:
   success: {path: data.user}
   failure: {path: error.message}
   token: {path: data.access_token, header: Authorization, format: "Bearer {token}"}
-documents:
-  pages: [/invoices]
-  rows: "table.invoices tbody tr"
-  fields: {id: td.nr}
-  download: "a.pdf"
+documents: {pages: [/invoices], rows: table.invoices tr, fields: {id: td.nr}, download: a.pdf}
 """
 
 
@@ -419,11 +411,7 @@ login: {type: none}
 headers:
   Accept-Language: de
   X-Api-Key: {format: "{secret}", secret: {env: SHOP_API_KEY}}
-documents:
-  pages: [/keyed/invoices]
-  rows: "table.invoices tbody tr"
-  fields: {id: td.nr}
-  download: "a.pdf"
+documents: {pages: [/keyed/invoices], rows: table.invoices tr, fields: {id: td.nr}, download: a.pdf}
 """
 
 
@@ -559,11 +547,18 @@ def test_a_daemon_run_logs_in_again_once_and_shows_no_token_anywhere(setup):
     tokens = [r.headers["authorization"][7:] for r in setup.of("GET", "/invoices")]
     [saved] = (d.state / "pages" / "shop").iterdir()
     assert "Angemeldet mit Bearer [secret]" in saved.read_text()
-    seen = first.stdout + second.stdout + d.log_text() + status
-    seen += "".join(p.read_text(errors="replace") for p in d.state.rglob("*") if p.is_file())
-    shutil.rmtree(d.dir, ignore_errors=True)
+    seen = everything_shown(d, first.stdout, second.stdout, status)
     assert len(set(tokens)) == 3 and all(token not in seen for token in tokens)
     assert PASSWORD not in seen
+
+
+def everything_shown(d, *outputs: str) -> str:
+    """What the commands printed, the daemon's log and every file of its state; the daemon's
+    folder is removed."""
+    files = (p.read_text(errors="replace") for p in d.state.rglob("*") if p.is_file())
+    seen = "".join(outputs) + d.log_text() + "".join(files)
+    shutil.rmtree(d.dir, ignore_errors=True)
+    return seen
 
 
 def fetch(d) -> subprocess.CompletedProcess:
@@ -604,7 +599,5 @@ def test_a_daemon_run_reads_the_api_key_from_its_file_and_shows_it_nowhere(setup
     assert listed.headers["x-api-key"] == API_KEY
     [saved] = (d.state / "pages" / "shop").iterdir()
     assert "key [secret]" in saved.read_text()
-    seen = done.stdout + d.log_text() + status
-    seen += "".join(p.read_text(errors="replace") for p in d.state.rglob("*") if p.is_file())
-    shutil.rmtree(d.dir, ignore_errors=True)
+    seen = everything_shown(d, done.stdout, status)
     assert API_KEY not in seen
