@@ -1,8 +1,9 @@
 """The declarative form connector: a portal described in YAML, with no Python.
 
-The description (`options`, see docs/form-connector.md) names a login form, perhaps a code
-form and a captcha, and the pages that list documents; captcha widgets (reCAPTCHA, hCaptcha,
-Turnstile) are recognised by themselves. This module only navigates: it opens
+The description (`options`, see docs/form-connector.md) names a login form (or its pages, or
+a JSON login API: connectors.form.login), perhaps a code form and a captcha, and the pages
+that list documents; captcha widgets (reCAPTCHA, hCaptcha, Turnstile) are recognised by
+themselves. This module only navigates: it opens
 the pages the description names and submits the forms it finds there; reading the pages is
 done by the pure functions of connectors.form.extract.
 """

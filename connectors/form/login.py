@@ -1,13 +1,13 @@
 """Logins beyond one HTML form: pages in steps, JSON APIs, and the headers sent afterwards.
 
-The description's parts are read by connectors/form/loginspec.py; the form connector (which
-inherits OtherLogins) runs them from its `login()`, and sends every request through `PortalHeaders`,
-which adds the description's `headers:` and the login's token and CSRF header, to the portal's
-own hosts only (never to a CDN a download link or a redirect leads to).
+The description's parts are read by connectors/form/loginspec.py. The form connector inherits
+OtherLogins, runs these logins from its `login()`, and sends every request through
+PortalHeaders, which adds the description's `headers:` and the login's token and CSRF header,
+to the portal's own hosts only (never to a CDN a download link or a redirect leads to).
 
-Every secret met here (the token of a JSON answer, an API key, a CSRF token) is told to the run
-(`ctx.learn_secret`) before anything could show it: it is then blanked in logs, saved pages and
-messages, as the password is.
+Every secret met here (the token of a JSON answer, a CSRF token; an API key comes through
+`ctx.secret`) is told to the run (`ctx.learn_secret`) before anything could show it: it is then
+blanked in logs, saved pages and messages, as the password is.
 """
 
 from __future__ import annotations

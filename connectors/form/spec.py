@@ -2,9 +2,10 @@
 
 Reading collects every problem with its option path (`documents.fields.date.formats[0]`), so
 that the config loader can name the file, the line and the option, all at once. Each part has a
-`type` (only `form` logins and `html` lists exist today) so that JSON logins and JSON lists can
-be added beside them without changing what is already written in users' files. The values
-inside the sections (texts, selectors, probes...) are read by connectors/form/values.py.
+`type` (`form`, `json` or `none` logins; `html` lists today) so that new kinds fit beside them
+without changing what is already written in users' files. The values inside the sections
+(texts, selectors, probes...) are read by connectors/form/values.py; the login's steps, JSON
+logins and `headers:` by connectors/form/loginspec.py.
 """
 
 from __future__ import annotations
