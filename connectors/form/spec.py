@@ -111,6 +111,8 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     for key in ("code", "captcha"):
         if key in m and login is not None and login.type != "form":
             c.problem(key, f"only after an HTML login form, not with login.type {login.type}")
+    if "captcha" in m and login is not None and login.steps:
+        c.problem("captcha", "only in a single login form, not with login.steps")
     if c.problems or start is None or login is None or documents is None:
         return None, c.problems
     return FormSpec(start, login, documents, code, captcha, widget, headers), []

@@ -572,11 +572,13 @@ def fetch(d) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_code_step_is_refused_beside_a_json_login():
+def test_a_code_step_is_refused_beside_a_json_login_and_a_captcha_beside_steps():
     description = JSON_LOGIN + "code: {form: 'form#otp'}\n"
     assert problems(description) == {
         "code": "only after an HTML login form, not with login.type json"
     }
+    description = TWO_STEPS + "captcha: {image: img.captcha, field: captcha}\n"
+    assert problems(description) == {"captcha": "only in a single login form, not with login.steps"}
 
 
 def test_a_daemon_run_reads_the_api_key_from_its_file_and_shows_it_nowhere(setup):
