@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gmid.errors import SecretError
+
 if TYPE_CHECKING:  # the daemon starts without it; the runner imports it with the first run
     import mechanicalsoup
 
@@ -117,6 +119,16 @@ class PortalContext:
     progress: Callable[[str], None] = lambda message: None
     options: Mapping[str, Any] = field(default_factory=dict)
     """The connector's own options from the config (for `form`: the portal description)."""
+    secret: Callable[[str], str] = field(default=lambda path: _no_secret(path), repr=False)
+    """The secret an option holds (one of `Connector.secret_options`), resolved now and known
+    to the run as a secret; raises SecretError (which names the reference, not the value)."""
+    learn_secret: Callable[[str], None] = lambda value: None
+    """Tell the run that a value is a secret (a token the portal handed out): it is blanked
+    from then on in logs, saved pages and messages, as the password is."""
+
+
+def _no_secret(path: str) -> str:
+    raise SecretError(f"option {path}: no secret was given to the connector")
 
 
 class Connector(ABC):
@@ -131,6 +143,13 @@ class Connector(ABC):
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Return the problems of the config options as (option path, message) pairs."""
+        return []
+
+    @classmethod
+    def secret_options(cls, options: Mapping[str, Any]) -> list[str]:
+        """The option paths (`headers.X-Api-Key.secret`) that hold secret references, written
+        as the portal's `password:` is ({env: VAR}, {file: ...}...); the config reads them and
+        the connector gets their values through `ctx.secret(path)`."""
         return []
 
     def session_valid(self) -> bool:

@@ -1,8 +1,9 @@
 """The declarative form connector: a portal described in YAML, with no Python.
 
-The description (`options`, see docs/form-connector.md) names a login form, perhaps a code
-form and a captcha, and the pages that list documents; captcha widgets (reCAPTCHA, hCaptcha,
-Turnstile) are recognised by themselves. This module only navigates: it opens
+The description (`options`, see docs/form-connector.md) names a login form (or its pages, or
+a JSON login API: connectors.form.login), perhaps a code form and a captcha, and the pages
+that list documents; captcha widgets (reCAPTCHA, hCaptcha, Turnstile) are recognised by
+themselves. This module only navigates: it opens
 the pages the description names and submits the forms it finds there; reading the pages is
 done by the pure functions of connectors.form.extract.
 """
@@ -26,6 +27,8 @@ from connectors.base import (
     RemoteDocument,
 )
 from connectors.form import extract as x
+from connectors.form.login import OtherLogins
+from connectors.form.loginspec import secret_options
 from connectors.form.spec import FormSpec, read_spec
 from connectors.form.values import Probe
 from connectors.form.widgets import Widget, find_widget
@@ -50,7 +53,7 @@ _PROMPTS = {
 }
 
 
-class FormConnector(Connector):
+class FormConnector(OtherLogins, Connector):
     """A portal described by a login form, an optional code step and lists of documents."""
 
     name = "form"
@@ -65,17 +68,31 @@ class FormConnector(Connector):
         self.spec: FormSpec = spec
         self.browser: mechanicalsoup.StatefulBrowser = ctx.browser
         self._response: requests.Response | None = None
+        self._listing = False  # a 401 now means the login ended (the token expired)
+        self.headers = self._install_headers()  # `headers:`, and the login's token
+        self.browser.session.hooks["response"].append(self._login_ended)
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Return the problems of a portal description as (option path, message) pairs."""
         return read_spec(options)[1]
 
+    @classmethod
+    def secret_options(cls, options: Mapping[str, Any]) -> list[str]:
+        """The `secret:` references of `headers:` (API keys)."""
+        return secret_options(options)
+
     # -- what the runner calls
 
     def session_valid(self) -> bool:
         """Tell whether the first list page opens logged in with the saved cookies."""
-        self._open(self._list_urls()[0])
+        if self.spec.login.type != "form":
+            return False  # an API's token lives as long as the run; no login is quick
+        self._listing = True
+        try:
+            self._open(self._list_urls()[0])
+        except SessionExpired:
+            return False
         if self._login_form() is not None:
             return False
         rows = self.page.select(self.spec.documents.rows)
@@ -83,11 +100,19 @@ class FormConnector(Connector):
 
     def login(self) -> None:
         """Log in through the login form, then the code step if the portal asks for one."""
+        self._listing = False
+        if self.spec.login.type == "json":
+            return self._api_login()
+        if self.spec.login.type == "none":
+            return None
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
             return
-        self._submit_login()
+        if self.spec.login.steps:
+            self._step_login()
+        else:
+            self._submit_login()
         if self.spec.code is not None and self._shows(self.spec.code.when):
             self._code_step()
         if not self._logged_in():
@@ -99,6 +124,7 @@ class FormConnector(Connector):
     def documents(self) -> Iterator[RemoteDocument]:
         """Yield the documents of every list page, following `next` links."""
         seen: set[str] = set()
+        self._listing = True
         for url in self._list_urls():
             for page_url, records in self._html_list(url):
                 for record in records:
@@ -380,6 +406,9 @@ class FormConnector(Connector):
             raise self._changed(f"{option}: {e}") from None
 
     def _login_form(self) -> Tag | None:
+        for step in self.spec.login.steps:  # a login in steps: any of its pages' forms
+            if (form := x.find_form(self.page, step.form, _PASSWORD)) is not None:
+                return form
         return x.find_form(self.page, self.spec.login.form, _PASSWORD)
 
     def _logged_in(self) -> bool:
@@ -403,16 +432,20 @@ class FormConnector(Connector):
             )
         return f"{probe.path}: {probe.describe()} matched nothing"
 
-    def _changed(self, message: str, selector: str | None = None) -> PortalChanged:
-        """Save the current page for diagnosis and return the PortalChanged that names it."""
+    def _changed(
+        self, message: str, selector: str | None = None, url: str | None = None
+    ) -> PortalChanged:
+        """Save the current page (or answer, from `url`) for diagnosis and return the
+        PortalChanged that names it."""
         body = self._response.content if self._response is not None else b""
-        name = urlsplit(self.browser.url or "").path.strip("/").replace("/", "_") or "page"
+        url = url or self.browser.url
+        name = urlsplit(url or "").path.strip("/").replace("/", "_") or "page"
         try:
             saved = str(self.ctx.save_page(name, body))
         except OSError as e:  # the diagnosis is a bonus; the error itself must still be raised
             logger.warning("%s: could not save the page: %s", self.ctx.portal, e)
             saved = None
-        where = x.public_url(self.browser.url)
+        where = x.public_url(url)
         return PortalChanged(
             f"{self.ctx.portal}: {message} (on {where})", selector=selector, page=saved
         )

@@ -2,9 +2,10 @@
 
 Reading collects every problem with its option path (`documents.fields.date.formats[0]`), so
 that the config loader can name the file, the line and the option, all at once. Each part has a
-`type` (only `form` logins and `html` lists exist today) so that JSON logins and JSON lists can
-be added beside them without changing what is already written in users' files. The values
-inside the sections (texts, selectors, probes...) are read by connectors/form/values.py.
+`type` (`form`, `json` or `none` logins; `html` lists today) so that new kinds fit beside them
+without changing what is already written in users' files. The values inside the sections
+(texts, selectors, probes...) are read by connectors/form/values.py; the login's steps, JSON
+logins and `headers:` by connectors/form/loginspec.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.form import loginspec as ls
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
@@ -21,14 +23,13 @@ from gmid.errors import quoted
 MEDIA = ("sms", "email", "app", "unknown")
 FIELDS = ("id", "date", "number", "amount", "title")
 _PLANNED = {
-    "login.type": {"json": "JSON logins are planned, not supported yet"},
     "documents.type": {"json": "JSON lists are planned, not supported yet"},
 }
 
 
 @dataclass(frozen=True)
 class LoginSpec:
-    """The login form and how its outcome is recognised."""
+    """The login form (or its pages, or an API) and how its outcome is recognised."""
 
     success: Probe | None = None  # None: a page without the login form counts as logged in
     type: str = "form"
@@ -37,6 +38,8 @@ class LoginSpec:
     password: str | None = None  # None: the password input
     static: tuple[tuple[str, str], ...] = ()
     failure: Probe | None = None
+    steps: tuple[ls.StepSpec, ...] = ()  # an "identifier first" login: one form per page
+    api: ls.JsonLogin | None = None  # `type: json`
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,13 @@ class FormSpec:
     code: CodeSpec | None = None
     captcha: CaptchaSpec | None = None
     widget: WidgetSpec = field(default_factory=WidgetSpec)  # reCAPTCHA & co., found by default
+    headers: tuple[ls.HeaderSpec, ...] = ()  # sent with every request to the portal
 
 
 def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[str, str]]]:
     """Read a description; return it (None if unusable) and its problems as (path, message)."""
     c = Checker(_PLANNED)
-    keys = ("start", "login", "code", "captcha", "captcha_widget", "documents")
+    keys = ("start", "login", "code", "captcha", "captcha_widget", "documents", "headers")
     m = c.mapping(options, "", keys)
     for key in ("start", "documents"):
         if key not in m and isinstance(options, Mapping):
@@ -103,9 +107,15 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     captcha = _captcha(c, m["captcha"]) if "captcha" in m else None
     widget = read_widget(c, m.get("captcha_widget"))
     documents = _documents(c, m["documents"]) if "documents" in m else None
+    headers = ls.read_headers(c, m.get("headers"))
+    for key in ("code", "captcha"):
+        if key in m and login is not None and login.type != "form":
+            c.problem(key, f"only after an HTML login form, not with login.type {login.type}")
+    if "captcha" in m and login is not None and login.steps:
+        c.problem("captcha", "only in a single login form, not with login.steps")
     if c.problems or start is None or login is None or documents is None:
         return None, c.problems
-    return FormSpec(start, login, documents, code, captcha, widget), []
+    return FormSpec(start, login, documents, code, captcha, widget, headers), []
 
 
 _MISSING = {
@@ -119,11 +129,18 @@ _MISSING = {
 }
 
 
-def _login(c: Checker, value: Any) -> LoginSpec:
-    keys = ("type", "form", "fields", "static", "success", "failure")
+def _login(c: Checker, value: Any) -> LoginSpec | None:
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind in ("json", "none"):
+        return _other_login(c, value, kind)
+    keys = ("type", "form", "fields", "static", "success", "failure", "steps")
     m = c.mapping(value, "login", keys)
-    c.choice(m.get("type"), "login.type", ("form",))
+    c.choice(m.get("type"), "login.type", ls.LOGIN_TYPES)
     fields = c.mapping(m.get("fields"), "login.fields", ("username", "password"))
+    steps = ls.read_steps(c, m["steps"]) if "steps" in m else ()
+    for key in ("form", "fields", "static"):
+        if steps and key in m:
+            c.problem(f"login.{key}", "give it in each of `steps:` instead")
     return LoginSpec(
         success=c.probe(m.get("success"), "login.success"),
         form=c.selector(m.get("form"), "login.form"),
@@ -131,7 +148,18 @@ def _login(c: Checker, value: Any) -> LoginSpec:
         password=c.text(fields.get("password"), "login.fields.password"),
         static=c.pairs(m.get("static"), "login.static"),
         failure=c.probe(m.get("failure"), "login.failure"),
+        steps=steps,
     )
+
+
+def _other_login(c: Checker, value: Mapping, kind: str) -> LoginSpec | None:
+    """A login through an API (`type: json`), or none at all (`type: none`)."""
+    if kind == "none":
+        c.mapping(value, "login", ("type",))
+        return LoginSpec(type="none")
+    keys = ("type", "url", "body", "encoding", "success", "failure", "token", "csrf")
+    api = ls.read_json_login(c, c.mapping(value, "login", keys))
+    return LoginSpec(type="json", api=api) if api is not None else None
 
 
 def _code(c: Checker, value: Any) -> CodeSpec | None:

@@ -55,6 +55,8 @@ class PortalConfig:
     line: int | None
     rules: Rules = field(default_factory=Rules)  # the global schedule with its overrides
     captcha_solver: SolverConfig | None = None  # None: the global one (gmid/portals/solver.py)
+    # the secret references inside the connector's options, by option path (an API key)
+    secrets: dict[str, SecretRef] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
         r.problem(options_node, options_option, "expected a mapping")
         options = {}
     _check_connector(r, connector, options, options_node, options_option, m.get("connector"))
+    secrets = _option_secrets(r, connector, options, options_node, options_option)
     enabled = r.boolean(m.get("enabled"), f"{option}.enabled", True)
     username = r.text(m.get("username"), f"{option}.username")
     password = parse_secret(r, m.get("password"), f"{option}.password")
@@ -222,6 +225,7 @@ def _portal(r: Reader, node: Node, option: str, schedule: Rules) -> PortalConfig
         captcha_solver=read_solver(r, m.get("captcha_solver"), f"{option}.captcha_solver"),
         file=r.file,
         line=line_of(node),
+        secrets=secrets,
     )
 
 
@@ -244,6 +248,24 @@ def _check_connector(
     for path, message in cls.check_options(options):
         target = node_at(options_node, path) if options_node is not None else None
         r.problem(target or options_node, f"{option}.{path}" if path else option, message)
+
+
+def _option_secrets(
+    r: Reader, name: str, options: dict[str, Any], options_node: Node | None, option: str
+) -> dict[str, SecretRef]:
+    """Read the secret references the connector's options hold, as `password:` is read."""
+    from connectors import load_connector
+
+    try:
+        paths = load_connector(name).secret_options(options)
+    except KeyError:  # an unknown connector: _check_connector said so
+        return {}
+    secrets = {}
+    for path in paths:
+        ref = parse_secret(r, node_at(options_node, path), f"{option}.{path}")
+        if ref is not None:
+            secrets[path] = ref
+    return secrets
 
 
 def node_at(node: Node | None, path: str) -> Node | None:

@@ -26,7 +26,7 @@ from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.config.load import Config, session_file
 from gmid.config.portals import PortalConfig
-from gmid.errors import GmidError, PortalError, RunTimeout, SessionExpired
+from gmid.errors import GmidError, PortalError, RunTimeout, SecretError, SessionExpired
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
@@ -125,6 +125,8 @@ class PortalRun:
                 read_body=read_body,
                 progress=self.progress,
                 options=portal.options,
+                secret=self._option_secret,
+                learn_secret=self.redactor.add,
             )
             connector = load_connector(portal.connector)(ctx)
             # Without saved cookies no session can be valid: spare the portal the probe.
@@ -156,6 +158,15 @@ class PortalRun:
         password = self.portal.password.resolve() if self.portal.password else ""
         self.redactor.add(password)
         return password
+
+    def _option_secret(self, path: str) -> str:
+        """A secret of the connector's options (an API key), resolved now, known as a secret."""
+        ref = self.portal.secrets.get(path)
+        if ref is None:
+            raise SecretError(f"portal {self.portal.name}: no secret at option {path}")
+        secret = ref.resolve()
+        self.redactor.add(secret)
+        return secret
 
     def _ask(self, ask: Callable[[Any], str], request: Any) -> str:
         """Ask for a code, captcha or token; the answer is a secret of the run from now on."""

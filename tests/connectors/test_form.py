@@ -606,7 +606,7 @@ def test_missing_parts_and_planned_types():
     assert found["documents.next.selector"].startswith("invalid CSS selector")
     assert found["code"].startswith("give `when:`")
     assert found["start"].startswith("missing")
-    assert found["login.type"] == "JSON logins are planned, not supported yet"
+    assert found["login.url"].startswith("missing: the address the login is sent to")
     assert found["documents.type"] == "JSON lists are planned, not supported yet"
     assert {"documents.pages", "documents.rows", "documents.download"} <= found.keys()
     assert problems([]) == {"": "expected a mapping of options, got a list"}
