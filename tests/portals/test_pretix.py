@@ -27,7 +27,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from tests.support.pretix import Pretix, PretixUnavailable, install
+from tests.support.pretix import Pretix, PretixUnavailable
 
 # The first session on a machine installs pretix (minutes); later ones start it in seconds.
 pytestmark = pytest.mark.timeout(1200)
@@ -41,8 +41,7 @@ def pretix():
     folder = Path(tempfile.mkdtemp(prefix="gmid-pretix-"))
     server = Pretix(folder)
     try:
-        install()
-        server.start()
+        server.start()  # installs pretix first when this machine has none
     except PretixUnavailable as exc:
         server.close()
         if os.environ.get("CI") == "true":

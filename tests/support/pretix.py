@@ -2,11 +2,12 @@
 
 pretix (PyPI `pretix`, AGPL-3.0 with additional terms) is installed from PyPI, never copied into
 this repository: once per machine into `.cache/pretix/venv` (ignored by git), with its database
-migrated once into `.cache/pretix/template.sqlite3`. A test session copies that template into a
-fresh folder, seeds it (tests/support/pretix_site/seed_pretix.py: an organizer with customer
-accounts, one customer, paid orders with their invoice PDFs) and serves pretix with gunicorn on
-127.0.0.1, on a socket this process bound (no race for the port, which pretix must know for its
-absolute links).
+migrated once into `.cache/pretix/template.sqlite3`, and seeded once more into
+`.cache/pretix/seeded-HASH/` (tests/support/pretix_site/seed_pretix.py: an organizer with
+customer accounts, one customer, paid orders with their invoice PDFs; HASH changes with that
+script). A test session copies the seeded database and PDFs into a fresh folder and serves
+pretix with gunicorn on 127.0.0.1, on a socket this process bound (no race for the port, which
+pretix must know for its absolute links).
 
 `python -m tests.support.pretix install` (scripts/install-pretix) does the once-per-machine part
 ahead of a test run; the tests do it themselves when it was not done.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -161,6 +163,41 @@ def install(say=print) -> None:
         say(f"pretix: migrated in {time.monotonic() - migrated:.0f}s; ready in {CACHE}")
 
 
+def seeded() -> Path:
+    """The folder of a seeded database (db.sqlite3, media/ with the invoice PDFs, seed.json),
+    made once per machine and per version of the seed script, which a session copies."""
+    install()
+    digest = hashlib.sha256()
+    for name in ("seed_pretix.py", "gmid_pretix_settings.py"):
+        digest.update((SITE / name).read_bytes())
+    folder = CACHE / f"seeded-{digest.hexdigest()[:12]}"
+    if (folder / "seed.json").exists():
+        return folder
+    with (CACHE / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "seed.json").exists():
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix="seeding-", dir=CACHE))
+        try:
+            env = environment(write_config(work, 8000))
+            shutil.copyfile(TEMPLATE, work / "data" / "db.sqlite3")
+            _run(
+                [str(python()), str(SITE / "seed_pretix.py"), str(work / "seed.json")],
+                CACHE / "seed.log",
+                SEED_TIMEOUT,
+                env=env,
+                cwd=work,
+            )
+            folder.mkdir()
+            for name in ("db.sqlite3", "media"):
+                (work / "data" / name).rename(folder / name)
+            (work / "seed.json").rename(folder / "seed.json")  # last: marks the folder complete
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
 class Pretix:
     """A seeded pretix served by gunicorn on 127.0.0.1; `data` is what seed_pretix.py made."""
 
@@ -186,17 +223,11 @@ class Pretix:
             sock.bind((HOST, 0))
             sock.listen(64)
             self.port = sock.getsockname()[1]
-            config = write_config(self.dir, self.port)
-            env = environment(config)
-            shutil.copyfile(TEMPLATE, self.dir / "data" / "db.sqlite3")
-            _run(
-                [str(python()), str(SITE / "seed_pretix.py"), str(self.dir / "seed.json")],
-                self.log,
-                SEED_TIMEOUT,
-                env=env,
-                cwd=self.dir,
-            )
-            self.data = json.loads((self.dir / "seed.json").read_text())
+            env = environment(write_config(self.dir, self.port))
+            source = seeded()
+            shutil.copyfile(source / "db.sqlite3", self.dir / "data" / "db.sqlite3")
+            shutil.copytree(source / "media", self.dir / "data" / "media")
+            self.data = json.loads((source / "seed.json").read_text())
             with self.log.open("ab") as out:
                 self.proc = subprocess.Popen(
                     [
@@ -261,5 +292,6 @@ if __name__ == "__main__":
         sys.exit("usage: python -m tests.support.pretix install")
     try:
         install(lambda text: print(text, file=sys.stderr))
+        seeded()
     except PretixUnavailable as exc:
         sys.exit(f"pretix: {exc}")
