@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRETIX_VERSION = "2026.8.0"
 GUNICORN_VERSION = "23.0.0"
-CACHE = ROOT / ".cache" / "pretix"
+# GMID_PRETIX_CACHE: another folder, such as one shared by several checkouts of the repository.
+CACHE = Path(os.environ.get("GMID_PRETIX_CACHE") or ROOT / ".cache" / "pretix").resolve()
 VENV = CACHE / "venv"
 TEMPLATE = CACHE / "template.sqlite3"
 STAMP = CACHE / "ready"
