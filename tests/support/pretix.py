@@ -1,13 +1,13 @@
 """pretix, a real open-source ticket shop with customer accounts and invoice PDFs, for tests.
 
 pretix (PyPI `pretix`, AGPL-3.0 with additional terms) is installed from PyPI, never copied into
-this repository: once per machine into `.cache/pretix/venv` (ignored by git), with its database
-migrated once into `.cache/pretix/template.sqlite3`, and seeded once more into
-`.cache/pretix/seeded-HASH/` (tests/support/pretix_site/seed_pretix.py: an organizer with
-customer accounts, one customer, paid orders with their invoice PDFs; HASH changes with that
-script). A test session copies the seeded database and PDFs into a fresh folder and serves
-pretix with gunicorn on 127.0.0.1, on a socket this process bound (no race for the port, which
-pretix must know for its absolute links).
+this repository: once per machine into `~/.cache/gmid-tests/pretix/venv` (`$XDG_CACHE_HOME` is
+honoured; every clone of the repository uses it), with its database migrated once into
+`template.sqlite3` there, and seeded once more into `seeded-HASH/`
+(tests/support/pretix_site/seed_pretix.py: an organizer with customer accounts, one customer,
+paid orders with their invoice PDFs; HASH changes with that script). A test session copies the
+seeded database and PDFs into a fresh folder and serves pretix with gunicorn on 127.0.0.1, on a
+socket this process bound (no race for the port, which pretix must know for its absolute links).
 
 `python -m tests.support.pretix install` (scripts/install-pretix) does the once-per-machine part
 ahead of a test run; the tests do it themselves when it was not done.
@@ -37,8 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRETIX_VERSION = "2026.8.0"
 GUNICORN_VERSION = "23.0.0"
-# GMID_PRETIX_CACHE: another folder, such as one shared by several checkouts of the repository.
-CACHE = Path(os.environ.get("GMID_PRETIX_CACHE") or ROOT / ".cache" / "pretix").resolve()
+# Once per machine, whichever clone runs the tests; GMID_PRETIX_CACHE: another folder.
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+CACHE = Path(os.environ.get("GMID_PRETIX_CACHE") or _USER_CACHE / "gmid-tests" / "pretix").resolve()
 VENV = CACHE / "venv"
 TEMPLATE = CACHE / "template.sqlite3"
 STAMP = CACHE / "ready"
@@ -125,7 +126,7 @@ def _run(cmd: list[str], log: Path, timeout: float, **kwargs) -> None:
 
 
 def install(say=print) -> None:
-    """Install pretix into .cache/pretix and migrate the template database, once per machine.
+    """Install pretix into CACHE and migrate the template database, once per machine.
 
     Safe to run from several processes at once (a lock file); raises PretixUnavailable.
     """
@@ -232,7 +233,9 @@ class Pretix:
             with self.log.open("ab") as out:
                 self.proc = subprocess.Popen(
                     [
-                        str(VENV / "bin" / "gunicorn"),
+                        str(VENV / "bin" / "python"),
+                        "-m",
+                        "gunicorn",
                         "pretix.wsgi:application",
                         "--bind",
                         f"fd://{sock.fileno()}",
