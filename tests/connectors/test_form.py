@@ -601,13 +601,13 @@ def test_description_problems_are_all_reported_with_their_paths():
 
 def test_missing_parts_and_planned_types():
     found = problems(
-        {"login": {"type": "json"}, "documents": {"type": "json", "next": "a["}, "code": {}}
+        {"login": {"type": "json"}, "documents": {"type": "jsn", "next": "a["}, "code": {}}
     )
     assert found["documents.next.selector"].startswith("invalid CSS selector")
     assert found["code"].startswith("give `when:`")
     assert found["start"].startswith("missing")
     assert found["login.type"] == "JSON logins are planned, not supported yet"
-    assert found["documents.type"] == "JSON lists are planned, not supported yet"
+    assert found["documents.type"] == "unknown value 'jsn'; did you mean 'json'?"
     assert {"documents.pages", "documents.rows", "documents.download"} <= found.keys()
     assert problems([]) == {"": "expected a mapping of options, got a list"}
 
