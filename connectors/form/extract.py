@@ -1,8 +1,9 @@
 """Reading pages: forms, recognised states, and documents out of list rows.
 
-Pure functions that never navigate. A list hands out records (today HTML rows); a record only
-answers "the raw text for this Value"; everything after that (regex, date formats, amounts,
-the RemoteDocument) does not care whether the record was an HTML row or, later, a JSON object.
+Pure functions that never navigate. A list hands out records (HTML rows here, JSON elements
+in connectors/form/jsonlist.py); a record only answers "the raw text for this Value";
+everything after that (regex, date formats, amounts, the RemoteDocument) does not care whether
+the record was an HTML row or a JSON object.
 """
 
 from __future__ import annotations
