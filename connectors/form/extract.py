@@ -208,14 +208,16 @@ def guess_code_field(form: Tag) -> str | None:
 
 
 def looks_like_html(data: bytes, content_type: str | None) -> bool:
-    """Tell whether a download is an HTML page (the runner's sniffing tells other types)."""
+    """Tell whether a download is an HTML page: by its start, or by its Content-Type unless
+    its bytes say PDF or image (what the runner's sniffing takes whatever the type said)."""
     declared = (content_type or "").split(";")[0].strip().lower()
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"%pdf", b"<?xml")) and declared not in ("text/html",):
-        return False
-    return declared in ("text/html", "application/xhtml+xml") or head.startswith(
-        (b"<!doctype html", b"<html")
-    )
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return True
+    return declared in ("text/html", "application/xhtml+xml") and not head.startswith(_DOCUMENTS)
+
+
+_DOCUMENTS = (b"%pdf", b"\x89png", b"\xff\xd8\xff", b"gif8", b"ii*\x00", b"mm\x00*")
 
 
 def public_url(url: str | None) -> str:

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 ACCEPT = {"Accept": "application/json, text/plain;q=0.5, */*;q=0.1"}
 _NOT_JSON = object()
+MAX_ROWS = 10000  # rows read from one answer; the answer's size is capped by runs.max_page
 
 
 class JsonRecord:
@@ -193,14 +194,18 @@ class JsonList:
     def pages(self, start: str) -> Iterator[tuple[str, list[JsonRecord]]]:
         """Yield (answer URL, rows) of a list, page after page as its paging says."""
         spec, j = self.spec, self.json
-        url, visited = start, {urldefrag(start).url}
+        url, visited, offset = start, {urldefrag(start).url}, 0
         for number in range(spec.max_pages):
             self._inline.clear()
-            page_url, data = self.answer(self._paged(url, number))
+            page_url, data = self.answer(self._paged(url, number, offset))
             rows = self._rows(data, first=number == 0)
             if not rows:
                 return
+            if len(rows) > MAX_ROWS:
+                logger.warning("%s: read the first %d rows of an answer", self.ctx.portal, MAX_ROWS)
+                rows = rows[:MAX_ROWS]
             yield page_url, [JsonRecord(row) for row in rows]
+            offset += len(rows)  # what the portal gave, should it give less than the limit
             if j.next is None:
                 if j.page_param is None and j.offset_param is None:
                     return
@@ -230,7 +235,8 @@ class JsonList:
             kind = "nothing" if rows is None else f"a {type(rows).__name__}, not a list"
             raise self._changed(f"documents.rows: path {spec.rows!r} matched {kind}")
         empty = self.json.empty
-        if empty is not None and search(empty.expr or "@", data) not in (None, False):
+        found = search(empty.expr or "@", data) if empty is not None else None
+        if found is not None and found is not False:
             return []
         raise self._changed(
             f"documents.rows: path {spec.rows!r} gave an empty list; if the portal really lists "
@@ -238,13 +244,14 @@ class JsonList:
             "{path: 'total == `0`'}"
         )
 
-    def _paged(self, url: str, number: int) -> str:
-        """The URL of the page `number` (from 0) for page-number and offset paging."""
+    def _paged(self, url: str, number: int, offset: int) -> str:
+        """The URL of the answer `number` (from 0) for page-number and offset paging; offsets
+        advance by the rows read so far."""
         j = self.json
         if j.page_param is not None:
             return _with_params(url, {j.page_param: str(j.page_start + number)})
         if j.offset_param is not None:
-            params = {j.offset_param: str(number * j.limit)}
+            params = {j.offset_param: str(offset)}
             if j.limit_param is not None:
                 params[j.limit_param] = str(j.limit)
             return _with_params(url, params)
@@ -263,7 +270,7 @@ class JsonList:
             values[name] = quote(text or "", safe="")
         url = urljoin(page_url, template.format_map(values))
         if urlsplit(url).scheme not in ("http", "https"):
-            raise x.MissingValue(Value("documents.download.url"), f"gave {url!r}")
+            raise x.MissingValue(Value("documents.download.url"), "gave no web address")
         return url
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -168,6 +169,9 @@ def _template(c: Checker, value: Any, fields: Mapping[str, Value]) -> str | None
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as e:
         c.problem("documents.download.url", f"invalid placeholder in {quoted(text)}: {e}")
+        return None
+    if urlsplit(text).scheme not in ("", "http", "https"):
+        c.problem("documents.download.url", f"expected a web address, got {quoted(text)}")
         return None
     for name in names:
         if name not in fields:

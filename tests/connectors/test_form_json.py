@@ -288,8 +288,8 @@ def test_amounts_as_json_numbers_and_value_objects(setup, amount, expected):
         ),
         (  # the portal gives at most 2 rows, whatever the limit asked: read until empty
             "offset",
-            {"offset": {"param": "offset", "limit_param": "limit", "limit": 2}},
-            [{"offset": [str(n)], "limit": ["2"]} for n in (0, 2, 4, 6)],
+            {"offset": {"param": "offset", "limit_param": "limit", "limit": 100}},
+            [{"offset": [str(n)], "limit": ["100"]} for n in (0, 2, 4, 5)],
         ),
     ],
     ids=["cursor-token", "page-number", "offset-limit"],
@@ -511,6 +511,8 @@ def test_json_description_problems_are_reported_with_their_paths():
     assert found == {}
     options["documents"]["download"] = {"url": "/pdf/{nr}"}
     assert problems(options)["documents.download.url"].startswith("{nr} is not one of the row's")
+    options["documents"]["download"] = {"url": "javascript:alert({id})"}
+    assert problems(options)["documents.download.url"].startswith("expected a web address")
     options["documents"]["download"] = {"base64": "content"}
     del options["documents"]["fields"]["id"]
     assert problems(options)["documents.download.base64"].startswith("needs documents.fields.id")
