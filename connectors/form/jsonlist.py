@@ -93,14 +93,13 @@ class JsonList:
     # -- what the connector calls
 
     def session_valid(self, url: str) -> bool:
-        """Tell whether the list answers with JSON (not a login page) with the saved cookies."""
+        """Tell whether the list answers with its rows (not a login page, nor an error in JSON)
+        with the saved cookies."""
         try:
-            self.answer(url)
-        except SessionExpired:
+            _, data = self.answer(url)
+        except (SessionExpired, PortalChanged):
             return False
-        except PortalChanged:
-            return False
-        return True
+        return isinstance(search(self.spec.rows, data), list)
 
     def documents(self, url: str, seen: set[str]) -> Iterator[RemoteDocument]:
         """Yield the new documents of one list and the pages its paging leads to."""

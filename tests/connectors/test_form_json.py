@@ -75,6 +75,7 @@ class Api:
     invoices: list[tuple[str, str, int]] = field(default_factory=lambda: list(INVOICES))
     layout: str = "json"  # json | changed | html
     expire_after: int | None = None  # the session ends after this many list answers
+    unauthorized: str = "login"  # without a session: "login" redirects, "401" answers JSON
     sessions: set[str] = field(default_factory=set)
     logins: int = 0
     list_requests: list[Request] = field(default_factory=list)
@@ -84,6 +85,8 @@ class Api:
         if request.path == "/login":
             return self.login(request) if request.method == "POST" else self.login_page()
         if request.cookies.get("sid") not in self.sessions:
+            if self.unauthorized == "401" and request.path.startswith("/api/"):
+                return 401, {"Content-Type": "application/json"}, '{"error": "unauthorized"}'
             return 302, {"Location": "/login"}, b""
         if request.path == "/home":
             return html("<a class='logout' href='/logout'>Abmelden</a>")
@@ -117,7 +120,7 @@ class Api:
         if self.expire_after is not None and len(self.list_requests) > self.expire_after:
             self.sessions.clear()
             self.expire_after = None
-            return 302, {"Location": "/login"}, b""
+            return self(request)
         if self.layout == "html":
             return html("<h1>Rechnungen</h1><p>Die neue Rechnungsübersicht</p>")
         start, links = self.window(request)
@@ -395,6 +398,17 @@ def test_the_login_page_instead_of_json_is_session_expired(setup, api):
     with pytest.raises(SessionExpired):
         next(docs)
     assert connector.session_valid() is False
+
+
+def test_a_json_401_is_session_expired(setup, api):
+    api.unauthorized, api.expire_after = "401", 1
+    assert setup.connector().session_valid() is False
+    connector = setup.connector()
+    connector.login()
+    docs = connector.documents()
+    assert [next(docs).id, next(docs).id] == ["2024/06", "2024/05"]
+    with pytest.raises(SessionExpired):
+        next(docs)
 
 
 def test_an_empty_list_needs_its_empty_mark(setup, api):
