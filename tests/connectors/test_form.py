@@ -261,7 +261,11 @@ def read_captcha(request: CaptchaRequest) -> str:
 
 def describe(url: str = "https://shop.example", **changes) -> dict:
     """The shop's description; `a__b=value` sets options["a"]["b"] (None removes it)."""
-    options = yaml.safe_load(DESCRIPTION.format(url=url))
+    return with_changes(yaml.safe_load(DESCRIPTION.format(url=url)), **changes)
+
+
+def with_changes(options: dict, **changes) -> dict:
+    """A description changed: `a__b=value` sets options["a"]["b"] (None removes it)."""
     for path, value in changes.items():
         *parents, last = path.split("__")
         target = options

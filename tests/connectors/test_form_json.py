@@ -13,12 +13,10 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import yaml
 
-from connectors.base import PortalContext
 from connectors.form.connector import FormConnector
 from gmid.archive.archive import Archive
 from gmid.archive.index import Index
@@ -27,11 +25,10 @@ from gmid.errors import DownloadRejected, PortalChanged, SessionExpired
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.runner import PortalRunner
-from gmid.portals.web import HttpPolicy, make_browser, read_body
+from tests.connectors.test_form import PASSWORD, USER, with_changes
+from tests.connectors.test_form import Setup as ShopSetup
 from tests.support.connector_contract import ConnectorContract, ContractPortal
 from tests.support.portal_http import Request, serve
-
-USER, PASSWORD = "anna@example.org", "correct horse"
 
 
 def pdf(name: str) -> bytes:
@@ -172,50 +169,31 @@ def as_json(data):
 
 def describe(url: str, **changes) -> dict:
     """The API's description; `a__b=value` sets options["a"]["b"] (None removes it)."""
-    options = yaml.safe_load(DESCRIPTION.format(url=url))
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        target = options
-        for part in parents:
-            target = target[part]
-        if value is None:
-            del target[last]
-        else:
-            target[last] = value
-    return options
+    return with_changes(yaml.safe_load(DESCRIPTION.format(url=url)), **changes)
 
 
-@dataclass
-class Setup:
-    api: Api
-    url: str
-    pages: Path
-    saved: list[Path] = field(default_factory=list)
+class Setup(ShopSetup):
+    """The API running, and form connectors bound to it (as in test_form.py)."""
+
+    def description(self, **changes) -> dict:
+        return describe(self.url, **changes)
 
     def connector(self, *, password=PASSWORD, browser=None, **changes) -> FormConnector:
-        def save_page(name: str, body: bytes) -> Path:
-            path = self.pages / f"{name}-{len(self.saved)}.html"
-            path.write_bytes(body)
-            self.saved.append(path)
-            return path
-
-        ctx = PortalContext(
-            portal="api",
-            username=USER,
-            password=lambda: password,
-            browser=browser or make_browser(HttpPolicy(timeout=10)),
-            ask=lambda request: "",
-            wait_approval=lambda request, poll: None,
-            save_page=save_page,
-            read_body=read_body,
-            options=describe(self.url, **changes),
-        )
-        return FormConnector(ctx)
+        options = self.description(**changes)
+        return super().connector(password=password, browser=browser, options=options)
 
     def documents(self, **changes):
         connector = self.connector(**changes)
         connector.login()
         return connector, list(connector.documents())
+
+    def listing_fails(self, error=PortalChanged, **changes) -> str:
+        """Log in, list, and return the message of the error the listing ends with."""
+        connector = self.connector(**changes)
+        connector.login()
+        with pytest.raises(error) as info:
+            list(connector.documents())
+        return str(info.value)
 
 
 @pytest.fixture
@@ -226,7 +204,7 @@ def api():
 @pytest.fixture
 def setup(api, tmp_path):
     with serve(api) as portal:
-        yield Setup(api, portal.url, tmp_path)
+        yield Setup(api, portal.url, portal.requests, tmp_path)
 
 
 class TestJsonContract(ConnectorContract):
@@ -234,7 +212,7 @@ class TestJsonContract(ConnectorContract):
     def contract_portal(self, tmp_path):
         api = Api()
         with serve(api) as portal:
-            setup = Setup(api, portal.url, tmp_path)
+            setup = Setup(api, portal.url, portal.requests, tmp_path)
 
             def connect(password=None, browser=None):
                 return setup.connector(password=password or PASSWORD, browser=browser)
@@ -245,7 +223,7 @@ class TestJsonContract(ConnectorContract):
 # -- rows, fields, amounts
 
 
-def test_a_json_list_after_a_form_login_with_its_fields_over_next_links(setup):
+def test_a_json_list_after_a_form_login_with_its_fields_over_next_links(setup, api):
     connector, docs = setup.documents()
     assert [d.id for d in docs] == [i[0] for i in INVOICES]
     first = docs[0]
@@ -254,7 +232,8 @@ def test_a_json_list_after_a_form_login_with_its_fields_over_next_links(setup):
     assert [d.amount for d in docs] == ["1234.50", "99.00", "-12.30", "0.99", "1000000.00"]
     assert first.url == f"{setup.url}/files/2024-06.pdf"
     # three answers, each asked for with the session cookie, the next one where it said
-    assert [r.query.get("from") for r in setup.api.list_requests] == [None, ["2"], ["4"]]
+    assert [r.query.get("from") for r in api.list_requests] == [None, ["2"], ["4"]]
+    assert all(r.headers["accept"].startswith("application/json") for r in api.list_requests)
     data, _ = connector.download(first)
     assert data == pdf("/files/2024-06.pdf")
 
@@ -364,44 +343,25 @@ def test_a_download_that_shows_the_login_form_is_session_expired(setup, api):
 
 def test_a_changed_structure_is_portal_changed_naming_the_path(setup, api):
     api.layout = "changed"
-    connector = setup.connector()
-    connector.login()
-    with pytest.raises(PortalChanged) as info:
-        list(connector.documents())
-    assert "documents.rows: path 'data.invoices' matched nothing" in str(info.value)
+    message = setup.listing_fails()
+    assert "documents.rows: path 'data.invoices' matched nothing" in message
     assert b'"items"' in setup.saved[-1].read_bytes()  # the answer is kept for diagnosis
 
 
 def test_a_row_without_its_link_is_portal_changed_naming_the_path(setup):
-    connector = setup.connector(documents__download={"path": "links.zip"})
-    connector.login()
-    with pytest.raises(PortalChanged) as info:
-        list(connector.documents())
-    assert "documents.download: path 'links.zip' matched nothing" in str(info.value)
+    message = setup.listing_fails(documents__download={"path": "links.zip"})
+    assert "documents.download: path 'links.zip' matched nothing" in message
 
 
 def test_an_html_page_instead_of_json_is_portal_changed(setup, api):
     api.layout = "html"
-    connector = setup.connector()
-    connector.login()
-    with pytest.raises(PortalChanged) as info:
-        list(connector.documents())
-    assert "documents.pages: the answer is text/html, not JSON" in str(info.value)
+    message = setup.listing_fails()
+    assert "documents.pages: the answer is text/html, not JSON" in message
 
 
-def test_the_login_page_instead_of_json_is_session_expired(setup, api):
-    api.expire_after = 1
-    connector = setup.connector()
-    connector.login()
-    docs = connector.documents()
-    assert [next(docs).id, next(docs).id] == ["2024/06", "2024/05"]
-    with pytest.raises(SessionExpired):
-        next(docs)
-    assert connector.session_valid() is False
-
-
-def test_a_json_401_is_session_expired(setup, api):
-    api.unauthorized, api.expire_after = "401", 1
+@pytest.mark.parametrize("unauthorized", ["login", "401"])
+def test_the_login_page_or_a_401_instead_of_json_is_session_expired(setup, api, unauthorized):
+    api.unauthorized, api.expire_after = unauthorized, 1
     assert setup.connector().session_valid() is False
     connector = setup.connector()
     connector.login()
@@ -413,12 +373,9 @@ def test_a_json_401_is_session_expired(setup, api):
 
 def test_an_empty_list_needs_its_empty_mark(setup, api):
     api.invoices = []
-    connector = setup.connector()
-    connector.login()
-    with pytest.raises(PortalChanged) as info:
-        list(connector.documents())
-    assert "documents.rows: path 'data.invoices' gave an empty list" in str(info.value)
-    assert "documents.empty" in str(info.value)
+    message = setup.listing_fails()
+    assert "documents.rows: path 'data.invoices' gave an empty list" in message
+    assert "documents.empty" in message
     marked = setup.connector(documents__empty={"path": "data.total == `0`"})
     marked.login()
     assert list(marked.documents()) == []
