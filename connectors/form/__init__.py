@@ -1,7 +1,8 @@
 """The declarative form connector: a portal described in YAML (docs/form-connector.md).
 
 `connector` runs the description; `spec` reads it, `values` checks its plain values, `extract`
-reads pages and `widgets` finds captcha widgets in them.
+reads pages and `widgets` finds captcha widgets in them. JSON lists have `jsonspec` (their part
+of the description) and `jsonlist` (reading their answers).
 """
 
 from connectors.form.connector import FormConnector

@@ -38,7 +38,7 @@ KEYS = (
 
 
 @dataclass(frozen=True)
-class JsonList:
+class JsonListSpec:
     """What a JSON list has beyond an HTML one: the download's kind, the paging, the empty mark."""
 
     download_path: Value | None = None  # a link in the row
@@ -76,7 +76,7 @@ def search(expression: str, data: Any) -> Any:
 
 def read_json_list(
     c: Checker, m: Mapping[str, Any]
-) -> tuple[str | None, dict[str, Value], JsonList | None]:
+) -> tuple[str | None, dict[str, Value], JsonListSpec | None]:
     """Read `rows`, `fields` and the JSON-only options of a `documents:` mapping."""
     rows = expression(c, m.get("rows"), "documents.rows")
     fields: dict[str, Value] = {}
@@ -92,7 +92,7 @@ def read_json_list(
     return (
         rows,
         fields,
-        JsonList(**download, **paging, empty=json_value(c, m.get("empty"), "documents.empty")),
+        JsonListSpec(**download, **paging, empty=json_value(c, m.get("empty"), "documents.empty")),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.form.jsonspec import KEYS as JSON_KEYS
-from connectors.form.jsonspec import JsonList, read_json_list
+from connectors.form.jsonspec import JsonListSpec, read_json_list
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
@@ -76,7 +76,7 @@ class ListSpec:
     max_pages: int = 50
     type: str = "html"
     empty: Probe | None = None  # what the portal shows when it really has no documents
-    json: JsonList | None = None  # type json: the download, paging and empty mark of JSON lists
+    json: JsonListSpec | None = None  # type json: the download, paging and empty mark of JSON lists
 
 
 @dataclass(frozen=True)
