@@ -8,7 +8,6 @@ inside the answer.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
@@ -18,17 +17,12 @@ import pytest
 import yaml
 
 from connectors.form.connector import FormConnector
-from gmid.archive.archive import Archive
-from gmid.archive.index import Index
-from gmid.config.load import load_config
 from gmid.errors import DownloadRejected, PortalChanged, SessionExpired
-from gmid.events import EventBus
-from gmid.portals.challenges.broker import ChallengeBroker
-from gmid.portals.runner import PortalRunner
 from tests.connectors.test_form import PASSWORD, USER, with_changes
 from tests.connectors.test_form import Setup as ShopSetup
 from tests.support.connector_contract import ConnectorContract, ContractPortal
 from tests.support.portal_http import Request, serve
+from tests.support.runner import started_runner
 
 
 def pdf(name: str) -> bytes:
@@ -400,24 +394,8 @@ async def _runs(tmp_path, url, times: int, **changes):
     path = tmp_path / "config.yaml"
     form = json.dumps(describe(url, **changes))
     path.write_text(RUNNER_CONFIG.format(tmp=tmp_path, user=USER, password=PASSWORD, form=form))
-    config = load_config(path)
-    index = Index(config.state_dir / "index.sqlite")
-    try:
-        archive = Archive(
-            config.archive.dir,
-            config.archive.name,
-            index,
-            config.tz,
-            quarantine_dir=config.state_dir / "quarantine",
-        )
-        events = EventBus()
-        events.bind(asyncio.get_running_loop())
-        broker = ChallengeBroker(events, image_dir=tmp_path / "challenges")
-        runner = PortalRunner(config, archive, index, broker, events)
-        await runner.start()
+    async with started_runner(path) as (runner, _config, index):
         return [await runner.fetch("api") for _ in range(times)], index.count()
-    finally:
-        index.close()
 
 
 @pytest.mark.parametrize(
