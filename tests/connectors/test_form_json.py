@@ -86,6 +86,8 @@ class Api:
         if request.path.startswith("/files/") or request.path.endswith("/download"):
             self.downloads.append(request.path)
             return 200, {"Content-Type": "application/octet-stream"}, pdf(request.path)
+        if request.path == "/list.html":  # an HTML list whose links lead to a help page
+            return html("<table><tr><td><a class='pdf' href='/help'>PDF</a></td></tr></table>")
         if request.path == "/help":
             return html("<h1>Hilfe</h1><p>So laden Sie Rechnungen herunter.</p>")
         return 404, {}, b"not found"
@@ -330,6 +332,14 @@ def test_a_download_that_shows_the_login_form_is_session_expired(setup, api):
     api.sessions.clear()
     with pytest.raises(SessionExpired):
         connector.download(docs[0])
+
+
+def test_in_html_lists_too_an_html_page_instead_of_a_document_names_the_option(setup):
+    html_list = {"pages": "/list.html", "rows": "tr", "download": "a.pdf"}
+    connector, [doc] = setup.documents(documents=html_list)
+    with pytest.raises(DownloadRejected) as info:
+        connector.download(doc)
+    assert "check documents.download, which must lead to the file itself" in str(info.value)
 
 
 # -- failures
