@@ -2,7 +2,8 @@
 
 `connector` runs the description; `spec` reads it, `values` checks its plain values, `extract`
 reads pages and `widgets` finds captcha widgets in them; `loginspec` reads and `login` runs the
-logins beyond one form (in steps, through a JSON API, none) and the request headers.
+logins beyond one form (in steps, through a JSON API, none) and the request headers. JSON lists
+have `jsonspec` (their part of the description) and `jsonlist` (reading their answers).
 """
 
 from connectors.form.connector import FormConnector

@@ -27,6 +27,7 @@ from connectors.base import (
     RemoteDocument,
 )
 from connectors.form import extract as x
+from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.login import OtherLogins
 from connectors.form.loginspec import secret_options
 from connectors.form.spec import FormSpec, read_spec
@@ -36,6 +37,7 @@ from gmid.errors import (
     CaptchaUnsolved,
     CodeRejected,
     ConfigError,
+    DownloadRejected,
     PortalChanged,
     Problem,
     SessionExpired,
@@ -71,6 +73,10 @@ class FormConnector(OtherLogins, Connector):
         self._listing = False  # a 401 now means the login ended (the token expired)
         self.headers = self._install_headers()  # `headers:`, and the login's token
         self.browser.session.hooks["response"].append(self._login_ended)
+        self._json = None
+        if spec.documents.json is not None:
+            login_shown = lambda: self._login_form() is not None  # noqa: E731
+            self._json = JsonList(spec.documents, ctx, self._open_json, login_shown, self._changed)
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -90,6 +96,8 @@ class FormConnector(OtherLogins, Connector):
             return False  # an API's token lives as long as the run; no login is quick
         self._listing = True
         try:
+            if self._json is not None:
+                return self._json.session_valid(self._list_urls()[0])
             self._open(self._list_urls()[0])
         except SessionExpired:
             return False
@@ -126,6 +134,9 @@ class FormConnector(OtherLogins, Connector):
         seen: set[str] = set()
         self._listing = True
         for url in self._list_urls():
+            if self._json is not None:
+                yield from self._json.documents(url, seen)
+                continue
             for page_url, records in self._html_list(url):
                 for record in records:
                     try:
@@ -135,6 +146,21 @@ class FormConnector(OtherLogins, Connector):
                     if doc.id not in seen:  # pages that overlap list a document twice
                         seen.add(doc.id)
                         yield doc
+
+    def download(self, doc: RemoteDocument) -> tuple[bytes, str | None]:
+        """Fetch a document (or take it from its JSON row); an HTML page instead of it names
+        the option that led there."""
+        inline = self._json.inline(doc) if self._json is not None else None
+        data, content_type = (inline, None) if inline is not None else super().download(doc)
+        if x.looks_like_html(data, content_type):
+            if BeautifulSoup(data[: 1 << 20], "html.parser").select_one(_PASSWORD) is not None:
+                raise SessionExpired(f"{self.ctx.portal}: a download showed the login form")
+            option = self._json.json.download_option if self._json else "documents.download"
+            raise DownloadRejected(
+                f"{self.ctx.portal}: the portal sent an HTML page instead of a document for "
+                f"{x.public_url(doc.url)}: check {option}, which must lead to the file itself"
+            )
+        return data, content_type
 
     # -- the steps
 
@@ -368,6 +394,12 @@ class FormConnector(OtherLogins, Connector):
         """Open a page the description names."""
         self._response = self.browser.open(url)
         self._check_status(x.public_url(url))
+
+    def _open_json(self, url: str) -> requests.Response:
+        """Open a JSON list's URL, asking for JSON."""
+        self._response = self.browser.open(url, headers=ACCEPT)
+        self._check_status(x.public_url(url))
+        return self._response
 
     def _submit(self) -> None:
         """Submit the selected form."""

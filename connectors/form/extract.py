@@ -1,8 +1,9 @@
 """Reading pages: forms, recognised states, and documents out of list rows.
 
-Pure functions that never navigate. A list hands out records (today HTML rows); a record only
-answers "the raw text for this Value"; everything after that (regex, date formats, amounts,
-the RemoteDocument) does not care whether the record was an HTML row or, later, a JSON object.
+Pure functions that never navigate. A list hands out records (HTML rows here, JSON elements
+in connectors/form/jsonlist.py); a record only answers "the raw text for this Value";
+everything after that (regex, date formats, amounts, the RemoteDocument) does not care whether
+the record was an HTML row or a JSON object.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class MissingValue(GmidError):
 
     def __init__(self, value: Value, reason: str = "matched nothing"):
         what = f"selector {value.selector!r}" if value.selector else "the row"
+        what = f"path {value.expr!r}" if value.expr else what
         if value.attribute and value.attribute != "href":
             what += f" (attribute {value.attribute!r})"
         super().__init__(f"{value.path}: {what} {reason}")
@@ -104,14 +106,15 @@ def parse_amount(text: str | None, decimal: str = ".") -> str | None:
     return str(-amount if negative else amount)
 
 
-def to_document(record: Record, spec: ListSpec, base_url: str) -> RemoteDocument:
-    """Make a RemoteDocument of a record; MissingValue if a required value is absent."""
-    href = read(record, spec.download)
-    if href is None:
-        raise MissingValue(spec.download)
-    url = urljoin(base_url, href)
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise MissingValue(spec.download, f"gave {href!r}, not a web address")
+def to_document(
+    record: Record, spec: ListSpec, base_url: str, url: str | None = None
+) -> RemoteDocument:
+    """Make a RemoteDocument of a record; MissingValue if a required value is absent.
+
+    `url` is the download's when the caller made it (JSON lists), else `spec.download` is read.
+    """
+    if url is None:
+        url = link(record, spec.download, base_url)
     values = {name: read(record, value) for name, value in spec.fields.items()}
     if "id" in spec.fields and values["id"] is None:
         # Falling back to the URL would give one document two ids over time: it would be
@@ -122,14 +125,28 @@ def to_document(record: Record, spec: ListSpec, base_url: str) -> RemoteDocument
     if values.get("date") is not None and date is None:
         logger.info("%s: cannot read a date from %r", spec.fields["date"].path, values["date"])
     amount_value = spec.fields.get("amount")
+    amount = parse_amount(values.get("amount"), amount_value.decimal) if amount_value else None
+    if amount is not None and amount_value is not None and amount_value.cents:
+        amount = str(Decimal(amount).scaleb(-2))
     return RemoteDocument(
         id=values.get("id") or url,
         url=url,
         date=date,
         number=values.get("number"),
-        amount=parse_amount(values.get("amount"), amount_value.decimal) if amount_value else None,
+        amount=amount,
         title=values.get("title"),
     )
+
+
+def link(record: Record, value: Value, base_url: str) -> str:
+    """Return the absolute http(s) URL a record's value gives; MissingValue if none."""
+    href = read(record, value)
+    if href is None:
+        raise MissingValue(value)
+    url = urljoin(base_url, href)
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise MissingValue(value, f"gave {href!r}, not a web address")
+    return url
 
 
 def html_rows(page: BeautifulSoup, selector: str) -> list[HtmlRecord]:
@@ -188,6 +205,19 @@ def guess_code_field(form: Tag) -> str | None:
         if tag.get("name") and str(tag.get("type", "")).lower() in _CODE_INPUTS:
             return tag["name"]
     return None
+
+
+def looks_like_html(data: bytes, content_type: str | None) -> bool:
+    """Tell whether a download is an HTML page: by its start, or by its Content-Type unless
+    its bytes say PDF or image (what the runner's sniffing takes whatever the type said)."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return True
+    return declared in ("text/html", "application/xhtml+xml") and not head.startswith(_DOCUMENTS)
+
+
+_DOCUMENTS = (b"%pdf", b"\x89png", b"\xff\xd8\xff", b"gif8", b"ii*\x00", b"mm\x00*")
 
 
 def public_url(url: str | None) -> str:

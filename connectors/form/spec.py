@@ -16,15 +16,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.form import loginspec as ls
+from connectors.form.jsonspec import KEYS as JSON_KEYS
+from connectors.form.jsonspec import JsonListSpec, read_json_list
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
 
 MEDIA = ("sms", "email", "app", "unknown")
 FIELDS = ("id", "date", "number", "amount", "title")
-_PLANNED = {
-    "documents.type": {"json": "JSON lists are planned, not supported yet"},
-}
+# Values of an option that are planned but not there yet, with what to say: none at present.
+_PLANNED: dict[str, dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class ListSpec:
     max_pages: int = 50
     type: str = "html"
     empty: Probe | None = None  # what the portal shows when it really has no documents
+    json: JsonListSpec | None = None  # type json: the download, paging and empty mark of JSON lists
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ _MISSING = {
     "documents": "missing: the list pages, `rows:` and `download:`",
     "documents.pages": "missing: the list page(s), e.g. [/invoices]",
     "documents.rows": "missing: the CSS selector of a document's row, e.g. 'table tbody tr'",
+    "documents.rows:json": "missing: the JMESPath to the list of documents, e.g. 'invoices'",
+    "documents.download:json": "missing: where a document comes from, e.g. {path: links.pdf}",
     "documents.download": "missing: the download link in a row, e.g. {selector: 'a.pdf'}",
     "captcha.image": "missing: the CSS selector of the captcha image",
     "captcha.field": "missing: the name of the input that takes the captcha's answer",
@@ -201,14 +205,12 @@ def _captcha(c: Checker, value: Any) -> CaptchaSpec | None:
 
 
 def _documents(c: Checker, value: Any) -> ListSpec | None:
+    if isinstance(value, Mapping) and value.get("type") == "json":
+        return _json_documents(c, value)
     keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
     m = c.mapping(value, "documents", keys)
-    c.choice(m.get("type"), "documents.type", ("html",))
-    pages = c.text_list(m.get("pages"), "documents.pages")
-    for i, page in enumerate(pages):
-        if urlsplit(page).scheme not in ("", "http", "https"):
-            where = f"documents.pages[{i}]" if isinstance(m["pages"], list) else "documents.pages"
-            c.problem(where, f"expected a web address (https://... or /path), got {quoted(page)}")
+    c.choice(m.get("type"), "documents.type", ("html", "json"))
+    pages = _pages(c, m)
     rows = c.selector(m.get("rows"), "documents.rows")
     download = c.value(m.get("download"), "documents.download", default_attribute="href")
     for key in ("pages", "rows", "download"):
@@ -230,3 +232,35 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
         empty=c.probe(m.get("empty"), "documents.empty"),
     )
     return spec if pages and rows is not None and download is not None else None
+
+
+def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
+    pages = c.text_list(m.get("pages"), "documents.pages")
+    for i, page in enumerate(pages):
+        if urlsplit(page).scheme not in ("", "http", "https"):
+            where = f"documents.pages[{i}]" if isinstance(m["pages"], list) else "documents.pages"
+            c.problem(where, f"expected a web address (https://... or /path), got {quoted(page)}")
+    return pages
+
+
+def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
+    """A JSON list (type: json): rows and fields are JMESPath expressions (jsonspec.py)."""
+    m = c.mapping(value, "documents", JSON_KEYS)
+    pages = _pages(c, m)
+    rows, fields, json = read_json_list(c, m)
+    for key in ("pages", "rows", "download"):
+        if key not in m:
+            c.problem(
+                f"documents.{key}",
+                _MISSING.get(f"documents.{key}:json", _MISSING[f"documents.{key}"]),
+            )
+    spec = ListSpec(
+        pages=tuple(pages),
+        rows=rows or "",
+        download=Value("documents.download"),
+        fields=fields,
+        max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
+        type="json",
+        json=json,
+    )
+    return spec if pages and rows is not None and json is not None else None

@@ -47,6 +47,8 @@ class Value:
     regex: str | None = None  # keep its first group
     formats: tuple[str, ...] = ()  # dates
     decimal: str = "."  # amounts
+    expr: str | None = None  # JSON lists: a JMESPath expression into the record
+    cents: bool = False  # amounts: the number is in cents
 
 
 class Checker:

@@ -261,7 +261,11 @@ def read_captcha(request: CaptchaRequest) -> str:
 
 def describe(url: str = "https://shop.example", **changes) -> dict:
     """The shop's description; `a__b=value` sets options["a"]["b"] (None removes it)."""
-    options = yaml.safe_load(DESCRIPTION.format(url=url))
+    return with_changes(yaml.safe_load(DESCRIPTION.format(url=url)), **changes)
+
+
+def with_changes(options: dict, **changes) -> dict:
+    """A description changed: `a__b=value` sets options["a"]["b"] (None removes it)."""
     for path, value in changes.items():
         *parents, last = path.split("__")
         target = options
@@ -601,13 +605,13 @@ def test_description_problems_are_all_reported_with_their_paths():
 
 def test_missing_parts_and_planned_types():
     found = problems(
-        {"login": {"type": "json"}, "documents": {"type": "json", "next": "a["}, "code": {}}
+        {"login": {"type": "json"}, "documents": {"type": "jsn", "next": "a["}, "code": {}}
     )
     assert found["documents.next.selector"].startswith("invalid CSS selector")
     assert found["code"].startswith("give `when:`")
     assert found["start"].startswith("missing")
     assert found["login.url"].startswith("missing: the address the login is sent to")
-    assert found["documents.type"] == "JSON lists are planned, not supported yet"
+    assert found["documents.type"] == "unknown value 'jsn'; did you mean 'json'?"
     assert {"documents.pages", "documents.rows", "documents.download"} <= found.keys()
     assert problems([]) == {"": "expected a mapping of options, got a list"}
 

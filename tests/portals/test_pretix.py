@@ -35,7 +35,7 @@ from bs4 import BeautifulSoup
 
 from connectors.base import PortalContext
 from connectors.form.connector import FormConnector
-from gmid.errors import WrongCredentials
+from gmid.errors import DownloadRejected, WrongCredentials
 from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.support.pretix import Pretix, PretixUnavailable
 
@@ -183,9 +183,12 @@ def test_the_form_connector_logs_in_and_lists_the_orders(pretix: Pretix, tmp_pat
 
     # What the list links is the order's page, not its invoice: the PDF is one page further,
     # which a description can only say with a detail step (docs/form-connector.md, "Planned").
-    body, media_type = connector.download(docs[0])
-    assert media_type.startswith("text/html")
-    order_page = BeautifulSoup(body, "html.parser")
+    # Until then gmid says so, naming the option that led to the page.
+    with pytest.raises(DownloadRejected) as rejected:
+        connector.download(docs[0])
+    assert "HTML page instead of a document" in str(rejected.value)
+    assert "documents.download" in str(rejected.value)
+    order_page = BeautifulSoup(connector.browser.get(docs[0].url).text, "html.parser")
     invoice = order_page.select_one("a[href*='/invoice/']")
     assert seeded[docs[0].id]["invoice"] in invoice.get_text()
 

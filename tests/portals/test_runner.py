@@ -22,6 +22,7 @@ from gmid.schedule.planner import next_run
 from gmid.schedule.timerules import calendar_for
 from tests.portals.test_runs import PORTAL
 from tests.support.portal_http import page, redirect, serve
+from tests.support.runner import started_runner
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -249,29 +250,13 @@ def _hostile_routes(invoices):
 async def _hostile_run(tmp_path, portal, runs: str, during=None):
     path = tmp_path / "config.yaml"
     path.write_text(HOSTILE.format(tmp=tmp_path, url=portal.url, runs=runs))
-    config = load_config(path)
-    index = Index(config.state_dir / "index.sqlite")
-    try:
-        archive = Archive(
-            config.archive.dir,
-            config.archive.name,
-            index,
-            config.tz,
-            quarantine_dir=config.state_dir / "quarantine",
-        )
-        events = EventBus()
-        events.bind(asyncio.get_running_loop())
-        broker = ChallengeBroker(events, image_dir=tmp_path / "challenges")
-        runner = PortalRunner(config, archive, index, broker, events)
-        await runner.start()
+    async with started_runner(path) as (runner, config, _index):
         start = time.monotonic()
         future = runner.fetch("hostile")
         if during is not None:
             await during(runner, portal)
         record = await future
         return record, time.monotonic() - start, config
-    finally:
-        index.close()
 
 
 def _dripping(request):
