@@ -60,6 +60,10 @@ def schema_problems(root: Any, syntax: str) -> list[str]:
     return problems
 
 
+def _or_zero(amount: Decimal | None) -> Decimal:
+    return Decimal(0) if amount is None else amount
+
+
 def _off(a: Decimal, b: Decimal) -> bool:
     return abs(a - b) > TOLERANCE
 
@@ -76,7 +80,7 @@ def sum_problems(inv: EInvoice) -> list[str]:
                 f"not the sum of lines (BT-106) {inv.line_total}"
             )
     if inv.line_total is not None and inv.net_total is not None:
-        allowances, charges = inv.allowance_total or 0, inv.charge_total or 0
+        allowances, charges = _or_zero(inv.allowance_total), _or_zero(inv.charge_total)
         expected = inv.line_total - allowances + charges
         if _off(expected, inv.net_total):
             problems.append(
@@ -92,7 +96,7 @@ def sum_problems(inv: EInvoice) -> list[str]:
                 f"{inv.tax_total} is {expected}, not the gross total (BT-112) {inv.gross_total}"
             )
     if inv.gross_total is not None and inv.amount_due is not None:
-        prepaid, rounding = inv.prepaid or 0, inv.rounding or 0
+        prepaid, rounding = _or_zero(inv.prepaid), _or_zero(inv.rounding)
         expected = inv.gross_total - prepaid + rounding
         if _off(expected, inv.amount_due):
             problems.append(

@@ -42,6 +42,7 @@ _INVOICE_NAMESPACES = (
     syntax.NS["inv"].encode(),
     syntax.NS["cn"].encode(),
 )
+_DTD_REFUSED = "refused: the XML declares a DTD (entities); e-invoices have none"
 _ZUGFERD_1 = "urn:ferd:CrossIndustryDocument:invoice:1p0"
 
 
@@ -139,7 +140,8 @@ def read_xml(
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as err:
-        problem = f"not well-formed XML: {err}"
+        # libxml2 stops an entity bomb itself, even unexpanded; say why it is refused
+        problem = _DTD_REFUSED if b"<!DOCTYPE" in data else f"not well-formed XML: {err}"
         return EInvoice(syntax=guess, source=source, problems=(problem,)) if looks_like else None
     return _read_root(root, source, check_schema, named_invoice)
 
@@ -157,8 +159,7 @@ def _read_root(root: Any, source: str, check_schema: bool, named_invoice: bool) 
     else:
         return None
     if root.getroottree().docinfo.internalDTD is not None:
-        refused = "refused: the XML declares a DTD (entities); e-invoices have none"
-        return EInvoice(syntax=name, source=source, problems=(refused,))
+        return EInvoice(syntax=name, source=source, problems=(_DTD_REFUSED,))
     fields, problems = read(root)
     invoice = EInvoice(syntax=name, source=source, **fields)
     if check_schema:
