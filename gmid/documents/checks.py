@@ -108,7 +108,11 @@ def sum_problems(inv: EInvoice) -> list[str]:
 
 
 def missing_problems(inv: EInvoice) -> list[str]:
-    """The fields EN 16931 (its core) and §14 UStG require of every invoice."""
+    """The fields EN 16931 (its core) and §14 UStG require of every invoice.
+
+    The seller's address is its city, post code and country, as XRechnung asks (BR-DE-3,
+    BR-DE-4) and EN 16931 (BR-09); the buyer's name is asked, not the buyer's address.
+    """
     address = inv.seller_address
     required = {
         "invoice number (BT-1)": inv.number,
@@ -118,6 +122,7 @@ def missing_problems(inv: EInvoice) -> list[str]:
         "seller name (BT-27)": inv.seller_name,
         "seller VAT ID (BT-31) or tax number (BT-32)": inv.seller_vat_id or inv.seller_tax_number,
         "seller city (BT-37)": address and address.city,
+        "seller post code (BT-38)": address and address.postcode,
         "seller country (BT-40)": address and address.country,
         "buyer name (BT-44)": inv.buyer_name,
         "net total (BT-109)": inv.net_total,

@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from lxml import etree
+from pypdf import PdfReader
 
 from gmid.documents import checks, syntax
 from gmid.documents.model import EInvoice
@@ -31,7 +32,7 @@ from gmid.documents.model import EInvoice
 log = logging.getLogger(__name__)
 
 MAX_PDF_BYTES = 32 * 1024 * 1024
-MAX_XML_BYTES = 16 * 1024 * 1024  # XRechnung caps a whole invoice with attachments at 15 MB
+MAX_XML_BYTES = 16 * 1024 * 1024  # room for attachments embedded in the XML (XRechnung)
 
 # Attachment names, most specific first (compared case-insensitively).
 INVOICE_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")
@@ -67,9 +68,9 @@ def _kind(data: bytes, hint: str) -> str | None:
     if b"%PDF-" in head:
         return "pdf"
     hint = hint.lower()
-    if hint.endswith(("pdf", ".pdf")):
+    if hint.endswith("pdf"):  # application/pdf, x.pdf
         return "pdf"
-    if hint.endswith(("xml", ".xml")) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+    if hint.endswith("xml") or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return "xml"
     return None
 
@@ -99,8 +100,6 @@ def _read_pdf(data: bytes, check_schema: bool) -> EInvoice | None:
 
 def invoice_attachment(pdf: bytes) -> tuple[str, Any] | None:
     """(name, pypdf EmbeddedFile) of the invoice among the PDF's attachments, by name."""
-    from pypdf import PdfReader  # imported here: most documents are no PDF
-
     reader = PdfReader(io.BytesIO(pdf), strict=False)
     by_name = {}
     for attachment in reader.attachment_list:

@@ -9,7 +9,7 @@ not parse is a problem and the field stays None.
 
 from __future__ import annotations
 
-import functools
+import threading
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,10 +32,16 @@ UBL_INVOICE_ROOT = f"{{{NS['inv']}}}Invoice"
 UBL_CREDIT_NOTE_ROOT = f"{{{NS['cn']}}}CreditNote"
 
 
-@functools.lru_cache(maxsize=256)
+_compiled = threading.local()  # one set of compiled XPaths a thread, as lxml asks
+
+
 def xpath(expr: str) -> etree.XPath:
     """The compiled XPath of expr, with the namespaces above."""
-    return etree.XPath(expr, namespaces=NS, smart_strings=False)
+    cache = _compiled.__dict__.setdefault("by_expr", {})
+    found = cache.get(expr)
+    if found is None:
+        found = cache[expr] = etree.XPath(expr, namespaces=NS, smart_strings=False)
+    return found
 
 
 class _Fields:

@@ -14,7 +14,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import facturx
 import pytest
+from lxml import etree
 from pypdf import PdfReader, PdfWriter
 
 from gmid.documents import Address, EInvoice, Line, read_einvoice
@@ -114,6 +116,50 @@ def test_the_corpus_passes_every_check(path):
         ]
     else:
         assert invoice.problems == ()
+
+
+def _facturx_fields(data: bytes) -> dict:
+    """What factur-x's own EN 16931 parser reads, in our fields' terms."""
+    parsed = facturx.parse_ubl_cii_xml(etree.fromstring(data), check_xsd=False)
+    amount = {name: parsed.get(bt) for name, bt in TOTALS.items()}
+    return {
+        "number": parsed.get("BT-1"),
+        "issue_date": parsed.get("BT-2"),
+        "type_code": parsed.get("BT-3"),
+        "currency": parsed.get("BT-5"),
+        "due_date": parsed.get("BT-9"),
+        "buyer_reference": parsed.get("BT-10"),
+        "seller_name": parsed.get("BG-4", {}).get("name"),
+        "seller_vat_id": parsed.get("BG-4", {}).get("vat_identifier"),
+        "buyer_name": parsed.get("BG-7", {}).get("name"),
+        **{name: None if value is None else Decimal(value) for name, value in amount.items()},
+        "lines": [Decimal(line["BT-131"]) for line in parsed.get("BG-25", [])],
+    }
+
+
+TOTALS = {
+    "line_total": "BT-106",
+    "net_total": "BT-109",
+    "tax_total": "BT-110",
+    "gross_total": "BT-112",
+    "amount_due": "BT-115",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted((CORPUS / "CII").glob("*.xml")), *sorted((CORPUS / "UBL").glob("*.xml"))],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_factur_x_s_own_parser_reads_the_same(path):
+    """An independent reading: factur-x maps EN 16931 to CII and UBL by a table of its own."""
+    data = path.read_bytes()
+    ours = _read(data, path.name)
+    theirs = _facturx_fields(data)
+    assert {
+        **{name: getattr(ours, name) for name in theirs if name != "lines"},
+        "lines": [line.net_amount for line in ours.lines],
+    } == theirs
 
 
 # --- known values, as the files write them --------------------------------------------------------
