@@ -64,46 +64,51 @@ def _or_zero(amount: Decimal | None) -> Decimal:
     return Decimal(0) if amount is None else amount
 
 
-def _off(a: Decimal, b: Decimal) -> bool:
-    return abs(a - b) > TOLERANCE
+def _compare(problems: list[str], how: str, expected: Decimal, what: str, actual: Decimal):
+    """Note 'sums: <how> <expected>, not <what> <actual>' when they differ by more than 0.01."""
+    if abs(expected - actual) > TOLERANCE:
+        problems.append(f"sums: {how} {expected}, not {what} {actual}")
+
+
+Term = tuple[str, Decimal | None]  # (label, amount)
+
+
+def _less_plus(problems: list[str], first: Term, less: Term, plus: Term, total: Term) -> None:
+    """first - less + plus against total, when first and total are given."""
+    if first[1] is None or total[1] is None:
+        return
+    minus, add = _or_zero(less[1]), _or_zero(plus[1])
+    how = f"{first[0]} {first[1]} less {less[0]} {minus} plus {plus[0]} {add} is"
+    _compare(problems, how, first[1] - minus + add, f"the {total[0]}", total[1])
 
 
 def sum_problems(inv: EInvoice) -> list[str]:
     """The totals against each other (EN 16931 BR-CO-10, -13, -15, -16), within 0.01."""
-    problems = []
+    problems: list[str] = []
     amounts = [line.net_amount for line in inv.lines]
     if inv.lines and inv.line_total is not None and None not in amounts:
-        lines_sum = sum(amounts, Decimal(0))
-        if _off(lines_sum, inv.line_total):
-            problems.append(
-                f"sums: the lines' net amounts (BT-131) add up to {lines_sum}, "
-                f"not the sum of lines (BT-106) {inv.line_total}"
-            )
-    if inv.line_total is not None and inv.net_total is not None:
-        allowances, charges = _or_zero(inv.allowance_total), _or_zero(inv.charge_total)
-        expected = inv.line_total - allowances + charges
-        if _off(expected, inv.net_total):
-            problems.append(
-                f"sums: sum of lines (BT-106) {inv.line_total} less allowances (BT-107) "
-                f"{allowances} plus charges (BT-108) {charges} is {expected}, "
-                f"not the net total (BT-109) {inv.net_total}"
-            )
-    if None not in (inv.net_total, inv.tax_total, inv.gross_total):
+        how = "the lines' net amounts (BT-131) add up to"
+        _compare(
+            problems, how, sum(amounts, Decimal(0)), "the sum of lines (BT-106)", inv.line_total
+        )
+    _less_plus(
+        problems,
+        ("sum of lines (BT-106)", inv.line_total),
+        ("allowances (BT-107)", inv.allowance_total),
+        ("charges (BT-108)", inv.charge_total),
+        ("net total (BT-109)", inv.net_total),
+    )
+    if inv.net_total is not None and inv.tax_total is not None and inv.gross_total is not None:
+        how = f"net total (BT-109) {inv.net_total} plus tax total (BT-110) {inv.tax_total} is"
         expected = inv.net_total + inv.tax_total
-        if _off(expected, inv.gross_total):
-            problems.append(
-                f"sums: net total (BT-109) {inv.net_total} plus tax total (BT-110) "
-                f"{inv.tax_total} is {expected}, not the gross total (BT-112) {inv.gross_total}"
-            )
-    if inv.gross_total is not None and inv.amount_due is not None:
-        prepaid, rounding = _or_zero(inv.prepaid), _or_zero(inv.rounding)
-        expected = inv.gross_total - prepaid + rounding
-        if _off(expected, inv.amount_due):
-            problems.append(
-                f"sums: gross total (BT-112) {inv.gross_total} less prepaid (BT-113) {prepaid} "
-                f"plus rounding (BT-114) {rounding} is {expected}, "
-                f"not the amount due (BT-115) {inv.amount_due}"
-            )
+        _compare(problems, how, expected, "the gross total (BT-112)", inv.gross_total)
+    _less_plus(
+        problems,
+        ("gross total (BT-112)", inv.gross_total),
+        ("prepaid (BT-113)", inv.prepaid),
+        ("rounding (BT-114)", inv.rounding),
+        ("amount due (BT-115)", inv.amount_due),
+    )
     return problems
 
 

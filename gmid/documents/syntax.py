@@ -123,18 +123,31 @@ def _tax_in_currency(f: _Fields, nodes: list[Any], currency: str | None, label: 
     return None
 
 
+# The document totals (BG-22): field, BT, element under CII's
+# SpecifiedTradeSettlementHeaderMonetarySummation, element under UBL's LegalMonetaryTotal.
+# The tax total (BT-110) is read apart: it may come twice, once in the accounting currency.
+TOTALS = (
+    ("line_total", "BT-106", "ram:LineTotalAmount", "cbc:LineExtensionAmount"),
+    ("allowance_total", "BT-107", "ram:AllowanceTotalAmount", "cbc:AllowanceTotalAmount"),
+    ("charge_total", "BT-108", "ram:ChargeTotalAmount", "cbc:ChargeTotalAmount"),
+    ("net_total", "BT-109", "ram:TaxBasisTotalAmount", "cbc:TaxExclusiveAmount"),
+    ("gross_total", "BT-112", "ram:GrandTotalAmount", "cbc:TaxInclusiveAmount"),
+    ("prepaid", "BT-113", "ram:TotalPrepaidAmount", "cbc:PrepaidAmount"),
+    ("rounding", "BT-114", "ram:RoundingAmount", "cbc:PayableRoundingAmount"),
+    ("amount_due", "BT-115", "ram:DuePayableAmount", "cbc:PayableAmount"),
+)
+
+
+def _totals(f: _Fields, sums: Any, syntax: str) -> dict[str, Any]:
+    column = 2 if syntax == "CII" else 3
+    return {
+        row[0]: f.amount(sums, row[column], f"{row[0].replace('_', ' ')} ({row[1]})")
+        for row in TOTALS
+    }
+
+
 # --- CII -------------------------------------------------------------------------------------
 
-_CII_TOTALS = {  # field: (element under SpecifiedTradeSettlementHeaderMonetarySummation, BT)
-    "line_total": ("ram:LineTotalAmount", "BT-106"),
-    "allowance_total": ("ram:AllowanceTotalAmount", "BT-107"),
-    "charge_total": ("ram:ChargeTotalAmount", "BT-108"),
-    "net_total": ("ram:TaxBasisTotalAmount", "BT-109"),
-    "gross_total": ("ram:GrandTotalAmount", "BT-112"),
-    "prepaid": ("ram:TotalPrepaidAmount", "BT-113"),
-    "rounding": ("ram:RoundingAmount", "BT-114"),
-    "amount_due": ("ram:DuePayableAmount", "BT-115"),
-}
 _CII_ADDRESS = (
     ("ram:LineOne", "ram:LineTwo", "ram:LineThree"),
     "ram:CityName",
@@ -205,8 +218,7 @@ def _cii_settlement(f: _Fields, settlement: Any) -> dict[str, Any]:
         or f.text(settlement, f"{account}/ram:ProprietaryID"),
     }
     if sums is not None:
-        for name, (element, bt) in _CII_TOTALS.items():
-            fields[name] = f.amount(sums, element, f"{name.replace('_', ' ')} ({bt})")
+        fields |= _totals(f, sums, "CII")
         fields["tax_total"] = _tax_in_currency(
             f, f.nodes(sums, "ram:TaxTotalAmount"), currency, "tax total (BT-110)"
         )
@@ -233,16 +245,6 @@ def _cii_line(f: _Fields, item: Any) -> Line:
 
 # --- UBL -------------------------------------------------------------------------------------
 
-_UBL_TOTALS = {  # field: (element under LegalMonetaryTotal, BT)
-    "line_total": ("cbc:LineExtensionAmount", "BT-106"),
-    "allowance_total": ("cbc:AllowanceTotalAmount", "BT-107"),
-    "charge_total": ("cbc:ChargeTotalAmount", "BT-108"),
-    "net_total": ("cbc:TaxExclusiveAmount", "BT-109"),
-    "gross_total": ("cbc:TaxInclusiveAmount", "BT-112"),
-    "prepaid": ("cbc:PrepaidAmount", "BT-113"),
-    "rounding": ("cbc:PayableRoundingAmount", "BT-114"),
-    "amount_due": ("cbc:PayableAmount", "BT-115"),
-}
 _UBL_ADDRESS = (
     ("cbc:StreetName", "cbc:AdditionalStreetName", "cac:AddressLine/cbc:Line"),
     "cbc:CityName",
@@ -295,8 +297,7 @@ def read_ubl(root: Any) -> tuple[dict[str, Any], list[str]]:
     }
     sums = _first(f, root, "cac:LegalMonetaryTotal")
     if sums is not None:
-        for name, (element, bt) in _UBL_TOTALS.items():
-            fields[name] = f.amount(sums, element, f"{name.replace('_', ' ')} ({bt})")
+        fields |= _totals(f, sums, "UBL")
     line, quantity = (
         ("cac:CreditNoteLine", "cbc:CreditedQuantity")
         if credit_note

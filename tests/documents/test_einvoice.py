@@ -278,6 +278,18 @@ def test_a_tampered_line_is_named():
     )
 
 
+def test_a_tampered_net_total_is_named():
+    data = _cii("EN16931_Einfach").replace(
+        b"<ram:TaxBasisTotalAmount>473.00<", b"<ram:TaxBasisTotalAmount>483.00<"
+    )
+    assert _read(data, "x.xml").problems == (
+        "sums: sum of lines (BT-106) 473.00 less allowances (BT-107) 0.00 plus charges (BT-108) "
+        "0.00 is 473.00, not the net total (BT-109) 483.00",
+        "sums: net total (BT-109) 483.00 plus tax total (BT-110) 56.87 is 539.87, "
+        "not the gross total (BT-112) 529.87",
+    )
+
+
 def test_a_cent_of_rounding_is_no_problem():
     data = _cii("EN16931_Einfach").replace(
         b"<ram:GrandTotalAmount>529.87<", b"<ram:GrandTotalAmount>529.88<"
