@@ -9,6 +9,7 @@ not parse is a problem and the field stays None.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -82,20 +83,17 @@ class _Fields:
         element = found[0]
         value = (element.text or "").strip()
         cii_format = element.get("format")
-        try:
-            if cii_format is None:
-                return date.fromisoformat(value) if len(value) == 10 else _bad_date()
-            if cii_format != "102":
-                self.problems.append(f"{label} has date format {cii_format[:10]!r}, not 102")
-                return None
-            return datetime.strptime(value, "%Y%m%d").date() if len(value) == 8 else _bad_date()
-        except ValueError:
-            self.problems.append(f"{label} is not a date: {value[:40]!r}")
+        if cii_format not in (None, "102"):
+            self.problems.append(f"{label} has date format {cii_format[:10]!r}, not 102")
             return None
-
-
-def _bad_date() -> date:
-    raise ValueError("not a date")
+        pattern, length = ("%Y-%m-%d", 10) if cii_format is None else ("%Y%m%d", 8)
+        parsed = None
+        if len(value) == length:
+            with contextlib.suppress(ValueError):
+                parsed = datetime.strptime(value, pattern).date()
+        if parsed is None:
+            self.problems.append(f"{label} is not a date: {value[:40]!r}")
+        return parsed
 
 
 def _address(f: _Fields, node: Any, lines: tuple[str, ...], city: str, post: str, country: str):
