@@ -144,6 +144,42 @@ def _totals(f: _Fields, sums: Any, syntax: str) -> dict[str, Any]:
     }
 
 
+# A line's (BT-126 ID, BT-153 name, BT-129 quantity with BT-130 unit, BT-131 net amount).
+_CII_LINE = (
+    "ram:AssociatedDocumentLineDocument/ram:LineID",
+    "ram:SpecifiedTradeProduct/ram:Name",
+    "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
+    "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
+    "/ram:LineTotalAmount",
+)
+_UBL_INVOICE_LINE = (
+    "cbc:ID",
+    "cac:Item/cbc:Name",
+    "cbc:InvoicedQuantity",
+    "cbc:LineExtensionAmount",
+)
+_UBL_CREDIT_NOTE_LINE = (
+    "cbc:ID",
+    "cac:Item/cbc:Name",
+    "cbc:CreditedQuantity",
+    "cbc:LineExtensionAmount",
+)
+
+
+def _line(f: _Fields, item: Any, paths: tuple[str, str, str, str]) -> Line:
+    line_id, name, quantity_path, net = paths
+    quantity = _first(f, item, quantity_path)
+    return Line(
+        id=f.text(item, line_id),
+        name=f.text(item, name),
+        quantity=None
+        if quantity is None
+        else f.amount(quantity, "self::*", "line quantity (BT-129)"),
+        unit=None if quantity is None else quantity.get("unitCode"),
+        net_amount=f.amount(item, net, "line net amount (BT-131)"),
+    )
+
+
 # --- CII -------------------------------------------------------------------------------------
 
 _CII_ADDRESS = (
@@ -196,7 +232,8 @@ def read_cii(root: Any) -> tuple[dict[str, Any], list[str]]:
         fields |= _cii_settlement(f, settlement)
     if trade is not None:
         fields["lines"] = tuple(
-            _cii_line(f, item) for item in f.nodes(trade, "ram:IncludedSupplyChainTradeLineItem")
+            _line(f, item, _CII_LINE)
+            for item in f.nodes(trade, "ram:IncludedSupplyChainTradeLineItem")
         )
     return fields, problems
 
@@ -221,24 +258,6 @@ def _cii_settlement(f: _Fields, settlement: Any) -> dict[str, Any]:
             f, f.nodes(sums, "ram:TaxTotalAmount"), currency, "tax total (BT-110)"
         )
     return fields
-
-
-def _cii_line(f: _Fields, item: Any) -> Line:
-    quantity = _first(f, item, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity")
-    return Line(
-        id=f.text(item, "ram:AssociatedDocumentLineDocument/ram:LineID"),
-        name=f.text(item, "ram:SpecifiedTradeProduct/ram:Name"),
-        quantity=f.amount(quantity, "self::*", "line quantity (BT-129)")
-        if quantity is not None
-        else None,
-        unit=quantity.get("unitCode") if quantity is not None else None,
-        net_amount=f.amount(
-            item,
-            "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
-            "/ram:LineTotalAmount",
-            "line net amount (BT-131)",
-        ),
-    )
 
 
 # --- UBL -------------------------------------------------------------------------------------
@@ -296,23 +315,10 @@ def read_ubl(root: Any) -> tuple[dict[str, Any], list[str]]:
     sums = _first(f, root, "cac:LegalMonetaryTotal")
     if sums is not None:
         fields |= _totals(f, sums, "UBL")
-    line, quantity = (
-        ("cac:CreditNoteLine", "cbc:CreditedQuantity")
+    line, paths = (
+        ("cac:CreditNoteLine", _UBL_CREDIT_NOTE_LINE)
         if credit_note
-        else ("cac:InvoiceLine", "cbc:InvoicedQuantity")
+        else ("cac:InvoiceLine", _UBL_INVOICE_LINE)
     )
-    fields["lines"] = tuple(_ubl_line(f, item, quantity) for item in f.nodes(root, line))
+    fields["lines"] = tuple(_line(f, item, paths) for item in f.nodes(root, line))
     return fields, problems
-
-
-def _ubl_line(f: _Fields, item: Any, quantity_element: str) -> Line:
-    quantity = _first(f, item, quantity_element)
-    return Line(
-        id=f.text(item, "cbc:ID"),
-        name=f.text(item, "cac:Item/cbc:Name"),
-        quantity=f.amount(quantity, "self::*", "line quantity (BT-129)")
-        if quantity is not None
-        else None,
-        unit=quantity.get("unitCode") if quantity is not None else None,
-        net_amount=f.amount(item, "cbc:LineExtensionAmount", "line net amount (BT-131)"),
-    )
