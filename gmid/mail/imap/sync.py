@@ -138,10 +138,14 @@ class FolderSync:
         types: tuple[str, ...],
         keep_mail: bool,
         run: Callable[..., Awaitable],
+        server_names: dict[str, str] | None = None,
     ):
         self.client = client
         self.config = config
-        self.folder = folder
+        self.folder = folder  # as the config names it: the index and the documents know it so
+        # the server's names of the folder and of the `move:` targets (gmid/mail/imap/folders.py)
+        self.server_names = server_names or {}
+        self.mailbox = self.server_names.get(folder, folder)
         self.store = store
         self.ingest = ingest
         self.types = types
@@ -224,7 +228,7 @@ class FolderSync:
         found = [m.uid for m in parse_fetch(response.lines)]
         if not found and self.exists:
             # the count may be from before the mails were moved or deleted: ask it again
-            self.exists = parse_select((await select(self.client, self.folder)).lines)["exists"]
+            self.exists = parse_select((await select(self.client, self.mailbox)).lines)["exists"]
         if not found and self.exists:
             # a FETCH of "n:*" in a folder that is not empty names one mail at least
             self.problem = (
@@ -383,7 +387,7 @@ class FolderSync:
             groups.setdefault(action, []).append(uid)
         for action, uids in groups.items():
             try:
-                await self._send_action(action, uid_set(uids))
+                await self._send_action(action, uids)
             except ImapCommandError as e:
                 logger.warning(
                     "%s/%s: could not %s %d mail(s), will try again: %s",
@@ -396,32 +400,34 @@ class FolderSync:
                 continue
             await self.run(self.store.done, self.folder, self.uidvalidity, uids)
 
-    async def _send_action(self, action: Action, uids: str) -> None:
+    async def _send_action(self, action: Action, uids: list[int]) -> None:
         c = self.client
         caps = c.protocol.capabilities
+        given = uid_set(uids)
         if action.kind in ("seen", "flag", "delete"):
             flag = {"seen": "\\Seen", "flag": "\\Flagged", "delete": "\\Deleted"}[action.kind]
-            _checked(await c.uid("store", uids, "+FLAGS.SILENT", f"({flag})"), "STORE")
+            _checked(await c.uid("store", given, "+FLAGS.SILENT", f"({flag})"), "STORE")
             if action.kind == "delete" and "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", uids), "UID EXPUNGE")
+                _checked(await c.uid("expunge", given), "UID EXPUNGE")
             return
         assert action.kind == "move" and action.folder is not None
-        target = mailbox_arg(action.folder)
+        name = self.server_names.get(action.folder, action.folder)
+        target = mailbox_arg(name)
         for attempt in (1, 2):
             if "MOVE" in caps:
-                response = await c.uid("move", uids, target)
+                response = await c.uid("move", given, target)
             else:
-                response = await c.uid("copy", uids, target)
+                response = await c.uid("copy", given, target)
             text = bytes(response.lines[-1]) if response.lines else b""
             if response.result != "OK" and b"TRYCREATE" in text.upper() and attempt == 1:
-                _checked(await c.create(target), f"CREATE {action.folder}")
+                _checked(await c.create(target), f"CREATE {name}")
                 continue
-            _checked(response, f"MOVE to {action.folder}")
+            _checked(response, f"MOVE to {name}")
             break
         if "MOVE" not in caps:
-            _checked(await c.uid("store", uids, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
+            _checked(await c.uid("store", given, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
             if "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", uids), "UID EXPUNGE")
+                _checked(await c.uid("expunge", given), "UID EXPUNGE")
 
 
 async def _drop(task: asyncio.Future | None) -> None:

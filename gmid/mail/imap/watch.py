@@ -26,9 +26,10 @@ from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from gmid.archive.index import Index
 from gmid.config.imap import MailboxConfig
-from gmid.errors import GmidError, SecretError
+from gmid.errors import GmidError, SecretError, quoted
 from gmid.events import EventBus
 from gmid.mail.imap.client import Client, CountingProtocol, close, unless_lost
+from gmid.mail.imap.folders import FolderMissing, namespace, server_folder
 from gmid.mail.imap.store import ImapStore
 from gmid.mail.imap.sync import FolderSync, ImapCommandError, select
 from gmid.mail.imap.wire import parse_exists, parse_select, quote
@@ -85,7 +86,8 @@ class FolderWatcher:
                     await self._close(client)
             except asyncio.CancelledError:
                 raise
-            except (LoginRefused, SecretError) as e:
+            except (LoginRefused, SecretError, FolderMissing) as e:
+                # the config must change (or the folder be made): retried slowly, or on reload
                 self._failing(f"login refused: {e}" if isinstance(e, LoginRefused) else str(e))
                 await self._sleep(AUTH_RETRY)
             except Exception as e:  # any other failure: reconnect, more slowly each time
@@ -161,7 +163,7 @@ class FolderWatcher:
         config = self.config
         self.state = "syncing"
         self.mailbox.changed()
-        sync = self.mailbox.folder_sync(client, self.folder)
+        sync = self.mailbox.folder_sync(client, self.folder, await self._server_names(client))
         can_idle = "IDLE" in client.protocol.capabilities
         while True:
             # SELECT again after every wait: a folder deleted and made anew (a new UIDVALIDITY)
@@ -186,10 +188,25 @@ class FolderWatcher:
             else:
                 await asyncio.sleep(config.poll.total_seconds())
 
+    async def _server_names(self, client: IMAP4) -> dict[str, str]:
+        """The server's names of this folder and of the `move:` targets; FolderMissing if one
+        does not exist (a target alike to none of the server's folders is made when used)."""
+        ns = await namespace(client)
+        names = {
+            self.folder: await server_folder(
+                client, ns, self.folder, what=f"folder {quoted(self.folder)}", create=False
+            )
+        }
+        targets = {r.then.folder for r in self.config.rules if r.then.folder is not None}
+        for target in sorted(targets):
+            what = f"then: {{move: {target}}}: folder {quoted(target)}"
+            names[target] = await server_folder(client, ns, target, what=what, create=True)
+        return names
+
     async def _select(self, client: IMAP4, sync: FolderSync) -> None:
-        selected = parse_select((await select(client, self.folder)).lines)
+        selected = parse_select((await select(client, sync.mailbox)).lines)
         if selected.get("uidvalidity") is None:
-            raise ImapCommandError(f"SELECT {self.folder}: the server gave no UIDVALIDITY")
+            raise ImapCommandError(f"SELECT {sync.mailbox}: the server gave no UIDVALIDITY")
         sync.exists = selected["exists"]
         if selected["uidvalidity"] != sync.uidvalidity:
             await sync.begin(selected["uidvalidity"])
@@ -265,7 +282,9 @@ class MailboxWatcher:
             self.owner.executor, partial(fn, *args, **kwargs)
         )
 
-    def folder_sync(self, client: IMAP4, folder: str) -> FolderSync:
+    def folder_sync(
+        self, client: IMAP4, folder: str, server_names: dict[str, str] | None = None
+    ) -> FolderSync:
         ingestor = self.owner.ingestor
 
         async def ingest(mails: list[Mail]) -> list[IngestResult]:
@@ -280,6 +299,7 @@ class MailboxWatcher:
             types=ingestor.config.ingest.types,
             keep_mail=ingestor.config.ingest.keep_mail_without_documents,
             run=self.run,
+            server_names=server_names,
         )
 
     def changed(self) -> None:
