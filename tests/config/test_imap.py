@@ -192,3 +192,25 @@ def test_idle_check_is_read_and_kept_within_what_servers_allow(tmp_path: Path) -
     by_option = {option: message for _, _, option, message in problems(path)}
     assert by_option["mailboxes[0].idle_check"] == "at least 1s"
     assert by_option["mailboxes[1].idle_check"].startswith("at most 28m")
+
+
+def test_expunge_is_off_unless_asked_for_and_must_be_true_or_false(tmp_path: Path) -> None:
+    entry = """\
+  - name: {name}
+    host: 127.0.0.1
+    security: plain
+    username: me
+    password: {{env: IMAP_PW}}
+{expunge}"""
+    text = (
+        "mailboxes:\n"
+        + entry.format(name="a", expunge="")
+        + entry.format(name="b", expunge="    expunge: true\n")
+    )
+    off, on = load(tmp_path, config_text(tmp_path, text)).mailboxes
+    assert (off.expunge, on.expunge) == (False, True)
+    bad = "mailboxes:\n" + entry.format(name="a", expunge="    expunge: sometimes\n")
+    path = write(tmp_path / "config.yaml", config_text(tmp_path, bad))
+    ((_, line, option, message),) = problems(path)
+    assert (line, option) == (10, "mailboxes[0].expunge")
+    assert "sometimes" in message

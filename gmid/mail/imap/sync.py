@@ -158,6 +158,7 @@ class FolderSync:
         self.exists: int | None = None  # the folder's mail count, as the server last said
         self.problem: str | None = None  # why new mail cannot be seen, when it cannot
         self.again = False  # the folder is read again after its UIDVALIDITY changed
+        self.left_deleted = 0  # mails deleted or moved that stay flagged \Deleted (no UIDPLUS)
 
     async def begin(self, uidvalidity: int) -> None:
         """Take the folder's UIDVALIDITY from SELECT; a change means every UID is new."""
@@ -407,8 +408,8 @@ class FolderSync:
         if action.kind in ("seen", "flag", "delete"):
             flag = {"seen": "\\Seen", "flag": "\\Flagged", "delete": "\\Deleted"}[action.kind]
             _checked(await c.uid("store", given, "+FLAGS.SILENT", f"({flag})"), "STORE")
-            if action.kind == "delete" and "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", given), "UID EXPUNGE")
+            if action.kind == "delete":
+                await self._expunge(given, len(uids))
             return
         assert action.kind == "move" and action.folder is not None
         name = self.server_names.get(action.folder, action.folder)
@@ -426,8 +427,16 @@ class FolderSync:
             break
         if "MOVE" not in caps:
             _checked(await c.uid("store", given, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
-            if "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", given), "UID EXPUNGE")
+            await self._expunge(given, len(uids))
+
+    async def _expunge(self, uids: str, count: int) -> None:
+        """Remove mails flagged \\Deleted: these alone with UIDPLUS, the folder's with expunge:."""
+        if "UIDPLUS" in self.client.protocol.capabilities:
+            _checked(await self.client.uid("expunge", uids), "UID EXPUNGE")
+        elif self.config.expunge:
+            _checked(await self.client.expunge(), "EXPUNGE")
+        else:
+            self.left_deleted += count
 
 
 async def _drop(task: asyncio.Future | None) -> None:

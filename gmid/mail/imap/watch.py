@@ -67,6 +67,8 @@ class FolderWatcher:
         self.received = 0  # bytes from the server, over all connections of this watcher
         self._protocol: CountingProtocol | None = None
         self.bodies = 0
+        self.left_deleted = 0  # mails deleted or moved that the server could not expunge
+        self.note: str | None = None  # what the user should know though all works
         self.wake = asyncio.Event()  # set by `gmid reload` or a test to retry at once
 
     @property
@@ -176,6 +178,9 @@ class FolderWatcher:
                 self.bodies += sync.bodies
                 self.mailbox.filed += sync.filed
                 sync.bodies = sync.filed = 0
+                if sync.left_deleted:
+                    self._left_flagged(sync.left_deleted)
+                    sync.left_deleted = 0
             self.synced = True
             self.mailbox.last_sync = datetime.now(UTC)
             if sync.problem:
@@ -202,6 +207,24 @@ class FolderWatcher:
             what = f"then: {{move: {target}}}: folder {quoted(target)}"
             names[target] = await server_folder(client, ns, target, what=what, create=True)
         return names
+
+    def _left_flagged(self, count: int) -> None:
+        """Note mails that stay flagged \\Deleted: said once in the log, always in the status."""
+        if not self.left_deleted:
+            logger.warning(
+                "%s/%s: the server has no UIDPLUS: mails gmid deletes or moves stay in %s, "
+                "flagged \\Deleted, until a mail program expunges the folder; with "
+                "`expunge: true` gmid does (which also removes other mails flagged \\Deleted)",
+                self.config.name,
+                self.folder,
+                self.folder,
+            )
+        self.left_deleted += count
+        self.note = (
+            f"{self.left_deleted} mail(s) deleted or moved stay flagged \\Deleted here "
+            "(no UIDPLUS; `expunge: true` removes them)"
+        )
+        self.mailbox.changed()
 
     async def _select(self, client: IMAP4, sync: FolderSync) -> None:
         selected = parse_select((await select(client, sync.mailbox)).lines)
@@ -309,10 +332,16 @@ class MailboxWatcher:
         """This mailbox as `status` and `gmid mailboxes` show it (blocking: reads the index)."""
         messages, documents, synced_at = self.store.totals()
         folders = [
-            {"folder": f.folder, "state": f.state, "error": f.error, "bytes": f.bytes_received}
+            {
+                "folder": f.folder,
+                "state": f.state,
+                "error": f.error or f.note,
+                "bytes": f.bytes_received,
+            }
             for f in self.folders
         ]
         failing = [f for f in self.folders if f.state in ("failing", "blind")]
+        notes = [f"{f.folder}: {f.note}" for f in self.folders if f.note and f not in failing]
         states = {f.state for f in self.folders}
         order = ("failing", "blind", "connecting", "syncing", "polling", "idle")
         state = next((s for s in order if s in states), "idle")
@@ -322,7 +351,7 @@ class MailboxWatcher:
             "username": self.config.username,
             "folders": folders,
             "state": state if self.config.enabled else "disabled",
-            "error": "; ".join(f"{f.folder}: {f.error}" for f in failing) or None,
+            "error": "; ".join([*(f"{f.folder}: {f.error}" for f in failing), *notes]) or None,
             "last_sync": synced_at,
             "messages": messages,
             "documents": documents,
