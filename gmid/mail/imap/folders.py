@@ -11,7 +11,7 @@ with the closest one the server has.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aioimaplib import IMAP4
 
@@ -52,6 +52,20 @@ class Namespace:
             name = name[len(self.prefix) :]
         sep = self.separator
         return name.replace(sep, "/") if sep and sep != "/" else name
+
+
+@dataclass(frozen=True)
+class ServerNames:
+    """The server's names of the config's folders: those checked to exist, else as mapped.
+
+    A name not checked is an action owed from before the config changed: mapped all the same.
+    """
+
+    namespace: Namespace = Namespace()
+    checked: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> str:
+        return self.checked.get(name) or self.namespace.server_name(name)
 
 
 async def namespace(client: IMAP4) -> Namespace:

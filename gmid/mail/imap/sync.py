@@ -24,6 +24,7 @@ from gmid.config.imap import Action, MailboxConfig, Rule
 from gmid.errors import GmidError
 from gmid.mail.headers import summarize_headers
 from gmid.mail.imap.fetch import FetchedMessage, Part, parse_fetch
+from gmid.mail.imap.folders import ServerNames
 from gmid.mail.imap.store import Handled, ImapStore
 from gmid.mail.imap.wire import mailbox_arg, parse_exists, parse_search, parse_select, uid_set
 from gmid.mail.ingest import IngestResult, Mail
@@ -138,14 +139,14 @@ class FolderSync:
         types: tuple[str, ...],
         keep_mail: bool,
         run: Callable[..., Awaitable],
-        server_names: dict[str, str] | None = None,
+        server_names: ServerNames | None = None,
     ):
         self.client = client
         self.config = config
         self.folder = folder  # as the config names it: the index and the documents know it so
         # the server's names of the folder and of the `move:` targets (gmid/mail/imap/folders.py)
-        self.server_names = server_names or {}
-        self.mailbox = self.server_names.get(folder, folder)
+        self.server_names = server_names or ServerNames()
+        self.mailbox = self.server_names[folder]
         self.store = store
         self.ingest = ingest
         self.types = types
@@ -412,7 +413,7 @@ class FolderSync:
                 await self._expunge(given, len(uids))
             return
         assert action.kind == "move" and action.folder is not None
-        name = self.server_names.get(action.folder, action.folder)
+        name = self.server_names[action.folder]
         target = mailbox_arg(name)
         for attempt in (1, 2):
             if "MOVE" in caps:

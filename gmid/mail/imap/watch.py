@@ -29,7 +29,7 @@ from gmid.config.imap import MailboxConfig
 from gmid.errors import GmidError, SecretError, quoted
 from gmid.events import EventBus
 from gmid.mail.imap.client import Client, CountingProtocol, close, unless_lost
-from gmid.mail.imap.folders import FolderMissing, namespace, server_folder
+from gmid.mail.imap.folders import FolderMissing, ServerNames, namespace, server_folder
 from gmid.mail.imap.store import ImapStore
 from gmid.mail.imap.sync import FolderSync, ImapCommandError, select
 from gmid.mail.imap.wire import parse_exists, parse_select, quote
@@ -193,7 +193,7 @@ class FolderWatcher:
             else:
                 await asyncio.sleep(config.poll.total_seconds())
 
-    async def _server_names(self, client: IMAP4) -> dict[str, str]:
+    async def _server_names(self, client: IMAP4) -> ServerNames:
         """The server's names of this folder and of the `move:` targets; FolderMissing if one
         does not exist (a target alike to none of the server's folders is made when used)."""
         ns = await namespace(client)
@@ -206,7 +206,7 @@ class FolderWatcher:
         for target in sorted(targets):
             what = f"then: {{move: {target}}}: folder {quoted(target)}"
             names[target] = await server_folder(client, ns, target, what=what, create=True)
-        return names
+        return ServerNames(ns, names)
 
     def _left_flagged(self, count: int) -> None:
         """Note mails that stay flagged \\Deleted: said once in the log, always in the status."""
@@ -306,7 +306,7 @@ class MailboxWatcher:
         )
 
     def folder_sync(
-        self, client: IMAP4, folder: str, server_names: dict[str, str] | None = None
+        self, client: IMAP4, folder: str, server_names: ServerNames | None = None
     ) -> FolderSync:
         ingestor = self.owner.ingestor
 

@@ -7,6 +7,7 @@ refused with the one the user most likely meant, not retried in a loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -118,5 +119,30 @@ def test_a_move_target_like_no_folder_is_made_below_inbox(cyrus: ImapSetup) -> N
     cyrus.wait_documents(1)
     wait_for("the mail to be moved", lambda: not dc.uids("INBOX"))
     assert len(dc.uids("INBOX.Erledigt.2026")) == 1
+    assert cyrus.wait_state("idle").error is None
+    filed_once(daemon, [pdf])
+
+
+def test_a_move_owed_from_before_a_config_change_finds_the_folder(
+    cyrus: ImapSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dc = cyrus.dovecot
+    dc.create("INBOX.Archive")
+    raw, pdf = invoice(1)
+    dc.append("INBOX", raw)
+    daemon = cyrus.configure(rest="    rules:\n      - then: {move: Archive}\n")
+    monkeypatch.setenv("GMID_FAILPOINT", "imap-before-action")
+    with contextlib.suppress(RuntimeError):  # it may die before it answers
+        daemon.start()
+    assert daemon.proc is not None
+    assert daemon.proc.wait(15) == -signal.SIGKILL, "the failpoint was not reached"
+    assert len(dc.uids("INBOX")) == 1
+    monkeypatch.delenv("GMID_FAILPOINT")
+    # the rule is gone, the move it owes is still done, to INBOX.Archive
+    text = daemon.config.read_text()
+    daemon.config.write_text(text.replace("    rules:\n      - then: {move: Archive}\n", ""))
+    daemon.start()
+    wait_for("the owed move", lambda: not dc.uids("INBOX"))
+    assert len(dc.uids("INBOX.Archive")) == 1
     assert cyrus.wait_state("idle").error is None
     filed_once(daemon, [pdf])
