@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -27,22 +24,7 @@ def cyrus(make_dovecot) -> Iterator[ImapSetup]:
     """A Dovecot whose personal namespace has prefix "INBOX." and separator ".", as Cyrus's."""
     setup = ImapSetup(make_dovecot(prefix="INBOX.", separator="."))
     yield setup
-    if setup.daemon is not None:
-        setup.daemon.stop(signal.SIGKILL)
-        log = setup.daemon.log_text()
-        shutil.rmtree(setup.daemon.dir, ignore_errors=True)
-        assert "Traceback" not in log, log
-
-
-def gmid(daemon, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "gmid", *args, "-c", str(daemon.config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    setup.finish()
 
 
 def logins(dc: Dovecot) -> int:
@@ -89,8 +71,8 @@ def test_a_missing_folder_is_refused_naming_the_one_meant(cyrus: ImapSetup) -> N
         "Rechnung": "folder 'Rechnung' does not exist on the server (as INBOX.Rechnung); "
         "did you mean INBOX.Rechnungen?",
     }
-    assert "did you mean INBOX.Archive?" in gmid(daemon, "status")
-    (shown,) = json.loads(gmid(daemon, "mailboxes", "--json"))
+    assert "did you mean INBOX.Archive?" in cyrus.gmid("status")
+    (shown,) = json.loads(cyrus.gmid("mailboxes", "--json"))
     assert [f["error"] for f in shown["folders"]] == list(errors.values())
     # not retried in a loop; the mail is neither filed nor moved meanwhile
     before = logins(dc)

@@ -8,15 +8,12 @@ in the folder). The daemon runs as a user runs it, against a real imap4d on loop
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.mail.imap.test_folders import gmid
 from tests.mail.imap.test_watch import ImapSetup, filed_once, invoice, wait_for
 from tests.support.imap4d import Imap4d, imap4d_binary
 
@@ -41,12 +38,10 @@ def imap4d(tmp_path: Path) -> Iterator[ImapSetup]:
     try:
         yield setup
     finally:
-        if setup.daemon is not None:
-            setup.daemon.stop(signal.SIGKILL)
-            log = setup.daemon.log_text()
-            shutil.rmtree(setup.daemon.dir, ignore_errors=True)
-            assert "Traceback" not in log, log
-        server.close()
+        try:
+            setup.finish()
+        finally:
+            server.close()
 
 
 def test_mail_already_in_the_folder_is_filed(imap4d: ImapSetup) -> None:
@@ -154,7 +149,7 @@ def test_without_uidplus_deleted_and_moved_mails_stay_flagged_and_gmid_says_so(
         "INBOX: 2 mail(s) deleted or moved stay flagged \\Deleted here "
         "(no UIDPLUS; `expunge: true` removes them)"
     )
-    assert "flagged \\Deleted" in gmid(daemon, "mailboxes")
+    assert "flagged \\Deleted" in imap4d.gmid("mailboxes")
 
     # said once in the log, however many more there are
     server.append("INBOX", invoice(4, "delete@shop.example", "Beleg")[0])
