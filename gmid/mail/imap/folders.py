@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aioimaplib import IMAP4
 
 from gmid.errors import GmidError
-from gmid.mail.imap.wire import Listed, mailbox_arg, parse_list, parse_namespace
+from gmid.mail.imap.wire import mailbox_arg, parse_list, parse_namespace
 
 SUGGEST_CUTOFF = 0.75  # how alike a name must be to an existing one to be suggested
 LISTED_IN_MESSAGE = 8  # folders named in a message when none is alike
@@ -35,15 +35,20 @@ class Namespace:
 
     def server_name(self, name: str) -> str:
         """The server's name of a folder as the config names it (decoded, not yet on the wire)."""
+        wire = self.separated(name)
+        if wire == "INBOX" or not self.prefix or wire.startswith(self.prefix):
+            return wire
+        return self.prefix + wire
+
+    def separated(self, name: str) -> str:
+        """The name with the server's separator for "/", and without a prefix added."""
         if name.upper() == "INBOX":
             return "INBOX"
         sep = self.separator
         wire = name.replace("/", sep) if sep and sep != "/" else name
         if sep and wire.upper().startswith("INBOX" + sep):
             wire = "INBOX" + wire[5:]  # INBOX is INBOX in any case, and so is the prefix
-        if not self.prefix or wire.startswith(self.prefix):
-            return wire
-        return self.prefix + wire
+        return wire
 
     def user_name(self, server_name: str) -> str:
         """A server's folder name as the config may write it: without prefix, "/" as separator."""
@@ -81,29 +86,38 @@ async def namespace(client: IMAP4) -> Namespace:
     return Namespace("", listed[0].separator if listed else "/")
 
 
-async def _listed(client: IMAP4, pattern: str) -> list[Listed]:
+async def _listed(client: IMAP4, pattern: str) -> list[str] | None:
+    """The names of the selectable folders LIST finds; None when the server refused the LIST."""
     response = await client.list('""', pattern)
     if response.result != "OK":
-        return []
-    return [f for f in parse_list(response.lines) if f.selectable]
+        return None
+    return [f.name for f in parse_list(response.lines) if f.selectable]
 
 
 async def server_folder(client: IMAP4, ns: Namespace, name: str, *, what: str, create: bool) -> str:
     """The server's name for a folder of the config, checked to exist.
 
-    A missing folder is refused (FolderMissing) when the server has one alike, which the user
-    most likely meant; otherwise it is refused too, unless create: a `move:` target that nothing
-    on the server resembles is made by the first move, as before. what names it in the
-    message ("folder 'Archiv'").
+    The name with the personal prefix comes first; the name as written (with the server's
+    separator) is taken where only that exists: a folder outside the personal namespace, or one
+    a message here suggested. A missing folder is refused (FolderMissing) when the server has
+    one alike, which the user most likely meant; otherwise it is refused too, unless create: a
+    `move:` target that nothing on the server resembles is made by the first move. what names
+    it in the message ("folder 'Archiv'"). Where the server refuses LIST, SELECT will tell.
     """
-    wanted = ns.server_name(name)
+    candidates = list(dict.fromkeys([ns.server_name(name), ns.separated(name)]))
+    wanted = candidates[0]
     if wanted == "INBOX":
         return wanted
-    if any(f.name == wanted for f in await _listed(client, mailbox_arg(wanted))):
+    for candidate in candidates:
+        if candidate in (await _listed(client, mailbox_arg(candidate)) or []):
+            return candidate
+    existing = await _listed(client, '"*"')
+    if existing is None:
         return wanted
-    existing = [f.name for f in await _listed(client, '"*"')]
-    if wanted in existing:  # a name with a wildcard in it, which LIST took as a pattern
-        return wanted
+    # a name with a wildcard in it, which LIST took as a pattern
+    found = next((c for c in candidates if c in existing), None)
+    if found is not None:
+        return found
     close = closest(ns, name, existing)
     if close is None and create:
         return wanted

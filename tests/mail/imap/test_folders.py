@@ -128,3 +128,29 @@ def test_a_move_owed_from_before_a_config_change_finds_the_folder(
     assert len(dc.uids("INBOX.Archive")) == 1
     assert cyrus.wait_state("idle").error is None
     filed_once(daemon, [pdf])
+
+
+def test_a_shared_folder_outside_inbox_is_found_and_a_suggestion_works_as_written(
+    make_dovecot,
+) -> None:
+    setup = ImapSetup(make_dovecot(prefix="INBOX.", separator=".", public="Public."))
+    dc = setup.dovecot
+    dc.create("Public.Rechnungen")
+    raw, pdf = invoice(1)
+    dc.append("Public.Rechnungen", raw)
+    try:
+        daemon = setup.configure(folders='["Public/Rechnung"]').start()
+        box = setup.wait_state("failing")
+        assert box.error == (
+            "Public/Rechnung: folder 'Public/Rechnung' does not exist on the server "
+            "(as INBOX.Public.Rechnung); did you mean Public.Rechnungen?"
+        )
+        text = daemon.config.read_text()
+        daemon.config.write_text(text.replace('"Public/Rechnung"', "Public.Rechnungen"))
+        assert daemon.call(lambda c: c.reload())
+        (doc,) = setup.wait_documents(1)
+        assert doc.source_name == "work/Public.Rechnungen"
+        assert setup.wait_state("idle").error is None
+        filed_once(daemon, [pdf])
+    finally:
+        setup.finish()
