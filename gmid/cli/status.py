@@ -61,12 +61,10 @@ def _daemon_rows(status: p.Status) -> list[tuple[str, str]]:
     ]
 
 
-# the states whose error says what is wrong: "blind" is connected but cannot see new mail
-_TROUBLE = ("failing", "blind")
-
-
 def _mailbox_line(box: p.MailboxInfo, times: Clock) -> str:
-    state = f"{box.state} ({box.error})" if box.state in _TROUBLE and box.error else box.state
+    # the error says what is wrong ("blind": connected but cannot see new mail), or what a user
+    # should know of a mailbox that works (mails a server without UIDPLUS left flagged \Deleted)
+    state = f"{box.state} ({box.error})" if box.error else box.state
     synced = f", last sync {times.at(box.last_sync)}" if box.last_sync else ""
     mails = f"{box.messages} mail{'' if box.messages == 1 else 's'} seen"
     documents = f"{box.documents} document{'' if box.documents == 1 else 's'} filed"
@@ -83,7 +81,7 @@ def cmd_mailboxes(args: argparse.Namespace) -> int:
         return 0
     table = [("MAILBOX", "ACCOUNT", "STATE", "LAST SYNC", "MAILS", "DOCUMENTS")]
     for b in boxes:
-        state = f"{b.state} ({cut(b.error, 60)})" if b.state in _TROUBLE and b.error else b.state
+        state = f"{b.state} ({cut(b.error, 60)})" if b.error else b.state
         synced = times.at(b.last_sync) if b.last_sync else "never"
         account = cut(f"{b.username}@{b.host}", 40)
         table.append((b.name, account, state, synced, str(b.messages), str(b.documents)))

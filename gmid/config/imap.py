@@ -30,6 +30,7 @@ MAILBOX_KEYS = (
     "poll",
     "idle_check",
     "rules",
+    "expunge",
     "enabled",
 )
 RULE_KEYS = ("from", "subject", "attachment", "exclude_attachment", "company", "then")
@@ -105,6 +106,9 @@ class MailboxConfig:
     poll: datetime.timedelta = DEFAULT_POLL
     idle_check: datetime.timedelta = DEFAULT_IDLE_CHECK
     rules: tuple[Rule, ...] = ()
+    # On a server without UIDPLUS: EXPUNGE the folder after deleting or moving mails, which
+    # also removes mails others flagged \Deleted there; without it they stay flagged \Deleted.
+    expunge: bool = False
     enabled: bool = True
     allow_insecure: bool = False
     ca_bundle: Path | None = None
@@ -210,6 +214,7 @@ def _mailbox(r: Reader, node: MappingNode, option: str) -> MailboxConfig | None:
         poll=poll,
         idle_check=idle_check,
         rules=rules,
+        expunge=r.boolean(m.get("expunge"), f"{option}.expunge", False),
         enabled=r.boolean(m.get("enabled"), f"{option}.enabled", True),
         allow_insecure=allow_insecure,
         ca_bundle=r.path(m.get("ca_bundle"), f"{option}.ca_bundle"),

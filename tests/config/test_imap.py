@@ -171,24 +171,43 @@ def test_the_commented_example_in_config_example_yaml_loads(tmp_path: Path) -> N
     assert box.rules[1].then == Action("move", "Archiv/Rechnungen")
 
 
-def test_idle_check_is_read_and_kept_within_what_servers_allow(tmp_path: Path) -> None:
-    entry = """\
+# a short mailbox entry and one option: entry.format(name="a", option="idle_check: 2m")
+ENTRY = """\
   - name: {name}
     host: 127.0.0.1
     security: plain
     username: me
     password: {{env: IMAP_PW}}
-    idle_check: {value}
+    {option}
 """
-    good = config_text(tmp_path, "mailboxes:\n" + entry.format(name="a", value="2m"))
+
+
+def test_idle_check_is_read_and_kept_within_what_servers_allow(tmp_path: Path) -> None:
+    def entry(name: str, value: str) -> str:
+        return ENTRY.format(name=name, option=f"idle_check: {value}")
+
+    good = config_text(tmp_path, "mailboxes:\n" + entry("a", "2m"))
     (box,) = load(tmp_path, good).mailboxes
     assert box.idle_check == datetime.timedelta(minutes=2)
-    (box,) = load(
-        tmp_path, config_text(tmp_path, "mailboxes:\n" + entry.format(name="a", value="null"))
-    ).mailboxes
+    (box,) = load(tmp_path, config_text(tmp_path, "mailboxes:\n" + entry("a", "null"))).mailboxes
     assert box.idle_check == datetime.timedelta(minutes=5)
-    bad = "mailboxes:\n" + entry.format(name="a", value="0s") + entry.format(name="b", value="1h")
+    bad = "mailboxes:\n" + entry("a", "0s") + entry("b", "1h")
     path = write(tmp_path / "config.yaml", config_text(tmp_path, bad))
     by_option = {option: message for _, _, option, message in problems(path)}
     assert by_option["mailboxes[0].idle_check"] == "at least 1s"
     assert by_option["mailboxes[1].idle_check"].startswith("at most 28m")
+
+
+def test_expunge_is_off_unless_asked_for_and_must_be_true_or_false(tmp_path: Path) -> None:
+    text = (
+        "mailboxes:\n"
+        + ENTRY.format(name="a", option="")
+        + ENTRY.format(name="b", option="expunge: true")
+    )
+    off, on = load(tmp_path, config_text(tmp_path, text)).mailboxes
+    assert (off.expunge, on.expunge) == (False, True)
+    bad = "mailboxes:\n" + ENTRY.format(name="a", option="expunge: sometimes")
+    path = write(tmp_path / "config.yaml", config_text(tmp_path, bad))
+    ((_, line, option, message),) = problems(path)
+    assert (line, option) == (10, "mailboxes[0].expunge")
+    assert "sometimes" in message

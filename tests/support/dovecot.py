@@ -7,9 +7,10 @@ Every instance runs its own `dovecot -F` master in a process group of its own, w
   /tmp (Unix socket paths are limited to 108 bytes, and pytest's tmp folders are mode 0700,
   which Dovecot's unprivileged processes could not enter); `close()` removes that folder.
 
-Folder names passed to the helpers are in IMAP wire form (modified UTF-7, "/" as the hierarchy
-separator): the caller encodes, the helpers quote. The helpers each use a fresh connection of the
-stdlib's `imaplib`, the test's own client; the code under test brings its own.
+Folder names passed to the helpers are in IMAP wire form (modified UTF-7, with the server's
+prefix and separator: none and "/" unless the test chose others): the caller encodes, the helpers
+quote. The helpers each use a fresh connection of the stdlib's `imaplib`, the test's own client;
+the code under test brings its own.
 """
 
 from __future__ import annotations
@@ -100,17 +101,24 @@ class Dovecot:
         idle: bool = True,
         users: dict[str, str] | None = None,
         tls: bool = False,
+        prefix: str = "",
+        separator: str = "/",
+        public: str | None = None,
     ) -> None:
         """Prepare (not start) a server; users maps user name to password (default gmid).
 
         With tls, it also listens for IMAP over TLS on `tls_port`, with a self-signed
-        certificate for 127.0.0.1 and localhost that `ca_file` holds.
+        certificate for 127.0.0.1 and localhost that `ca_file` holds. prefix and separator are
+        those of the personal namespace: `prefix="INBOX.", separator="."` makes it look like
+        Cyrus or Courier, where every folder is below INBOX ("INBOX.Archive"). public: the
+        prefix of a public namespace (shared folders, with the same separator), e.g. "Public.".
         """
         binary = dovecot_binary()
         if binary is None:
             raise DovecotError("dovecot is not installed (apt-get install dovecot-imapd)")
         self.binary = binary
         self.idle = idle
+        self.prefix, self.separator, self.public = prefix, separator, public
         self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
         tmp_path.mkdir(parents=True, exist_ok=True)
         # Own folders even when one test starts several servers with the same tmp_path.
@@ -526,6 +534,15 @@ class Dovecot:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
 
+    def _public_namespace(self) -> str:
+        if self.public is None:
+            return ""
+        return (
+            f"namespace public {{\n  type = public\n  prefix = {self.public}\n"
+            f"  separator = {self.separator}\n  location = maildir:{self.mail_root}/public\n"
+            "  list = yes\n}\n"
+        )
+
     def _config(self) -> str:
         if self._root_mode:
             # Dovecot's own users (dovecot, dovenull) come with the Debian package
@@ -565,9 +582,10 @@ mailbox_idle_check_interval = 1 secs
 {capability}
 namespace inbox {{
   inbox = yes
-  separator = /
+  prefix = {self.prefix}
+  separator = {self.separator}
 }}
-
+{self._public_namespace()}
 passdb {{
   driver = passwd-file
   args = {self.passwd_file}

@@ -166,6 +166,30 @@ class Imap4d:
             found = (re.search(rb"UID (\d+)", d) for d in data if isinstance(d, bytes))
             return sorted(int(m[1]) for m in found if m)
 
+    def flags(self, folder: str = "INBOX") -> dict[int, set[str]]:
+        """Each mail's flags by UID, e.g. {3: {"\\\\Deleted"}}; \\Recent left out."""
+        with self.client() as imap:
+            _ok(imap.select(quote(folder), readonly=True), "EXAMINE", folder)
+            typ, data = imap.fetch("1:*", "(UID FLAGS)")
+            if typ != "OK":
+                return {}  # an empty folder
+        result: dict[int, set[str]] = {}
+        for line in data:
+            if isinstance(line, bytes) and (uid := re.search(rb"UID (\d+)", line)):
+                flags = re.search(rb"FLAGS \(([^)]*)\)", line)
+                words = flags[1].decode().split() if flags else []
+                result[int(uid[1])] = set(words) - {"\\Recent"}
+        return result
+
+    def fetch_subject(self, folder: str, uid: int) -> str:
+        """The Subject: line of one mail, by UID."""
+        with self.client() as imap:
+            _ok(imap.select(quote(folder), readonly=True), "EXAMINE", folder)
+            typ, data = imap.uid("FETCH", str(uid), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            _ok((typ, data), "FETCH", folder)
+        header = b"".join(d[1] for d in data if isinstance(d, tuple))
+        return header.decode(errors="replace").strip()
+
     def uidvalidity(self, folder: str = "INBOX") -> int:
         with self.client() as imap:
             typ, data = imap.status(quote(folder), "(UIDVALIDITY)")

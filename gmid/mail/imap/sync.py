@@ -24,6 +24,7 @@ from gmid.config.imap import Action, MailboxConfig, Rule
 from gmid.errors import GmidError
 from gmid.mail.headers import summarize_headers
 from gmid.mail.imap.fetch import FetchedMessage, Part, parse_fetch
+from gmid.mail.imap.folders import ServerNames
 from gmid.mail.imap.store import Handled, ImapStore
 from gmid.mail.imap.wire import mailbox_arg, parse_exists, parse_search, parse_select, uid_set
 from gmid.mail.ingest import IngestResult, Mail
@@ -138,10 +139,14 @@ class FolderSync:
         types: tuple[str, ...],
         keep_mail: bool,
         run: Callable[..., Awaitable],
+        server_names: ServerNames | None = None,
     ):
         self.client = client
         self.config = config
-        self.folder = folder
+        self.folder = folder  # as the config names it: the index and the documents know it so
+        # the server's names of the folder and of the `move:` targets (gmid/mail/imap/folders.py)
+        self.server_names = server_names or ServerNames()
+        self.mailbox = self.server_names[folder]
         self.store = store
         self.ingest = ingest
         self.types = types
@@ -154,6 +159,7 @@ class FolderSync:
         self.exists: int | None = None  # the folder's mail count, as the server last said
         self.problem: str | None = None  # why new mail cannot be seen, when it cannot
         self.again = False  # the folder is read again after its UIDVALIDITY changed
+        self.left_deleted = 0  # mails deleted or moved that stay flagged \Deleted (no UIDPLUS)
 
     async def begin(self, uidvalidity: int) -> None:
         """Take the folder's UIDVALIDITY from SELECT; a change means every UID is new."""
@@ -224,7 +230,7 @@ class FolderSync:
         found = [m.uid for m in parse_fetch(response.lines)]
         if not found and self.exists:
             # the count may be from before the mails were moved or deleted: ask it again
-            self.exists = parse_select((await select(self.client, self.folder)).lines)["exists"]
+            self.exists = parse_select((await select(self.client, self.mailbox)).lines)["exists"]
         if not found and self.exists:
             # a FETCH of "n:*" in a folder that is not empty names one mail at least
             self.problem = (
@@ -383,7 +389,7 @@ class FolderSync:
             groups.setdefault(action, []).append(uid)
         for action, uids in groups.items():
             try:
-                await self._send_action(action, uid_set(uids))
+                await self._send_action(action, uids)
             except ImapCommandError as e:
                 logger.warning(
                     "%s/%s: could not %s %d mail(s), will try again: %s",
@@ -396,32 +402,42 @@ class FolderSync:
                 continue
             await self.run(self.store.done, self.folder, self.uidvalidity, uids)
 
-    async def _send_action(self, action: Action, uids: str) -> None:
+    async def _send_action(self, action: Action, uids: list[int]) -> None:
         c = self.client
         caps = c.protocol.capabilities
+        given = uid_set(uids)
         if action.kind in ("seen", "flag", "delete"):
             flag = {"seen": "\\Seen", "flag": "\\Flagged", "delete": "\\Deleted"}[action.kind]
-            _checked(await c.uid("store", uids, "+FLAGS.SILENT", f"({flag})"), "STORE")
-            if action.kind == "delete" and "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", uids), "UID EXPUNGE")
+            _checked(await c.uid("store", given, "+FLAGS.SILENT", f"({flag})"), "STORE")
+            if action.kind == "delete":
+                await self._expunge(given, len(uids))
             return
         assert action.kind == "move" and action.folder is not None
-        target = mailbox_arg(action.folder)
+        name = self.server_names[action.folder]
+        target = mailbox_arg(name)
         for attempt in (1, 2):
             if "MOVE" in caps:
-                response = await c.uid("move", uids, target)
+                response = await c.uid("move", given, target)
             else:
-                response = await c.uid("copy", uids, target)
+                response = await c.uid("copy", given, target)
             text = bytes(response.lines[-1]) if response.lines else b""
             if response.result != "OK" and b"TRYCREATE" in text.upper() and attempt == 1:
-                _checked(await c.create(target), f"CREATE {action.folder}")
+                _checked(await c.create(target), f"CREATE {name}")
                 continue
-            _checked(response, f"MOVE to {action.folder}")
+            _checked(response, f"MOVE to {name}")
             break
         if "MOVE" not in caps:
-            _checked(await c.uid("store", uids, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
-            if "UIDPLUS" in caps:
-                _checked(await c.uid("expunge", uids), "UID EXPUNGE")
+            _checked(await c.uid("store", given, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
+            await self._expunge(given, len(uids))
+
+    async def _expunge(self, uids: str, count: int) -> None:
+        """Remove mails flagged \\Deleted: these alone with UIDPLUS, the folder's with expunge:."""
+        if "UIDPLUS" in self.client.protocol.capabilities:
+            _checked(await self.client.uid("expunge", uids), "UID EXPUNGE")
+        elif self.config.expunge:
+            _checked(await self.client.expunge(), "EXPUNGE")
+        else:
+            self.left_deleted += count
 
 
 async def _drop(task: asyncio.Future | None) -> None:

@@ -26,9 +26,10 @@ from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from gmid.archive.index import Index
 from gmid.config.imap import MailboxConfig
-from gmid.errors import GmidError, SecretError
+from gmid.errors import GmidError, SecretError, quoted
 from gmid.events import EventBus
 from gmid.mail.imap.client import Client, CountingProtocol, close, unless_lost
+from gmid.mail.imap.folders import FolderMissing, ServerNames, namespace, server_folder
 from gmid.mail.imap.store import ImapStore
 from gmid.mail.imap.sync import FolderSync, ImapCommandError, select
 from gmid.mail.imap.wire import parse_exists, parse_select, quote
@@ -66,6 +67,8 @@ class FolderWatcher:
         self.received = 0  # bytes from the server, over all connections of this watcher
         self._protocol: CountingProtocol | None = None
         self.bodies = 0
+        self.left_deleted = 0  # mails deleted or moved that the server could not expunge
+        self.note: str | None = None  # what the user should know though all works
         self.wake = asyncio.Event()  # set by `gmid reload` or a test to retry at once
 
     @property
@@ -85,7 +88,8 @@ class FolderWatcher:
                     await self._close(client)
             except asyncio.CancelledError:
                 raise
-            except (LoginRefused, SecretError) as e:
+            except (LoginRefused, SecretError, FolderMissing) as e:
+                # the config must change (or the folder be made): retried slowly, or on reload
                 self._failing(f"login refused: {e}" if isinstance(e, LoginRefused) else str(e))
                 await self._sleep(AUTH_RETRY)
             except Exception as e:  # any other failure: reconnect, more slowly each time
@@ -161,7 +165,7 @@ class FolderWatcher:
         config = self.config
         self.state = "syncing"
         self.mailbox.changed()
-        sync = self.mailbox.folder_sync(client, self.folder)
+        sync = self.mailbox.folder_sync(client, self.folder, await self._server_names(client))
         can_idle = "IDLE" in client.protocol.capabilities
         while True:
             # SELECT again after every wait: a folder deleted and made anew (a new UIDVALIDITY)
@@ -174,6 +178,9 @@ class FolderWatcher:
                 self.bodies += sync.bodies
                 self.mailbox.filed += sync.filed
                 sync.bodies = sync.filed = 0
+                if sync.left_deleted:
+                    self._left_flagged(sync.left_deleted)
+                    sync.left_deleted = 0
             self.synced = True
             self.mailbox.last_sync = datetime.now(UTC)
             if sync.problem:
@@ -186,10 +193,43 @@ class FolderWatcher:
             else:
                 await asyncio.sleep(config.poll.total_seconds())
 
+    async def _server_names(self, client: IMAP4) -> ServerNames:
+        """The server's names of this folder and of the `move:` targets; FolderMissing if one
+        does not exist (a target alike to none of the server's folders is made when used)."""
+        ns = await namespace(client)
+        names = {
+            self.folder: await server_folder(
+                client, ns, self.folder, what=f"folder {quoted(self.folder)}", create=False
+            )
+        }
+        targets = {r.then.folder for r in self.config.rules if r.then.folder is not None}
+        for target in sorted(targets):
+            what = f"then: {{move: {target}}}: folder {quoted(target)}"
+            names[target] = await server_folder(client, ns, target, what=what, create=True)
+        return ServerNames(ns, names)
+
+    def _left_flagged(self, count: int) -> None:
+        """Note mails that stay flagged \\Deleted: said once in the log, always in the status."""
+        if not self.left_deleted:
+            logger.warning(
+                "%s/%s: the server has no UIDPLUS: mails gmid deletes or moves stay in %s, "
+                "flagged \\Deleted, until a mail program expunges the folder; with "
+                "`expunge: true` gmid does (which also removes other mails flagged \\Deleted)",
+                self.config.name,
+                self.folder,
+                self.folder,
+            )
+        self.left_deleted += count
+        self.note = (
+            f"{self.left_deleted} mail(s) deleted or moved stay flagged \\Deleted here "
+            "(no UIDPLUS; `expunge: true` removes them)"
+        )
+        self.mailbox.changed()
+
     async def _select(self, client: IMAP4, sync: FolderSync) -> None:
-        selected = parse_select((await select(client, self.folder)).lines)
+        selected = parse_select((await select(client, sync.mailbox)).lines)
         if selected.get("uidvalidity") is None:
-            raise ImapCommandError(f"SELECT {self.folder}: the server gave no UIDVALIDITY")
+            raise ImapCommandError(f"SELECT {sync.mailbox}: the server gave no UIDVALIDITY")
         sync.exists = selected["exists"]
         if selected["uidvalidity"] != sync.uidvalidity:
             await sync.begin(selected["uidvalidity"])
@@ -265,7 +305,9 @@ class MailboxWatcher:
             self.owner.executor, partial(fn, *args, **kwargs)
         )
 
-    def folder_sync(self, client: IMAP4, folder: str) -> FolderSync:
+    def folder_sync(
+        self, client: IMAP4, folder: str, server_names: ServerNames | None = None
+    ) -> FolderSync:
         ingestor = self.owner.ingestor
 
         async def ingest(mails: list[Mail]) -> list[IngestResult]:
@@ -280,6 +322,7 @@ class MailboxWatcher:
             types=ingestor.config.ingest.types,
             keep_mail=ingestor.config.ingest.keep_mail_without_documents,
             run=self.run,
+            server_names=server_names,
         )
 
     def changed(self) -> None:
@@ -289,10 +332,16 @@ class MailboxWatcher:
         """This mailbox as `status` and `gmid mailboxes` show it (blocking: reads the index)."""
         messages, documents, synced_at = self.store.totals()
         folders = [
-            {"folder": f.folder, "state": f.state, "error": f.error, "bytes": f.bytes_received}
+            {
+                "folder": f.folder,
+                "state": f.state,
+                "error": f.error or f.note,
+                "bytes": f.bytes_received,
+            }
             for f in self.folders
         ]
         failing = [f for f in self.folders if f.state in ("failing", "blind")]
+        notes = [f"{f.folder}: {f.note}" for f in self.folders if f.note and f not in failing]
         states = {f.state for f in self.folders}
         order = ("failing", "blind", "connecting", "syncing", "polling", "idle")
         state = next((s for s in order if s in states), "idle")
@@ -302,7 +351,7 @@ class MailboxWatcher:
             "username": self.config.username,
             "folders": folders,
             "state": state if self.config.enabled else "disabled",
-            "error": "; ".join(f"{f.folder}: {f.error}" for f in failing) or None,
+            "error": "; ".join([*(f"{f.folder}: {f.error}" for f in failing), *notes]) or None,
             "last_sync": synced_at,
             "messages": messages,
             "documents": documents,

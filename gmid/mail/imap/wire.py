@@ -5,8 +5,8 @@ lines removed (every "* " in the line, in fact), except that a line arriving whi
 believes a FETCH is unfinished (its parenthesis count is thrown off by a ")" inside a quoted
 string) keeps its "* ". A literal's data is a ``bytearray`` following the line that ends with
 ``{N}``, and the rest of that response line is the next ``bytes``. Parse functions raise
-:class:`WireError` and nothing else: these here (SEARCH, SELECT, EXISTS, CAPABILITY) and
-parse_fetch in gmid/mail/imap/fetch.py, which reads FETCH responses with their literals.
+:class:`WireError` and nothing else: these here (SEARCH, SELECT, EXISTS, CAPABILITY, NAMESPACE,
+LIST) and parse_fetch in gmid/mail/imap/fetch.py, which reads FETCH responses with their literals.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from gmid.errors import GmidError
@@ -23,6 +24,21 @@ _SELECT_CODE = re.compile(rb"(?:\* )?OK \[(UIDVALIDITY|UIDNEXT) (\d{1,20})\]", r
 _EXISTS = re.compile(rb"(?:\* )?(\d{1,20}) EXISTS\s*", re.I)
 _CAPS_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
 _CAPS_LINE = re.compile(rb"(?:\* )?CAPABILITY\b(.*)", re.I | re.S)
+# one token of a response line: ( ) "quoted" {literal} or an atom (NIL, \Flag, a name)
+_TOKEN = re.compile(rb'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|\{(\d{1,10})\+?\}\s*$|([^\s()"]+))')
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One folder of a LIST response: its name (decoded), hierarchy separator and flags."""
+
+    name: str
+    separator: str | None
+    flags: frozenset[str]  # upper-case: \NOSELECT, \HASCHILDREN ...
+
+    @property
+    def selectable(self) -> bool:
+        return not self.flags & {"\\NOSELECT", "\\NONEXISTENT"}
 
 
 class WireError(GmidError, ValueError):
@@ -163,3 +179,108 @@ def parse_capabilities(line_or_lines: Any) -> set[str]:
     if not marked and lines:
         words = lines[0].split()
     return {w.decode("ascii", "replace").upper() for w in words}
+
+
+def _logical_lines(lines: Any) -> list[list[bytes | bytearray]]:
+    """The response lines, each with its literals (bytearray) and the text that follows them."""
+    groups: list[list[bytes | bytearray]] = []
+    after_literal = False
+    for item in as_lines(lines):
+        if isinstance(item, bytearray) and groups:
+            groups[-1].append(item)
+            after_literal = True
+        elif isinstance(item, bytes):
+            if after_literal:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+            after_literal = False
+    return groups
+
+
+def _parse_line(parts: list[bytes | bytearray]) -> list[Any]:
+    """One response line as nested lists of str (quoted strings, atoms, literals) and None (NIL)."""
+    root: list[Any] = []
+    stack = [root]
+    for part in parts:
+        if isinstance(part, bytearray):
+            stack[-1].append(bytes(part).decode("utf-8", "replace"))
+            continue
+        pos = 0
+        while part[pos:].strip():
+            match = _TOKEN.match(part, pos)
+            if match is None:
+                raise WireError(f"unreadable response: {part[:60]!r}")
+            pos = match.end()
+            if match[1]:
+                stack[-1].append([])
+                stack.append(stack[-1][-1])
+            elif match[2]:
+                if len(stack) == 1:
+                    raise WireError(f"unbalanced parentheses: {part[:60]!r}")
+                stack.pop()
+            elif match[3] is not None:
+                text = re.sub(rb"\\(.)", rb"\1", match[3])
+                stack[-1].append(text.decode("utf-8", "replace"))
+            elif match[5]:
+                atom = match[5].decode("utf-8", "replace")
+                stack[-1].append(None if atom.upper() == "NIL" else atom)
+    if len(stack) != 1:
+        raise WireError(f"unbalanced parentheses: {bytes(parts[0])[:60]!r}")
+    return root
+
+
+def _untagged(lines: Any, keyword: str) -> list[list[Any]]:
+    """The parsed lines of untagged responses, without "*" and keyword (aioimaplib drops them)."""
+    found = []
+    for parts in _logical_lines(lines):
+        try:
+            tokens = _parse_line(parts)
+        except WireError:
+            continue  # a line of another kind, such as the tagged "Done :)"
+        if tokens[:1] == ["*"]:
+            tokens = tokens[1:]
+        if tokens and isinstance(tokens[0], str) and tokens[0].upper() == keyword:
+            tokens = tokens[1:]
+        found.append(tokens)
+    return found
+
+
+def parse_list(lines: Any) -> list[Listed]:
+    """The folders of a LIST response; entries whose name is not modified UTF-7 are left out."""
+    found = []
+    for tokens in _untagged(lines, "LIST"):
+        if len(tokens) != 3 or not isinstance(tokens[0], list) or not isinstance(tokens[2], str):
+            continue
+        flags, separator, name = tokens
+        try:
+            decoded = utf7_decode(name)
+        except WireError:
+            continue
+        found.append(
+            Listed(
+                name="INBOX" if decoded.upper() == "INBOX" else decoded,
+                separator=separator if isinstance(separator, str) and separator else None,
+                flags=frozenset(str(f).upper() for f in flags if isinstance(f, str)),
+            )
+        )
+    return found
+
+
+def parse_namespace(lines: Any) -> list[tuple[str, str | None]] | None:
+    """The personal namespaces of a NAMESPACE response as (prefix, separator); None if none.
+
+    The prefix is decoded from modified UTF-7; the other users' and shared namespaces are left
+    out: gmid watches the user's own folders.
+    """
+    for tokens in _untagged(lines, "NAMESPACE"):
+        if len(tokens) != 3 or not all(t is None or isinstance(t, list) for t in tokens):
+            continue
+        personal = []
+        for entry in tokens[0] or []:
+            if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[0], str):
+                continue
+            separator = entry[1] if isinstance(entry[1], str) and entry[1] else None
+            personal.append((utf7_decode(entry[0]), separator))
+        return personal or None
+    return None

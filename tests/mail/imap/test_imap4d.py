@@ -8,15 +8,13 @@ in the folder). The daemon runs as a user runs it, against a real imap4d on loop
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.mail.imap.test_watch import ImapSetup, filed_once, invoice
+from tests.mail.imap.test_watch import ImapSetup, filed_once, invoice, wait_for
 from tests.support.imap4d import Imap4d, imap4d_binary
 
 
@@ -40,12 +38,10 @@ def imap4d(tmp_path: Path) -> Iterator[ImapSetup]:
     try:
         yield setup
     finally:
-        if setup.daemon is not None:
-            setup.daemon.stop(signal.SIGKILL)
-            log = setup.daemon.log_text()
-            shutil.rmtree(setup.daemon.dir, ignore_errors=True)
-            assert "Traceback" not in log, log
-        server.close()
+        try:
+            setup.finish()
+        finally:
+            server.close()
 
 
 def test_mail_already_in_the_folder_is_filed(imap4d: ImapSetup) -> None:
@@ -115,3 +111,70 @@ def test_a_folder_made_anew_is_read_again_without_counting_a_mail_twice(
     assert box.bodies == 1, "mails filed before were downloaded again"
     assert (box.messages, box.documents) == (3, 3), "a mail read twice is counted twice"
     filed_once(daemon, [pdf for _, pdf in raws])
+
+
+DELETE_AND_MOVE = """\
+    idle_check: 2s
+    rules:
+      - from: [delete@shop.example]
+        then: delete
+      - from: [billing@*]
+        then: {move: Erledigt}
+"""
+
+
+def _deliver_three(server: Imap4d) -> list[bytes]:
+    """A mail to delete, one to move and one no rule wants, in this order (UIDs 1, 2, 3)."""
+    delete, delete_pdf = invoice(1, "delete@shop.example", "Beleg")
+    billing, billing_pdf = invoice(2, "billing@cloud.example", "Invoice")
+    other, _ = invoice(3, "someone@else.example", "Hallo")
+    for raw in (delete, billing, other):
+        server.append("INBOX", raw)
+    return [delete_pdf, billing_pdf]
+
+
+def test_without_uidplus_deleted_and_moved_mails_stay_flagged_and_gmid_says_so(
+    imap4d: ImapSetup,
+) -> None:
+    server: Imap4d = imap4d.dovecot  # type: ignore[assignment]
+    with server.client() as imap:
+        capabilities = imap.capabilities
+    assert "UIDPLUS" not in capabilities and "MOVE" not in capabilities
+    pdfs = _deliver_three(server)
+    daemon = imap4d.configure(rest=DELETE_AND_MOVE).start()
+    imap4d.wait_documents(2)
+    box = wait_for("the note", lambda: (b := imap4d.mailbox()).error and b)
+    assert box.state == "idle"
+    assert box.error == (
+        "INBOX: 2 mail(s) deleted or moved stay flagged \\Deleted here "
+        "(no UIDPLUS; `expunge: true` removes them)"
+    )
+    assert "flagged \\Deleted" in imap4d.gmid("mailboxes")
+
+    # said once in the log, however many more there are
+    server.append("INBOX", invoice(4, "delete@shop.example", "Beleg")[0])
+    wait_for("the third", lambda: "3 mail(s)" in (imap4d.mailbox().error or ""), timeout=15)
+    assert daemon.log_text().count("the server has no UIDPLUS") == 1
+    filed_once(daemon, pdfs)
+    # imap4d writes flags into its mbox file when the session ends
+    daemon.stop()
+    flags = server.flags("INBOX")
+    assert sorted(flags) == [1, 2, 3, 4], "a mail was expunged"
+    assert all("\\Deleted" in flags[uid] for uid in (1, 2, 4))
+    assert "\\Deleted" not in flags[3]
+    assert len(server.uids("Erledigt")) == 1
+
+
+def test_expunge_true_removes_deleted_and_moved_mails(imap4d: ImapSetup) -> None:
+    server: Imap4d = imap4d.dovecot  # type: ignore[assignment]
+    pdfs = _deliver_three(server)
+    daemon = imap4d.configure(rest=DELETE_AND_MOVE + "    expunge: true\n").start()
+    imap4d.wait_documents(2)
+    wait_for("the mails to be expunged", lambda: len(server.uids("INBOX")) == 1)
+    assert server.flags("INBOX") == {3: set()}, "the mail no rule wants must stay as it was"
+    (moved,) = server.uids("Erledigt")
+    assert "Invoice 2" in server.fetch_subject("Erledigt", moved)
+    box = imap4d.wait_state("idle")
+    assert box.error is None
+    assert "UIDPLUS" not in daemon.log_text()
+    filed_once(daemon, pdfs)

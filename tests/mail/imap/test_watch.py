@@ -6,6 +6,8 @@ import contextlib
 import hashlib
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -73,6 +75,26 @@ class ImapSetup:
             timeout,
         )
 
+    def gmid(self, *args: str) -> str:
+        """What a `gmid` command against the daemon prints; it must succeed."""
+        assert self.daemon is not None
+        done = subprocess.run(
+            [sys.executable, "-m", "gmid", *args, "-c", str(self.daemon.config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def finish(self) -> None:
+        """Kill the daemon and remove its folder; its log must hold no traceback."""
+        if self.daemon is not None:
+            self.daemon.stop(signal.SIGKILL)
+            log = self.daemon.log_text()
+            shutil.rmtree(self.daemon.dir, ignore_errors=True)
+            assert "Traceback" not in log, log
+
     def wait_documents(self, n: int, timeout: float = 15.0) -> list:
         assert self.daemon is not None
         daemon = self.daemon
@@ -88,11 +110,7 @@ class ImapSetup:
 def imap(dovecot: Dovecot) -> Iterator[ImapSetup]:
     setup = ImapSetup(dovecot)
     yield setup
-    if setup.daemon is not None:
-        setup.daemon.stop(signal.SIGKILL)
-        log = setup.daemon.log_text()
-        shutil.rmtree(setup.daemon.dir, ignore_errors=True)
-        assert "Traceback" not in log, log
+    setup.finish()
 
 
 def invoice(n: int, sender: str = "rechnung@stadtwerke.example", subject: str = "Rechnung"):
@@ -384,8 +402,6 @@ def test_tls_with_a_private_ca_and_a_refused_certificate(make_dovecot) -> None:
 
 def test_since_limits_the_first_sync_and_the_cli_shows_the_mailbox(imap: ImapSetup) -> None:
     import json
-    import subprocess
-    import sys
     from datetime import UTC, datetime
 
     dc = imap.dovecot
@@ -397,16 +413,7 @@ def test_since_limits_the_first_sync_and_the_cli_shows_the_mailbox(imap: ImapSet
     imap.wait_documents(1)
     imap.wait_state("idle")
     filed_once(daemon, [new_pdf])
-
-    def gmid(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "gmid", *args, "-c", str(daemon.config)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    gmid = imap.gmid
 
     (box,) = json.loads(gmid("mailboxes", "--json"))
     assert (box["name"], box["state"], box["documents"], box["messages"]) == ("work", "idle", 1, 1)

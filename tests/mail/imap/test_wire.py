@@ -15,11 +15,15 @@ import time
 import pytest
 
 from gmid.mail.imap.fetch import FetchedMessage, Part, parse_fetch
+from gmid.mail.imap.folders import Namespace, closest
 from gmid.mail.imap.wire import (
+    Listed,
     WireError,
     mailbox_arg,
     parse_capabilities,
     parse_exists,
+    parse_list,
+    parse_namespace,
     parse_search,
     parse_select,
     quote,
@@ -626,3 +630,73 @@ def test_parse_capabilities() -> None:
     bare = [b"IMAP4rev1 IDLE ENABLE", b"Pre-login capabilities listed, post-login have more."]
     assert parse_capabilities(bare) == {"IMAP4REV1", "IDLE", "ENABLE"}
     assert parse_capabilities([]) == set()
+
+
+# NAMESPACE and LIST "" "*" as aioimaplib 2.0.3 returned them from Dovecot 2.3 set up like Cyrus
+# (prefix "INBOX.", separator ".") and from GNU imap4d 3.15, which gives INBOX no separator.
+DOVECOT_CYRUS_NAMESPACE = [
+    b'(("INBOX." ".")) NIL NIL',
+    b"Namespace completed (0.001 + 0.000 secs).",
+]
+DOVECOT_CYRUS_LIST = [
+    b'(\\HasChildren) "." INBOX',
+    b'(\\HasNoChildren) "." INBOX.&AMQ-rger',
+    b'(\\HasNoChildren) "." "INBOX.Re \\"x\\""',
+    b'(\\HasNoChildren) "." INBOX.Archive',
+    b"List completed (0.001 + 0.000 secs).",
+]
+IMAP4D_LIST = [b"(\\NoInferiors) NIL INBOX", b'(\\NoInferiors) "/" Archive', b"LIST Completed"]
+
+
+def test_parse_namespace() -> None:
+    assert parse_namespace(DOVECOT_CYRUS_NAMESPACE) == [("INBOX.", ".")]
+    assert parse_namespace([b'* NAMESPACE (("" "/")) NIL NIL', b"NAMESPACE Completed"]) == [
+        ("", "/")
+    ]
+    # extension data after prefix and separator; a flat server without a separator
+    assert parse_namespace([b'(("" NIL "X-EXT" ("a"))) (("~" "/")) NIL']) == [("", None)]
+    assert parse_namespace([b"NIL NIL NIL"]) is None
+    assert parse_namespace([b"Done :)"]) is None
+
+
+def test_parse_list() -> None:
+    assert parse_list(DOVECOT_CYRUS_LIST) == [
+        Listed("INBOX", ".", frozenset({"\\HASCHILDREN"})),
+        Listed("INBOX.Ärger", ".", frozenset({"\\HASNOCHILDREN"})),
+        Listed('INBOX.Re "x"', ".", frozenset({"\\HASNOCHILDREN"})),
+        Listed("INBOX.Archive", ".", frozenset({"\\HASNOCHILDREN"})),
+    ]
+    assert [(f.name, f.separator) for f in parse_list(IMAP4D_LIST)] == [
+        ("INBOX", None),
+        ("Archive", "/"),
+    ]
+    # a name sent as a literal; a folder that cannot be selected; a name not in UTF-7
+    lines = [b"(\\Noselect) NIL {5}", bytearray(b"Ab cd"), b"", b'() "/" "&Jjo"', b"Done :)"]
+    (listed,) = parse_list(lines)
+    assert (listed.name, listed.separator, listed.selectable) == ("Ab cd", None, False)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "separator", "name", "server"),
+    [
+        ("INBOX.", ".", "Archive", "INBOX.Archive"),
+        ("INBOX.", ".", "Rechnungen/2026", "INBOX.Rechnungen.2026"),
+        ("INBOX.", ".", "INBOX/Archive", "INBOX.Archive"),
+        ("INBOX.", ".", "inbox.Archive", "INBOX.Archive"),
+        ("INBOX.", ".", "inbox", "INBOX"),
+        ("", "/", "Rechnungen/2026", "Rechnungen/2026"),
+        ("", ".", "Rechnungen/2026", "Rechnungen.2026"),
+        ("", None, "Rechnungen/2026", "Rechnungen/2026"),
+    ],
+)
+def test_config_names_become_the_servers(prefix, separator, name, server) -> None:
+    assert Namespace(prefix, separator).server_name(name) == server
+
+
+def test_the_closest_folder_is_compared_as_the_config_writes_it() -> None:
+    cyrus = Namespace("INBOX.", ".")
+    existing = ["INBOX", "INBOX.Archive", "INBOX.Sent", "INBOX.Trash", "INBOX.Rechnungen.2026"]
+    assert closest(cyrus, "Archiv", existing) == "INBOX.Archive"
+    assert closest(cyrus, "archive", existing) == "INBOX.Archive"
+    assert closest(cyrus, "Rechnungen/2025", existing) == "INBOX.Rechnungen.2026"
+    assert closest(cyrus, "Erledigt", existing) is None  # made by the first move
