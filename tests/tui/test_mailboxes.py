@@ -12,6 +12,7 @@ import io
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +26,7 @@ from tests.support.dovecot import Dovecot
 from tests.tui.test_tui import SIZE, text_of, until
 from tui import format as fmt
 from tui.app import GmidApp
-from tui.dialogs.mailbox import MailboxDialog
+from tui.dialogs.mailbox import MailboxDialog, facts
 from tui.screens.home import HomeScreen
 
 
@@ -113,3 +114,14 @@ def test_a_blind_mailbox_says_why_as_a_warning_not_as_idle():
     cell = fmt.mailbox_state(box, 60)
     assert cell.plain == f"blind: {why}" and cell.style == "yellow"
     assert fmt.imap_state("idle").plain == "idle"
+
+
+def test_a_working_mailbox_shows_its_note_in_the_dialog():
+    """A server without UIDPLUS leaves deleted mails flagged: the mailbox works (idle) and its
+    dialog says what the user should know, without calling it a failure."""
+    note = "2 mail(s) deleted or moved stay flagged \\Deleted here (no UIDPLUS)"
+    box = p.MailboxInfo("work", "imap.example", "me@example.org", "idle", note)
+    out = io.StringIO()
+    Console(file=out, width=120).print(facts(box, SimpleNamespace(tz=ZoneInfo("UTC"))))
+    assert "Note" in out.getvalue() and note in out.getvalue()
+    assert "failing" not in out.getvalue()

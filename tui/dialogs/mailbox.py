@@ -34,6 +34,8 @@ def facts(box: p.MailboxInfo, model: Model) -> Table:
     if box.state == "failing":
         reason = f"failing: {reason}"
     grid.add_row("State", fmt.imap_state(box.state, reason, WIDE))
+    if box.error and not trouble:  # what to know of a mailbox that works (mails left flagged)
+        grid.add_row("Note", Text(box.error, style="yellow"))
     grid.add_row("Last sync", fmt.long_time(box.last_sync, model.tz) if box.last_sync else "never")
     grid.add_row("Mails", f"{box.messages:,} seen, {box.documents:,} documents filed")
     received = human_size(box.bytes)
@@ -48,9 +50,7 @@ def folders(box: p.MailboxInfo) -> Table:
     table.add_column("State", ratio=1)
     table.add_column("Received", justify="right", no_wrap=True)
     for folder in box.folders:
-        reason = folder.error if folder.state == "blind" else None
-        if folder.error and folder.state != "blind":
-            reason = f"failing: {folder.error}"
+        reason = f"failing: {folder.error}" if folder.state == "failing" else folder.error
         table.add_row(
             folder.folder,
             fmt.imap_state(folder.state or "?", reason, WIDE),
