@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -96,6 +98,7 @@ class Ingestor:
         self.index = index
         self.on_stored = on_stored
         self._failures_lock = threading.Lock()
+        self._whole_mails = threading.Lock()  # see ingest_many
         self.archive_failures = ArchiveFailures()
 
     def company_for(
@@ -138,7 +141,6 @@ class Ingestor:
         """File the documents of several mails as ingest() does one, in one archive batch."""
         received = datetime.now(UTC)
         plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]] = []
-        kept_before: dict[int, Stored] = {}  # plan position -> the same mail kept whole before
         for mail in mails:
             try:
                 parsed = parse_mail(mail.raw, types=self.config.ingest.types)
@@ -147,19 +149,23 @@ class Ingestor:
                 plans.append((mail, UNKNOWN_COMPANY, None, []))
                 continue
             company, incoming = self._plan(mail, parsed, received)
-            if incoming and incoming[-1].media_type == EML and (known := self._kept(incoming[-1])):
-                kept_before[len(plans)] = known
-                incoming.pop()
             plans.append((mail, company, parsed, incoming))
-        try:
-            stored = iter(self.archive.store_many([doc for *_, docs in plans for doc in docs]))
-        except ArchiveError as exc:
-            return self._keep_instead(plans, exc)
-        results = []
+        whole = any(docs and docs[-1].media_type == EML for *_, docs in plans)
+        # Mails kept whole are known by what they say, not their bytes: looking and filing
+        # must be one step, or the same receipt from two sessions at once is kept twice.
+        with self._whole_mails if whole else contextlib.nullcontext():
+            known = self._known_mails(plans)
+            try:
+                stored = iter(self.archive.store_many([d for *_, docs in plans for d in docs]))
+            except ArchiveError as exc:
+                return self._keep_instead(plans, exc)
+        results: list[IngestResult] = []
         for position, (mail, company, parsed, docs) in enumerate(plans):
             kept = tuple(next(stored) for _ in docs)
-            if position in kept_before:
-                kept += (kept_before[position],)
+            if position in known:  # the same mail kept whole before, or earlier in this batch
+                same = known[position]
+                earlier = same if isinstance(same, Stored) else results[same].stored[-1]
+                kept += (dataclasses.replace(earlier, created=False, restored=False),)
             for result in kept:
                 if result.created and self.on_stored:
                     self.on_stored(result)
@@ -233,6 +239,29 @@ class Ingestor:
             )
             for doc in documents
         ]
+
+    def _known_mails(
+        self, plans: list[tuple[Mail, str, ParsedMail | None, list[Incoming]]]
+    ) -> dict[int, Stored | int]:
+        """Take out of the plans each mail kept whole that is known; return where it is known:
+        its Stored when filed before, the plan position of the same mail earlier in the batch.
+        """
+        known: dict[int, Stored | int] = {}
+        first: dict[tuple, int] = {}
+        for position, (*_, docs) in enumerate(plans):
+            if not docs or docs[-1].media_type != EML:
+                continue
+            eml = docs[-1]
+            key = (eml.message_id, eml.company, eml.date)
+            if eml.message_id and key in first:
+                known[position] = first[key]
+            elif before := self._kept(eml):
+                known[position] = before
+            else:
+                first[key] = position
+                continue
+            docs.pop()
+        return known
 
     def _kept(self, eml: Incoming) -> Stored | None:
         """The same mail kept whole before, found by its Message-ID, company and date.

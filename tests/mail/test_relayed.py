@@ -9,12 +9,18 @@ import smtplib
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from gmid.archive.archive import Archive
+from gmid.archive.index import Index
+from gmid.config.load import load_config
+from gmid.mail.ingest import Ingestor, Mail
 from tests.support import mails
 from tests.support.mails import invoice_mail, make_pdf
+from tests.support.postfix import Postfix, usable
 
 
 def _relayed(raw: bytes, *headers: str) -> bytes:
@@ -215,3 +221,83 @@ def test_fetchmail_hands_on_plus_tagged_mail_and_a_receipt_fetched_twice_is_kept
     assert (daemon.archive / docs["r.pdf"].path).read_bytes() == pdf
     receipts = [p for p in daemon.archived_files() if p.suffix == ".eml"]
     assert len(receipts) == 1 and b"(fetchmail" in receipts[0].read_bytes()
+
+
+def test_the_same_receipt_from_several_relays_at_once_is_kept_once(daemon):
+    """Two MTAs (or two queue runners) deliver the same receipt at the same moment, each with
+    its own Received line: looking for it and filing it is one step, so it is kept once."""
+    copies = [
+        _relayed(_receipt("at-once@shop.example"), f"Received: from mx{i} by relay; 1 Dec 2026")
+        for i in range(6)
+    ]
+    with ThreadPoolExecutor(len(copies)) as pool:
+        codes = [code for code, _ in pool.map(daemon.send, copies)]
+    assert codes == [250] * len(copies)
+    assert len([p for p in daemon.archived_files() if p.suffix == ".eml"]) == 1
+    assert len(daemon.documents().documents) == 1
+
+
+def test_the_same_receipt_twice_in_one_batch_is_kept_once(tmp_path):
+    """A mailbox sync files its mails in batches: two copies of a receipt in one batch (two
+    relays delivered both to the folder) are one document, the second told as known."""
+    (tmp_path / "c.yaml").write_text(
+        f"state_dir: {tmp_path}/state\narchive:\n  dir: {tmp_path}/archive\n"
+    )
+    config = load_config(tmp_path / "c.yaml")
+    index = Index(config.state_dir / "index.sqlite")
+    archive = Archive(
+        config.archive.dir, config.archive.name, index, config.tz, quarantine_dir=tmp_path / "q"
+    )
+    copies = [
+        _relayed(_receipt("batch@shop.example"), f"Received: from mx{i} by relay; 1 Dec 2026")
+        for i in range(2)
+    ]
+    first, second = Ingestor(config, archive, index).ingest_many(
+        [Mail(raw, source="imap", source_name="work/INBOX") for raw in copies]
+    )
+    assert first.new_documents == 1 and not first.duplicate
+    assert second.new_documents == 0 and second.duplicate
+    assert second.stored[0].document.path == first.stored[0].document.path
+    assert [d.path for d in index.list()] == [first.stored[0].document.path]
+
+
+@pytest.fixture
+def postfix(daemon):
+    """A private Postfix that relays everything to the daemon's listener."""
+    why = usable()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Postfix relay tests cannot run: {why}")
+        pytest.skip(why)
+    server = Postfix(daemon.smtp_port)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def test_postfix_relays_to_gmid_and_logs_what_became_of_each_mail(daemon, postfix):
+    """Postfix as users run it in front of gmid: each relayed mail's fate is in Postfix's log
+    in gmid's words; a receipt relayed twice (Postfix adds a Received line each time) is kept
+    once; a receipt with an 8,166-character line is stored, not bounced to the supplier."""
+    pdf = make_pdf("relayed by postfix")
+    invoice = invoice_mail(sender="billing@shop.example", pdfs=[("r.pdf", pdf)])
+    postfix.send(invoice, rcpt="invoices+Stadtwerke@gmid.local", sender="billing@shop.example")
+    receipt = _receipt("pf-1@shop.example")
+    postfix.send(receipt, sender="orders@shop.example")
+    assert len(postfix.wait_replies(2)) == 2
+    postfix.send(receipt, sender="orders@shop.example")  # the same receipt, relayed again
+    long = _receipt("pf-long@shop.example").replace(
+        b"Total: 12.34 EUR\r\n", b"<p>" + b"x" * 8_159 + b"</p>\r\n"
+    )
+    postfix.send(long, sender="orders@shop.example")
+    postfix.send(mails.broken_base64_mail(), sender="rechnung@telekom.example")
+    replies = postfix.wait_replies(5)
+    assert all(r.startswith("250 2.0.0 OK") for r in replies), replies
+    assert any("1 new document(s) for Stadtwerke" in r for r in replies)
+    assert sum("already archived" in r for r in replies) == 1
+    assert any("kept in the quarantine too: " in r and "base64" in r for r in replies)
+    emls = [p for p in daemon.archived_files() if p.suffix == ".eml"]
+    assert len(emls) == 2 and all(b"by relay.gmid.test (Postfix)" in p.read_bytes() for p in emls)
+    filed = {d.original_name: d for d in daemon.documents().documents}
+    assert (daemon.archive / filed["r.pdf"].path).read_bytes() == pdf
