@@ -30,7 +30,7 @@ from typing import Any
 
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session, syntax
 
-from gmid import __version__
+from gmid import __version__, failpoints
 from gmid.config.smtp import SmtpConfig, SmtpTls
 from gmid.errors import GmidError, SecretError
 from gmid.events import EventBus
@@ -83,6 +83,7 @@ class _Handler:
     async def handle_DATA(self, server, session: Session, envelope: SpooledEnvelope) -> str:
         listener = self.listener
         assert envelope.spool is not None
+        failpoints.hit("smtp-data")  # the mail is in, not filed yet
         if envelope.spool.size < 64 and not envelope.spool.read().strip():
             # DATA with nothing (or blank lines) before the dot: no mail to keep
             return "554 5.6.0 The message is empty; nothing was kept"

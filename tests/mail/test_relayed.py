@@ -301,3 +301,28 @@ def test_postfix_relays_to_gmid_and_logs_what_became_of_each_mail(daemon, postfi
     assert len(emls) == 2 and all(b"by relay.gmid.test (Postfix)" in p.read_bytes() for p in emls)
     filed = {d.original_name: d for d in daemon.documents().documents}
     assert (daemon.archive / filed["r.pdf"].path).read_bytes() == pdf
+
+
+def test_a_stop_asked_while_postfix_delivers_answers_the_mail_first(daemon_dir):
+    """systemd stops gmid while Postfix is in DATA (GMID_FAILPOINT sends the SIGTERM right
+    after the mail came in): Postfix hears 250, not a dropped connection ("message may be
+    sent more than once"), the mail is filed, and the daemon exits cleanly."""
+    why = usable()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Postfix relay tests cannot run: {why}")
+        pytest.skip(why)
+    daemon_dir.start(env={**os.environ, "GMID_FAILPOINT": "smtp-data:TERM"})
+    postfix = Postfix(daemon_dir.smtp_port).start()
+    try:
+        pdf = make_pdf("stopped mid-delivery") + bytes(1_200_000)
+        raw = invoice_mail(sender="rechnung@telekom.example", pdfs=[("big.pdf", pdf)])
+        postfix.send(raw, sender="rechnung@telekom.example")
+        [reply] = postfix.wait_replies(1)
+        assert reply.startswith("250 2.0.0 OK: 1 new document(s) for Telekom"), reply
+        assert "more than once" not in postfix.log_text()
+        assert daemon_dir.proc.wait(15) == 0
+    finally:
+        postfix.stop()
+    [filed] = [p for p in daemon_dir.archived_files() if p.suffix == ".pdf"]
+    assert filed.read_bytes() == pdf
