@@ -77,15 +77,52 @@ def read(record: Record, value: Value) -> str | None:
     return text or None
 
 
+# Month names as French and German portals write them, to the English that %B reads.
+_MONTHS = {
+    "January": "janvier janv januar jänner jaenner",
+    "February": "février fevrier févr fevr februar",
+    "March": "mars märz maerz mär",
+    "April": "avril avr",
+    "May": "mai",
+    "June": "juin juni",
+    "July": "juillet juil juli",
+    "August": "août aout",
+    "September": "septembre sept",
+    "October": "octobre oktober okt",
+    "November": "novembre",
+    "December": "décembre decembre déc dezember dez",
+}
+_MONTH_WORD = {word: english for english, words in _MONTHS.items() for word in words.split()}
+_WORD = re.compile(r"[^\W\d_]+\.?")
+
+
+def _english_months(text: str) -> str:
+    """The text with French and German month names (full or cut, with a dot) in English."""
+
+    def english(m: re.Match[str]) -> str:
+        word = m.group(0).rstrip(".").casefold()
+        return _MONTH_WORD.get(word, m.group(0))
+
+    return _WORD.sub(english, text)
+
+
 def parse_date(text: str | None, formats: tuple[str, ...]) -> datetime.date | None:
-    """Return the date in `text` by the first format that fits (ISO when none is given)."""
+    """Return the date in `text` by the first format that fits (ISO when none is given).
+
+    With a month name in the format (%b or %B), French and German names are read too:
+    "12 janvier 2024", "3. März 2025", "12 févr. 2024".
+    """
     if text is None:
         return None
     for fmt in formats or ("%Y-%m-%d",):
-        try:
-            return datetime.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
+        tries = [(text, fmt)]
+        if "%b" in fmt or "%B" in fmt:
+            tries.append((_english_months(text), fmt.replace("%b", "%B")))
+        for candidate, form in tries:
+            try:
+                return datetime.datetime.strptime(candidate, form).date()
+            except ValueError:
+                continue
     return None
 
 
