@@ -106,6 +106,15 @@ def _english_months(text: str) -> str:
     return _WORD.sub(english, text)
 
 
+def _epoch_date(text: str, per_second: int) -> datetime.date | None:
+    """The UTC day of a time given as seconds (or milliseconds) since 1970."""
+    try:
+        seconds = float(text.strip()) / per_second
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).date()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def parse_date(text: str | None, formats: tuple[str, ...]) -> datetime.date | None:
     """Return the date in `text` by the first format that fits (ISO when none is given).
 
@@ -115,6 +124,10 @@ def parse_date(text: str | None, formats: tuple[str, ...]) -> datetime.date | No
     if text is None:
         return None
     for fmt in formats or ("%Y-%m-%d",):
+        if fmt in ("epoch", "epoch_ms"):
+            if found := _epoch_date(text, 1000 if fmt == "epoch_ms" else 1):
+                return found
+            continue
         tries = [(text, fmt)]
         if "%b" in fmt or "%B" in fmt:
             tries.append((_english_months(text), fmt.replace("%b", "%B")))

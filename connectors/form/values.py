@@ -21,6 +21,8 @@ import soupsieve
 
 from gmid.errors import did_you_mean, quoted
 
+EPOCH_FORMATS = ("epoch", "epoch_ms")  # dates as numbers: seconds, milliseconds
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -164,10 +166,11 @@ class Checker:
         return text
 
     def date_format(self, value: Any, path: str) -> str | None:
-        """Return a strptime format with a year in it."""
+        """Return a strptime format with a year in it, or `epoch` / `epoch_ms` (seconds or
+        milliseconds since 1970, as JSON APIs give them)."""
         text = self.text(value, path)
-        if text is None:
-            return None
+        if text is None or text in EPOCH_FORMATS:
+            return text
         try:
             sample = datetime.date(2024, 12, 31)
             datetime.datetime.strptime(sample.strftime(text), text)

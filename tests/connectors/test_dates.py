@@ -30,3 +30,18 @@ def test_month_names_in_french_german_and_english(text, formats, expected):
 def test_a_word_that_is_no_month_is_no_date():
     assert parse_date("12 quelquechose 2024", ("%d %B %Y",)) is None
     assert parse_date("mai", ("%B %Y",)) is None
+
+
+def test_dates_given_as_numbers_since_1970():
+    assert parse_date("1733184000", ("epoch",)) == datetime.date(2024, 12, 3)
+    assert parse_date("1733184000000", ("epoch_ms",)) == datetime.date(2024, 12, 3)
+    assert parse_date("soon", ("epoch",)) is None
+    assert parse_date("1e400", ("epoch",)) is None
+
+
+def test_epoch_is_a_format_a_description_may_name():
+    from connectors.form.values import Checker
+
+    checker = Checker({})
+    assert checker.date_format("epoch_ms", "documents.fields.date.formats[0]") == "epoch_ms"
+    assert checker.date_format("%d.%m", "documents.fields.date.formats[1]") is None
