@@ -17,9 +17,10 @@ import yaml
 from gmid.archive.index import Index
 from gmid.config.load import load_config
 from gmid.errors import GmidError, InsecureTransport, PortalError, PortalUnavailable
-from gmid.portals.suggest import suggest
+from gmid.portals.suggest import Login, suggest
 from tests.conftest import ROOT, make_daemon_dir
 from tests.support.portal_http import page, redirect, serve
+from tests.support.runner import started_runner
 
 CONFIG = """\
 timezone: Europe/Berlin
@@ -320,3 +321,226 @@ def test_gmid_suggest_through_the_daemon(daemon_with_include):
     closed = _gmid("suggest", f"http://127.0.0.1:{_closed_port()}/", "--socket", str(d.socket))
     assert closed.returncode != 0
     assert "connection failed" in closed.stderr and "Traceback" not in closed.stderr
+
+
+# -- a login behind a button, two-step logins, and the documents seen with the user's login
+
+PASSWORD = "s3cr3t-Pa55"
+BUTTON_LANDING = """<!doctype html>
+<html><head><title>Stadtwerke Example</title></head><body>
+<form action="/search"><input name="q"><button>Suchen</button></form>
+{form}
+</body></html>
+"""
+
+
+@pytest.mark.parametrize(
+    ("form", "method"),
+    [
+        ('<form action="/auth/login"><button type="submit">Anmelden</button></form>', "GET"),
+        (
+            '<form method="post" action="/auth/login"><input type="hidden" name="t" value="1">'
+            '<input type="submit" value="Se connecter"></form>',
+            "POST",
+        ),
+    ],
+    ids=["get-form-button", "post-submit-input"],
+)
+def test_a_login_button_is_followed_once(setup, form, method):
+    config, index = setup()
+    routes = {
+        ("GET", "/"): page(BUTTON_LANDING.format(form=form)),
+        (method, "/auth/login"): page(LOGIN_PAGE),
+    }
+    with serve(routes) as portal:
+        result = suggest(portal.url + "/", domain="stadtwerke.example", config=config, index=index)
+    assert [(r.method, r.path) for r in portal.requests] == [("GET", "/"), (method, "/auth/login")]
+    assert result["form_found"] is True
+    entry = _portal(result["draft"])
+    assert entry["form"]["login"]["fields"] == {"username": "user_email", "password": "user_pass"}
+    assert entry["form"]["start"].startswith(portal.url + "/auth/login")
+    load_config(config.path)
+
+
+IDENTIFIER_PAGE = """<!doctype html>
+<html><head><title>Sign in | Example Mail</title></head><body>
+<form action="/search"><input name="q"></form>
+<form id="identifier" method="post" action="/signin/next">
+  <input type="hidden" name="flow" value="f1">
+  <input type="email" name="identifier"><button>Next</button>
+</form></body></html>
+"""
+PASSWORD_PAGE = """<!doctype html>
+<html><head><title>Sign in | Example Mail</title></head><body>
+<form id="pw" method="post" action="/signin/password">
+  <input type="hidden" name="flow" value="f2">
+  <input type="password" name="Passwd"><button>Next</button>
+</form></body></html>
+"""
+HOME = """<!doctype html><html><head><title>Example Mail</title></head><body>
+<a href="/settings">Settings</a> <a href="/signout">Sign out</a></body></html>"""
+
+
+def _two_step_portal() -> dict:
+    def password(request):
+        if request.form().get("Passwd") == [PASSWORD]:
+            return 302, {"Location": "/home", "Set-Cookie": "sid=1; Path=/"}, b""
+        return 200, {"Content-Type": "text/html"}, PASSWORD_PAGE
+
+    return {
+        ("GET", "/signin"): page(IDENTIFIER_PAGE),
+        ("POST", "/signin/next"): page(PASSWORD_PAGE),
+        ("POST", "/signin/password"): password,
+        ("GET", "/home"): page(HOME),
+        ("GET", "/settings"): page(HOME),
+    }
+
+
+def test_a_two_step_login_is_drafted_as_steps(setup):
+    config, index = setup()
+    with serve(_two_step_portal()) as portal:
+        result = suggest(portal.url + "/signin", domain="mail.example", config=config, index=index)
+    assert [r.path for r in portal.requests] == ["/signin"]  # nothing submitted without --login
+    assert result["form_found"] is True and result["two_step"] is True
+    login = _portal(result["draft"])["form"]["login"]
+    assert login["steps"] == [
+        {"form": "form#identifier", "username": "identifier"},
+        {"form": "TODO", "password": "TODO"},
+    ]
+    assert "fields" not in login and "form" not in login
+    assert any(t.startswith("login.steps: the password page") for t in result["todo"])
+    assert load_config(config.path).portals[0].name == "mail-example"
+
+
+def test_with_the_users_login_the_password_page_is_recognised(setup, caplog):
+    config, index = setup()
+    login = Login("me@example.org", PASSWORD)
+    with serve(_two_step_portal()) as portal:
+        result = suggest(
+            portal.url + "/signin", domain="mail.example", config=config, index=index, login=login
+        )
+    sent = [(r.path, r.form()) for r in portal.requests if r.method == "POST"]
+    assert sent == [
+        ("/signin/next", {"flow": ["f1"], "identifier": ["me@example.org"]}),
+        ("/signin/password", {"flow": ["f2"], "Passwd": [PASSWORD]}),
+    ]
+    assert result["logged_in"] is True
+    entry = _portal(result["draft"])
+    assert entry["username"] == "me@example.org"
+    assert entry["form"]["login"]["steps"] == [
+        {"form": "form#identifier", "username": "identifier"},
+        {"form": "form#pw", "password": "Passwd"},
+    ]
+    assert entry["form"]["login"]["success"] == {"selector": 'a[href="/signout"]'}
+    assert any(t.startswith("documents:") for t in result["todo"])  # no invoices page there
+    text = Path(result["draft"]).read_text()
+    assert PASSWORD not in text and PASSWORD not in caplog.text and PASSWORD not in str(result)
+    load_config(config.path)
+
+
+def test_a_wrong_password_is_said_and_the_draft_still_written(setup):
+    config, index = setup()
+    login = Login("me@example.org", "wrong")
+    with serve(_two_step_portal()) as portal:
+        result = suggest(
+            portal.url + "/signin", domain="mail.example", config=config, index=index, login=login
+        )
+    assert result["logged_in"] is False
+    assert any("password form again" in t for t in result["todo"])
+    assert _portal(result["draft"])["form"]["login"]["success"] == {"selector": "TODO"}
+
+
+def _pdf(name: str) -> bytes:
+    return f"%PDF-1.4\n% {name}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".encode()
+
+
+INVOICES = [("15.01.2025", "RE-2025-0001", "1.234,50 €"), ("14.02.2025", "RE-2025-0002", "89,90 €")]
+ACCOUNT = """<!doctype html><html><head><title>Kundenkonto | Stadtwerke Example</title></head>
+<body><nav><a href="/tarife">Tarife</a> <a href="/kunden/rechnungen">Meine Rechnungen</a>
+<a href="/logout">Abmelden</a></nav></body></html>"""
+INVOICE_ROW = (
+    '<tr><td>{}</td><td>{}</td><td class="betrag">{}</td>'
+    '<td><a href="/pdf/{}.pdf">PDF</a></td></tr>'
+)
+
+
+def _invoice_portal() -> dict:
+    rows = "".join(INVOICE_ROW.format(d, n, a, n) for d, n, a in INVOICES)
+    table = (
+        "<!doctype html><html><head><title>Rechnungen</title></head><body>"
+        '<a href="/logout">Abmelden</a><table class="invoices"><thead><tr><th>Datum</th>'
+        f"<th>Nummer</th><th>Betrag</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+        "</body></html>"
+    )
+
+    def session(request):
+        if request.form().get("user_pass") == [PASSWORD]:
+            return 302, {"Location": "/kunden", "Set-Cookie": "sid=1; Path=/"}, b""
+        return 200, {"Content-Type": "text/html"}, LOGIN_PAGE
+
+    def logged_in(body):
+        def answer(request):
+            if request.cookies.get("sid") != "1":
+                return 302, {"Location": "/login"}, b""
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, body
+
+        return answer
+
+    routes = {
+        ("GET", "/login"): page(LOGIN_PAGE),
+        ("POST", "/session"): session,
+        ("GET", "/kunden"): logged_in(ACCOUNT),
+        ("GET", "/kunden/rechnungen"): logged_in(table),
+        ("GET", "/tarife"): page("<p>Tarife</p>"),
+    }
+    for _, number, _ in INVOICES:
+        pdf = _pdf(number)
+        routes[("GET", f"/pdf/{number}.pdf")] = lambda r, pdf=pdf: (
+            200,
+            {"Content-Type": "application/pdf"},
+            pdf,
+        )
+    return routes
+
+
+async def test_the_documents_page_is_drafted_and_the_draft_fetches_the_invoices(setup, tmp_path):
+    config, index = setup()
+    secret_file = tmp_path / "password"
+    secret_file.write_text(PASSWORD + "\n")
+    secret_file.chmod(0o600)
+    login = Login("kunde@example.org", PASSWORD, str(secret_file))
+    with serve(_invoice_portal()) as portal:
+        result = suggest(
+            portal.url + "/login", domain="stadtwerke.example", config=config, index=index,
+            login=login,
+        )  # fmt: skip
+        seen = [r.path for r in portal.requests]
+        assert seen == ["/login", "/session", "/kunden", "/kunden/rechnungen"]
+        assert result["documents_url"] == portal.url + "/kunden/rechnungen"
+        draft = Path(result["draft"])
+        entry = _portal(str(draft))
+        assert entry["password"] == {"file": str(secret_file)}
+        documents = entry["form"]["documents"]
+        assert documents["pages"] == ["/kunden/rechnungen"]
+        assert documents["rows"] == 'tr:has(a[href$=".pdf" i])'
+        assert documents["download"] == {"selector": 'a[href$=".pdf" i]'}
+        assert documents["fields"] == {
+            "date": {"selector": "td:nth-of-type(1)", "formats": ["%d.%m.%Y"]},
+            "number": {"selector": "td:nth-of-type(2)"},
+            "amount": {"selector": "td.betrag", "decimal": ","},
+        }
+        text = draft.read_text()
+        assert "# TODO: check" in text and PASSWORD not in text
+        assert not any(t.startswith("documents") for t in result["todo"])
+
+        # the draft works: enabled, loaded by the real loader, run by the runner
+        draft.write_text(text.replace("enabled: false", "enabled: true"))
+        async with started_runner(config.path) as (runner, _config, run_index):
+            record = await runner.fetch("stadtwerke-example")
+            filed = run_index.query("SELECT number, amount, date FROM documents")
+    assert (record.outcome, record.new_documents) == ("ok", 2), record.message
+    assert sorted(filed) == [
+        ("RE-2025-0001", "1234.50", "2025-01-15"),
+        ("RE-2025-0002", "89.90", "2025-02-14"),
+    ]
+    assert len(list((tmp_path / "archive").rglob("*.pdf"))) == 2
