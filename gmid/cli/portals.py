@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 
 from gmid.cli.common import Clock, clock, command, cut, print_table, with_client
 from gmid.control.protocol import PortalInfo
+from gmid.errors import GmidError
 
 
 def cmd_portals(args: argparse.Namespace) -> int:
@@ -184,12 +186,19 @@ async def _follow(client, portal: str):
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    result = asyncio.run(with_client(args, lambda c: c.suggest(args.url, args.domain)))
+    login = _suggest_login(args)
+    result = asyncio.run(with_client(args, lambda c: c.suggest(args.url, args.domain, **login)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if not result.form_found:
         print(f"no login form found at {result.login_url}")
+    if result.two_step:
+        print("a two-step login: the user name on one page, the password on the next")
+    if args.login is not None:
+        print("logged in" if result.logged_in else "the login did not work (see below)")
+    if result.documents_url:
+        print(f"invoices listed at {result.documents_url}: `documents:` drafted, check it")
     print(f"draft written to {result.draft} (disabled)")
     if result.note:
         print(f"  {result.note}")
@@ -198,6 +207,29 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print(f"  - {item}")
     print(f"edit it, then `gmid check-config`, `gmid reload` and `gmid fetch {result.name} --wait`")
     return 0
+
+
+def _suggest_login(args: argparse.Namespace) -> dict[str, str]:
+    """The user's credentials for `suggest --login`: the password from --password-file, or
+    asked without echo on a terminal; never from the command line."""
+    if args.login is None:
+        if args.password_file is not None:
+            raise GmidError("--password-file goes with --login USER")
+        return {}
+    if args.password_file is not None:
+        path = os.path.abspath(os.path.expanduser(args.password_file))
+        try:
+            with open(path, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as e:
+            raise GmidError(f"cannot read the password file {path}: {e.strerror or e}") from e
+        return {"username": args.login, "password": password, "password_file": path}
+    if not sys.stdin.isatty():
+        raise GmidError(
+            "--login USER: run it on a terminal to be asked the password, or give --password-file"
+        )
+    password = getpass.getpass(f"password of {args.login} on the portal: ")
+    return {"username": args.login, "password": password}
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -268,6 +300,16 @@ def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("url", help="the portal's login page (or home page)")
     p.add_argument("--domain", help="the portal's domain (default: the URL's host, no www.)")
+    p.add_argument(
+        "--login",
+        metavar="USER",
+        help="log in as USER (the password is asked) to find the invoices page too",
+    )
+    p.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="with --login: read the password from FILE (the draft reads it from there too)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_suggest)
 

@@ -254,9 +254,24 @@ class ControlClient:
         """The runs of the coming days and the quiet periods."""
         return p.SchedulePreview.from_dict(await self.call("schedule.preview", days=days))
 
-    async def suggest(self, url: str, domain: str | None = None) -> p.Suggestion:
-        """Suggest a portal: the daemon writes a disabled draft for it and says what is left."""
-        return p.Suggestion.from_dict(await self.call("portal.suggest", url=url, domain=domain))
+    async def suggest(
+        self,
+        url: str,
+        domain: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        password_file: str | None = None,
+    ) -> p.Suggestion:
+        """Suggest a portal: the daemon writes a disabled draft for it and says what is left.
+        With the user's `username` and `password` it logs in and drafts the documents too;
+        `password_file` is what the draft names as `password: {file: ...}`."""
+        login = {}
+        if username is not None:
+            login = {"username": username, "password": password, "password_file": password_file}
+        return p.Suggestion.from_dict(
+            await self.call("portal.suggest", url=url, domain=domain, **login)
+        )
 
     async def connectors(self) -> p.Connectors:
         """What a portal can be linked with: the connectors' names and the form descriptions

@@ -326,6 +326,9 @@ class Suggestion(Wire):
     todo: list[str] = field(default_factory=list)  # "option: what to fill in"
     note: str | None = None
     loaded: bool = False  # the daemon runs with the draft now
+    two_step: bool = False  # the user name on one page, the password on the next
+    logged_in: bool = False  # with the user's login: it worked
+    documents_url: str | None = None  # with the user's login: the page listing the invoices
 
 
 @dataclass(frozen=True)

@@ -544,3 +544,33 @@ async def test_the_documents_page_is_drafted_and_the_draft_fetches_the_invoices(
         ("RE-2025-0002", "89.90", "2025-02-14"),
     ]
     assert len(list((tmp_path / "archive").rglob("*.pdf"))) == 2
+
+
+def test_gmid_suggest_with_a_login_through_the_daemon(daemon_with_include, tmp_path):
+    d = daemon_with_include
+    secret_file = tmp_path / "password"
+    secret_file.write_text(PASSWORD + "\n")
+    with serve(_invoice_portal()) as portal:
+        url = portal.url + "/login"
+        args = ["suggest", url, "--login", "kunde@example.org", "--socket", str(d.socket)]
+        done = _gmid(*args, "--password-file", str(secret_file))
+        assert done.returncode == 0, done.stderr
+        # without a terminal to ask on and no file, nothing is sent
+        asked = subprocess.run(
+            [sys.executable, "-m", "gmid", *args],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        # nor is a password file taken without a user name
+        alone = _gmid("suggest", url, "--password-file", str(secret_file))
+    assert "logged in" in done.stdout
+    assert f"invoices listed at {portal.url}/kunden/rechnungen" in done.stdout
+    draft = d.dir / "portals.d" / "127-0-0-1.yaml"
+    entry = _portal(str(draft))
+    assert entry["username"] == "kunde@example.org"
+    assert entry["password"] == {"file": str(secret_file)}
+    assert entry["form"]["documents"]["rows"] == 'tr:has(a[href$=".pdf" i])'
+    assert asked.returncode != 0 and "--password-file" in asked.stderr
+    assert alone.returncode != 0 and "goes with --login" in alone.stderr
+    assert [r.path for r in portal.requests].count("/session") == 1
+    for text in (draft.read_text(), done.stdout, done.stderr, d.log_text()):
+        assert PASSWORD not in text

@@ -103,11 +103,18 @@ async def portal_suggest(s: Services, params: Params, conn: Connection) -> p.Sug
     """Write a disabled draft description of a portal gmid does not know, from its URL."""
     url = check.text(params, "url")
     domain = check.optional_text(params, "domain")
-    from gmid.portals.suggest import suggest  # bs4 and requests: not at daemon start
+    username = check.optional_text(params, "username")
+    from gmid.portals.suggest import Login, suggest  # bs4 and requests: not at daemon start
 
+    login = None
+    if username is not None:  # the user's own login: the password is sent to the portal only
+        password = params.get("password")
+        if not isinstance(password, str) or not password:
+            raise InvalidParams("password: the password goes with the user name")
+        login = Login(username, password, check.optional_text(params, "password_file"))
     # blocking: the page is fetched and the draft written in a worker thread
     found = await asyncio.to_thread(
-        suggest, url, domain=domain, config=s.daemon.config, index=s.index
+        suggest, url, domain=domain, config=s.daemon.config, index=s.index, login=login
     )
     # The draft is a portal at once: `gmid fetch NAME --wait` can try it right away.
     loaded = bool(found.get("draft")) and await s.daemon.reload()
