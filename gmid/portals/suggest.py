@@ -61,6 +61,11 @@ _NOT_SENT = ("submit", "button", "image", "reset", "file")
 _BUTTONS = 'button, input[type="submit" i], input[type="button" i]'
 _USER_INPUTS = 'input:not([type]), input[type="text" i], input[type="email" i], input[type="tel" i]'
 _USER_NAMES = r"user|e-?mail|login|ident|account|kunde|customer"
+_SUBMITS = 'button:not([type="button" i]):not([type="reset" i]), input[type="submit" i]'
+_NOT_IDENTIFIER = (
+    "newsletter", "subscribe", "abonn", "search", "suche", "recherche", "contact", "kontakt",
+    "register", "registrier", "sign up", "inscri", "forgot", "vergessen", "reset",
+)  # fmt: skip
 _DOCUMENT_WORDS = (
     "rechnung", "invoice", "facture", "document", "dokument", "beleg", "billing", "abrechnung",
     "postfach", "bills", "quittung", "receipt",
@@ -337,17 +342,39 @@ def _login_button(page: _Page) -> tuple[str, str, dict] | None:
 
 
 def _identifier_form(soup: BeautifulSoup) -> Tag | None:
-    """Return the first step of an "identifier first" login: a form without a password input
-    whose only text input is named like a user name or e-mail address."""
+    """Return the first step of an "identifier first" login: a form with a submit button,
+    without a password input, whose only text input is named like a user name or e-mail
+    address (and not a newsletter's or a search's)."""
     for form in soup.select("form"):
         inputs = form.select(_USER_INPUTS)
-        if len(inputs) != 1 or form.select_one(_PASSWORD):
+        if len(inputs) != 1 or form.select_one(_PASSWORD) or not form.select_one(_SUBMITS):
             continue
         name = str(inputs[0].get("name") or "")
         kind = str(inputs[0].get("type") or "").lower()
+        said = " ".join(
+            [str(form.get(a) or "") for a in ("action", "id", "name")]
+            + [" ".join(form.get("class", [])), name]
+            + [_text(b) + " " + str(b.get("value") or "") for b in form.select(_SUBMITS)]
+        )
+        if _says(_NOT_IDENTIFIER, said):
+            continue
         if name and (kind == "email" or re.search(_USER_NAMES, name, re.IGNORECASE)):
             return form
     return None
+
+
+def _identifier_step(browser, found: _Found, login: Login) -> tuple[_Page, Tag | None]:
+    """Submit the user name in the first step's form; return the page that came, its password
+    form if it has one."""
+    user_field = str(found.identifier.select(_USER_INPUTS)[0]["name"])
+    data = _form_data(found.identifier) | {user_field: login.username}
+    page = _fetch(browser, *_submit_target(found.login_page, found.identifier, data))
+    found.requests += 1
+    found.password_page = page
+    form = find_form(page.soup, None, _PASSWORD)
+    if form is None:
+        found.login_error = "after the user name, no page with a password form came"
+    return page, form
 
 
 def _log_in(browser, found: _Found, login: Login) -> None:
@@ -355,19 +382,16 @@ def _log_in(browser, found: _Found, login: Login) -> None:
     logged in when the answer no longer shows the password form."""
     page, form = found.login_page, found.form
     if found.identifier is not None:
-        user_field = str(found.identifier.select(_USER_INPUTS)[0]["name"])
-        data = _form_data(found.identifier) | {user_field: login.username}
-        page = _fetch(browser, *_submit_target(page, found.identifier, data))
-        found.requests += 1
-        form = find_form(page.soup, None, _PASSWORD)
-        found.password_page = page
+        page, form = _identifier_step(browser, found, login)
         if form is None:
-            found.login_error = "after the user name, no page with a password form came"
             return
-    if form is None:
+    user_name, password_name = guess_login_fields(form) if form is not None else (None, None)
+    if form is None or password_name is None:
+        found.login_error = "no login form with a named password input to log in with"
         return
-    user_name, password_name = guess_login_fields(form)
-    if password_name is None:
+    target = _submit_target(page, form, {})
+    if target[1] != "POST":  # the password would be in the address, in logs and history
+        found.login_error = "the login form sends the password in the address (GET); not sent"
         return
     data = _form_data(form) | {password_name: login.password}
     if user_name is not None and found.identifier is None:
@@ -459,8 +483,11 @@ def _read_documents(page: _Page) -> _Documents | None:
         rows = _rows_of(page.soup, links, download)
         if rows is not None:
             selector, tags = rows
-            url = page.url
-            return _Documents(url, selector, download, _guess_fields(tags))
+            fields = _guess_fields(tags)
+            # an "our app: download" link is no invoice: PDFs, or rows with a date or amount
+            if fields.keys() & {"date", "amount"} or all(_is_pdf(str(a["href"])) for a in links):
+                return _Documents(page.url, selector, download, fields)
+            return None
     return None
 
 
@@ -657,7 +684,7 @@ def _steps_yaml(found: _Found, lines: _Lines) -> None:
     """The two pages of an "identifier first" login: the user name, then the password."""
     first = found.identifier
     user = str(first.select(_USER_INPUTS)[0]["name"])
-    selector = _form_selector(found.login_page.soup, first, _USER_INPUTS.split(", ")[-1])
+    selector = _form_selector(found.login_page.soup, first, f'input[name="{user}"]')
     lines.append("        # the user name on one page, the password on the next")
     lines.append("        steps:")
     lines.append(f"          - {{form: {_q(selector)}, username: {_q(user)}}}")

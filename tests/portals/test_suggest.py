@@ -574,3 +574,32 @@ def test_gmid_suggest_with_a_login_through_the_daemon(daemon_with_include, tmp_p
     assert [r.path for r in portal.requests].count("/session") == 1
     for text in (draft.read_text(), done.stdout, done.stderr, d.log_text()):
         assert PASSWORD not in text
+
+
+def test_a_newsletter_form_is_no_two_step_login(setup):
+    config, index = setup()
+    newsletter = (
+        '<form action="/newsletter" method="post"><input type="email" name="email">'
+        "<button>Abonnieren</button></form>"
+    )
+    landing = LANDING.replace("</body>", newsletter + "</body>")
+    routes = {("GET", "/"): page(landing), ("GET", "/kunden/login"): page(LOGIN_PAGE)}
+    with serve(routes) as portal:
+        result = suggest(portal.url + "/", domain=None, config=config, index=index)
+    assert [r.path for r in portal.requests] == ["/", "/kunden/login"]
+    assert result["two_step"] is False
+    assert _portal(result["draft"])["form"]["login"]["form"] == "form#login-form"
+
+
+def test_a_password_form_that_would_put_it_in_the_address_is_not_sent(setup):
+    config, index = setup()
+    get_form = LOGIN_PAGE.replace('method="post" action="/session"', 'action="/session"')
+    routes = {("GET", "/login"): page(get_form)}
+    with serve(routes) as portal:
+        result = suggest(
+            portal.url + "/login", domain=None, config=config, index=index,
+            login=Login("kunde@example.org", PASSWORD),
+        )  # fmt: skip
+    assert [r.path for r in portal.requests] == ["/login"]
+    assert result["logged_in"] is False
+    assert any("in the address (GET); not sent" in t for t in result["todo"])
