@@ -1,10 +1,15 @@
 """Suggesting a portal: find its login form and write a disabled draft description of it.
 
 The user gives the address of a portal gmid does not know. gmid opens it (through gmid.portals.web,
-so with the same rules as a portal run), finds the login form, following one "log in" link if
-the page has none, and writes a complete `portals:` entry for the form connector into the
-config's include folder: disabled, with every point it could not decide marked `# TODO:`.
-The placeholders are valid values, so the config still loads with the draft in it.
+so with the same rules as a portal run), finds the login form, following one "log in" link or
+button if the page has none, and writes a complete `portals:` entry for the form connector into
+the config's include folder: disabled, with every point it could not decide marked `# TODO:`.
+The placeholders are valid values, so the config still loads with the draft in it. A page that
+asks for the user name alone is drafted as a two-step login (`login.steps`).
+
+With the user's own login (`Login`), gmid also logs in and looks for the page listing the
+invoices, a few links deep at most, and drafts `documents:` from its rows, marked to check.
+The password goes to the portal only (in a POST), never into the draft, the index or a log.
 """
 
 from __future__ import annotations
