@@ -725,6 +725,7 @@ def _documents_yaml(found: _Found, lines: _Lines) -> None:
     page = documents.url
     if (where.scheme, where.netloc) == (start.scheme, start.netloc):
         page = where._replace(scheme="", netloc="").geturl()
+    lines.todo.append(("check", "the guessed `documents:` (# TODO: check): `gmid fetch --wait`"))
     lines.append("        # TODO: check: found after the login; `gmid fetch NAME --wait` tries it")
     lines.append(f"        pages: [{_q(page)}]")
     lines.append(f"        rows: {_q(documents.rows)}")

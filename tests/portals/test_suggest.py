@@ -532,6 +532,7 @@ async def test_the_documents_page_is_drafted_and_the_draft_fetches_the_invoices(
         text = draft.read_text()
         assert "# TODO: check" in text and PASSWORD not in text
         assert not any(t.startswith("documents") for t in result["todo"])
+        assert any(t.startswith("check: the guessed `documents:`") for t in result["todo"])
 
         # the draft works: enabled, loaded by the real loader, run by the runner
         draft.write_text(text.replace("enabled: false", "enabled: true"))
