@@ -21,9 +21,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 import requests.auth
 
+from connectors.base import CodeRequest
 from connectors.form import extract as x
-from connectors.form.loginspec import CsrfSpec, JsonLogin, StepSpec, fill, fill_body
-from gmid.errors import PortalError, SessionExpired, WrongCredentials
+from connectors.form.loginspec import PROMPTS, CsrfSpec, JsonLogin, StepSpec, fill, fill_body
+from gmid.errors import CodeRejected, PortalError, SessionExpired, WrongCredentials
 
 if TYPE_CHECKING:
     import mechanicalsoup
@@ -180,10 +181,9 @@ class OtherLogins:
             values["csrf"] = self._read_csrf(api.csrf)
         body = fill_body(api.body, values)
         url = urljoin(self.spec.start, api.url)
-        send = {"json": body} if api.encoding == "json" else {"data": body}
-        response = self.browser.session.post(url, headers={"Accept": "application/json"}, **send)
-        self._response = response
-        answer = _json(response)
+        response, answer = self._send_login(api, url, body)
+        if api.code is not None and api.code.when.find(answer):
+            response, answer = self._api_code(api, url, body)
         token = self._token(api, answer)  # known as a secret before anything may show it
         self._judge(api, answer, response)
         if api.token is not None:
@@ -196,6 +196,31 @@ class OtherLogins:
                 raise self._changed(what, url=url)
             self.headers.set(api.token.header, fill(api.token.format, {"token": token}))
         logger.info("%s: logged in through %s", ctx.portal, x.public_url(url))
+
+    def _send_login(self, api: JsonLogin, url: str, body: Any) -> tuple[requests.Response, Any]:
+        """POST the login body; the answer and its JSON (None when it is not JSON)."""
+        send = {"json": body} if api.encoding == "json" else {"data": body}
+        response = self.browser.session.post(url, headers={"Accept": "application/json"}, **send)
+        self._response = response
+        return response, _json(response)
+
+    def _api_code(self, api: JsonLogin, url: str, body: Any) -> tuple[requests.Response, Any]:
+        """Ask for the code the answer wants and send the body again with it, again while the
+        portal refuses it; the answer that no longer asks for a code."""
+        code = api.code
+        assert code is not None
+        retry = None
+        for _ in range(code.attempts):
+            request = CodeRequest(PROMPTS[code.medium], code.medium, retry_message=retry)
+            typed = self.ctx.ask(request).strip()
+            response, answer = self._send_login(api, url, {**body, code.field: typed})
+            if not code.when.find(answer):
+                return response, answer
+            words = (code.failure or api.failure) if answer is not None else None
+            retry = (_message(words.find(answer)) if words else None) or "the code was refused"
+        raise CodeRejected(
+            f"{self.ctx.portal}: the portal refused {code.attempts} codes", portal_message=retry
+        )
 
     def _judge(self, api: JsonLogin, answer: Any, response: requests.Response) -> None:
         """Raise what the answer says went wrong: the portal's words, or what was not found."""

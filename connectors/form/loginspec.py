@@ -29,6 +29,13 @@ from connectors.form.values import Checker, Probe
 from gmid.errors import quoted
 
 LOGIN_TYPES = ("form", "json", "none")
+MEDIA = ("sms", "email", "app", "unknown")
+PROMPTS = {
+    "sms": "Enter the code the portal sent by SMS",
+    "email": "Enter the code the portal sent by e-mail",
+    "app": "Enter the code shown by your authenticator app",
+    "unknown": "Enter the one-time code the portal asks for",
+}
 ENCODINGS = ("json", "form")
 # A header name as an option path can carry it: HTTP's token characters, without the dot.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+^_`|~-]+")
@@ -84,6 +91,17 @@ class CsrfSpec:
 
 
 @dataclass(frozen=True)
+class ApiCode:
+    """The one-time code an API login may ask for: the body is sent again with it."""
+
+    when: JsonPath  # leads to something when the answer asks for a code
+    field: str  # the body's key that carries the code
+    medium: str = "unknown"
+    failure: JsonPath | None = None  # the portal's words when it refused a code
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
 class JsonLogin:
     """A login through an API: one request with a body made from a template."""
 
@@ -94,6 +112,7 @@ class JsonLogin:
     failure: JsonPath | None = None  # the portal's message when it refused the login
     token: TokenSpec | None = None
     csrf: CsrfSpec | None = None
+    code: ApiCode | None = None
 
 
 @dataclass(frozen=True)
@@ -162,8 +181,33 @@ def read_json_login(c: Checker, m: Mapping[str, Any]) -> JsonLogin | None:
         failure=_path_option(c, m.get("failure"), "login.failure"),
         token=token,
         csrf=csrf,
+        code=_api_code(c, m.get("code"), body),
     )
     return login if url is not None and body is not None else None
+
+
+def _api_code(c: Checker, value: Any, body: Any) -> ApiCode | None:
+    """Read `login.code` of an API login: when the answer asks for a code, and where it goes."""
+    if value is None:
+        return None
+    m = c.mapping(value, "login.code", ("when", "field", "medium", "failure", "attempts"))
+    when = _path_option(c, m.get("when"), "login.code.when")
+    field = c.text(m.get("field"), "login.code.field")
+    if "when" not in m:
+        c.problem("login.code.when", "missing: the path that shows the answer asks for a code")
+    if "field" not in m:
+        c.problem("login.code.field", "missing: the body's key the code is sent in")
+    if body is not None and not isinstance(body, Mapping):
+        c.problem("login.code", "the login body must be a mapping for the code to be added")
+    if when is None or field is None:
+        return None
+    return ApiCode(
+        when=when,
+        field=field,
+        medium=c.choice(m.get("medium"), "login.code.medium", MEDIA) or "unknown",
+        failure=_path_option(c, m.get("failure"), "login.code.failure"),
+        attempts=c.integer(m.get("attempts"), "login.code.attempts", 3, 1, 10),
+    )
 
 
 def read_headers(c: Checker, value: Any) -> tuple[HeaderSpec, ...]:

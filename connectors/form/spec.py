@@ -112,7 +112,9 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     headers = ls.read_headers(c, m.get("headers"))
     for key in ("code", "captcha"):
         if key in m and login is not None and login.type != "form":
-            c.problem(key, f"only after an HTML login form, not with login.type {login.type}")
+            hint = " (an API login's code step is `login.code`)" if key == "code" else ""
+            kind = login.type
+            c.problem(key, f"only after an HTML login form, not with login.type {kind}{hint}")
     if "captcha" in m and login is not None and login.steps:
         c.problem("captcha", "only in a single login form, not with login.steps")
     if c.problems or start is None or login is None or documents is None:
@@ -161,7 +163,7 @@ def _other_login(c: Checker, value: Mapping, kind: str) -> LoginSpec | None:
     if kind == "none":
         c.mapping(value, "login", ("type",))
         return LoginSpec(type="none")
-    keys = ("type", "url", "body", "encoding", "success", "failure", "token", "csrf")
+    keys = ("type", "url", "body", "encoding", "success", "failure", "token", "csrf", "code")
     api = ls.read_json_login(c, c.mapping(value, "login", keys))
     return LoginSpec(type="json", api=api) if api is not None else None
 

@@ -28,7 +28,13 @@ import yaml
 from connectors.base import PortalContext
 from connectors.form.connector import FormConnector
 from gmid.config.load import load_config
-from gmid.errors import ConfigError, PortalChanged, SessionExpired, WrongCredentials
+from gmid.errors import (
+    CodeRejected,
+    ConfigError,
+    PortalChanged,
+    SessionExpired,
+    WrongCredentials,
+)
 from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.conftest import ROOT, make_daemon_dir
 from tests.support.portal_http import Request, serve
@@ -37,6 +43,9 @@ USER = "anna@example.org"
 PASSWORD = 'pa"ss\\wört {x} </script>'  # JSON needs escaping; a format would choke on {x}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 API_KEY = "gk_live_" + "7f3a9c2e5b1d4f6a8c0e2b4d6f8a1c3e"
+
+
+TOTP_CODE = "424242"  # the code the 2FA API accepts
 
 
 def html(body: str, headers: list[tuple[str, str]] | None = None):
@@ -84,6 +93,7 @@ class Portal:
             ("GET", "/sanctum/csrf-cookie"): self.csrf_cookie,
             ("POST", "/api/login"): self.api_login,
             ("POST", "/api/login-form"): self.api_login_form,
+            ("POST", "/api/login-2fa"): self.api_login_2fa,
             ("GET", "/invoices"): self.invoices,
             ("GET", "/keyed/invoices"): self.keyed_invoices,
             ("GET", "/keyed/moved"): lambda r: (
@@ -192,6 +202,17 @@ class Portal:
             return self._credentials_refused()
         return self._new_token()
 
+    def api_login_2fa(self, request: Request):
+        """An API that asks for the code of the user's app, in the same body sent again."""
+        body = json.loads(request.body)
+        if (body.get("login"), body.get("password")) != (USER, PASSWORD):
+            return as_json({"error": {"code": "login", "description": "Login falsch."}})
+        code = body.get("double_auth_code")
+        if code != TOTP_CODE:
+            words = f"Der Code {code} ist falsch." if code else "Bitte den Code der App eingeben."
+            return as_json({"error": {"code": "double_auth", "description": words}})
+        return self._new_token()
+
     def invoices(self, request: Request):
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
@@ -230,8 +251,11 @@ class Setup:
     pages: Path
     saved: list[Path] = field(default_factory=list)
     learned: list[str] = field(default_factory=list)
+    asked: list = field(default_factory=list)
 
-    def connector(self, description: str, *, password: str = PASSWORD) -> FormConnector:
+    def connector(
+        self, description: str, *, password: str = PASSWORD, codes: list[str] | None = None
+    ) -> FormConnector:
         def save_page(name: str, body: bytes) -> Path:
             path = self.pages / f"{name}-{len(self.saved)}.html"
             path.write_bytes(body)
@@ -244,7 +268,7 @@ class Setup:
             username=USER,
             password=lambda: password,
             browser=make_browser(HttpPolicy(timeout=10)),
-            ask=lambda request: pytest.fail(f"nothing should be asked: {request}"),
+            ask=self._answer(codes),
             wait_approval=lambda request, poll: None,
             save_page=save_page,
             read_body=read_body,
@@ -253,6 +277,17 @@ class Setup:
             learn_secret=self.learned.append,
         )
         return FormConnector(ctx)
+
+    def _answer(self, codes: list[str] | None):
+        """What a person types at each question, in order; nothing to ask without codes."""
+
+        def ask(request):
+            if codes is None:
+                pytest.fail(f"nothing should be asked: {request}")
+            self.asked.append(request)
+            return codes[len(self.asked) - 1]
+
+        return ask
 
     def of(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -576,6 +611,7 @@ def test_a_code_step_is_refused_beside_a_json_login_and_a_captcha_beside_steps()
     description = JSON_LOGIN + "code: {form: 'form#otp'}\n"
     assert problems(description) == {
         "code": "only after an HTML login form, not with login.type json"
+        " (an API login's code step is `login.code`)"
     }
     description = TWO_STEPS + "captcha: {image: img.captcha, field: captcha}\n"
     assert problems(description) == {"captcha": "only in a single login form, not with login.steps"}
@@ -603,3 +639,48 @@ def test_a_daemon_run_reads_the_api_key_from_its_file_and_shows_it_nowhere(setup
     assert "key [secret]" in saved.read_text()
     seen = everything_shown(d, done.stdout, status)
     assert API_KEY not in seen
+
+
+# -- an API login that asks for a one-time code
+
+API_CODE = """
+start: URL/login
+login:
+  type: json
+  url: /api/login-2fa
+  body: {login: "{username}", password: "{password}"}
+  failure: {path: "error.code == 'login' && error.description"}
+  token: {path: data.access_token, header: Authorization, format: "Bearer {token}"}
+  code:
+    when: {path: "error.code == 'double_auth'"}
+    field: double_auth_code
+    medium: app
+    failure: {path: error.description}
+documents: {pages: [/invoices], rows: table.invoices tr, fields: {id: td.nr}, download: a.pdf}
+"""
+
+
+def test_an_api_login_asks_the_code_and_sends_the_body_again_with_it(setup):
+    connector = setup.connector(API_CODE, codes=["111111", TOTP_CODE])
+    connector.login()
+    assert numbers(connector) == ["2024-1", "2024-2"]
+    first, second = setup.asked
+    assert first.medium == "app" and "authenticator app" in first.prompt
+    assert second.retry_message == "Der Code 111111 ist falsch."  # the portal's words
+    sent = [json.loads(r.body) for r in setup.of("POST", "/api/login-2fa")]
+    assert [b.get("double_auth_code") for b in sent] == [None, "111111", TOTP_CODE]
+    assert all(b["password"] == PASSWORD for b in sent)
+
+
+def test_an_api_login_refusing_every_code_is_code_rejected(setup):
+    with pytest.raises(CodeRejected) as e:
+        setup.connector(API_CODE, codes=["1", "2", "3"]).login()
+    assert e.value.portal_message == "Der Code 3 ist falsch."
+    assert setup.portal.tokens == set()
+
+
+def test_an_api_login_with_a_wrong_password_asks_no_code(setup):
+    with pytest.raises(WrongCredentials) as e:
+        setup.connector(API_CODE, password="wrong horse", codes=[]).login()
+    assert e.value.portal_message == "Login falsch."
+    assert setup.asked == []
