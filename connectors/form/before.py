@@ -39,6 +39,7 @@ class BeforeList:
     """The part of FormConnector that runs `documents.before` and loops over the periods."""
 
     _listed_any = False  # a period listed documents: the later ones may be empty
+    _form_pages: dict[str, str]  # a form download's id -> the list page that had its form
 
     def _list_plan(self) -> Iterator[tuple[str, bool]]:
         """Make the steps before the list, and yield (list URL, whether its first page may be
@@ -89,6 +90,25 @@ class BeforeList:
     def _filler(self, period: periods.Period | None) -> Callable[[str], str]:
         """Fill `{year}`, `{month}` and `{username}` in a step's texts."""
         return lambda text: periods.fill(text, period).replace("{username}", self.ctx.username)
+
+    def _form_document(self, record: x.HtmlRecord, page_url: str) -> RemoteDocument:
+        doc = form_document(record, self.spec.documents, page_url)
+        if doc.method == "POST":
+            self._form_pages[doc.id] = page_url  # as many as the list has rows
+        return doc
+
+    def _form_download(self, doc: RemoteDocument) -> tuple[bytes, str | None] | None:
+        """POST a row's form as a browser does, from its list page: portals that check
+        their CSRF token also check that the Referer is their own (Django does)."""
+        page = self._form_pages.get(doc.id)
+        if doc.method != "POST" or page is None:
+            return None
+        same_host = urlsplit(page).netloc == urlsplit(doc.url).netloc
+        headers = {"Referer": page} if same_host else {}
+        response = self.browser.session.post(
+            doc.url, data=list(doc.form), headers=headers, stream=True
+        )
+        return self.ctx.read_body(response), response.headers.get("Content-Type")
 
     def _still_logged_in(self, step: BeforeStep) -> None:
         if self._login_form() is not None:

@@ -28,7 +28,7 @@ from connectors.base import (
 )
 from connectors.form import extract as x
 from connectors.form import periods
-from connectors.form.before import BeforeList, form_document
+from connectors.form.before import BeforeList
 from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.login import OtherLogins
 from connectors.form.loginspec import secret_options
@@ -76,6 +76,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         self.headers = self._install_headers()  # `headers:`, and the login's token
         self.browser.session.hooks["response"].append(self._login_ended)
         self._json = None
+        self._form_pages = {}  # `download: {form}`: the list page of each document's form
         if spec.documents.json is not None:
             login_shown = lambda: self._login_form() is not None  # noqa: E731
             self._json = JsonList(spec.documents, ctx, self._open_json, login_shown, self._changed)
@@ -156,7 +157,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         """Fetch a document (or take it from its JSON row); an HTML page instead of it names
         the option that led there."""
         inline = self._json.inline(doc) if self._json is not None else None
-        data, content_type = (inline, None) if inline is not None else super().download(doc)
+        fetched = (inline, None) if inline is not None else self._form_download(doc)
+        data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):
             if BeautifulSoup(data[: 1 << 20], "html.parser").select_one(_PASSWORD) is not None:
                 raise SessionExpired(f"{self.ctx.portal}: a download showed the login form")
@@ -171,7 +173,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
 
     def _document(self, record: x.HtmlRecord, page_url: str) -> RemoteDocument:
         if self.spec.documents.download_form is not None:  # fetched by submitting its form
-            return form_document(record, self.spec.documents, page_url)
+            return self._form_document(record, page_url)
         return x.to_document(record, self.spec.documents, page_url)
 
     # -- the steps

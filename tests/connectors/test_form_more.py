@@ -83,7 +83,7 @@ class Stadtwerke:
         if request.path == "/invoices":
             return self.invoice_list(request, session)
         if request.path == "/download" and request.method == "POST":
-            return self.download(form, session)
+            return self.download(request, form, session)
         if request.path.startswith("/files/"):
             self.downloads.append({"invoice": request.path[7:].removesuffix(".pdf")})
             return 200, {"Content-Type": "application/pdf"}, pdf(request.path[7:-4])
@@ -120,9 +120,11 @@ class Stadtwerke:
         )
         return html(f"<a class='logout'>Abmelden</a><table class='invoices'>{rows}</table>")
 
-    def download(self, form: dict[str, str], session: Session):
+    def download(self, request: Request, form: dict[str, str], session: Session):
+        """Like Django: the token of the session, sent from a page of this portal."""
         self.downloads.append(form)
-        if form.get("csrf") != session.csrf:
+        referer = request.headers.get("referer", "")
+        if form.get("csrf") != session.csrf or referer.split("/")[2:3] != [request.headers["host"]]:
             return 403, {"Content-Type": "text/html"}, "<!doctype html><p>Ungültige Anfrage</p>"
         return 200, {"Content-Type": "application/pdf"}, pdf(form.get("invoice", ""))
 
