@@ -82,6 +82,12 @@ class Stadtwerke:
             return 303, {"Location": "/home"}, b""
         if request.path == "/invoices":
             return self.invoice_list(request, session)
+        if request.path == "/api/invoices":  # the same list as JSON: {"items": [...]}
+            year = request.query.get("year", [""])[-1]
+            self.years.append(year)
+            items = [{"id": nr, "date": date} for nr, date in self.accounts[session.account]]
+            listed = [item for item in items if item["date"].startswith(year)]
+            return 200, {"Content-Type": "application/json"}, json.dumps({"items": listed})
         if request.path == "/download" and request.method == "POST":
             return self.download(request, form, session)
         if request.path.startswith("/files/"):
@@ -182,6 +188,23 @@ def test_years_that_all_list_nothing_are_portal_changed(setup, portal):
     assert message.startswith("shop: documents.rows: selector 'table.invoices tr' matched nothing")
     assert "documents.empty" in message
     assert portal.years == [str(YEAR)]
+
+
+def test_a_json_list_is_read_one_year_after_the_other(setup, portal):
+    documents = {
+        "type": "json",
+        "pages": "/api/invoices?year={year}",
+        "periods": {"years": 2},
+        "rows": "items",
+        "fields": {"id": "id", "date": "date"},
+        "download": {"url": "/files/{id}.pdf"},
+    }
+    _, docs = setup.documents(documents=documents)
+    assert [d.id for d in docs] == [f"R-{YEAR - 1}-2", f"R-{YEAR - 1}-1"]
+    assert portal.years == [str(YEAR), str(YEAR - 1)]
+    documents["periods"] = {"years": 1}
+    message = setup.listing_fails(documents=documents)
+    assert "documents.rows: path 'items' gave an empty list" in message
 
 
 def test_months_count_back_over_the_turn_of_the_year():
