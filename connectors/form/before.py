@@ -125,6 +125,7 @@ def form_document(record: x.HtmlRecord, spec: ListSpec, page_url: str) -> Remote
     if found is None and soupsieve.match(selector, record.tag):
         found = record.tag
     form = found if found is None or found.name == "form" else found.find_parent("form")
+    button = found if found is not None and found is not form else None  # the one clicked
     value = Value("documents.download.form", selector=selector)
     if form is None:
         raise x.MissingValue(value)
@@ -132,7 +133,7 @@ def form_document(record: x.HtmlRecord, spec: ListSpec, page_url: str) -> Remote
     parts = urlsplit(action)
     if parts.scheme not in ("http", "https"):
         raise x.MissingValue(value, f"leads to {form.get('action')!r}, not a web address")
-    fields = form_fields(form)
+    fields = form_fields(form, button)
     if str(form.get("method") or "get").lower() != "post":  # a GET form: fields in the query
         url = urlunsplit(parts._replace(query=urlencode(fields), fragment=""))
         return x.to_document(record, spec, page_url, url)
@@ -140,9 +141,9 @@ def form_document(record: x.HtmlRecord, spec: ListSpec, page_url: str) -> Remote
     return dataclasses.replace(doc, method="POST", form=fields)
 
 
-def form_fields(form: Tag) -> tuple[tuple[str, str], ...]:
-    """What a browser sends when the form is submitted by its (first) button: hidden inputs
-    (CSRF tokens) included, checked boxes only, never a file."""
+def form_fields(form: Tag, button: Tag | None = None) -> tuple[tuple[str, str], ...]:
+    """What a browser sends when the form is submitted by `button` (default: its first one):
+    hidden inputs (CSRF tokens) included, checked boxes only, never a file."""
     fields: list[tuple[str, str]] = []
     clicked = False
     for tag in form.find_all(["input", "select", "textarea", "button"]):
@@ -151,9 +152,9 @@ def form_fields(form: Tag) -> tuple[tuple[str, str], ...]:
         if not name or tag.has_attr("disabled") or kind in _NEVER_SENT:
             continue
         if kind in _BUTTONS:
-            if not clicked:  # only the button that submits the form is sent
+            if not clicked and (button is None or tag is button):  # only the one clicked
                 fields.append((str(name), str(tag.get("value") or "")))
-            clicked = True
+                clicked = True
         elif kind in ("checkbox", "radio"):
             if tag.has_attr("checked"):
                 fields.append((str(name), str(tag.get("value") or "on")))

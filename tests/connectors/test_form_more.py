@@ -50,6 +50,7 @@ class Stadtwerke:
     """The portal: a login form, a notice, an account switch, one year per list page."""
 
     notice: bool = False  # the list shows a notice until it is accepted
+    one_form: bool = False  # the whole list is one form, a button per row
     accounts: dict[str, list[tuple[str, str]]] = field(default_factory=invoices)
     sessions: dict[str, Session] = field(default_factory=dict)
     years: list[str] = field(default_factory=list)  # the years the list was asked for
@@ -124,6 +125,18 @@ class Stadtwerke:
             for nr, date in self.accounts[session.account]
             if date.startswith(year)
         )
+        if self.one_form:
+            rows = "".join(
+                f"<tr><td class='nr'>{nr}</td><td class='date'>{date}</td><td>"
+                f"<button class='pdf' name='invoice' value='{nr}'>PDF</button></td></tr>"
+                for nr, date in self.accounts[session.account]
+                if date.startswith(year)
+            )
+            return html(
+                "<a class='logout'>Abmelden</a><form method='post' action='/download'>"
+                f"<input type='hidden' name='csrf' value='{session.csrf}'>"
+                f"<table class='invoices'>{rows}</table></form>"
+            )
         return html(f"<a class='logout'>Abmelden</a><table class='invoices'>{rows}</table>")
 
     def download(self, request: Request, form: dict[str, str], session: Session):
@@ -266,6 +279,16 @@ def test_a_download_form_is_posted_with_its_csrf_token(setup, portal):
     [sent] = portal.downloads
     assert sent["invoice"] == f"R-{YEAR - 1}-2" and sent["format"] == "pdf"
     assert sent["csrf"] == next(iter(portal.sessions.values())).csrf
+
+
+def test_in_a_list_that_is_one_form_the_rows_button_is_the_one_clicked(setup, portal):
+    portal.one_form = True
+    connector, docs = setup.documents(documents__download={"form": "button.pdf"})
+    data, _ = connector.download(docs[1])
+    assert data == pdf(f"R-{YEAR - 1}-1")
+    [sent] = portal.downloads
+    assert sent["invoice"] == f"R-{YEAR - 1}-1" and "csrf" in sent
+    assert setup.posts("/download")[0].form()["invoice"] == [f"R-{YEAR - 1}-1"]  # only its own
 
 
 # -- through the runner: a second run downloads nothing new
