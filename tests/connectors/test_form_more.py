@@ -43,6 +43,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_hex(8))
     account: str = "10001"
     notice_seen: bool = False
+    year: str = ""  # the year chosen in the filter form, kept in the session
 
 
 @dataclass
@@ -81,6 +82,16 @@ class Stadtwerke:
             if form.get("csrf") == session.csrf and form.get("customer") in self.accounts:
                 session.account = form["customer"]
             return 303, {"Location": "/home"}, b""
+        if request.path == "/filter" and request.method == "GET":
+            options = "".join(f"<option>{year}</option>" for year in range(YEAR, YEAR - 6, -1))
+            return html(
+                "<form id='filter' method='post' action='/filter'>"
+                f"<input type='hidden' name='csrf' value='{session.csrf}'>"
+                f"<select name='jahr'>{options}</select><button>Anzeigen</button></form>"
+            )
+        if request.path == "/filter":
+            session.year = form["jahr"] if form.get("csrf") == session.csrf else ""
+            return 303, {"Location": "/invoices"}, b""
         if request.path == "/invoices":
             return self.invoice_list(request, session)
         if request.path == "/api/invoices":  # the same list as JSON: {"items": [...]}
@@ -113,7 +124,7 @@ class Stadtwerke:
     def invoice_list(self, request: Request, session: Session):
         if self.notice and not session.notice_seen:
             return html("<a class='logout'>Abmelden</a><p class='notice'>Neue AGB</p>")
-        year = request.query.get("year", [""])[-1]
+        year = request.query.get("year", [session.year])[-1]
         self.years.append(year)
         rows = "".join(
             f"<tr><td class='nr'>{nr}</td><td class='date'>{date}</td>"
@@ -261,6 +272,17 @@ def test_a_step_may_choose_the_period_and_is_then_made_for_each(setup, portal):
     steps = [{"get": "/notice/accept?user={year}"}]
     setup.documents(documents__before=steps, documents__periods={"years": 2})
     assert portal.accepted_by == [str(YEAR), str(YEAR - 1)]
+
+
+def test_a_year_chosen_in_a_filter_form_is_chosen_again_for_each_period(setup, portal):
+    steps = [{"form": "form#filter", "page": "/filter", "fields": {"jahr": "{year}"}}]
+    _, docs = setup.documents(documents__pages="/invoices", documents__before=steps)
+    assert [d.id for d in docs] == [f"R-{YEAR - 1}-2", f"R-{YEAR - 1}-1", f"R-{YEAR - 2}-1"]
+    assert [r.form()["jahr"] for r in setup.posts("/filter")] == [
+        [str(YEAR)],
+        [str(YEAR - 1)],
+        [str(YEAR - 2)],
+    ]
 
 
 # -- downloads through a form in the row
