@@ -266,6 +266,8 @@ def test_a_step_whose_form_is_missing_is_portal_changed_naming_the_step(setup):
     steps = [{**BEFORE[1], "fields": {"kunde": "12345"}}]
     message = setup.listing_fails(documents__before=steps)
     assert "documents.before[0].fields.kunde: no input named 'kunde'" in message
+    message = setup.listing_fails(documents__before=[{"get": "/konto/wechseln"}])
+    assert "documents.before[0].get: HTTP 404 at " in message
 
 
 def test_a_step_may_choose_the_period_and_is_then_made_for_each(setup, portal):
