@@ -172,7 +172,7 @@ class Connector(ABC):
         """
         session = self.ctx.browser.session
         if doc.method == "POST":
-            response = session.post(doc.url, data=dict(doc.form), stream=True)
+            response = session.post(doc.url, data=list(doc.form), stream=True)
         else:
             response = session.get(doc.url, stream=True)
         return self.ctx.read_body(response), response.headers.get("Content-Type")

@@ -27,6 +27,8 @@ from connectors.base import (
     RemoteDocument,
 )
 from connectors.form import extract as x
+from connectors.form import periods
+from connectors.form.before import BeforeList
 from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.login import OtherLogins
 from connectors.form.loginspec import secret_options
@@ -55,7 +57,7 @@ _PROMPTS = {
 }
 
 
-class FormConnector(OtherLogins, Connector):
+class FormConnector(OtherLogins, BeforeList, Connector):
     """A portal described by a login form, an optional code step and lists of documents."""
 
     name = "form"
@@ -74,6 +76,7 @@ class FormConnector(OtherLogins, Connector):
         self.headers = self._install_headers()  # `headers:`, and the login's token
         self.browser.session.hooks["response"].append(self._login_ended)
         self._json = None
+        self._form_pages = {}  # `download: {form}`: the list page of each document's form
         if spec.documents.json is not None:
             login_shown = lambda: self._login_form() is not None  # noqa: E731
             self._json = JsonList(spec.documents, ctx, self._open_json, login_shown, self._changed)
@@ -133,14 +136,17 @@ class FormConnector(OtherLogins, Connector):
         """Yield the documents of every list page, following `next` links."""
         seen: set[str] = set()
         self._listing = True
-        for url in self._list_urls():
+        for url, may_be_empty in self._list_plan():  # the periods, after documents.before
             if self._json is not None:
-                yield from self._json.documents(url, seen)
+                for doc in self._json.documents(url, seen, may_be_empty):
+                    self._listed_any = True
+                    yield doc
                 continue
-            for page_url, records in self._html_list(url):
+            for page_url, records in self._html_list(url, may_be_empty):
+                self._listed_any = self._listed_any or bool(records)
                 for record in records:
                     try:
-                        doc = x.to_document(record, self.spec.documents, page_url)
+                        doc = self._document(record, page_url)
                     except x.MissingValue as e:
                         raise self._changed(str(e), selector=e.value.selector) from None
                     if doc.id not in seen:  # pages that overlap list a document twice
@@ -151,16 +157,24 @@ class FormConnector(OtherLogins, Connector):
         """Fetch a document (or take it from its JSON row); an HTML page instead of it names
         the option that led there."""
         inline = self._json.inline(doc) if self._json is not None else None
-        data, content_type = (inline, None) if inline is not None else super().download(doc)
+        fetched = (inline, None) if inline is not None else self._form_download(doc)
+        data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):
             if BeautifulSoup(data[: 1 << 20], "html.parser").select_one(_PASSWORD) is not None:
                 raise SessionExpired(f"{self.ctx.portal}: a download showed the login form")
-            option = self._json.json.download_option if self._json else "documents.download"
+            option = (
+                self._json.json.download_option if self._json else self.spec.documents.download.path
+            )
             raise DownloadRejected(
                 f"{self.ctx.portal}: the portal sent an HTML page instead of a document for "
                 f"{x.public_url(doc.url)}: check {option}, which must lead to the file itself"
             )
         return data, content_type
+
+    def _document(self, record: x.HtmlRecord, page_url: str) -> RemoteDocument:
+        if self.spec.documents.download_form is not None:  # fetched by submitting its form
+            return self._form_document(record, page_url)
+        return x.to_document(record, self.spec.documents, page_url)
 
     # -- the steps
 
@@ -345,8 +359,11 @@ class FormConnector(OtherLogins, Connector):
             raise self._changed("captcha.image: the image has no src", selector=img.name)
         return self.ctx.ask(CaptchaRequest(image=image, media_type=media_type, retry_message=retry))
 
-    def _html_list(self, url: str) -> Iterator[tuple[str, list[x.Record]]]:
-        """Yield (page URL, rows) for one list page and the pages its `next` links lead to."""
+    def _html_list(
+        self, url: str, may_be_empty: bool = False
+    ) -> Iterator[tuple[str, list[x.Record]]]:
+        """Yield (page URL, rows) for one list page and the pages its `next` links lead to;
+        `may_be_empty`: one period of several, whose first page may list nothing."""
         spec, visited = self.spec.documents, set()
         for number in range(1, spec.max_pages + 1):
             self.ctx.progress(f"reading {x.page_url(url)}")
@@ -355,7 +372,7 @@ class FormConnector(OtherLogins, Connector):
             if self._login_form() is not None:
                 raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
             rows = x.html_rows(self.page, spec.rows)
-            if not rows and number == 1 and not self._shows(spec.empty):
+            if not rows and number == 1 and not may_be_empty and not self._shows(spec.empty):
                 # A changed layout would otherwise pass for "no documents", run after run:
                 # an empty list must be recognised as such (documents.empty).
                 if self._shows(self.spec.login.success):
@@ -388,7 +405,11 @@ class FormConnector(OtherLogins, Connector):
         return page if page is not None else BeautifulSoup("", "html.parser")
 
     def _list_urls(self) -> list[str]:
-        return [urljoin(self.spec.start, page) for page in self.spec.documents.pages]
+        newest = next(periods.each(self.spec.documents.periods))  # the current one, or None
+        return [
+            urljoin(self.spec.start, periods.fill(page, newest))
+            for page in self.spec.documents.pages
+        ]
 
     def _open(self, url: str) -> None:
         """Open a page the description names."""

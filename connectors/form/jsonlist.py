@@ -101,9 +101,12 @@ class JsonList:
             return False
         return isinstance(search(self.spec.rows, data), list)
 
-    def documents(self, url: str, seen: set[str]) -> Iterator[RemoteDocument]:
-        """Yield the new documents of one list and the pages its paging leads to."""
-        for page_url, rows in self.pages(url):
+    def documents(
+        self, url: str, seen: set[str], may_be_empty: bool = False
+    ) -> Iterator[RemoteDocument]:
+        """Yield the new documents of one list and the pages its paging leads to
+        (`may_be_empty`: one period of several, whose first answer may list nothing)."""
+        for page_url, rows in self.pages(url, may_be_empty):
             docs = [self.document(record, page_url) for record in rows]
             new = [doc for doc in docs if doc.id not in seen]
             if not new:  # a portal that ignores the page parameter would else be read again
@@ -190,14 +193,16 @@ class JsonList:
             )
         return response.url, data
 
-    def pages(self, start: str) -> Iterator[tuple[str, list[JsonRecord]]]:
+    def pages(
+        self, start: str, may_be_empty: bool = False
+    ) -> Iterator[tuple[str, list[JsonRecord]]]:
         """Yield (answer URL, rows) of a list, page after page as its paging says."""
         spec, j = self.spec, self.json
         url, visited, offset = start, {urldefrag(start).url}, 0
         for number in range(spec.max_pages):
             self._inline.clear()
             page_url, data = self.answer(self._paged(url, number, offset))
-            rows = self._rows(data, first=number == 0)
+            rows = self._rows(data, first=number == 0, may_be_empty=may_be_empty)
             if not rows:
                 return
             if len(rows) > MAX_ROWS:
@@ -221,12 +226,12 @@ class JsonList:
             visited.add(url)
         logger.warning("%s: stopped after documents.max_pages pages", self.ctx.portal)
 
-    def _rows(self, data: Any, first: bool) -> list[Any]:
+    def _rows(self, data: Any, first: bool, may_be_empty: bool = False) -> list[Any]:
         """The rows of an answer; on the first page, nothing there is a portal changed unless
         the description's `empty` says the list is really empty."""
         spec = self.spec
         rows = search(spec.rows, data)
-        if isinstance(rows, list) and (rows or not first):
+        if isinstance(rows, list) and (rows or not first or may_be_empty):
             return rows
         if rows is None and not first:
             return []  # the last page of some portals has no list at all

@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.form import loginspec as ls
+from connectors.form.beforespec import BeforeStep, is_form_download, read_extras
 from connectors.form.jsonspec import KEYS as JSON_KEYS
 from connectors.form.jsonspec import JsonListSpec, read_json_list
+from connectors.form.periods import PeriodSpec
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
@@ -80,6 +82,9 @@ class ListSpec:
     type: str = "html"
     empty: Probe | None = None  # what the portal shows when it really has no documents
     json: JsonListSpec | None = None  # type json: the download, paging and empty mark of JSON lists
+    periods: PeriodSpec | None = None  # `{year}`/`{month}` in the pages: the last N of them
+    before: tuple[BeforeStep, ...] = ()  # requests after the login, before the list
+    download_form: str | None = None  # the row's form that hands out its document (a POST)
 
 
 @dataclass(frozen=True)
@@ -210,11 +215,15 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
     if isinstance(value, Mapping) and value.get("type") == "json":
         return _json_documents(c, value)
     keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
-    m = c.mapping(value, "documents", keys)
+    m = c.mapping(value, "documents", (*keys, "periods", "before"))
     c.choice(m.get("type"), "documents.type", ("html", "json"))
     pages = _pages(c, m)
     rows = c.selector(m.get("rows"), "documents.rows")
-    download = c.value(m.get("download"), "documents.download", default_attribute="href")
+    extras = read_extras(c, m, pages)  # periods, steps before the list, a download form
+    if is_form_download(m.get("download")):
+        download = Value("documents.download.form", selector=extras["download_form"])
+    else:
+        download = c.value(m.get("download"), "documents.download", default_attribute="href")
     for key in ("pages", "rows", "download"):
         if key not in m and value is not None:
             c.problem(f"documents.{key}", _MISSING[f"documents.{key}"])
@@ -232,6 +241,7 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
         next=c.value(m.get("next"), "documents.next", default_attribute="href"),
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
         empty=c.probe(m.get("empty"), "documents.empty"),
+        **extras,
     )
     return spec if pages and rows is not None and download is not None else None
 
@@ -247,9 +257,10 @@ def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
 
 def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
     """A JSON list (type: json): rows and fields are JMESPath expressions (jsonspec.py)."""
-    m = c.mapping(value, "documents", JSON_KEYS)
+    m = c.mapping(value, "documents", (*JSON_KEYS, "periods", "before"))
     pages = _pages(c, m)
     rows, fields, json = read_json_list(c, m)
+    extras = read_extras(c, m, pages, html=False)  # periods and steps before the list
     for key in ("pages", "rows", "download"):
         if key not in m:
             c.problem(
@@ -264,5 +275,6 @@ def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
         type="json",
         json=json,
+        **extras,
     )
     return spec if pages and rows is not None and json is not None else None
