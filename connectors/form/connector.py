@@ -31,7 +31,7 @@ from connectors.form import periods
 from connectors.form.before import BeforeList
 from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.login import OtherLogins
-from connectors.form.loginspec import secret_options
+from connectors.form.loginspec import PROMPTS, secret_options
 from connectors.form.spec import FormSpec, read_spec
 from connectors.form.values import Probe
 from connectors.form.widgets import Widget, find_widget
@@ -49,12 +49,6 @@ from gmid.errors import (
 logger = logging.getLogger(__name__)
 
 _PASSWORD = 'input[type="password" i]'
-_PROMPTS = {
-    "sms": "Enter the code the portal sent by SMS",
-    "email": "Enter the code the portal sent by e-mail",
-    "app": "Enter the code shown by your authenticator app",
-    "unknown": "Enter the one-time code the portal asks for",
-}
 
 
 class FormConnector(OtherLogins, BeforeList, Connector):
@@ -297,7 +291,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             field = code.field or x.guess_code_field(form)
             if field is None:
                 raise self._changed("code.field: cannot tell which input takes the code")
-            prompt = self._text(code.prompt) or _PROMPTS[code.medium]
+            prompt = self._text(code.prompt) or PROMPTS[code.medium]
             widget = self._widget(form)
             answer = self.ctx.ask(CodeRequest(prompt, code.medium, retry_message=retry))
             filled = self._select(form)

@@ -24,7 +24,7 @@ from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
 
-MEDIA = ("sms", "email", "app", "unknown")
+MEDIA = ls.MEDIA
 FIELDS = ("id", "date", "number", "amount", "title")
 # Values of an option that are planned but not there yet, with what to say: none at present.
 _PLANNED: dict[str, dict[str, str]] = {}
