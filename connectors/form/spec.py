@@ -10,12 +10,14 @@ logins and `headers:` by connectors/form/loginspec.py.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.form import loginspec as ls
+from connectors.form.detailspec import DetailSpec, read_detail
 from connectors.form.jsonspec import KEYS as JSON_KEYS
 from connectors.form.jsonspec import JsonListSpec, read_json_list
 from connectors.form.values import Checker, Probe, Value
@@ -80,6 +82,7 @@ class ListSpec:
     type: str = "html"
     empty: Probe | None = None  # what the portal shows when it really has no documents
     json: JsonListSpec | None = None  # type json: the download, paging and empty mark of JSON lists
+    detail: DetailSpec | None = None  # the page each row links to, where its download is
 
 
 @dataclass(frozen=True)
@@ -207,14 +210,17 @@ def _captcha(c: Checker, value: Any) -> CaptchaSpec | None:
 def _documents(c: Checker, value: Any) -> ListSpec | None:
     if isinstance(value, Mapping) and value.get("type") == "json":
         return _json_documents(c, value)
-    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
+    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty", "detail")
     m = c.mapping(value, "documents", keys)
     c.choice(m.get("type"), "documents.type", ("html", "json"))
     pages = _pages(c, m)
     rows = c.selector(m.get("rows"), "documents.rows")
+    detail, m = _detail(c, m, "html")
     download = c.value(m.get("download"), "documents.download", default_attribute="href")
+    if detail is not None:
+        download = detail.link
     for key in ("pages", "rows", "download"):
-        if key not in m and value is not None:
+        if key not in m and value is not None and not (key == "download" and "detail" in m):
             c.problem(f"documents.{key}", _MISSING[f"documents.{key}"])
     fields: dict[str, Value] = {}
     for name, spec in c.mapping(m.get("fields"), "documents.fields", FIELDS).items():
@@ -230,8 +236,25 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
         next=c.value(m.get("next"), "documents.next", default_attribute="href"),
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
         empty=c.probe(m.get("empty"), "documents.empty"),
+        detail=detail,
     )
     return spec if pages and rows is not None and download is not None else None
+
+
+def _detail(c: Checker, m: Mapping[str, Any], kind: str) -> tuple[DetailSpec | None, Mapping]:
+    """Read `documents.detail`; the list's `download` is then the row's link to that page."""
+    if "detail" not in m:
+        return None, m
+    if "download" in m:
+        c.problem(
+            "documents.download",
+            "give it in documents.detail.download: with a detail page, the row's link to that "
+            "page is documents.detail.link",
+        )
+    detail = read_detail(c, m["detail"], kind)
+    if detail is None:
+        return None, {k: v for k, v in m.items() if k != "download"}
+    return detail, {**m, "download": detail.list_download(kind)}
 
 
 def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
@@ -245,11 +268,14 @@ def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
 
 def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
     """A JSON list (type: json): rows and fields are JMESPath expressions (jsonspec.py)."""
-    m = c.mapping(value, "documents", JSON_KEYS)
+    m = c.mapping(value, "documents", (*JSON_KEYS, "detail"))
     pages = _pages(c, m)
+    detail, m = _detail(c, m, "json")
     rows, fields, json = read_json_list(c, m)
+    if detail is not None and json is not None:  # a row without it names the detail's option
+        json = dataclasses.replace(json, download_path=detail.link)
     for key in ("pages", "rows", "download"):
-        if key not in m:
+        if key not in m and not (key == "download" and "detail" in m):
             c.problem(
                 f"documents.{key}",
                 _MISSING.get(f"documents.{key}:json", _MISSING[f"documents.{key}"]),
@@ -262,5 +288,6 @@ def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
         type="json",
         json=json,
+        detail=detail,
     )
     return spec if pages and rows is not None and json is not None else None
