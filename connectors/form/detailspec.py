@@ -29,12 +29,10 @@ class DetailSpec:
     rows: str | None = None  # each document on the page (None: the page is one document)
     fields: Mapping[str, Value] = field(default_factory=dict)
 
-    def list_download(self, list_type: str) -> Any:
-        """The list's `download:` option that reads this link in a row, as the list reads it."""
+    def json_download(self) -> dict[str, Any]:
+        """A JSON list's `download:` option that reads this link in a row."""
         link = self.link
-        if list_type == "json":
-            return {"path": link.expr, **({"regex": link.regex} if link.regex else {})}
-        return link
+        return {"path": link.expr, **({"regex": link.regex} if link.regex else {})}
 
 
 def read_detail(c: Checker, value: Any, list_type: str) -> DetailSpec | None:

@@ -252,9 +252,10 @@ def _detail(c: Checker, m: Mapping[str, Any], kind: str) -> tuple[DetailSpec | N
             "page is documents.detail.link",
         )
     detail = read_detail(c, m["detail"], kind)
-    if detail is None:
-        return None, {k: v for k, v in m.items() if k != "download"}
-    return detail, {**m, "download": detail.list_download(kind)}
+    rest = {k: v for k, v in m.items() if k != "download"}
+    if detail is None or kind != "json":
+        return detail, rest  # an HTML list reads detail.link as it reads a download link
+    return detail, {**rest, "download": detail.json_download()}
 
 
 def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
