@@ -67,12 +67,12 @@ class Details:
                 self._unread.add(row.id)
                 yield row  # filed before: the runner skips it, the page is not opened
                 return
-            base, records = self._read(row.url)
+            base, records = self._read(row)
             yield self._document(records[0], base, row)
             return
         if self.ctx.known(f"{row.id}/"):
             return  # its documents were filed: the page is not opened again
-        base, records = self._read(row.url)
+        base, records = self._read(row)
         for record in records:  # none: nothing to file yet (asked again next run)
             yield self._document(record, base, row)
 
@@ -82,13 +82,15 @@ class Details:
         if doc.id not in self._unread:
             return doc
         self._unread.discard(doc.id)
-        base, records = self._read(doc.url)
+        base, records = self._read(doc)
         return self._document(records[0], base, doc)
 
-    def _read(self, url: str) -> tuple[str, list[Any]]:
-        """Open a detail page; return its final URL and its documents' records."""
-        detail = self.detail
-        self.ctx.progress(f"reading {x.page_url(url)}")
+    def _read(self, row: RemoteDocument) -> tuple[str, list[Any]]:
+        """Open a row's detail page; return its final URL and its documents' records."""
+        detail, url = self.detail, row.url
+        # not its address: a detail page's (pretix's order pages) may hold the key to it
+        label = row.number or row.title or (row.id if row.id != url else "a row")
+        self.ctx.progress(f"reading the page of {label}")
         response = self._fetch(url, detail.type)
         if detail.type == "json":
             return response.url, self._json_records(response)
