@@ -69,12 +69,8 @@ class Portal:
         return 404, {}, b"not found"
 
     def invoice(self, number: str, date: str, amount: str) -> dict:
-        return {
-            "number": number,
-            "date": date,
-            "total": amount.replace(",", "."),
-            "pdf": f"/files/{number}.pdf",
-        }
+        found = {"number": number, "date": date, "total": amount.replace(",", ".")}
+        return {**found, "pdf": f"/files/{number}.pdf"} if self.links else found
 
     def order_page(self, code: str) -> str:
         items = "".join(
@@ -217,20 +213,67 @@ async def test_a_detail_page_of_one_document_is_opened_for_new_ids_only(tmp_path
     assert portal.downloads == ["/files/R-301.pdf"]
 
 
-@pytest.mark.parametrize("rows", [False, True], ids=["one", "rows"])
-def test_a_detail_page_without_its_link_is_portal_changed_naming_the_option(tmp_path, rows):
+@pytest.mark.parametrize(
+    ("kind", "rows", "expected"),
+    [
+        ("html", False, "documents.detail.download: selector 'a.pdf' matched nothing"),
+        ("html", True, "documents.detail.download: selector 'a.pdf' matched nothing"),
+        ("json", False, "documents.detail.download: path 'invoices[0].pdf' matched nothing"),
+        ("json", True, "documents.detail.download: path 'pdf' matched nothing"),
+    ],
+    ids=["html-one", "html-rows", "json-one", "json-rows"],
+)
+def test_a_detail_page_without_its_link_is_portal_changed_naming_the_option(
+    tmp_path, kind, rows, expected
+):
     portal = Portal(links=False)
     with serve(portal) as served:
         setup = ShopSetup(portal, served.url, served.requests, tmp_path)
-        connector = setup.connector(options=description(served.url, "html", rows=rows))
+        connector = setup.connector(options=description(served.url, kind, rows=rows))
         connector.login()
         with pytest.raises(PortalChanged) as changed:
             list(connector.documents())
     message = str(changed.value)
-    assert "documents.detail.download: selector 'a.pdf' matched nothing" in message
-    assert "/orders/" in message  # on the order page, which is kept
-    assert b"Order" in setup.saved[-1].read_bytes()
+    assert expected in message
+    assert "/orders/A1" in message  # on the order page, which is kept
+    assert b"A1" in setup.saved[-1].read_bytes()
     assert portal.downloads == []
+
+
+def test_a_row_without_its_detail_link_is_portal_changed_naming_the_option(tmp_path):
+    portal = Portal()
+    with serve(portal) as served:
+        setup = ShopSetup(portal, served.url, served.requests, tmp_path)
+        options = description(served.url, "json", rows=True)
+        options["documents"]["detail"]["link"] = {"path": "links.order"}
+        connector = setup.connector(options=options)
+        connector.login()
+        with pytest.raises(PortalChanged) as changed:
+            list(connector.documents())
+    assert "documents.detail.link: path 'links.order' matched nothing" in str(changed.value)
+    assert portal.detail_requests == []
+
+
+async def test_a_filed_document_whose_file_was_deleted_is_fetched_again_through_its_page(
+    tmp_path,
+):
+    portal = Portal()
+
+    def delete_files():
+        for path in (tmp_path / "archive").rglob("*.pdf"):
+            if "R-101" in path.read_bytes().decode(errors="replace"):
+                path.unlink()
+        portal.detail_requests.clear()
+        portal.downloads.clear()
+
+    with serve(portal) as served:
+        options = description(served.url, "html", rows=False)
+        (first, second), _ = await runs(tmp_path, served.url, options, 2, between=delete_files)
+    assert (first.outcome, second.outcome) == ("ok", "ok"), second.message
+    # only the order whose file is gone costs its page again, and its file comes back
+    assert portal.detail_requests == ["/orders/A1"]
+    assert portal.downloads == ["/files/R-101.pdf"]
+    assert [p for p in (tmp_path / "archive").rglob("*.pdf") if b"R-101" in p.read_bytes()]
 
 
 def problems(options: dict) -> dict[str, str]:
