@@ -296,3 +296,17 @@ def test_detail_descriptions_are_checked_with_their_option_paths():
     one = description("https://portal.example", "json", rows=False)
     one["documents"]["detail"]["fields"]["id"] = "code"
     assert "only with detail.rows" in problems(one)["documents.detail.fields.id"]
+
+
+def test_a_document_listed_as_known_is_read_from_its_page_when_downloaded_after_all(tmp_path):
+    portal = Portal(orders={"A1": ORDERS["A1"]})
+    with serve(portal) as served:
+        setup = ShopSetup(portal, served.url, served.requests, tmp_path)
+        connector = setup.connector(options=description(served.url, "html", rows=False))
+        connector.ctx.known = lambda ref: True
+        connector.login()
+        [doc] = list(connector.documents())
+        assert portal.detail_requests == []  # listed without its page
+        data, _ = connector.download(doc)
+    assert data.startswith(b"%PDF") and portal.downloads == ["/files/R-101.pdf"]
+    assert portal.detail_requests == ["/orders/A1"]
