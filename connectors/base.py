@@ -125,6 +125,10 @@ class PortalContext:
     learn_secret: Callable[[str], None] = lambda value: None
     """Tell the run that a value is a secret (a token the portal handed out): it is blanked
     from then on in logs, saved pages and messages, as the password is."""
+    known: Callable[[str], bool] = lambda ref: False
+    """Whether the runner has filed the document of this id (and still has its file), so that
+    a connector can spare the portal requests for it (a detail page); an id ending in "/"
+    asks whether any document whose id starts with it is."""
 
 
 def _no_secret(path: str) -> str:

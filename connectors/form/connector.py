@@ -29,6 +29,7 @@ from connectors.base import (
 from connectors.form import extract as x
 from connectors.form import periods
 from connectors.form.before import BeforeList
+from connectors.form.detail import Details
 from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.login import OtherLogins
 from connectors.form.loginspec import PROMPTS, secret_options
@@ -74,6 +75,11 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         if spec.documents.json is not None:
             login_shown = lambda: self._login_form() is not None  # noqa: E731
             self._json = JsonList(spec.documents, ctx, self._open_json, login_shown, self._changed)
+        self._details = None  # documents.detail: the page each row links to
+        if spec.documents.detail is not None:
+            self._details = Details(
+                spec.documents, ctx, self._open_detail, self._login_in, self._changed
+            )
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -134,7 +140,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             if self._json is not None:
                 for doc in self._json.documents(url, seen, may_be_empty):
                     self._listed_any = True
-                    yield doc
+                    yield from self._expand(doc)
                 continue
             for page_url, records in self._html_list(url, may_be_empty):
                 self._listed_any = self._listed_any or bool(records)
@@ -145,11 +151,20 @@ class FormConnector(OtherLogins, BeforeList, Connector):
                         raise self._changed(str(e), selector=e.value.selector) from None
                     if doc.id not in seen:  # pages that overlap list a document twice
                         seen.add(doc.id)
-                        yield doc
+                        yield from self._expand(doc)
+
+    def _expand(self, row: RemoteDocument) -> Iterator[RemoteDocument]:
+        """The documents of a list row: itself, or those of its detail page."""
+        if self._details is None:
+            yield row
+        else:
+            yield from self._details.expand(row)
 
     def download(self, doc: RemoteDocument) -> tuple[bytes, str | None]:
         """Fetch a document (or take it from its JSON row); an HTML page instead of it names
         the option that led there."""
+        if self._details is not None:
+            doc = self._details.resolve(doc)
         inline = self._json.inline(doc) if self._json is not None else None
         fetched = (inline, None) if inline is not None else self._form_download(doc)
         data, content_type = fetched or super().download(doc)
@@ -159,6 +174,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             option = (
                 self._json.json.download_option if self._json else self.spec.documents.download.path
             )
+            option = "documents.detail.download" if self._details else option
             raise DownloadRejected(
                 f"{self.ctx.portal}: the portal sent an HTML page instead of a document for "
                 f"{x.public_url(doc.url)}: check {option}, which must lead to the file itself"
@@ -415,6 +431,15 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         self._response = self.browser.open(url, headers=ACCEPT)
         self._check_status(x.public_url(url))
         return self._response
+
+    def _open_detail(self, url: str, kind: str) -> requests.Response:
+        """Open a detail page (HTML or JSON) beside the list page, which stays current."""
+        self._response = self.browser.session.get(url, headers=ACCEPT if kind == "json" else None)
+        self._check_status("documents.detail.link")
+        return self._response
+
+    def _login_in(self, page: BeautifulSoup) -> bool:
+        return x.find_form(page, self.spec.login.form, _PASSWORD) is not None
 
     def _submit(self) -> None:
         """Submit the selected form."""

@@ -10,6 +10,7 @@ logins and `headers:` by connectors/form/loginspec.py.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from connectors.form import loginspec as ls
 from connectors.form.beforespec import BeforeStep, is_form_download, read_extras
+from connectors.form.detailspec import DetailSpec, read_detail
 from connectors.form.jsonspec import KEYS as JSON_KEYS
 from connectors.form.jsonspec import JsonListSpec, read_json_list
 from connectors.form.periods import PeriodSpec
@@ -85,6 +87,7 @@ class ListSpec:
     periods: PeriodSpec | None = None  # `{year}`/`{month}` in the pages: the last N of them
     before: tuple[BeforeStep, ...] = ()  # requests after the login, before the list
     download_form: str | None = None  # the row's form that hands out its document (a POST)
+    detail: DetailSpec | None = None  # the page each row links to, where its download is
 
 
 @dataclass(frozen=True)
@@ -214,18 +217,21 @@ def _captcha(c: Checker, value: Any) -> CaptchaSpec | None:
 def _documents(c: Checker, value: Any) -> ListSpec | None:
     if isinstance(value, Mapping) and value.get("type") == "json":
         return _json_documents(c, value)
-    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty")
+    keys = ("type", "pages", "rows", "fields", "download", "next", "max_pages", "empty", "detail")
     m = c.mapping(value, "documents", (*keys, "periods", "before"))
     c.choice(m.get("type"), "documents.type", ("html", "json"))
     pages = _pages(c, m)
     rows = c.selector(m.get("rows"), "documents.rows")
     extras = read_extras(c, m, pages)  # periods, steps before the list, a download form
+    detail, m = _detail(c, m, "html")
     if is_form_download(m.get("download")):
         download = Value("documents.download.form", selector=extras["download_form"])
     else:
         download = c.value(m.get("download"), "documents.download", default_attribute="href")
+    if detail is not None:
+        download = detail.link
     for key in ("pages", "rows", "download"):
-        if key not in m and value is not None:
+        if key not in m and value is not None and not (key == "download" and "detail" in m):
             c.problem(f"documents.{key}", _MISSING[f"documents.{key}"])
     fields: dict[str, Value] = {}
     for name, spec in c.mapping(m.get("fields"), "documents.fields", FIELDS).items():
@@ -242,8 +248,26 @@ def _documents(c: Checker, value: Any) -> ListSpec | None:
         max_pages=c.integer(m.get("max_pages"), "documents.max_pages", 50, 1, 10000),
         empty=c.probe(m.get("empty"), "documents.empty"),
         **extras,
+        detail=detail,
     )
     return spec if pages and rows is not None and download is not None else None
+
+
+def _detail(c: Checker, m: Mapping[str, Any], kind: str) -> tuple[DetailSpec | None, Mapping]:
+    """Read `documents.detail`; the list's `download` is then the row's link to that page."""
+    if "detail" not in m:
+        return None, m
+    if "download" in m:
+        c.problem(
+            "documents.download",
+            "give it in documents.detail.download: with a detail page, the row's link to that "
+            "page is documents.detail.link",
+        )
+    detail = read_detail(c, m["detail"], kind)
+    rest = {k: v for k, v in m.items() if k != "download"}
+    if detail is None or kind != "json":
+        return detail, rest  # an HTML list reads detail.link as it reads a download link
+    return detail, {**rest, "download": detail.json_download()}
 
 
 def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
@@ -257,12 +281,15 @@ def _pages(c: Checker, m: Mapping[str, Any]) -> list[str]:
 
 def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
     """A JSON list (type: json): rows and fields are JMESPath expressions (jsonspec.py)."""
-    m = c.mapping(value, "documents", (*JSON_KEYS, "periods", "before"))
+    m = c.mapping(value, "documents", (*JSON_KEYS, "periods", "before", "detail"))
     pages = _pages(c, m)
+    detail, m = _detail(c, m, "json")
     rows, fields, json = read_json_list(c, m)
     extras = read_extras(c, m, pages, html=False)  # periods and steps before the list
+    if detail is not None and json is not None:  # a row without it names the detail's option
+        json = dataclasses.replace(json, download_path=detail.link)
     for key in ("pages", "rows", "download"):
-        if key not in m:
+        if key not in m and not (key == "download" and "detail" in m):
             c.problem(
                 f"documents.{key}",
                 _MISSING.get(f"documents.{key}:json", _MISSING[f"documents.{key}"]),
@@ -276,5 +303,6 @@ def _json_documents(c: Checker, value: Mapping[str, Any]) -> ListSpec | None:
         type="json",
         json=json,
         **extras,
+        detail=detail,
     )
     return spec if pages and rows is not None and json is not None else None

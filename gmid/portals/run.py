@@ -32,7 +32,7 @@ from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
 from gmid.portals.halt import Halt
 from gmid.portals.redact import Redactor
-from gmid.portals.runlog import filed_ref, record_ref
+from gmid.portals.runlog import filed_ref, filed_refs_under, record_ref
 from gmid.portals.solver import asker, solver_for
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class PortalRun:
                 options=portal.options,
                 secret=self._option_secret,
                 learn_secret=self.redactor.add,
+                known=self._known,
             )
             connector = load_connector(portal.connector)(ctx)
             # Without saved cookies no session can be valid: spare the portal the probe.
@@ -214,6 +215,14 @@ class PortalRun:
                 self.progress("the session expired, logging in again")
                 connector.login()
         raise AssertionError("unreachable")
+
+    def _known(self, ref: str) -> bool:
+        """Whether a document id (or, ending in "/", any id under it) is filed, its file kept."""
+        if ref.endswith("/"):
+            shas = filed_refs_under(self.index, self.portal.name, ref)
+        else:
+            shas = [sha] if (sha := filed_ref(self.index, self.portal.name, ref)) else []
+        return bool(shas) and not any(self.archive.file_gone(sha) for sha in shas)
 
     def _download_new(self, connector) -> int:
         from gmid.portals.web import check_document

@@ -32,6 +32,15 @@ def filed_ref(index: Index, portal: str, ref: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def filed_refs_under(index: Index, portal: str, prefix: str) -> list[str]:
+    """Return the sha256s filed for a portal's document ids that start with `prefix`."""
+    rows = index.query(
+        "SELECT sha256 FROM portal_refs WHERE portal = ? AND substr(ref, 1, ?) = ?",
+        (portal, len(prefix), prefix),
+    )
+    return [row[0] for row in rows]
+
+
 def record_ref(index: Index, portal: str, ref: str, sha256: str) -> None:
     """Remember that a portal's document id is filed (as these bytes)."""
     now = datetime.now(UTC).isoformat()

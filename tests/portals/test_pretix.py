@@ -13,14 +13,15 @@ BeautifulSoup, and so pin down the pages a description of pretix will have to fo
 The order and invoice addresses carry the order's secret: pretix serves them without the login
 too (its design: the links of its order mails).
 
-The last tests run gmid's form connector with a description of today's features: the login
-(with pretix's CSRF token and its refusal) and the order list work; but the invoice link is on
-the order page, not in the list, so the list's link downloads the order's HTML page. A detail
-page step (docs/form-connector.md, "Planned") is what a description of pretix still needs.
+The last tests run gmid's form connector with a description of pretix (the worked example of
+docs/form-connector.md, "Detail pages"): the login with pretix's CSRF token (and its refusal),
+the order list, and each order's page, where its invoices are; through the runner, a second
+run opens no order page.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -35,9 +36,10 @@ from bs4 import BeautifulSoup
 
 from connectors.base import PortalContext
 from connectors.form.connector import FormConnector
-from gmid.errors import DownloadRejected, WrongCredentials
+from gmid.errors import WrongCredentials
 from gmid.portals.web import HttpPolicy, make_browser, read_body
 from tests.support.pretix import Pretix, PretixUnavailable
+from tests.support.runner import started_runner
 
 # The first session on a machine installs pretix (minutes); later ones start it in seconds.
 pytestmark = pytest.mark.timeout(1200)
@@ -123,7 +125,7 @@ def test_the_order_list_needs_the_login(pretix: Pretix):
     assert answer.url.startswith(f"{pretix.organizer_url}/account/login")
 
 
-# -- gmid's form connector, with what it can describe today
+# -- gmid's form connector, with a description of pretix
 
 DESCRIPTION = """\
 start: {url}/account/login
@@ -138,7 +140,14 @@ documents:
     id: {{selector: "h4 a", regex: "([A-Z0-9]{{5}})"}}
     date: {{selector: "time", attribute: datetime, formats: ["%Y-%m-%d %H:%M"]}}
     amount: {{selector: "div.text-right p", regex: "€([0-9.,]+)"}}
-  download: {{selector: "h4 a"}}
+  detail:
+    link: {{selector: "h4 a"}}
+    rows: "li:has(> a[href*='/invoice/'])"
+    fields:
+      id: {{selector: "a", regex: "Invoice ([A-Z0-9-]+)"}}
+      number: {{selector: "a", regex: "Invoice ([A-Z0-9-]+)"}}
+      date: {{regex: "[(]([0-9-]{{10}})[)]"}}
+    download: {{selector: "a"}}
 """
 
 
@@ -169,28 +178,65 @@ def form_connector(server: Pretix, tmp_path: Path, password: str | None = None) 
     return FormConnector(ctx)
 
 
-def test_the_form_connector_logs_in_and_lists_the_orders(pretix: Pretix, tmp_path: Path):
+def test_the_form_connector_reads_each_invoice_from_its_order_page(pretix: Pretix, tmp_path: Path):
     connector = form_connector(pretix, tmp_path)
     assert FormConnector.check_options(connector.ctx.options) == []
     connector.login()  # pretix's real form, with its CSRF token
     docs = list(connector.documents())
     seeded = {o["code"]: o for o in pretix.data["orders"]}
-    assert sorted(d.id for d in docs) == sorted(seeded)
+    # each order's page gives its invoice: known as ORDER/NUMBER, with the order's amount
+    assert sorted(d.id for d in docs) == sorted(f"{c}/{o['invoice']}" for c, o in seeded.items())
     for doc in docs:
-        assert doc.amount == seeded[doc.id]["total"]
-        assert doc.date is not None
-        assert doc.url.endswith(f"/order/{doc.id}/{seeded[doc.id]['secret']}/")
+        order = seeded[doc.id.split("/")[0]]
+        assert doc.number == order["invoice"]
+        assert doc.amount == order["total"]
+        assert doc.date is not None  # the invoice's, shown after its link
+        assert f"/order/{order['code']}/{order['secret']}/invoice/" in doc.url
+    data, content_type = connector.download(docs[0])
+    assert data.startswith(b"%PDF") and content_type == "application/pdf"
 
-    # What the list links is the order's page, not its invoice: the PDF is one page further,
-    # which a description can only say with a detail step (docs/form-connector.md, "Planned").
-    # Until then gmid says so, naming the option that led to the page.
-    with pytest.raises(DownloadRejected) as rejected:
-        connector.download(docs[0])
-    assert "HTML page instead of a document" in str(rejected.value)
-    assert "documents.download" in str(rejected.value)
-    order_page = BeautifulSoup(connector.browser.get(docs[0].url).text, "html.parser")
-    invoice = order_page.select_one("a[href*='/invoice/']")
-    assert seeded[docs[0].id]["invoice"] in invoice.get_text()
+
+RUNNER_CONFIG = """\
+state_dir: {tmp}/state
+archive:
+  dir: {tmp}/archive
+portals:
+  - name: pretix
+    company: Konferenz
+    username: {user}
+    password: {{command: "echo {password}"}}
+    form: {form}
+"""
+
+
+async def test_gmid_files_each_invoice_once_and_a_second_run_opens_no_order_page(
+    pretix: Pretix, tmp_path: Path
+):
+    options = yaml.safe_load(
+        DESCRIPTION.format(url=pretix.organizer_url, organizer=pretix.data["organizer"])
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        RUNNER_CONFIG.format(
+            tmp=tmp_path,
+            user=pretix.data["email"],
+            password=pretix.data["password"],
+            form=json.dumps(options),
+        )
+    )
+    async with started_runner(path) as (runner, _config, index):
+        first = await runner.fetch("pretix")
+        filed = sorted(d.number for d in index.list())
+        runner.events.recent.clear()
+        second = await runner.fetch("pretix")
+        told = [e["data"].get("progress") or "" for e in runner.events.recent]
+        total = index.count()
+    assert (first.outcome, first.new_documents) == ("ok", 3), first.message
+    assert filed == sorted(o["invoice"] for o in pretix.data["orders"])
+    assert (second.outcome, second.new_documents) == ("ok", 0), second.message
+    assert total == 3
+    assert "0 listed, 0 new" in told  # a known order's invoices are not even listed
+    assert not [t for t in told if t.startswith(("reading the page of", "downloading"))], told
 
 
 def test_the_form_connector_reads_pretixs_refusal(pretix: Pretix, tmp_path: Path):
