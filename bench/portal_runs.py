@@ -446,8 +446,7 @@ JSON_PORTAL = """\
 
 def gmid_config(base: str, portals: int, concurrency: int, template: str = PORTAL) -> str:
     entries = "".join(
-        template.format(i=i, base=base, user=USER, password=PASSWORD)
-        for i in range(1, portals + 1)
+        template.format(i=i, base=base, user=USER, password=PASSWORD) for i in range(1, portals + 1)
     )
     return f"portals:\n{entries}runs:\n  concurrency: {concurrency}\n"
 
