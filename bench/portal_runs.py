@@ -23,6 +23,9 @@ and 100 PDFs at /pNN/api/invoices/ID/pdf. gmid (`documents.type: json`) runs the
   (j) the first run, against the latency floor: the least requests the work needs (login page,
       login post and its redirect, every list answer, every document) times 50 ms, one after
       the other in a portal, the portals in waves of runs.concurrency. Target <= 1.15x.
+  (jb) bare: a requests script (subprocess) doing the same logins, list answers and downloads,
+      fsyncing each file, the portals on runs.concurrency threads: what the loopback server,
+      the HTTP client and fsync cost on this machine over the latency alone.
   (j2) the incremental run: 0 document bytes, and no document nor detail request. The server
       counts requests by kind of path, printed for each phase.
 """
@@ -371,12 +374,55 @@ print(time.perf_counter() - start, files)
 """
 
 
-def run_bare(server: PortalServer, portals: int) -> tuple[float, int]:
-    """Run the bare script; return its time and how many files it wrote."""
+BARE_JSON = r"""
+import os, re, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import requests
+
+base, portals, out, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+
+def portal(i):
+    files = 0
+    with requests.Session() as s:
+        page = s.get(f"{base}/p{i:02d}/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = {"csrf": csrf, "email": "bench", "password": "pw"}
+        page = s.post(f"{base}/p{i:02d}/login", data=form).text  # redirected to the landing page
+        assert 'class="logout"' in page, "login failed"
+        url = f"{base}/p{i:02d}/api/invoices"
+        while url:
+            answer = s.get(url, headers={"Accept": "application/json"}).json()
+            for row in answer["data"]["invoices"]:
+                response = s.get(f"{base}/p{i:02d}/api/invoices/{row['id']}/pdf")
+                response.raise_for_status()
+                path = os.path.join(out, row["id"] + ".pdf")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, response.content)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                files += 1
+            url = answer["links"]["next"] and base + answer["links"]["next"]
+    return files
+
+
+start = time.perf_counter()
+with ThreadPoolExecutor(concurrency) as pool:
+    files = sum(pool.map(portal, range(1, portals + 1)))
+print(time.perf_counter() - start, files)
+"""
+
+
+def run_bare(
+    server: PortalServer, portals: int, script: str = BARE, *extra: str
+) -> tuple[float, int]:
+    """Run a bare script; return its time and how many files it wrote."""
     out = Path(tempfile.mkdtemp(prefix="gmid-bare", dir="/tmp"))
     try:
         result = subprocess.run(
-            [sys.executable, "-c", BARE, server.base, str(portals), str(out)],
+            [sys.executable, "-c", script, server.base, str(portals), str(out), *extra],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -560,6 +606,11 @@ def html_part(args: argparse.Namespace) -> None:
     )
 
 
+def over(a: float, b: float) -> float:
+    """a / b, infinite when b is 0 (a run without latency: --latency 0 shows gmid's own cost)."""
+    return a / b if b else math.inf
+
+
 def by_path(figures: dict[str, float], phase: str) -> str:
     prefix = f"{phase}_path_"
     counts = {k.removeprefix(prefix): int(v) for k, v in figures.items() if k.startswith(prefix)}
@@ -585,13 +636,20 @@ def json_part(args: argparse.Namespace) -> None:
     waves = math.ceil(args.portals / args.concurrency)
     floor, floor2 = (need * waves * args.latency for need in (need_first, need_second))
     server = PortalServer(args.portals, docs, args.latency, json_per_page=per)
-    rounds = []
+    rounds, bare_times = [], []
     try:
         for n in range(1, args.rounds + 1):
+            before = server.stats()
+            seconds, files = run_bare(server, args.portals, BARE_JSON, str(args.concurrency))
+            bare = delta(before, server.stats())
+            assert files == args.portals * docs, f"the bare script wrote {files} files"
+            bare_times.append(seconds)
             g = run_gmid(server, args.portals, docs, args.concurrency, JSON_PORTAL)
             rounds.append(g)
             print(
-                f"  round {n}: first {g['first']:.2f} s ({g['first'] / floor:.3f}x the floor; "
+                f"  round {n}: bare {seconds:.2f} s ({over(seconds, floor):.3f}x the floor, "
+                f"{bare['requests']} requests); gmid first {g['first']:.2f} s "
+                f"({over(g['first'], floor):.3f}x the floor; "
                 f"{g['first_requests']:.0f} requests: {by_path(g, 'first')}; daemon CPU "
                 f"{g['first_cpu']:.2f} s), second {g['second']:.2f} s "
                 f"({g['second_requests']:.0f} requests: {by_path(g, 'second')}; "
@@ -601,18 +659,24 @@ def json_part(args: argparse.Namespace) -> None:
     finally:
         server.stop()
     a, a2 = median([g["first"] for g in rounds]), median([g["second"] for g in rounds])
+    b = median(bare_times)
     second_bytes = max(g["second_bytes"] for g in rounds)
     documents2 = max(g.get("second_path_document", 0) for g in rounds)
     details = max(g.get(f"{p}_path_detail", 0) for g in rounds for p in ("first", "second"))
     extra = max(g["first_requests"] for g in rounds) - args.portals * need_first
     print(
+        f"(jb) bare requests, {args.concurrency} threads: {b:6.2f} s  {over(b, floor):.3f}x the "
+        f"floor (what the loopback server, requests and fsync cost over the latency)"
+    )
+    print(
         f"(j) gmid, first run:   {a:6.2f} s  latency floor {floor:.2f} s "
-        f"({args.portals} x {need_first} requests in {waves} waves)  {a / floor:.3f}x the floor "
-        f"(target <= 1.15x: {verdict(a / floor <= 1.15)}); requests beyond the needed: {extra}"
+        f"({args.portals} x {need_first} requests in {waves} waves)  {over(a, floor):.3f}x the "
+        f"floor (target <= 1.15x: {verdict(over(a, floor) <= 1.15)}), a/jb {a / b:.3f}x; "
+        f"requests beyond the needed: {extra}"
     )
     print(
         f"(j2) gmid, second run: {a2:6.2f} s  latency floor {floor2:.2f} s "
-        f"({args.portals} x {need_second} requests)  {a2 / floor2:.2f}x the floor, "
+        f"({args.portals} x {need_second} requests)  {over(a2, floor2):.2f}x the floor, "
         f"a2/a {a2 / a:.1%}; {second_bytes:.0f} document bytes (target 0: "
         f"{verdict(second_bytes == 0)}), {documents2:.0f} document and {details:.0f} detail "
         f"requests (target 0: {verdict(documents2 == 0 and details == 0)})",
