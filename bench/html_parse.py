@@ -3,8 +3,8 @@ HTML5 parsers it could move to.
 
 A generated list page, as portals send them: a head with styles and scripts, a navigation, a
 search form, a table of N invoices (each row with nested spans, data attributes, a menu of
-actions and a hidden detail block) and a pager; about 2.4 KB a row, so 50-200 rows make
-roughly 130-500 KB.
+actions and a hidden detail block) and a pager; about 1.75 KB a row, so 50-200 rows make
+110-370 KB.
 
   (a) gmid: what the form connector does with one list page (connectors/form/connector.py,
       _html_list): mechanicalsoup's parse of the answer (`Browser.add_soup`, which is
