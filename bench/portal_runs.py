@@ -15,6 +15,19 @@ Each round, against the same server:
       first request to the last run's end. Every run must end "ok" with 30 new documents.
   (a2) the same daemon fetches all 20 again: the incremental run. It must download nothing.
 Figures are medians over --rounds. Targets: b/a >= 3, a2/a <= 20 %, 0 document bytes in a2.
+
+The JSON portals (--part json; --part html runs the above alone, the default runs both): 20
+portals on a server of their own, each with the same HTML login form, a landing page, a JSON
+list API (/pNN/api/invoices?page=N, 25 rows an answer, newest first, a `links.next` address)
+and 100 PDFs at /pNN/api/invoices/ID/pdf. gmid (`documents.type: json`) runs them as above:
+  (j) the first run, against the latency floor: the least requests the work needs (login page,
+      login post and its redirect, every list answer, every document) times 50 ms, one after
+      the other in a portal, the portals in waves of runs.concurrency. Target <= 1.15x.
+  (jb) bare: a requests script (subprocess) doing the same logins, list answers and downloads,
+      fsyncing each file, the portals on runs.concurrency threads: what the loopback server,
+      the HTTP client and fsync cost on this machine over the latency alone.
+  (j2) the incremental run: 0 document bytes, and no document nor detail request. The server
+      counts requests by kind of path, printed for each phase.
 """
 
 from __future__ import annotations
@@ -64,8 +77,12 @@ def document(portal: int, doc: int) -> bytes:
 class Portals:
     """The state of every portal; one instance serves every request, from many threads."""
 
-    def __init__(self, portals: int, docs: int):
+    def __init__(self, portals: int, docs: int, json_per_page: int = 0):
         self.portals, self.docs = portals, docs
+        # json_per_page > 0: the list is a JSON API (/pNN/api/invoices?page=N) and the
+        # documents are /pNN/api/invoices/ID/pdf; the HTML list pages are not served.
+        self.json_per_page = json_per_page
+        self.paths: dict[str, int] = {}  # requests by kind of path, see kind_of()
         self.lock = threading.Lock()
         self.csrf: dict[str, str] = {}  # visitor cookie -> token
         self.sessions: dict[str, int] = {}  # session id -> portal number
@@ -98,6 +115,8 @@ class Portals:
             return self.login_page(portal, base, jar.get("visitor"))
         if not logged_in:
             return 303, {"Location": f"{base}/login"}, b""
+        if self.json_per_page:
+            return self.json_route(portal, base, rest, query)
         if rest == "invoices":
             return self.list_page(portal, base, int((query.get("page") or ["1"])[0]))
         if rest.startswith("files/") and rest.endswith(".pdf"):
@@ -110,6 +129,53 @@ class Portals:
                 self.document_bytes += len(pdf)
             return 200, {"Content-Type": "application/pdf"}, pdf
         return 404, {}, b"not found"
+
+    def json_route(self, portal: int, base: str, rest: str, query: dict):
+        """The logged-in routes of a JSON portal: a landing page, the list API, the PDFs."""
+        if rest == "invoices":  # where the login redirects: the page whose script asks the API
+            body = f"""<p><a class="logout" href="{base}/logout">Log out</a></p>
+<div id="app" data-api="{base}/api/invoices"></div>"""
+            return 200, {}, self.page(portal, body)
+        if rest == "api/invoices":
+            return self.json_list(portal, base, int((query.get("page") or ["1"])[0]))
+        prefix, suffix = "api/invoices/", "/pdf"
+        if rest.startswith(prefix) and rest.endswith(suffix):
+            number = rest.removeprefix(prefix).removesuffix(suffix)
+            k = int(number.rpartition("-")[2]) - 1 if number.startswith(f"P{portal:02d}-") else -1
+            if not 0 <= k < self.docs:
+                return 404, {}, b"not found"
+            pdf = document(portal, k)
+            with self.lock:
+                self.documents += 1
+                self.document_bytes += len(pdf)
+            return 200, {"Content-Type": "application/pdf"}, pdf
+        return 404, {}, b"not found"
+
+    def json_list(self, portal: int, base: str, number: int):
+        """One answer of the list API: newest first, json_per_page rows, a next link."""
+        per = self.json_per_page
+        first = (number - 1) * per
+        rows = []
+        for k in reversed(range(max(0, self.docs - first - per), max(0, self.docs - first))):
+            i = self.invoice(portal, k)
+            day, month, year = i["date"].split(".")
+            rows.append(
+                {
+                    "id": i["number"],
+                    "issuedAt": f"{year}-{month}-{day}T10:12:00Z",
+                    "invoiceNumber": i["number"],
+                    "total": {"amountCents": 4000 + 300 * k + 100 * portal, "currency": "EUR"},
+                    "status": "paid",
+                    "links": {"self": f"{base}/api/invoices/{i['number']}"},
+                }
+            )
+        more = self.docs > number * per
+        answer = {
+            "data": {"invoices": rows},
+            "meta": {"total": self.docs, "page": number, "perPage": per},
+            "links": {"next": f"{base}/api/invoices?page={number + 1}" if more else None},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     def login_page(self, portal: int, base: str, visitor: str | None, error: str = ""):
         visitor = visitor or secrets.token_hex(8)
@@ -163,12 +229,30 @@ class Portals:
                 "documents": self.documents,
                 "document_bytes": self.document_bytes,
                 "logins": self.logins,
+                **{f"path_{kind}": n for kind, n in self.paths.items()},
             }
 
 
-def serve(port: int, portals: int, docs: int, latency: float) -> None:
+def kind_of(method: str, path: str) -> str:
+    """The kind of a request, for the counts by path: login page, login post, landing page,
+    list (HTML page or JSON answer), document, detail (one document's own page or answer)."""
+    rest = "/".join(path.strip("/").split("/")[1:])
+    if rest in ("", "login"):
+        return "login_post" if method == "POST" else "login_page"
+    if rest == "invoices":
+        return "landing_or_list"
+    if rest == "api/invoices":
+        return "list"
+    if rest.endswith(".pdf") or rest.endswith("/pdf"):
+        return "document"
+    if rest.startswith("api/invoices/"):
+        return "detail"
+    return "other"
+
+
+def serve(port: int, portals: int, docs: int, latency: float, json_per_page: int = 0) -> None:
     """Serve the portals on 127.0.0.1:port until killed; /_stats answers at once, uncounted."""
-    state = Portals(portals, docs)
+    state = Portals(portals, docs, json_per_page)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real portals do
@@ -189,8 +273,10 @@ def serve(port: int, portals: int, docs: int, latency: float) -> None:
             if url.path == "/_stats":
                 self._send(200, {"Content-Type": "application/json"}, json.dumps(state.stats()))
                 return
+            kind = kind_of(method, url.path)
             with state.lock:
                 state.requests += 1
+                state.paths[kind] = state.paths.get(kind, 0) + 1
             time.sleep(latency)
             form = {k: v[0] for k, v in parse_qs(raw).items()}
             jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
@@ -221,10 +307,10 @@ def serve(port: int, portals: int, docs: int, latency: float) -> None:
 class PortalServer:
     """The portal server in a subprocess, and its counters."""
 
-    def __init__(self, portals: int, docs: int, latency: float):
+    def __init__(self, portals: int, docs: int, latency: float, json_per_page: int = 0):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        args = [str(self.port), str(portals), str(docs), str(latency)]
+        args = [str(self.port), str(portals), str(docs), str(latency), str(json_per_page)]
         self.proc = subprocess.Popen([sys.executable, __file__, "serve", *args], cwd=ROOT)
         deadline = time.monotonic() + 15
         while True:
@@ -248,7 +334,7 @@ class PortalServer:
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {key: after[key] - before[key] for key in after}
+    return {key: after[key] - before.get(key, 0) for key in after}
 
 
 # -- (b) the bare script
@@ -288,12 +374,55 @@ print(time.perf_counter() - start, files)
 """
 
 
-def run_bare(server: PortalServer, portals: int) -> tuple[float, int]:
-    """Run the bare script; return its time and how many files it wrote."""
+BARE_JSON = r"""
+import os, re, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import requests
+
+base, portals, out, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+
+def portal(i):
+    files = 0
+    with requests.Session() as s:
+        page = s.get(f"{base}/p{i:02d}/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = {"csrf": csrf, "email": "bench", "password": "pw"}
+        page = s.post(f"{base}/p{i:02d}/login", data=form).text  # redirected to the landing page
+        assert 'class="logout"' in page, "login failed"
+        url = f"{base}/p{i:02d}/api/invoices"
+        while url:
+            answer = s.get(url, headers={"Accept": "application/json"}).json()
+            for row in answer["data"]["invoices"]:
+                response = s.get(f"{base}/p{i:02d}/api/invoices/{row['id']}/pdf")
+                response.raise_for_status()
+                path = os.path.join(out, row["id"] + ".pdf")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, response.content)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                files += 1
+            url = answer["links"]["next"] and base + answer["links"]["next"]
+    return files
+
+
+start = time.perf_counter()
+with ThreadPoolExecutor(concurrency) as pool:
+    files = sum(pool.map(portal, range(1, portals + 1)))
+print(time.perf_counter() - start, files)
+"""
+
+
+def run_bare(
+    server: PortalServer, portals: int, script: str = BARE, *extra: str
+) -> tuple[float, int]:
+    """Run a bare script; return its time and how many files it wrote."""
     out = Path(tempfile.mkdtemp(prefix="gmid-bare", dir="/tmp"))
     try:
         result = subprocess.run(
-            [sys.executable, "-c", BARE, server.base, str(portals), str(out)],
+            [sys.executable, "-c", script, server.base, str(portals), str(out), *extra],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -334,9 +463,36 @@ PORTAL = """\
 """
 
 
-def gmid_config(base: str, portals: int, concurrency: int) -> str:
+JSON_PORTAL = """\
+  - name: p{i:02d}
+    company: Supplier {i:02d}
+    username: {user}
+    password: {{command: "echo {password}"}}
+    enabled: false
+    form:
+      start: {base}/p{i:02d}/login
+      login:
+        form: "form#login"
+        fields: {{username: email, password: password}}
+        success: {{selector: "a.logout"}}
+        failure: {{selector: ".alert"}}
+      documents:
+        type: json
+        pages: [/p{i:02d}/api/invoices]
+        rows: "data.invoices"
+        fields:
+          id: {{path: id}}
+          date: {{path: issuedAt, regex: "^([0-9-]{{10}})"}}
+          number: {{path: invoiceNumber}}
+          amount: {{path: total.amountCents, cents: true}}
+        download: {{url: "/p{i:02d}/api/invoices/{{id}}/pdf"}}
+        next: {{path: links.next}}
+"""
+
+
+def gmid_config(base: str, portals: int, concurrency: int, template: str = PORTAL) -> str:
     entries = "".join(
-        PORTAL.format(i=i, base=base, user=USER, password=PASSWORD) for i in range(1, portals + 1)
+        template.format(i=i, base=base, user=USER, password=PASSWORD) for i in range(1, portals + 1)
     )
     return f"portals:\n{entries}runs:\n  concurrency: {concurrency}\n"
 
@@ -366,9 +522,11 @@ def check_runs(runs: list, new: int) -> None:
         raise AssertionError(f"{len(bad)} run(s) did not end ok with {new} new: {shown}")
 
 
-def run_gmid(server: PortalServer, portals: int, docs: int, concurrency: int) -> dict[str, float]:
+def run_gmid(
+    server: PortalServer, portals: int, docs: int, concurrency: int, template: str = PORTAL
+) -> dict[str, float]:
     """A fresh daemon: the first run of every portal, then the incremental second run."""
-    daemon = GmidDaemon(gmid_config(server.base, portals, concurrency))
+    daemon = GmidDaemon(gmid_config(server.base, portals, concurrency, template))
     names = [f"p{i:02d}" for i in range(1, portals + 1)]
     try:
         proc = daemon.start()
@@ -384,6 +542,9 @@ def run_gmid(server: PortalServer, portals: int, docs: int, concurrency: int) ->
             figures[f"{phase}_requests"] = served["requests"]
             figures[f"{phase}_bytes"] = served["document_bytes"]
             figures[f"{phase}_logins"] = served["logins"]
+            for key, n in served.items():
+                if key.startswith("path_"):
+                    figures[f"{phase}_{key}"] = n
         archive = daemon.dir / "archive"
         stored = [p for p in archive.rglob("*.pdf") if ".gmid-tmp" not in p.parts]
         assert len(stored) == portals * docs, f"the archive holds {len(stored)} PDFs"
@@ -397,16 +558,10 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--portals", type=int, default=20)
-    parser.add_argument("--docs", type=int, default=30, help="documents per portal")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
-    parser.add_argument("--concurrency", type=int, default=4, help="gmid's runs.concurrency")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def html_part(args: argparse.Namespace) -> None:
+    """The HTML portals: gmid against the bare sequential script."""
     print(
-        f"{args.portals} portals x {args.docs} documents, {args.latency * 1000:.0f} ms per "
+        f"HTML: {args.portals} portals x {args.docs} documents, {args.latency * 1000:.0f} ms per "
         f"request, gmid concurrency {args.concurrency}, {args.rounds} round(s)",
         flush=True,
     )
@@ -446,14 +601,112 @@ def main() -> int:
     print(
         f"(a2) gmid, second run:              {a2:6.2f} s  (latency floor {floor_a2:.2f} s)  "
         f"a2/a {a2 / a:.1%} (target <= 20 %: {verdict(a2 / a <= 0.2)}), "
-        f"{second_bytes:.0f} document bytes (target 0: {verdict(second_bytes == 0)})"
+        f"{second_bytes:.0f} document bytes (target 0: {verdict(second_bytes == 0)})",
+        flush=True,
     )
+
+
+def over(a: float, b: float) -> float:
+    """a / b, infinite when b is 0 (a run without latency: --latency 0 shows gmid's own cost)."""
+    return a / b if b else math.inf
+
+
+def by_path(figures: dict[str, float], phase: str) -> str:
+    prefix = f"{phase}_path_"
+    counts = {k.removeprefix(prefix): int(v) for k, v in figures.items() if k.startswith(prefix)}
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()) if n) or "none"
+
+
+def json_part(args: argparse.Namespace) -> None:
+    """The JSON portals: gmid against the latency floor of the requests the work needs."""
+    docs, per = args.json_docs, args.json_per_page
+    print(
+        f"JSON: {args.portals} portals x {docs} documents, {per} per answer, "
+        f"{args.latency * 1000:.0f} ms per request, gmid concurrency {args.concurrency}, "
+        f"{args.rounds} round(s)",
+        flush=True,
+    )
+    # The requests a portal needs at the least, one after the other: the login page, the
+    # login's post and the page it redirects to, every answer of the list, every document.
+    # The second run, with the session the first one saved, needs the first answer only (it
+    # lists nothing new).
+    login = 3
+    need_first = login + math.ceil(docs / per) + docs
+    need_second = 1
+    waves = math.ceil(args.portals / args.concurrency)
+    floor, floor2 = (need * waves * args.latency for need in (need_first, need_second))
+    server = PortalServer(args.portals, docs, args.latency, json_per_page=per)
+    rounds, bare_times = [], []
+    try:
+        for n in range(1, args.rounds + 1):
+            before = server.stats()
+            seconds, files = run_bare(server, args.portals, BARE_JSON, str(args.concurrency))
+            bare = delta(before, server.stats())
+            assert files == args.portals * docs, f"the bare script wrote {files} files"
+            bare_times.append(seconds)
+            g = run_gmid(server, args.portals, docs, args.concurrency, JSON_PORTAL)
+            rounds.append(g)
+            print(
+                f"  round {n}: bare {seconds:.2f} s ({over(seconds, floor):.3f}x the floor, "
+                f"{bare['requests']} requests); gmid first {g['first']:.2f} s "
+                f"({over(g['first'], floor):.3f}x the floor; "
+                f"{g['first_requests']:.0f} requests: {by_path(g, 'first')}; daemon CPU "
+                f"{g['first_cpu']:.2f} s), second {g['second']:.2f} s "
+                f"({g['second_requests']:.0f} requests: {by_path(g, 'second')}; "
+                f"{g['second_bytes']:.0f} document bytes; daemon CPU {g['second_cpu']:.2f} s)",
+                flush=True,
+            )
+    finally:
+        server.stop()
+    a, a2 = median([g["first"] for g in rounds]), median([g["second"] for g in rounds])
+    b = median(bare_times)
+    second_bytes = max(g["second_bytes"] for g in rounds)
+    documents2 = max(g.get("second_path_document", 0) for g in rounds)
+    details = max(g.get(f"{p}_path_detail", 0) for g in rounds for p in ("first", "second"))
+    extra = max(g["first_requests"] for g in rounds) - args.portals * need_first
+    print(
+        f"(jb) bare requests, {args.concurrency} threads: {b:6.2f} s  {over(b, floor):.3f}x the "
+        f"floor (what the loopback server, requests and fsync cost over the latency)"
+    )
+    print(
+        f"(j) gmid, first run:   {a:6.2f} s  latency floor {floor:.2f} s "
+        f"({args.portals} x {need_first} requests in {waves} waves)  {over(a, floor):.3f}x the "
+        f"floor (target <= 1.15x: {verdict(over(a, floor) <= 1.15)}), a/jb {a / b:.3f}x; "
+        f"requests beyond the needed: {extra}"
+    )
+    print(
+        f"(j2) gmid, second run: {a2:6.2f} s  latency floor {floor2:.2f} s "
+        f"({args.portals} x {need_second} requests)  {over(a2, floor2):.2f}x the floor, "
+        f"a2/a {a2 / a:.1%}; {second_bytes:.0f} document bytes (target 0: "
+        f"{verdict(second_bytes == 0)}), {documents2:.0f} document and {details:.0f} detail "
+        f"requests (target 0: {verdict(documents2 == 0 and details == 0)})",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--part", choices=("html", "json", "both"), default="both", help="which portals to run"
+    )
+    parser.add_argument("--portals", type=int, default=20)
+    parser.add_argument("--docs", type=int, default=30, help="documents per HTML portal")
+    parser.add_argument("--json-docs", type=int, default=100, help="documents per JSON portal")
+    parser.add_argument("--json-per-page", type=int, default=25, help="rows per JSON answer")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="gmid's runs.concurrency")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if args.part in ("html", "both"):
+        html_part(args)
+    if args.part in ("json", "both"):
+        json_part(args)
     return 0
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
-        port, portals, docs, latency = sys.argv[2:6]
-        serve(int(port), int(portals), int(docs), float(latency))
+        port, portals, docs, latency, json_per_page = sys.argv[2:7]
+        serve(int(port), int(portals), int(docs), float(latency), int(json_per_page))
     else:
         sys.exit(main())
