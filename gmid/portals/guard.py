@@ -14,6 +14,8 @@ for streamed downloads.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -47,6 +49,59 @@ def shown_url(url: str | None) -> str:
     return f"{u.scheme}://{u.host}{port}{u.path or ''}"
 
 
+class _Deadlines:
+    """One thread that ends every request past its deadline.
+
+    A timer thread per request cost a thread start for each (about 1 ms: an eighth of a
+    download's time on a fast portal). Watches are kept in a heap by deadline; a finished one
+    leaves it when its deadline comes, or when the heap is purged of them.
+    """
+
+    PURGE = 4096  # entries beyond which the finished ones are swept out at once
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: Watch) -> None:
+        with self._cond:
+            if len(self._heap) >= self.PURGE:
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="gmid-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._cond.notify()  # sooner than the one the thread waits for
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                due = self._next_due()
+            due.expire()  # outside the heap's lock: it takes the watch's own
+
+    def _next_due(self) -> Watch:
+        """Wait for the next watch whose deadline passed unfinished (under the lock)."""
+        while True:
+            while self._heap and self._heap[0][2].finished:
+                heapq.heappop(self._heap)
+            if not self._heap:
+                self._cond.wait()
+                continue
+            wait = self._heap[0][0] - time.monotonic()
+            if wait <= 0:
+                return heapq.heappop(self._heap)[2]
+            self._cond.wait(wait)
+
+
+_deadlines = _Deadlines()
+
+
 class Watch:
     """One request's deadline (time.monotonic()): past it, the request's socket is shut down."""
 
@@ -54,12 +109,10 @@ class Watch:
         self.deadline = deadline
         self.halt = halt
         self.expired = False
+        self.finished = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
-        self._timer.daemon = True
-        self._timer.name = "gmid-deadline"
-        self._timer.start()
+        _deadlines.add(self)
 
     def attach(self, sock: socket.socket | None) -> None:
         """Watch the socket the request goes over (a new one, or a kept-alive one)."""
@@ -70,7 +123,7 @@ class Watch:
 
     def done(self) -> None:
         """The answer is read (or given up): the socket is no longer this request's."""
-        self._timer.cancel()
+        self.finished = True
         with self._lock:
             self._sock = None
         if self.halt is not None:
@@ -82,6 +135,8 @@ class Watch:
 
     def _expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return  # its answer came in time
             self.expired = True
             if self._sock is not None:
                 _shut(self._sock)
