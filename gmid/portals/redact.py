@@ -45,6 +45,7 @@ class Redactor:
     def __init__(self, marker: str = MARKER):
         self.marker = marker
         self._secrets: set[str] = set()
+        self._public: set[str] = set()  # words that stay whole, a secret inside them or not
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
@@ -58,6 +59,13 @@ class Redactor:
             if secret not in self._secrets:
                 self._secrets.add(secret)
                 self._text = self._bytes = None
+
+    def keep(self, *words: str | None) -> None:
+        """Words that are no secret and stay whole: the portal's name, its company, the user
+        name. A password "demo" must not turn the portal demo-energie into "[secret]-energie"."""
+        with self._lock:
+            self._public.update(w for w in words if w and w.strip())
+            self._text = self._bytes = None
 
     def add_totp_secret(self, secret: str | None) -> None:
         """Learn a TOTP secret as configured, and as portals print it: bare or in groups of 4,
@@ -73,14 +81,20 @@ class Redactor:
         if not text:
             return text
         pattern = self._pattern(str)
-        return text if pattern is None else pattern.sub(self.marker, text)
+        return text if pattern is None else pattern.sub(self._blank, text)
 
     def page(self, data: bytes) -> bytes:
         """A page's bytes with every known secret replaced by the marker."""
         if not data:
             return data
         pattern = self._pattern(bytes)
-        return data if pattern is None else pattern.sub(self.marker.encode(), data)
+        return data if pattern is None else pattern.sub(self._blank_bytes, data)
+
+    def _blank(self, match: re.Match[str]) -> str:
+        return match.group(0) if match.lastgroup == "keep" else self.marker
+
+    def _blank_bytes(self, match: re.Match[bytes]) -> bytes:
+        return match.group(0) if match.lastgroup == "keep" else self.marker.encode()
 
     def record(self, record: logging.LogRecord) -> None:
         """Blank the secrets in a log record's message and traceback (before any handler)."""
@@ -103,10 +117,11 @@ class Redactor:
                 return None
             if kind is str:
                 if self._text is None:
-                    self._text = re.compile(_alternatives(self._secrets, raw=False))
+                    self._text = re.compile(_with_kept(self._public, self._secrets, raw=False))
                 return self._text
             if self._bytes is None:
-                self._bytes = re.compile(_alternatives(self._secrets, raw=True).encode("latin-1"))
+                pattern = _with_kept(self._public, self._secrets, raw=True)
+                self._bytes = re.compile(pattern.encode("latin-1", "replace"))
             return self._bytes
 
 
@@ -139,6 +154,18 @@ def _install_factory() -> None:
 
         logging.setLogRecordFactory(factory)
         _factory_installed = True
+
+
+def _with_kept(public: set[str], secrets: set[str], *, raw: bool) -> str:
+    """The secrets' pattern, behind the words kept whole (tried first where a match starts)."""
+    found = _alternatives(secrets, raw=raw)
+    words = [w for w in public if any(secret in w for secret in secrets)]
+    if not words:
+        return found
+    if raw:  # bytes: a word as UTF-8, written one character a byte
+        words = [w.encode().decode("latin-1") for w in words]
+    kept = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return f"(?P<keep>{kept})|{found}"
 
 
 def _alternatives(secrets: set[str], *, raw: bool) -> str:

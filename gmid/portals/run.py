@@ -61,6 +61,8 @@ class PortalRun:
     _cookies: Any = field(default=None, init=False, repr=False)  # the run's cookie jar
 
     def __post_init__(self) -> None:
+        portal = self.portal
+        self.redactor.keep(portal.name, portal.company, portal.username)
         told = self.progress  # progress texts quote the portal (a document's title)
         self.progress = lambda text: told(self.redactor.text(text) or "")
 

@@ -109,3 +109,15 @@ def test_log_records_of_the_run_lose_its_secrets_with_their_traceback(caplog):
     assert PASSWORD not in text and html.escape(PASSWORD) not in text
     assert "the portal said 'Passwort [secret] falsch'" in text
     assert "ValueError: unexpected page: [secret]" in text
+
+
+def test_the_portals_own_name_stays_whole_though_the_password_is_part_of_it():
+    """The demo's password is "demo": its portal demo-energie must not read "[secret]-energie"
+    in the log, while the password alone is still blanked, in text and in pages."""
+    redactor = Redactor()
+    redactor.add("demo")
+    redactor.keep("demo-energie", "Demo Energie", "kunde@example.org")
+    assert redactor.text("demo-energie asks for a code") == "demo-energie asks for a code"
+    assert redactor.text("the password demo is wrong") == "the password [secret] is wrong"
+    page = b"<h1>demo-energie</h1><input name=pw value='demo'>"
+    assert redactor.page(page) == b"<h1>demo-energie</h1><input name=pw value='[secret]'>"
