@@ -31,7 +31,7 @@ from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.challenges.challenge import totp_for
 from gmid.portals.halt import Halt
-from gmid.portals.redact import Redactor
+from gmid.portals.redact import Redactor, logged_without
 from gmid.portals.runlog import filed_ref, filed_refs_under, record_ref
 from gmid.portals.solver import asker, solver_for
 
@@ -187,8 +187,17 @@ class PortalRun:
     def attempt(self, login_only: bool = False) -> tuple[str, str | None, str | None, int]:
         """Do the run: its outcome, message, the portal's words and how many documents are new.
 
-        The words are as the portal gave them: blank them with `redactor` before they go on.
+        The run's secrets are blanked in what it logs meanwhile and in the message and words it
+        returns (the portal may echo what it was sent). A run the daemon's stop ended is
+        "stopped", with no message: the caller says what follows.
         """
+        with logged_without(self.redactor):
+            outcome, message, words, new = self._attempt(login_only)
+        if outcome != "ok" and self.halt is not None and self.halt.event.is_set():
+            return "stopped", None, None, new
+        return outcome, self.redactor.text(message), self.redactor.text(words), new
+
+    def _attempt(self, login_only: bool) -> tuple[str, str | None, str | None, int]:
         try:
             with self.session() as (connector, how):
                 if login_only:

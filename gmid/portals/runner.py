@@ -34,7 +34,6 @@ from gmid.errors import Busy, GmidError, NotFound
 from gmid.events import EventBus
 from gmid.portals.challenges.broker import ChallengeBroker
 from gmid.portals.halt import Halt
-from gmid.portals.redact import logged_without
 from gmid.portals.run import PortalRun
 from gmid.portals.runlog import RunRecord, consecutive_failures, last_runs, record_run
 from gmid.schedule.planner import LastRun
@@ -276,14 +275,11 @@ class PortalRunner:
             deadline=time.monotonic() + self.config.runs.run_timeout,
             halt=self.halt,
         )
-        with logged_without(run.redactor):  # what the run logs, the portal's words included
-            outcome, message, portal_message, new = run.attempt(login_only)
-        # The portal's words may echo what it was sent: the password, a code typed.
-        message, portal_message = run.redactor.text(message), run.redactor.text(portal_message)
-        if outcome != "ok" and self.halt.event.is_set():
+        outcome, message, portal_message, new = run.attempt(login_only)
+        if outcome == "stopped":
             # Neither the portal's doing nor the user's (a code asked was not missed): say so,
             # and the planner tries again after the restart.
-            outcome, message, portal_message = "stopped", STOPPED, None
+            message = STOPPED
         record = RunRecord(
             portal=portal.name,
             started_at=started.isoformat(),

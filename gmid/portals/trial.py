@@ -30,7 +30,6 @@ from gmid.control import protocol as p
 from gmid.errors import Busy, GmidError, PortalError
 from gmid.events import EventBus
 from gmid.portals.halt import Halt
-from gmid.portals.redact import logged_without
 from gmid.portals.run import PortalRun
 
 logger = logging.getLogger(__name__)
@@ -127,15 +126,13 @@ def _try(
         halt=halt,
     )
     try:
-        with logged_without(run.redactor):  # the portal's words may echo the password
-            outcome, message, portal_message, _ = run.attempt(login_only=True)
+        outcome, message, portal_message, _ = run.attempt(login_only=True)
     finally:
         shutil.rmtree(folder / "sessions", ignore_errors=True)  # its cookies log in
-    message, portal_message = run.redactor.text(message), run.redactor.text(portal_message)
     if outcome == "ok":
         message = "the portal accepted the user name and password"
-    if outcome != "ok" and halt is not None and halt.event.is_set():
-        outcome, message, portal_message = "stopped", "stopped when the daemon stopped", None
+    elif outcome == "stopped":
+        message = "stopped when the daemon stopped"
     level = logging.INFO if outcome in ("ok", ASKS_CODE, ASKS_APPROVAL) else logging.WARNING
     logger.log(level, "portal %s: test login before adding: %s", portal.name, outcome)
     return p.RunInfo(
