@@ -437,7 +437,8 @@ def run_bare(
 
 # -- (a) gmid
 
-PORTAL = """\
+# The HTML and the JSON portals log in alike; their lists differ.
+LOGIN = """\
   - name: p{i:02d}
     company: Supplier {i:02d}
     username: {user}
@@ -450,6 +451,11 @@ PORTAL = """\
         fields: {{username: email, password: password}}
         success: {{selector: "a.logout"}}
         failure: {{selector: ".alert"}}
+"""
+
+PORTAL = (
+    LOGIN
+    + """\
       documents:
         pages: [/p{i:02d}/invoices]
         rows: "table.invoices tbody tr"
@@ -461,21 +467,12 @@ PORTAL = """\
         download: {{selector: "a.pdf"}}
         next: {{selector: "a.next"}}
 """
+)
 
 
-JSON_PORTAL = """\
-  - name: p{i:02d}
-    company: Supplier {i:02d}
-    username: {user}
-    password: {{command: "echo {password}"}}
-    enabled: false
-    form:
-      start: {base}/p{i:02d}/login
-      login:
-        form: "form#login"
-        fields: {{username: email, password: password}}
-        success: {{selector: "a.logout"}}
-        failure: {{selector: ".alert"}}
+JSON_PORTAL = (
+    LOGIN
+    + """\
       documents:
         type: json
         pages: [/p{i:02d}/api/invoices]
@@ -488,6 +485,7 @@ JSON_PORTAL = """\
         download: {{url: "/p{i:02d}/api/invoices/{{id}}/pdf"}}
         next: {{path: links.next}}
 """
+)
 
 
 def gmid_config(base: str, portals: int, concurrency: int, template: str = PORTAL) -> str:
