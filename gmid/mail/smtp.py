@@ -17,6 +17,7 @@ how to send it (CRLF), never taken apart at a bare-LF "." line (SMTP smuggling).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import hmac
@@ -97,12 +98,12 @@ class _Handler:
             envelope_from=envelope.mail_from or None,
         )
         try:
-            if envelope.spool.path is None:
-                result = await asyncio.get_running_loop().run_in_executor(listener.executor, work)
-            else:
-                async with listener.big_ingests:  # parsing takes several times a mail's size
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(listener.executor, work)
+            # A mail beyond the spool threshold waits its turn: parsing takes several times
+            # its size.
+            big = envelope.spool.path is not None
+            async with listener.big_ingests if big else contextlib.nullcontext():
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(listener.executor, work)
         except Exception:
             logger.exception("could not store a mail from %s", session.peer)
             return "451 4.3.0 could not store the message, try again later"
