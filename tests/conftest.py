@@ -23,6 +23,7 @@ from gmid.control.client import ControlClient
 from gmid.control.protocol import Status
 from gmid.errors import DaemonNotRunning
 from tests.support.dovecot import Dovecot, dovecot_binary
+from tests.support.needs import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,12 +178,7 @@ def require_dovecot() -> str:
     """The dovecot program, or skip the test (fail it under CI=true) when it is missing."""
     binary = dovecot_binary()
     if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(
-                "dovecot is missing: the IMAP tests need a real server "
-                "(apt-get install dovecot-imapd)"
-            )
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+        unavailable("dovecot is not installed (apt-get install dovecot-imapd)")
     return binary
 
 

@@ -20,6 +20,7 @@ from gmid.config.load import load_config
 from gmid.mail.ingest import Ingestor, Mail
 from tests.support import mails
 from tests.support.mails import invoice_mail, make_pdf
+from tests.support.needs import unavailable
 from tests.support.postfix import Postfix, usable
 
 
@@ -180,9 +181,7 @@ def _fetchmail(dovecot, daemon, home: Path) -> subprocess.CompletedProcess:
     set up as the README says: every mail to one envelope recipient."""
     binary = shutil.which("fetchmail")
     if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("fetchmail is missing: the relay tests need it (apt-get install fetchmail)")
-        pytest.skip("fetchmail is not installed (apt-get install fetchmail)")
+        unavailable("fetchmail is not installed (apt-get install fetchmail)")
     home.mkdir(exist_ok=True)
     rc = home / "fetchmailrc"
     rc.write_text(
@@ -264,11 +263,8 @@ def test_the_same_receipt_twice_in_one_batch_is_kept_once(tmp_path):
 @pytest.fixture
 def postfix(daemon):
     """A private Postfix that relays everything to the daemon's listener."""
-    why = usable()
-    if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Postfix relay tests cannot run: {why}")
-        pytest.skip(why)
+    if (why := usable()) is not None:
+        unavailable(f"Postfix cannot run here: {why}")
     server = Postfix(daemon.smtp_port)
     try:
         yield server.start()
@@ -307,11 +303,8 @@ def test_a_stop_asked_while_postfix_delivers_answers_the_mail_first(daemon_dir):
     """systemd stops gmid while Postfix is in DATA (GMID_FAILPOINT sends the SIGTERM right
     after the mail came in): Postfix hears 250, not a dropped connection ("message may be
     sent more than once"), the mail is filed, and the daemon exits cleanly."""
-    why = usable()
-    if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Postfix relay tests cannot run: {why}")
-        pytest.skip(why)
+    if (why := usable()) is not None:
+        unavailable(f"Postfix cannot run here: {why}")
     daemon_dir.start(env={**os.environ, "GMID_FAILPOINT": "smtp-data:TERM"})
     postfix = Postfix(daemon_dir.smtp_port).start()
     try:
