@@ -1,0 +1,1 @@
+"""Delivery of filed documents to where they are used next (see gmid/deliver/base.py)."""
