@@ -126,13 +126,14 @@ def _destination(
             r.problem(common.get(key), f"{option}.{key}", "must be at least 1s")
     if retry_max < retry:
         r.problem(common.get("retry_max"), f"{option}.retry_max", "must not be less than retry")
+    when = _when(r, common.get("when"), f"{option}.when")
     if len(r.problems) > before or not name:
         return None
     return DestinationConfig(
         name=name,
         type=type_,
         options=options,
-        when=_when(r, common.get("when"), f"{option}.when"),
+        when=when,
         concurrency=min(concurrency, MAX_CONCURRENCY),
         retry=retry,
         retry_max=retry_max,

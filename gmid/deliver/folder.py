@@ -33,17 +33,17 @@ class Options:
     """Where the files go and how they are named."""
 
     dir: Path
-    name: str = DEFAULT_NAME
+    file_name: str = DEFAULT_NAME
     mode: int = 0o640
 
 
 def read_options(r: Reader, node: Node, option: str) -> Options:
-    """Read a folder destination's options: dir, name, mode."""
-    m = r.mapping(node, option, ("dir", "name", "mode"))
+    """Read a folder destination's options: dir, file_name, mode."""
+    m = r.mapping(node, option, ("dir", "file_name", "mode"))
     if is_null(m.get("dir")):
         r.problem(node, f"{option}.dir", "needed: the folder to deliver into")
     folder = r.path(m.get("dir"), f"{option}.dir", Path("/nonexistent"))
-    name = naming.read_template(r, m.get("name"), f"{option}.name", DEFAULT_NAME)
+    file_name = naming.read_template(r, m.get("file_name"), f"{option}.file_name", DEFAULT_NAME)
     mode_text = r.text(m.get("mode"), f"{option}.mode", "0640")
     try:
         mode = int(mode_text, 8)
@@ -52,7 +52,7 @@ def read_options(r: Reader, node: Node, option: str) -> Options:
     except ValueError:
         r.problem(m.get("mode"), f"{option}.mode", "expected file permissions in octal, e.g. 0640")
         mode = 0o640
-    return Options(dir=folder, name=name, mode=mode)
+    return Options(dir=folder, file_name=file_name, mode=mode)
 
 
 def destination(name: str, options: Options) -> FolderDestination:
@@ -70,7 +70,7 @@ class FolderDestination:
     def deliver(self, item: Delivery, deadline: float) -> str:
         """Write the document under its name; return its path."""
         data = item.read()
-        *folders, name = naming.parts(self.options.name, item)
+        *folders, name = naming.parts(self.options.file_name, item)
         try:
             root = os.open(self.options.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:

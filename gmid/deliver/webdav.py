@@ -40,7 +40,7 @@ class Options:
     """The server, the login and the names."""
 
     url: str  # a collection, ending in "/"
-    name: str = DEFAULT_NAME
+    file_name: str = DEFAULT_NAME
     username: str | None = None
     password: SecretRef | None = None
     auth: str = "basic"  # or "digest"
@@ -49,7 +49,7 @@ class Options:
 
 def read_options(r: Reader, node: Node, option: str) -> Options:
     """Read a WebDAV destination's options."""
-    keys = ("url", "name", "username", "password", "auth", "ca_bundle", "allow_http")
+    keys = ("url", "file_name", "username", "password", "auth", "ca_bundle", "allow_http")
     m = r.mapping(node, option, keys)
     url = (r.text(m.get("url"), f"{option}.url") or "").strip()
     allow_http = r.boolean(m.get("allow_http"), f"{option}.allow_http", False)
@@ -79,7 +79,7 @@ def read_options(r: Reader, node: Node, option: str) -> Options:
         r.problem(m["ca_bundle"], f"{option}.ca_bundle", f"{ca_bundle} is not a file")
     return Options(
         url=url if url.endswith("/") else url + "/",
-        name=naming.read_template(r, m.get("name"), f"{option}.name", DEFAULT_NAME),
+        file_name=naming.read_template(r, m.get("file_name"), f"{option}.file_name", DEFAULT_NAME),
         username=username,
         password=password,
         auth=auth,
@@ -135,7 +135,7 @@ class WebDavDestination:
     def deliver(self, item: Delivery, deadline: float) -> str:
         """PUT the document under its name, unless it is there already; return its URL."""
         data = item.read()
-        *folders, name = naming.parts(self.options.name, item)
+        *folders, name = naming.parts(self.options.file_name, item)
         base = self.options.url + "".join(quote(f, safe="") + "/" for f in folders)
         retry = item.attempt > 1
         look = retry  # an earlier try may have sent it, or part of it

@@ -23,7 +23,7 @@ def files(folder: Path) -> dict[str, bytes]:
 def test_a_document_lands_under_its_template_name_once(tmp_path: Path):
     out = tmp_path / "consume"
     out.mkdir()
-    dest = FolderDestination("out", Options(dir=out, name="{company}/{date:%Y}/{name}"))
+    dest = FolderDestination("out", Options(dir=out, file_name="{company}/{date:%Y}/{name}"))
     item = delivery(tmp_path / "archive")
     reference = dest.deliver(item, soon())
     name = "Telekom/2026/2026-03-04 Telekom 4711.pdf"
@@ -54,7 +54,7 @@ def test_a_symlinked_folder_below_the_destination_is_not_followed(tmp_path: Path
     out.mkdir()
     elsewhere.mkdir()
     (out / "Telekom").symlink_to(elsewhere)
-    dest = FolderDestination("out", Options(dir=out, name="{company}/{name}"))
+    dest = FolderDestination("out", Options(dir=out, file_name="{company}/{name}"))
     with pytest.raises(DeliveryFailed, match="symlink"):
         dest.deliver(delivery(tmp_path / "archive"), soon())
     assert list(elsewhere.iterdir()) == []
