@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gmid import failpoints
 from gmid.archive.index import Index
 from gmid.config.deliver import DestinationConfig
 from gmid.deliver import registry
@@ -81,6 +82,17 @@ class Lane:
             self.destination.close()
 
     async def run(self) -> None:
+        """Deliver until stopped; an error of the outbox is logged and tried again later."""
+        while True:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("delivering to %s failed; trying again", self.config.name)
+                await asyncio.sleep(IDLE_LOOK / 4)
+
+    async def _run(self) -> None:
         """Claim due documents while there is room, and wait for a wake or the next due one."""
         name = self.config.name
         while True:
@@ -92,7 +104,8 @@ class Lane:
             elif len(self.busy) > self.config.concurrency:
                 timeout = IDLE_LOOK  # a completion wakes us
             else:
-                claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, self.busy)
+                busy = tuple(self.busy)  # as it is now: the outbox's thread reads it later
+                claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, busy)
                 for one in claimed:
                     self.busy.add(one.document_id)
                     task = asyncio.ensure_future(self._attempt(one))
@@ -100,7 +113,7 @@ class Lane:
                     task.add_done_callback(self.attempts.discard)
                 if claimed:
                     continue
-                due = await self.worker.in_db(self.worker.outbox.next_due, name, self.busy)
+                due = await self.worker.in_db(self.worker.outbox.next_due, name, busy)
                 timeout = IDLE_LOOK if due is None else min(IDLE_LOOK, max(0.0, due - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
@@ -122,7 +135,9 @@ class Lane:
             return None, DeliveryFailed("not a file of the archive", permanent=True)
         deadline = time.monotonic() + self.config.timeout.total_seconds()
         try:
-            return self.destination.deliver(claimed.item, deadline), None
+            reference = self.destination.deliver(claimed.item, deadline)
+            failpoints.hit("deliver-sent")  # delivered; the outbox does not know it yet
+            return reference, None
         except DeliveryFailed as e:
             return None, e
         except Exception as e:
@@ -215,6 +230,7 @@ class DeliveryWorker:
         self._again = True
         while self._again and not self._stopped:
             self._again = False
+            failpoints.hit("deliver-before-queue")  # filed, not queued yet
             try:
                 if await self.in_db(self.outbox.queue_new, self.configs):
                     for lane in self.lanes.values():
