@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 IDLE_LOOK = 60.0  # seconds between looks at the outbox when nothing is due
 FAILURES_BEFORE_HOLD = 3  # failures in a row after which the whole destination pauses
+# Documents taken from the outbox ahead, per thread of a lane: its threads never wait for a
+# look at the outbox, nor for the outcomes before to be written.
+AHEAD = 8
+GATHER = 0.02  # seconds outcomes are gathered into one transaction
 _WAKING = frozenset({"document.added", "events.lost"})
 
 
@@ -48,7 +52,9 @@ class Lane:
 
     def __init__(self, worker: DeliveryWorker, config: DestinationConfig):
         self.worker = worker
-        self.busy: set[int] = set()  # documents claimed whose outcome is not recorded yet
+        self.busy: set[int] = set()  # documents claimed whose attempt has not ended
+        self.ended: set[int] = set()  # attempts ended, not recorded yet: not to claim again
+        self.stopped = False
         self.wake = asyncio.Event()
         self.hold_until = 0.0  # time.time() before which the destination is left alone
         self.failures = 0  # in a row
@@ -75,6 +81,7 @@ class Lane:
         self.wake.set()
 
     def stop(self) -> None:
+        self.stopped = True
         if self.task is not None:
             self.task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -83,28 +90,31 @@ class Lane:
 
     async def run(self) -> None:
         """Deliver until stopped; an error of the outbox is logged and tried again later."""
-        while True:
+        while not self.stopped:
             try:
                 await self._run()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.stopped:  # a wake that came with the stop
+                    return
                 logger.exception("delivering to %s failed; trying again", self.config.name)
                 await asyncio.sleep(IDLE_LOOK / 4)
 
     async def _run(self) -> None:
         """Claim due documents while there is room, and wait for a wake or the next due one."""
         name = self.config.name
-        while True:
+        while not self.stopped:
             self.wake.clear()
             now = time.time()
-            room = 2 * self.config.concurrency - len(self.busy)
+            room = AHEAD * self.config.concurrency - len(self.busy)
             if now < self.hold_until:
                 timeout = self.hold_until - now
-            elif len(self.busy) > self.config.concurrency:
+            elif len(self.busy) >= AHEAD // 2 * self.config.concurrency:
                 timeout = IDLE_LOOK  # a completion wakes us
             else:
-                busy = tuple(self.busy)  # as it is now: the outbox's thread reads it later
+                # As it is now: the outbox's thread reads it later.
+                busy = (*self.busy, *self.ended)
                 claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, busy)
                 for one in claimed:
                     self.busy.add(one.document_id)
@@ -127,7 +137,11 @@ class Lane:
             return
         except asyncio.CancelledError:
             return
+        self.busy.discard(claimed.document_id)
+        self.ended.add(claimed.document_id)
         self.worker.done(self, self._outcome(claimed, *ended))
+        if len(self.busy) < AHEAD // 2 * self.config.concurrency:
+            self.wake.set()  # room for more
 
     def _try(self, claimed: Claimed) -> tuple[str | None, DeliveryFailed | None]:
         """Deliver one document (in a thread of the lane): its reference, or why not."""
@@ -248,6 +262,9 @@ class DeliveryWorker:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
+        # Written a moment late, several at once: a crash meanwhile only means they are tried
+        # again, and found delivered.
+        await asyncio.sleep(GATHER)
         while self._outcomes and not self._stopped:
             batch, self._outcomes = self._outcomes, []
             try:
@@ -255,7 +272,7 @@ class DeliveryWorker:
             except Exception:
                 logger.exception("recording deliveries failed; they are tried again")
             for lane, outcome in batch:
-                lane.busy.discard(outcome.document_id)
+                lane.ended.discard(outcome.document_id)
                 lane.wake.set()
                 self._tell(outcome)
 
