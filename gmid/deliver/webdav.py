@@ -13,6 +13,8 @@ are verified (`ca_bundle` for a private CA); plain http only to this machine unl
 from __future__ import annotations
 
 import hashlib
+import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -110,7 +112,6 @@ class WebDavDestination:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = _USER_AGENT
-            session.verify = str(self.options.ca_bundle) if self.options.ca_bundle else True
             if self.options.username is not None:
                 password = self._secret()
                 session.auth = (
@@ -164,7 +165,13 @@ class WebDavDestination:
             raise DeliveryFailed("did not finish in time")
         try:
             return self._session().request(
-                method, url, timeout=min(left, REQUEST_TIMEOUT), allow_redirects=False, **kwargs
+                method,
+                url,
+                timeout=min(left, REQUEST_TIMEOUT),
+                allow_redirects=False,
+                # Per request: a session's own would lose to $REQUESTS_CA_BUNDLE.
+                verify=str(self.options.ca_bundle) if self.options.ca_bundle else True,
+                **kwargs,
             )
         except requests.exceptions.SSLError as e:
             raise DeliveryFailed(f"TLS: {_cause(e)}") from None
@@ -246,11 +253,14 @@ class WebDavDestination:
 
 
 def _cause(error: Exception) -> str:
-    """The innermost reason of a requests error, without its URL."""
-    while error.__context__ is not None and not isinstance(error, OSError):
-        error = error.__context__  # type: ignore[assignment]
-    text = str(error.args[-1] if error.args else error)
-    return reason(text.split("(Caused by ")[-1].rstrip(")"), 200)
+    """The innermost reason of a requests error, without its URL or object addresses."""
+    inner: object = error.args[0] if error.args else error
+    inner = getattr(inner, "reason", inner)  # urllib3's MaxRetryError
+    while isinstance(inner, Exception) and inner.args and isinstance(inner.args[0], Exception):
+        inner = inner.args[0]
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {inner.verify_message}"
+    return reason(re.sub(r"^<[^>]*>: ", "", str(inner)), 200)
 
 
 def _failure(answer: requests.Response, method: str) -> DeliveryFailed:

@@ -108,9 +108,11 @@ class Lane:
             self.wake.clear()
             now = time.time()
             room = AHEAD * self.config.concurrency - len(self.busy)
+            if self.failures >= FAILURES_BEFORE_HOLD:
+                room = min(room, 1 - len(self.busy))  # after a pause, one tries for all
             if now < self.hold_until:
                 timeout = self.hold_until - now
-            elif len(self.busy) >= AHEAD // 2 * self.config.concurrency:
+            elif room <= 0 or len(self.busy) >= AHEAD // 2 * self.config.concurrency:
                 timeout = IDLE_LOOK  # a completion wakes us
             else:
                 # As it is now: the outbox's thread reads it later.

@@ -161,3 +161,22 @@ def test_gmid_deliver_sends_what_was_filed_before_the_destination_existed(
     unknown = gmid(d, "deliver", "nas", "--all")
     assert unknown.returncode != 0
     assert "no destination 'nas'" in unknown.stderr
+
+
+def test_a_reload_adds_and_changes_destinations(make_daemon, tmp_path: Path):
+    first, second, third = (tmp_path / n for n in ("first", "second", "third"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    d = make_daemon(deliver_section(folder_entry(first, "a"))).start()
+    one = send_invoice(d, 1)
+    wait_for(lambda: len(list(first.iterdir())) == 1)
+    text = d.config.read_text().replace(str(first), str(third))
+    d.config.write_text(text + folder_entry(second, "b"))
+    reloaded = gmid(d, "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    two = send_invoice(d, 2)
+    wait_for(lambda: len(list(second.iterdir())) == 1 and len(list(third.iterdir())) == 1)
+    assert [p.read_bytes() for p in first.iterdir()] == [one]  # as before the reload
+    assert [p.read_bytes() for p in second.iterdir()] == [two]  # new: from now on
+    assert [p.read_bytes() for p in third.iterdir()] == [two]  # a's new folder
+    assert [x.name for x in outbox(d).destinations] == ["a", "b"]
