@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from gmid.config.deliver import DestinationConfig
 from gmid.deliver import registry
 from gmid.deliver.base import DeliveryFailed, Destination, reason
 from gmid.deliver.outbox import Claimed, Entry, Outbox, Outcome
+from gmid.deliver.pool import DaemonThreadPool
 from gmid.errors import NotFound
 from gmid.events import EventBus
 
@@ -66,7 +68,7 @@ class Lane:
         self.config = config
         module = registry.module(config.type)
         self.destination: Destination = module.destination(config.name, config.options)
-        self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="gmid-deliver")
+        self.pool = DaemonThreadPool(config.concurrency, f"gmid-deliver-{config.name}")
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.run())
@@ -77,7 +79,7 @@ class Lane:
         self._use(config)
         self.hold_until, self.failures = 0.0, 0
         old_pool.shutdown(wait=False)
-        asyncio.get_running_loop().run_in_executor(None, _close_after, old_pool, old_destination)
+        threading.Thread(target=_close_after, args=(old_pool, old_destination), daemon=True).start()
         self.wake.set()
 
     def stop(self) -> None:
@@ -184,7 +186,7 @@ class Lane:
         return Outcome(*key, "pending", error=why, next_try=now + wait)
 
 
-def _close_after(pool: ThreadPoolExecutor, destination: Destination) -> None:
+def _close_after(pool: DaemonThreadPool, destination: Destination) -> None:
     pool.shutdown(wait=True)
     destination.close()
 

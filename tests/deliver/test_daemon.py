@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, Daemon, make_daemon_dir
 from tests.support.mails import invoice_mail, make_pdf
+from tests.support.portal_http import serve as http_serve
 from tests.support.webdav import serve
 
 
@@ -180,3 +182,34 @@ def test_a_reload_adds_and_changes_destinations(make_daemon, tmp_path: Path):
     assert [p.read_bytes() for p in second.iterdir()] == [two]  # new: from now on
     assert [p.read_bytes() for p in third.iterdir()] == [two]  # a's new folder
     assert [x.name for x in outbox(d).destinations] == ["a", "b"]
+
+
+def test_a_delivery_hanging_on_a_silent_server_does_not_hold_up_the_stop(make_daemon):
+    with http_serve(silent=True) as silent:
+        d = make_daemon(deliver_section(webdav_entry(silent.url + "/"))).start()
+        send_invoice(d, 1)
+        wait_for(lambda: outbox(d).items)
+        time.sleep(1)  # the PUT is under way, and its server says nothing
+        started = time.monotonic()
+        assert d.stop() == 0
+        assert time.monotonic() - started < 8
+    assert "Traceback" not in d.log_text()
+
+
+def test_a_wrong_password_is_told_without_it_in_the_log_or_the_outbox(
+    make_daemon, tmp_path: Path
+):
+    with serve(tmp_path / "dav", user="gmid", password="the-right-one") as dav:
+        login = "    username: gmid\n    password: {env: GMID_TEST_DAV_PASSWORD}\n"
+        d = make_daemon(deliver_section(webdav_entry(dav.url, extra=login)))
+        d.start(env=os.environ | {"GMID_TEST_DAV_PASSWORD": "wrong-Pa55word"})
+        send_invoice(d, 1)
+        page = wait_for(lambda: (o := outbox(d)).items and o.items[0].error and o)
+        assert "401" in page.items[0].error
+        assert "check username and password" in page.items[0].error
+        shown = gmid(d, "outbox", "--json")
+        assert d.stop() == 0
+    assert "wrong-Pa55word" not in d.log_text() + shown.stdout
+    assert "check username and password" in d.log_text()
+    index = (d.state / "index.sqlite").read_bytes()
+    assert b"wrong-Pa55word" not in index
