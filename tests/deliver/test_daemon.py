@@ -196,9 +196,7 @@ def test_a_delivery_hanging_on_a_silent_server_does_not_hold_up_the_stop(make_da
     assert "Traceback" not in d.log_text()
 
 
-def test_a_wrong_password_is_told_without_it_in_the_log_or_the_outbox(
-    make_daemon, tmp_path: Path
-):
+def test_a_wrong_password_is_told_without_it_in_the_log_or_the_outbox(make_daemon, tmp_path: Path):
     with serve(tmp_path / "dav", user="gmid", password="the-right-one") as dav:
         login = "    username: gmid\n    password: {env: GMID_TEST_DAV_PASSWORD}\n"
         d = make_daemon(deliver_section(webdav_entry(dav.url, extra=login)))
