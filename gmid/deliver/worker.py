@@ -11,12 +11,14 @@ is paused as a whole; a permanent failure stops the retries of that document.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,7 +63,12 @@ class Lane:
         self.hold_until = 0.0  # time.time() before which the destination is left alone
         self.failures = 0  # in a row
         self.task: asyncio.Task | None = None
-        self.attempts: set[asyncio.Task] = set()
+        # Attempts ended in the lane's threads, handed to the loop in batches: one wake-up of
+        # the loop for all that end meanwhile, not one each.
+        self._finished: collections.deque[tuple[Claimed, Future]] = collections.deque()
+        self._handing = False
+        self._hand_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._use(config)
 
     def _use(self, config: DestinationConfig) -> None:
@@ -71,7 +78,8 @@ class Lane:
         self.pool = DaemonThreadPool(config.concurrency, f"gmid-deliver-{config.name}")
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self.run())
+        self._loop = asyncio.get_running_loop()
+        self.task = self._loop.create_task(self.run())
 
     def replace(self, config: DestinationConfig) -> None:
         """Deliver with a changed config from now on; what is on its way ends as it began."""
@@ -121,10 +129,7 @@ class Lane:
                 busy = (*self.busy, *self.ended)
                 claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, busy)
                 for one in claimed:
-                    self.busy.add(one.document_id)
-                    task = asyncio.ensure_future(self._attempt(one))
-                    self.attempts.add(task)
-                    task.add_done_callback(self.attempts.discard)
+                    self._submit(one)
                 if claimed:
                     continue
                 due = await self.worker.in_db(self.worker.outbox.next_due, name, busy)
@@ -132,18 +137,35 @@ class Lane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
 
-    async def _attempt(self, claimed: Claimed) -> None:
-        loop = asyncio.get_running_loop()
+    def _submit(self, claimed: Claimed) -> None:
         try:
-            ended = await loop.run_in_executor(self.pool, self._try, claimed)
-        except RuntimeError:  # the pool was shut down (a stop, a reload): tried again later
+            future = self.pool.submit(self._try, claimed)
+        except RuntimeError:  # the pool was shut down (a stop): tried again later
+            return
+        self.busy.add(claimed.document_id)
+        future.add_done_callback(functools.partial(self._ended, claimed))
+
+    def _ended(self, claimed: Claimed, future: Future) -> None:
+        """An attempt ended (in a thread of the lane): hand it to the loop."""
+        with self._hand_lock:
+            self._finished.append((claimed, future))
+            if self._handing or self._loop is None:
+                return
+            self._handing = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the daemon has stopped
+            self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        """Take the attempts that ended (on the loop)."""
+        with self._hand_lock:
+            self._handing = False
+            ended, self._finished = self._finished, collections.deque()
+        for claimed, future in ended:
             self.busy.discard(claimed.document_id)
-            return
-        except asyncio.CancelledError:
-            return
-        self.busy.discard(claimed.document_id)
-        self.ended.add(claimed.document_id)
-        self.worker.done(self, self._outcome(claimed, *ended))
+            if future.cancelled() or self.stopped:
+                continue  # cut off by a stop or a reload: tried again later
+            self.ended.add(claimed.document_id)
+            self.worker.done(self, self._outcome(claimed, *future.result()))
         if len(self.busy) < AHEAD // 2 * self.config.concurrency:
             self.wake.set()  # room for more
 
