@@ -116,6 +116,8 @@ class Outbox:
                 f"SELECT {self._columns} FROM documents WHERE id > ? ORDER BY id LIMIT ?",
                 (last, BATCH),
             ).fetchall()
+            if not rows:
+                return 0, False
             added = 0
             now = _now()
             for doc in rows:
