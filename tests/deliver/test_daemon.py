@@ -128,10 +128,12 @@ def test_a_destination_that_is_down_keeps_documents_pending_until_it_is_back(
 def test_a_document_refused_for_good_is_failed_with_the_destination_s_words(
     make_daemon, tmp_path: Path
 ):
-    refuse = "    command: \"echo 'not an invoice we book' >&2; exit 65\"\n"
+    refuse = "    command: \"echo 'not an invoice we book' >&2; exit 65\"\n    retry: 1s\n"
     d = make_daemon(deliver_section(f"  - name: books\n    type: command\n{refuse}")).start()
     send_invoice(d, 1)
     page = wait_for(lambda: (o := outbox(d)).destinations[0].failed == 1 and o)
+    time.sleep(2.5)  # more than retry: a refusal for good is not tried again
+    page = outbox(d)
     assert [(i.state, i.attempts, i.error) for i in page.items] == [
         ("failed", 1, "not an invoice we book")
     ]
