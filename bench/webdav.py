@@ -4,9 +4,11 @@
 the same run, into a fresh folder of one WebDAV server (wsgidav on cheroot, its own process,
 tests/support/webdav.py) each round:
 (a) gmid: `deliver.queue --all` for a destination with `concurrency: 4`, timed until the outbox
-    says all 1,000 are done (claimed, PUT with If-None-Match, recorded in the index);
+    says all 1,000 are done (claimed, PUT with If-None-Match, recorded in the index; looked at
+    every 50 ms, so the time is up to 50 ms long);
 (b) bare: requests, 4 threads with a Session each, PUT of the same files, nothing recorded.
-Throughput is documents per second; the figures are medians over --rounds. Target: a/b >= 0.8.
+Each goes first every other round. Throughput is documents per second; the figures are medians
+over --rounds, and the median of the rounds' own ratios. Target: a/b >= 0.8.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gmid.control.client import ControlClient
 from tests.support.webdav import serve
 
 CONCURRENCY = 4
+POLL = 0.05  # seconds between two looks at the outbox
 
 
 def destinations(url: str, rounds: int) -> str:
@@ -48,22 +51,18 @@ async def run_gmid(socket: Path, round_: int, expected: int) -> float:
     """Queue every document for this round's destination; documents/s until all are done."""
     name = f"round{round_}"
     async with await ControlClient.connect(socket) as client:
-        # Counted by the daemon's events, not by asking it: asking costs the daemon time too.
-        events = await client.subscribe(["delivery.done", "delivery.failed", "events.lost"])
         start = time.perf_counter()
         queued = await client.deliver(name)
         assert queued.queued == expected, queued
-        done = 0
-        async for event in events:
-            if event.type == "events.lost":
-                raise RuntimeError("events lost: the count is off")
-            assert event.type == "delivery.done", event
-            done += event.data["destination"] == name
-            if done == expected:
+        # Asked every POLL seconds (not told of each document: that costs the daemon and this
+        # process time the bare client does not spend); the end is seen up to POLL late.
+        while True:
+            page = await client.outbox(destination=name, limit=1)
+            info = next(d for d in page.destinations if d.name == name)
+            if info.done + info.failed == expected:
                 break
+            await asyncio.sleep(POLL)
         elapsed = time.perf_counter() - start
-        page = await client.outbox(destination=name, limit=1)
-        info = next(d for d in page.destinations if d.name == name)
         assert (info.done, info.failed) == (expected, 0), info
         return expected / elapsed
 
@@ -113,8 +112,12 @@ def main() -> int:
                 for i in range(args.rounds):
                     for folder in (f"gmid{i}/", f"bare{i}/"):
                         requests.request("MKCOL", dav.url + folder, timeout=10)
+                    # Each goes first every other round: neither has the warmer server.
+                    if i % 2:
+                        gmid_rates.append(asyncio.run(run_gmid(daemon.socket, i, len(files))))
                     bare_rates.append(run_bare(f"{dav.url}bare{i}/", files))
-                    gmid_rates.append(asyncio.run(run_gmid(daemon.socket, i, len(files))))
+                    if not i % 2:
+                        gmid_rates.append(asyncio.run(run_gmid(daemon.socket, i, len(files))))
                     for folder in (f"gmid{i}", f"bare{i}"):
                         assert len(list((dav.root / folder).iterdir())) == len(files), folder
                         shutil.rmtree(dav.root / folder)
