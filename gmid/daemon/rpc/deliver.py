@@ -68,7 +68,9 @@ async def outbox_list(s: Services, params: Params, conn: Connection) -> p.Outbox
         )
         for name, lane in worker.lanes.items()
     ]
-    return p.OutboxPage(destinations=infos, items=[_item(entry) for entry in entries])
+    # Rows of a destination no longer in the config wait for it to come back: not shown.
+    items = [_item(entry) for entry in entries if entry.destination in worker.lanes]
+    return p.OutboxPage(destinations=infos, items=items)
 
 
 def _now() -> float:
