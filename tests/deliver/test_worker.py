@@ -11,7 +11,8 @@ from pathlib import Path
 from gmid.archive.index import Index
 from gmid.config.deliver import DestinationConfig
 from gmid.deliver import command
-from gmid.deliver.worker import FAILURES_BEFORE_HOLD, DeliveryWorker, pause
+from gmid.deliver.lane import FAILURES_BEFORE_HOLD, pause
+from gmid.deliver.worker import DeliveryWorker
 from gmid.events import EventBus
 
 
