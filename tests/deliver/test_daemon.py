@@ -155,6 +155,11 @@ def test_gmid_deliver_sends_what_was_filed_before_the_destination_existed(
     after = send_invoice(d, 7)
     wait_for(lambda: len(list(inbox.iterdir())) == 1)
     assert [p.read_bytes() for p in inbox.iterdir()] == [after]
+    later = gmid(d, "deliver", "inbox", "--since", "2999-01-01")
+    assert "inbox: 0 documents queued" in later.stdout, later.stderr
+    wrong = gmid(d, "deliver", "inbox", "--since", "yesterday")
+    assert wrong.returncode != 0
+    assert "since must be a date like 2026-01-31" in wrong.stderr
     done = gmid(d, "deliver", "inbox", "--all")
     assert done.returncode == 0, done.stderr
     assert "inbox: 3 documents queued" in done.stdout
