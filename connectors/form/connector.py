@@ -27,7 +27,7 @@ from connectors.base import (
     RemoteDocument,
 )
 from connectors.form import extract as x
-from connectors.form import periods
+from connectors.form import periods, trace
 from connectors.form.before import BeforeList
 from connectors.form.detail import Details
 from connectors.form.jsonlist import ACCEPT, JsonList
@@ -70,6 +70,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         self._listing = False  # a 401 now means the login ended (the token expired)
         self.headers = self._install_headers()  # `headers:`, and the login's token
         self.browser.session.hooks["response"].append(self._login_ended)
+        trace.watch(ctx, self.browser.session)
         self._json = None
         self._form_pages = {}  # `download: {form}`: the list page of each document's form
         if spec.documents.json is not None:
@@ -195,6 +196,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         """
         login = self.spec.login
         form = self._login_form()
+        looked = login.form or "a form with a password input"
+        trace.matched(self.ctx, "login.form", looked, [form] if form else [], self.browser.url)
         if form is None:
             what = f"login.form: selector {login.form!r}" if login.form else "login.form"
             raise self._changed(f"{what} found no login form", selector=login.form or _PASSWORD)
@@ -204,6 +207,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         if user is None or password is None:
             missing = "username" if user is None else "password"
             raise self._changed(f"login.fields.{missing}: cannot tell which input takes it")
+        trace.note(self.ctx, f"login.fields: user name in {user!r}, password in {password!r}")
         self._set(filled, user, self.ctx.username, "login.fields.username")
         self._set(filled, password, self.ctx.password(), "login.fields.password")
         for name, value in login.static:
@@ -299,6 +303,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         for _ in range(code.attempts):
             has = f'input[name="{_quoted(code.field)}"]' if code.field else "input"
             form = x.find_form(self.page, code.form, has)
+            trace.matched(self.ctx, "code.form", code.form or has, [form] if form else [])
             if form is None:
                 raise self._changed(
                     f"code.form: selector {code.form!r} found no form on the code page",
@@ -382,6 +387,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             if self._login_form() is not None:
                 raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
             rows = x.html_rows(self.page, spec.rows)
+            fields = trace.values(spec)
+            trace.rows(self.ctx, "documents.rows", spec.rows, rows, fields, self.browser.url)
             if not rows and number == 1 and not may_be_empty and not self._shows(spec.empty):
                 # A changed layout would otherwise pass for "no documents", run after run:
                 # an empty list must be recognised as such (documents.empty).
@@ -398,6 +405,9 @@ class FormConnector(OtherLogins, BeforeList, Connector):
                 )
             yield self.browser.url, rows
             href = x.read(x.HtmlRecord(self.page), spec.next) if spec.next else None
+            if spec.next is not None:
+                found = [href] if href else []
+                trace.matched(self.ctx, "documents.next", spec.next.selector, found)
             if href is None:
                 return
             # "#" or "?page=3#top" lead back to a page already read: the end of the list.
@@ -489,9 +499,11 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         return (success is None or self._shows(success)) and self._login_form() is None
 
     def _shows(self, probe: Probe | None) -> bool:
+        trace.probe(self.ctx, probe, self.page, self.browser.url)
         return x.matches(self.page, self.browser.url, probe)
 
     def _text(self, probe: Probe | None) -> str | None:
+        trace.probe(self.ctx, probe, self.page, self.browser.url)
         return x.probe_text(self.page, self.browser.url, probe)
 
     def _success_missed(self) -> str:

@@ -22,6 +22,7 @@ from bs4 import BeautifulSoup
 
 from connectors.base import RemoteDocument
 from connectors.form import extract as x
+from connectors.form import trace
 from connectors.form.jsonlist import JsonRecord
 from connectors.form.jsonspec import search
 from connectors.form.spec import ListSpec
@@ -87,6 +88,13 @@ class Details:
 
     def _read(self, row: RemoteDocument) -> tuple[str, list[Any]]:
         """Open a row's detail page; return its final URL and its documents' records."""
+        url, records = self._records(row)
+        option = "documents.detail.rows" if self.detail.rows else "documents.detail"
+        expr = self.detail.rows or "(the page)"
+        trace.rows(self.ctx, option, expr, records, trace.values(self._page_spec), url)
+        return url, records
+
+    def _records(self, row: RemoteDocument) -> tuple[str, list[Any]]:
         detail, url = self.detail, row.url
         # not its address: a detail page's (pretix's order pages) may hold the key to it
         label = row.number or row.title or (row.id if row.id != url else "a row")
