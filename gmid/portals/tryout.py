@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,14 @@ def try_portal(
     into: Path | None = None,
     rows: int = TRY_ROWS,
 ) -> p.TryReport:
-    """Try a portal's login and list step by step; download `download` documents (blocks)."""
+    """Try a portal's login and list step by step; download `download` documents (blocks).
+
+    Its progress and end are published as a test login's are (`test: true`, and `trial:
+    true`): a client that answered its code hears how the portal took it, and the portal's
+    last run stays as it was.
+    """
+    mark = {"portal": portal.name, "test": True, "trial": True}
+    started = datetime.now(UTC)
     with one_trial(portal.name):
         folder = trial_folder(config, portal.name)
         target = downloads_dir(config, folder, into) if download else None
@@ -111,7 +119,7 @@ def try_portal(
             index,
             broker,
             events,
-            progress=lambda text: None,  # the steps tell more
+            progress=lambda text: events.publish("portal.progress", progress=text, **mark),
             deadline=time.monotonic() + config.runs.run_timeout,
             halt=halt,
             trace=steps,
@@ -122,8 +130,19 @@ def try_portal(
         finally:
             shutil.rmtree(folder / "sessions", ignore_errors=True)  # its cookies log in
     stopped = halt is not None and halt.event.is_set()
-    logger.info("portal %s: tried: %s", portal.name, "stopped" if stopped else "done")
-    return _report(portal, run.redactor, steps, found, target, stopped)
+    report = _report(portal, run.redactor, steps, found, target, stopped)
+    logger.info("portal %s: tried: %s", portal.name, report.outcome)
+    events.publish(
+        "portal.finished",
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        outcome=report.outcome,
+        message=f"trial: {report.message}" if report.message else "trial",
+        portal_message=report.portal_message,
+        manual=True,
+        **mark,
+    )
+    return report
 
 
 def downloads_dir(config: Config, folder: Path, into: Path | None) -> Path:

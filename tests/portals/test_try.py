@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,19 +44,24 @@ def _entry(name: str, description: str, url: str, password: str = shop.PASSWORD)
 
 @pytest.fixture(scope="module")
 def portals():
-    with serve(EchoShop()) as html, serve(api.Api()) as json_api:
-        yield html, json_api
+    with (
+        serve(EchoShop()) as html,
+        serve(api.Api()) as json_api,
+        serve(shop.Shop(code=True)) as otp,
+    ):
+        yield html, json_api, otp
 
 
 @pytest.fixture(scope="module")
 def daemon(portals):
-    html, json_api = portals
+    html, json_api, otp = portals
     broken = shop.DESCRIPTION.replace("table.invoices tbody tr", "table.bills tbody tr")
     entries = [
         _entry("shop", shop.DESCRIPTION, html.url),
         _entry("broken", broken, html.url),
         _entry("wrongpw", shop.DESCRIPTION, html.url, password=ECHOED),
         _entry("api", api.DESCRIPTION, json_api.url),
+        _entry("otp", shop.DESCRIPTION, otp.url),
     ]
     d = make_daemon_dir(extra=yaml.safe_dump({"portals": entries}, sort_keys=False)).start()
     yield d
@@ -180,3 +186,39 @@ def test_a_disabled_draft_can_be_tried_and_json_output_has_the_steps(daemon):
     kinds = {step["kind"] for step in report["steps"]}
     assert {"request", "match", "note"} <= kinds
     assert shop.PASSWORD not in out
+
+
+def test_a_code_the_portal_asks_for_is_asked_of_the_user(daemon):
+    trial = subprocess.Popen(
+        [sys.executable, "-m", "gmid", "try", "--socket", str(daemon.socket), "otp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (pending := daemon.call(lambda c: c.challenges())):
+            assert trial.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert pending[0].portal == "otp" and pending[0].kind == "code"
+        answered = gmid(daemon, "code", "otp", shop.CODE)
+        assert answered.returncode == 0, answered.stdout + answered.stderr
+        assert answered.stdout.startswith("otp: the portal took the code;"), answered.stdout
+        out, err = trial.communicate(timeout=30)
+    finally:
+        trial.kill()
+    assert trial.returncode == 0, out + err
+    # not on a terminal, the trial says what the portal asks and how to answer
+    assert "otp: code (sms): Wir haben einen Code an +49 *** 12 gesendet." in err
+    assert "answer with: gmid code otp ANSWER" in err
+    assert "code.form  form#otp: 1 match" in out
+    assert "5 documents listed:" in out
+    assert shop.CODE not in out + err
+
+
+def test_an_unknown_portal_is_named_with_the_known_ones(daemon):
+    code, out = tried(daemon, "nosuch")
+    assert code != 0
+    assert "no portal named 'nosuch' (known: shop, broken, wrongpw, api, otp)" in out
