@@ -31,6 +31,17 @@ class EchoShop(shop.Shop):
         return super().login(request)
 
 
+# The API portal's HTML list, whose "PDF" links lead to a help page.
+NO_PDF = """\
+start: {url}/login
+login: {{success: {{selector: "a.logout"}}, failure: {{selector: ".error"}}}}
+documents:
+  pages: [/list.html]
+  rows: "table tr"
+  download: {{selector: "a.pdf"}}
+"""
+
+
 def _entry(name: str, description: str, url: str, password: str = shop.PASSWORD) -> dict:
     return {
         "name": name,
@@ -62,6 +73,7 @@ def daemon(portals):
         _entry("wrongpw", shop.DESCRIPTION, html.url, password=ECHOED),
         _entry("api", api.DESCRIPTION, json_api.url),
         _entry("otp", shop.DESCRIPTION, otp.url),
+        _entry("nopdf", NO_PDF, json_api.url),
     ]
     d = make_daemon_dir(extra=yaml.safe_dump({"portals": entries}, sort_keys=False)).start()
     yield d
@@ -221,4 +233,14 @@ def test_a_code_the_portal_asks_for_is_asked_of_the_user(daemon):
 def test_an_unknown_portal_is_named_with_the_known_ones(daemon):
     code, out = tried(daemon, "nosuch")
     assert code != 0
-    assert "no portal named 'nosuch' (known: shop, broken, wrongpw, api, otp)" in out
+    assert "no portal named 'nosuch' (known: shop, broken, wrongpw, api, otp, nopdf)" in out
+
+
+def test_a_page_where_a_document_was_expected_names_the_option(daemon, tmp_path):
+    into = tmp_path / "tried"
+    code, out = tried(daemon, "nopdf", "--download", "1", "--into", str(into))
+    assert code == 4
+    assert "documents.download  a.pdf: 1 of 1 rows  «/help»" in out
+    assert "the portal sent an HTML page instead of a document" in out
+    assert "the option to change: documents.download" in out
+    assert not list(into.iterdir())  # made, and left empty
