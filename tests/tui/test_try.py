@@ -51,6 +51,8 @@ async def test_try_in_the_portal_dialog_asks_the_code_and_shows_the_trace(daemon
             app.screen.query_one("#prompt-text").render()
         )
         [trial] = [screen for screen in app.screen_stack if isinstance(screen, TryScreen)]
+        # meanwhile the trial says what it is doing
+        await until(pilot, lambda: "logging in" in str(trial.query_one("#trace").render()))
         await pilot.press(*shop.CODE, "enter")
         await until(pilot, lambda: app.screen is trial, what="the trial again")
         await until(pilot, lambda: len(trial.lines) > 1, what="the trace")

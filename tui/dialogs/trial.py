@@ -23,6 +23,9 @@ from gmid.control import protocol as p
 from gmid.control.trytext import report_lines
 from tui import link
 from tui.dialogs.common import close
+from tui.messages import DaemonEvent
+
+WAITING = "Trying the login and the list, step by step; nothing is recorded…"
 
 
 @dataclass
@@ -47,10 +50,7 @@ class TryScreen(ModalScreen[None]):
         with Vertical(classes="dialog wide trial"):
             yield Label(f"Try {self.portal}", classes="dialog-title")
             with VerticalScroll(id="trace-box"):
-                yield Static(
-                    "Trying the login and the list, step by step; nothing is recorded…",
-                    id="trace",
-                )
+                yield Static(WAITING, id="trace")
             yield Static("↑↓ scroll · Esc close", classes="hint")
 
     def on_mount(self) -> None:
@@ -71,6 +71,17 @@ class TryScreen(ModalScreen[None]):
             self.post_message(Tried(None, str(e)))
         else:
             self.post_message(Tried(report))
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        """Say what the trial is doing until its trace comes."""
+        data = message.event.data
+        if (
+            not self.lines
+            and message.event.type == "portal.progress"
+            and data.get("trial")
+            and data.get("portal") == self.portal
+        ):
+            self.query_one("#trace", Static).update(f"{WAITING}\n  {data.get('progress', '')}")
 
     def on_tried(self, message: Tried) -> None:
         if message.report is None:
