@@ -387,8 +387,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             if self._login_form() is not None:
                 raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
             rows = x.html_rows(self.page, spec.rows)
-            fields = trace.values(spec)
-            trace.rows(self.ctx, "documents.rows", spec.rows, rows, fields, self.browser.url)
+            trace.rows(self.ctx, "documents.rows", spec.rows, rows, spec, self.browser.url)
             if not rows and number == 1 and not may_be_empty and not self._shows(spec.empty):
                 # A changed layout would otherwise pass for "no documents", run after run:
                 # an empty list must be recognised as such (documents.empty).

@@ -91,7 +91,7 @@ class Details:
         url, records = self._records(row)
         option = "documents.detail.rows" if self.detail.rows else "documents.detail"
         expr = self.detail.rows or "(the page)"
-        trace.rows(self.ctx, option, expr, records, trace.values(self._page_spec), url)
+        trace.rows(self.ctx, option, expr, records, self._page_spec, url)
         return url, records
 
     def _records(self, row: RemoteDocument) -> tuple[str, list[Any]]:

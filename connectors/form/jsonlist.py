@@ -233,7 +233,7 @@ class JsonList:
         the description's `empty` says the list is really empty."""
         spec = self.spec
         rows = search(spec.rows, data)
-        trace.rows(self.ctx, "documents.rows", spec.rows, rows, trace.values(spec), wrap=JsonRecord)
+        trace.rows(self.ctx, "documents.rows", spec.rows, rows, spec, wrap=JsonRecord)
         if isinstance(rows, list) and (rows or not first or may_be_empty):
             return rows
         if rows is None and not first:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from bs4 import Tag
@@ -105,11 +105,12 @@ def rows(
     option: str,
     expr: str,
     found: Any,
-    values: Mapping[str, Value],
+    spec: ListSpec,
     url: str | None = None,
     wrap: Callable[[Any], x.Record] | None = None,
 ) -> None:
-    """Tell how many rows a selector or path matched, then what each value read in them.
+    """Tell how many rows a selector or path matched, then what each value of the list
+    (`spec`) read in them.
 
     `found` is the list of records, or (with `wrap`) of what each is made of; anything else
     is what a path found instead of a list.
@@ -123,7 +124,7 @@ def rows(
     records = [wrap(item) for item in found] if wrap is not None else found
     first = [shown(getattr(r, "tag", None) or getattr(r, "data", None)) for r in records[:1]]
     ctx.trace.step("match", option=option, expr=expr, count=len(records), values=first, url=url)
-    for value in values.values():
+    for value in values(spec).values():
         read = [x.read(record, value) for record in records]
         hits = [text for text in read if text is not None]
         ctx.trace.step(
