@@ -1,5 +1,4 @@
-"""The `gmid` commands about portals: list, download, answer their codes, try and suggest
-descriptions."""
+"""The `gmid` commands about portals: list, download, answer their codes, suggest new ones."""
 
 from __future__ import annotations
 
@@ -51,11 +50,11 @@ def cmd_challenges(args: argparse.Namespace) -> int:
         print("no portal is waiting for a code")
         return 0
     for c in pending:
-        print(_describe(c))
+        print(describe_challenge(c))
     return 0
 
 
-def _describe(c) -> str:
+def describe_challenge(c) -> str:
     medium = f" ({c.medium})" if c.medium and c.medium != "unknown" else ""
     medium = f" ({c.widget})" if c.kind == "token" and c.widget else medium
     lines = [f"{c.portal}: {c.kind}{medium}: {c.prompt}  [id {c.id}, {int(c.seconds_left)} s left]"]
@@ -171,7 +170,7 @@ async def _follow(client, portal: str):
                 challenge = ChallengeInfo.from_dict(data)
                 if challenge.portal.casefold() != portal.casefold():
                     continue
-                print(_describe(challenge), flush=True)
+                print(describe_challenge(challenge), flush=True)
                 if sys.stdin.isatty():
                     # getpass: a code typed is not echoed (nor left in the scrollback)
                     prompt = f"{challenge.kind} for {portal}: "
@@ -183,52 +182,6 @@ async def _follow(client, portal: str):
     finally:
         for task in (next_event, run_task):
             task.cancel()
-        await events.aclose()
-
-
-def cmd_try(args: argparse.Namespace) -> int:
-    from gmid.control.trytext import report_lines
-
-    into = os.path.abspath(os.path.expanduser(args.into)) if args.into else None
-    if into is not None and not args.download:
-        raise GmidError("--into goes with --download N")
-    report = asyncio.run(with_client(args, lambda c: _try(c, args, into)))
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        print("\n".join(report_lines(report)))
-    return 0 if report.outcome == "ok" else 4
-
-
-async def _try(client, args: argparse.Namespace, into: str | None):
-    """Run the trial; meanwhile ask for the codes the portal wants (on a terminal)."""
-    from gmid.control.protocol import ChallengeInfo
-
-    events = await client.subscribe(["challenge.pending"])
-    trial = asyncio.ensure_future(
-        client.try_portal(args.portal, download=args.download, into=into, rows=args.rows)
-    )
-    next_event = asyncio.ensure_future(anext(events))
-    try:
-        while True:
-            done, _ = await asyncio.wait({trial, next_event}, return_when="FIRST_COMPLETED")
-            if trial in done:
-                return trial.result()
-            challenge = ChallengeInfo.from_dict(next_event.result().data)
-            next_event = asyncio.ensure_future(anext(events))
-            if challenge.portal.casefold() != args.portal.casefold():
-                continue
-            print(_describe(challenge), file=sys.stderr, flush=True)
-            if sys.stdin.isatty():
-                prompt = f"{challenge.kind} for {challenge.portal}: "
-                answer = await asyncio.to_thread(getpass.getpass, prompt)
-                if answer.strip():
-                    await client.answer(challenge.id, answer.strip())
-    finally:
-        for task in (next_event, trial):
-            task.cancel()
-        # the generator is closed once its pending step has ended
-        await asyncio.gather(next_event, trial, return_exceptions=True)
         await events.aclose()
 
 
@@ -337,35 +290,6 @@ def add_portal_commands(sub, common: argparse.ArgumentParser) -> None:
         help="follow the run to its end; on a terminal, ask for codes when the portal wants one",
     )
     p.set_defaults(func=cmd_fetch)
-
-    p = command(
-        sub,
-        "try",
-        "try a portal's description step by step; records nothing",
-        "gmid try stadtwerke --download 1",
-        parents=[common],
-    )
-    p.add_argument("portal", help="the portal's name (a disabled draft too)")
-    p.add_argument(
-        "--download",
-        type=int,
-        default=0,
-        metavar="N",
-        help="download the first N documents listed (default: none)",
-    )
-    p.add_argument(
-        "--into",
-        metavar="DIR",
-        help="with --download: save them in DIR (default: the daemon's trial folder)",
-    )
-    p.add_argument(
-        "--rows",
-        type=int,
-        metavar="N",
-        help="list at most N documents (default 20)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_try)
 
     p = command(
         sub,
