@@ -163,6 +163,11 @@ def test_a_json_list_shows_what_its_paths_matched(daemon, portals):
 
 def test_download_saves_exactly_one_file_and_nothing_is_recorded(daemon, tmp_path):
     into = tmp_path / "tried"
+    # the portal's saved session: a trial neither uses nor replaces it
+    sessions = daemon.state / "sessions"
+    sessions.mkdir(mode=0o700, exist_ok=True)
+    saved_session = b'#LWP-Cookies-2.0\nSet-Cookie3: sid=expired; path="/"; domain=127.0.0.1\n'
+    (sessions / "shop.cookies").write_bytes(saved_session)
     code, out = tried(daemon, "shop", "--download", "1", "--into", str(into))
     assert code == 0, out
     [saved] = into.iterdir()
@@ -175,9 +180,8 @@ def test_download_saves_exactly_one_file_and_nothing_is_recorded(daemon, tmp_pat
     with sqlite3.connect(daemon.state / "index.sqlite") as db:
         assert db.execute("SELECT count(*) FROM portal_refs").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM portal_runs").fetchone() == (0,)
-    assert not (daemon.state / "sessions").exists() or not any(
-        (daemon.state / "sessions").iterdir()
-    )
+    assert [f.name for f in sessions.iterdir()] == ["shop.cookies"]
+    assert (sessions / "shop.cookies").read_bytes() == saved_session
     assert not list((daemon.state / "trials" / "shop").glob("sessions/*"))
 
 
