@@ -124,7 +124,7 @@ def rows(
     records = [wrap(item) for item in found] if wrap is not None else found
     first = [shown(getattr(r, "tag", None) or getattr(r, "data", None)) for r in records[:1]]
     ctx.trace.step("match", option=option, expr=expr, count=len(records), values=first, url=url)
-    for value in values(spec).values():
+    for name, value in values(spec).items():
         read = [x.read(record, value) for record in records]
         hits = [text for text in read if text is not None]
         ctx.trace.step(
@@ -134,8 +134,19 @@ def rows(
             count=len(hits),
             of=len(records),
             values=[shown(text) for text in hits[:FIRST]],
+            unread=[shown(text) for text in unread(name, value, hits)[:FIRST]] or None,
             url=url,
         )
+
+
+def unread(name: str, value: Value, texts: list[str]) -> list[str]:
+    """The texts a date or amount field found but cannot read as one (by its formats, its
+    decimal mark): the document would have no date or amount."""
+    if name == "date":
+        return [text for text in texts if x.parse_date(text, value.formats) is None]
+    if name == "amount":
+        return [text for text in texts if x.parse_amount(text, value.decimal) is None]
+    return []
 
 
 def values(spec: ListSpec) -> dict[str, Value]:

@@ -342,6 +342,7 @@ class TryStep(Wire):
     count: int | None = None  # match: how many elements (or rows) it matched
     of: int | None = None  # match of a row's value: out of how many rows
     values: list[str] = field(default_factory=list)  # match: the first values
+    unread: list[str] = field(default_factory=list)  # match: dates or amounts not read as such
     method: str | None = None  # request
     url: str | None = None  # request, match: the page (its query's values hidden)
     status: int | None = None  # request

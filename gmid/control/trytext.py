@@ -36,7 +36,11 @@ def step_line(step: TryStep) -> str:
             counted = f"{step.count} match{'es' if step.count != 1 else ''}"
         values = ", ".join(f"«{v}»" for v in step.values)
         line = f"  {step.option}  {step.expr}: {counted}"
-        return f"{line}  {values}" if values else line
+        line = f"{line}  {values}" if values else line
+        if step.unread:
+            what = "an amount" if (step.option or "").endswith("amount") else "a date"
+            line += f"\n    not read as {what}: {', '.join(f'«{v}»' for v in step.unread)}"
+        return line
     if step.kind == "download":
         return (
             f"downloaded {step.text}: {step.content_type}, {size(step.size)}, saved as {step.path}"

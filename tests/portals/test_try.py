@@ -113,6 +113,10 @@ def test_a_working_portal_shows_its_requests_matches_and_rows(daemon, portals):
     assert "login.form  form#login: 1 match  «<form id='login'" in out
     assert "documents.rows  table.invoices tbody tr: 2 matches" in out
     assert "documents.fields.date  td.date: 2 of 2 rows  «30.06.2024», «2024-05-31»" in out
+    # a date the formats do not read is pointed out (the row's date stays empty)
+    assert "documents.fields.date  td.date: 2 of 2 rows  «Ende April», «31.03.2024»\n" in out
+    assert "    not read as a date: «Ende April»" in out
+    assert "not read as an amount" not in out
     # a link's query values are hidden (signed links carry tokens there), paging's are not
     assert "documents.download  a.pdf: 2 of 2 rows  «/files/0006.pdf?token=…»" in out
     assert "documents.next  a.next: 1 match  «?page=2»" in out
