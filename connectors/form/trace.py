@@ -184,4 +184,15 @@ def shown(item: Any) -> str:
 
 
 def _attrs(form: Tag) -> list[tuple[str, str]]:
-    return [(k, str(form.get(k))) for k in ("id", "name", "action", "method") if form.get(k)]
+    found = [(k, str(form.get(k))) for k in ("id", "name", "action", "method") if form.get(k)]
+    return [(k, hide_query(v) if k == "action" else v) for k, v in found]
+
+
+def hide_query(text: str) -> str:
+    """A link (a form's action, a download's, the next page's) with the value of each query
+    parameter hidden but those that tell pages apart: signed links and session ids live there."""
+    if "?" not in text or any(c.isspace() for c in text):
+        return text
+    head, _, query = text.partition("?")
+    base = "http://h/"
+    return head + x.page_url(f"{base}?{query}").removeprefix(base)

@@ -29,6 +29,7 @@ from typing import Any
 
 from connectors.base import RemoteDocument, Trace
 from connectors.form.extract import page_url
+from connectors.form.trace import hide_query
 from gmid.archive.archive import Archive
 from gmid.archive.index import Index
 from gmid.config.load import Config
@@ -221,16 +222,6 @@ def save(folder: Path, number: int, label: str, ext: str, data: bytes) -> Path:
             f.write(data)
         return path
     raise GmidError(f"{folder} already has the files the downloads would be saved as")
-
-
-def hide_query(text: str) -> str:
-    """A link read from a page (a download's, the next page's) with the value of each query
-    parameter hidden but those that tell pages apart: signed links carry tokens there."""
-    if "?" not in text or any(c.isspace() for c in text):
-        return text
-    head, _, query = text.partition("?")
-    base = "http://h/"
-    return head + page_url(f"{base}?{query}").removeprefix(base)
 
 
 def _report(

@@ -252,3 +252,13 @@ def test_a_page_where_a_document_was_expected_names_the_option(daemon, tmp_path)
     assert "the portal sent an HTML page instead of a document" in out
     assert "the option to change: documents.download" in out
     assert not list(into.iterdir())  # made, and left empty
+
+
+def test_a_login_forms_action_is_shown_without_its_session_code():
+    from bs4 import BeautifulSoup
+
+    from connectors.form.trace import shown
+
+    page = "<form action='/auth?session_code=Zm9vYmFy&page=2' method='post'></form>"
+    form = BeautifulSoup(page, "html.parser").form
+    assert shown(form) == "<form action='/auth?session_code=…&page=2' method='post'>"
