@@ -28,11 +28,12 @@ from connectors.base import (
 )
 from connectors.form import extract as x
 from connectors.form import periods
+from connectors.form.approval import ApprovalStep
 from connectors.form.before import BeforeList
 from connectors.form.detail import Details
 from connectors.form.jsonlist import ACCEPT, JsonList
-from connectors.form.login import OtherLogins
 from connectors.form.loginspec import PROMPTS, secret_options
+from connectors.form.oauth import OAuthLogin
 from connectors.form.spec import FormSpec, read_spec
 from connectors.form.values import Probe
 from connectors.form.widgets import Widget, find_widget
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 _PASSWORD = 'input[type="password" i]'
 
 
-class FormConnector(OtherLogins, BeforeList, Connector):
+class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
     """A portal described by a login form, an optional code step and lists of documents."""
 
     name = "form"
@@ -116,6 +117,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             return self._api_login()
         if self.spec.login.type == "none":
             return None
+        if self.spec.login.type == "oauth2":
+            return self._oauth_login()
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
@@ -126,6 +129,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             self._submit_login()
         if self.spec.code is not None and self._shows(self.spec.code.when):
             self._code_step()
+        if self.spec.approval is not None and self._shows(self.spec.approval.when):
+            self._approval_step()
         if not self._logged_in():
             success = self.spec.login.success
             raise self._changed(
