@@ -96,8 +96,8 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
 
     def session_valid(self) -> bool:
         """Tell whether the first list page opens logged in with the saved cookies."""
-        if self.spec.login.type != "form":
-            return False  # an API's token lives as long as the run; no login is quick
+        if self.spec.login.type != "form" or self.spec.login.session_params:
+            return False  # an API's token (or a session in the address) lives one run
         self._listing = True
         try:
             if self._json is not None:
@@ -122,7 +122,7 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
-            return
+            return self._keep_session_params()
         if self.spec.login.steps:
             self._step_login()
         else:
@@ -136,6 +136,7 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
             raise self._changed(
                 f"{self._success_missed()} after the login", selector=success and success.selector
             )
+        self._keep_session_params()
 
     def documents(self) -> Iterator[RemoteDocument]:
         """Yield the documents of every list page, following `next` links."""

@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
 import requests.auth
@@ -48,6 +48,7 @@ class PortalHeaders(requests.auth.AuthBase):
     def __init__(self, hosts: set[str]):
         self.hosts = hosts
         self._values: dict[str, str | Callable[[], str | None]] = {}
+        self.params: dict[str, str] = {}  # `login.session_params`: added to the address
 
     def set(self, name: str, value: str | Callable[[], str | None] | None) -> None:
         """Send `value` (or what the callable gives at each request) as header `name`."""
@@ -58,6 +59,11 @@ class PortalHeaders(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self._apply(request, request.url or "")
+        if self.params and host_of(request.url or "") in self.hosts:
+            query = parse_qs(urlsplit(request.url or "").query)
+            request.prepare_url(
+                request.url, {k: v for k, v in self.params.items() if k not in query}
+            )
         request.register_hook("response", self._redirected)
         return request
 
@@ -137,6 +143,22 @@ class OtherLogins:
         if self.spec.login.type == "none":
             raise WrongCredentials(f"{where}, the portal refused the headers")
         raise SessionExpired(f"{where}, the login has ended")
+
+    def _keep_session_params(self) -> None:
+        """Take the session's parameters from the address the login ended on; they are added
+        to every later address of the portal (`login.session_params`)."""
+        names = self.spec.login.session_params
+        if not names:
+            return
+        query = parse_qs(urlsplit(self.browser.url or "").query)
+        missing = [name for name in names if not query.get(name)]
+        if missing:
+            raise self._changed(
+                f"login.session_params: the address after the login has no {missing[0]!r}"
+            )
+        self.headers.params = {name: query[name][0] for name in names}
+        for value in self.headers.params.values():
+            self.ctx.learn_secret(value)
 
     # -- an "identifier first" login
 

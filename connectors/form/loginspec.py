@@ -160,6 +160,15 @@ def read_steps(c: Checker, value: Any) -> tuple[StepSpec, ...]:
     return tuple(steps)
 
 
+def read_session_params(c: Checker, value: Any) -> tuple[str, ...]:
+    """Read `login.session_params`: the query parameters that carry the session (a text is a
+    list of one)."""
+    names = tuple(c.text_list(value, "login.session_params"))
+    if value == []:
+        c.problem("login.session_params", "expected parameter names, e.g. [id, idt]")
+    return names
+
+
 def read_json_login(c: Checker, m: Mapping[str, Any], before: tuple = ()) -> JsonLogin | None:
     """Read a `login:` of `type: json` (its keys already checked); `before` is its
     `login.before` (read by connectors/form/requestspec.py)."""

@@ -50,6 +50,7 @@ class LoginSpec:
     steps: tuple[ls.StepSpec, ...] = ()  # an "identifier first" login: one form per page
     api: ls.JsonLogin | None = None  # `type: json`
     oauth: OAuthSpec | None = None  # `type: oauth2`: the form is the identity provider's
+    session_params: tuple[str, ...] = ()  # the session is in the address: these parameters
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _login(c: Checker, value: Any) -> LoginSpec | None:
     kind = value.get("type") if isinstance(value, Mapping) else None
     if kind in ("json", "none"):
         return _other_login(c, value, kind)
-    keys = ("type", "form", "fields", "static", "success", "failure", "steps")
+    keys = ("type", "form", "fields", "static", "success", "failure", "steps", "session_params")
     m = c.mapping(value, "login", (*keys, *OAUTH_KEYS) if kind == "oauth2" else keys)
     c.choice(m.get("type"), "login.type", ls.LOGIN_TYPES)
     oauth = read_oauth(c, m) if kind == "oauth2" else None
@@ -173,6 +174,7 @@ def _login(c: Checker, value: Any) -> LoginSpec | None:
         steps=steps,
         type="oauth2" if oauth is not None else "form",
         oauth=oauth,
+        session_params=ls.read_session_params(c, m.get("session_params")),
     )
 
 
