@@ -171,7 +171,9 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
         the option that led there."""
         if self._details is not None:
             doc = self._details.resolve(doc)
-        inline = self._json.inline(doc) if self._json is not None else None
+        inline = self._details.inline(doc) if self._details is not None else None
+        if inline is None and self._json is not None:
+            inline = self._json.inline(doc)
         fetched = (inline, None) if inline is not None else self._form_download(doc)
         data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):

@@ -57,6 +57,8 @@ class Harness:
         password: str = PASSWORD,
         codes: list[str] | None = None,
         max_polls: int = 5,
+        secrets: dict[str, str] | None = None,
+        known: Callable[[str], bool] = lambda ref: False,
     ) -> FormConnector:
         def save_page(name: str, body: bytes) -> Path:
             path = self.pages / f"{name}-{len(self.saved)}.html"
@@ -75,6 +77,8 @@ class Harness:
             read_body=read_body,
             options=yaml.safe_load(description.replace("URL", self.url)),
             learn_secret=self.learned.append,
+            secret=(secrets or {}).__getitem__,
+            known=known,
         )
         return FormConnector(ctx)
 
