@@ -4,6 +4,9 @@ talking to a portal served on loopback, with a person who answers codes and appr
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from connectors.base import ApprovalRequest, PortalContext
 from connectors.form.connector import FormConnector
 from gmid.errors import ChallengeExpired
 from gmid.portals.web import HttpPolicy, make_browser, read_body
+from tests.conftest import ROOT
 from tests.support.portal_http import Request
 
 USER = "anna@example.org"
@@ -110,3 +114,24 @@ class Harness:
 
 def ids(connector: FormConnector) -> list[str]:
     return [doc.id for doc in connector.documents()]
+
+
+def fetch(d, portal: str = "shop") -> subprocess.CompletedProcess:
+    """`gmid fetch PORTAL --wait` against a running daemon."""
+    return subprocess.run(
+        [sys.executable, "-m", "gmid", "fetch", "--socket", str(d.socket), portal, "--wait"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def everything_shown(d, *outputs: str) -> str:
+    """What the commands printed, the daemon's log and every file of its state; the daemon's
+    folder is removed."""
+    files = (p.read_text(errors="replace") for p in d.state.rglob("*") if p.is_file())
+    seen = "".join(outputs) + d.log_text() + "".join(files)
+    shutil.rmtree(d.dir, ignore_errors=True)
+    return seen

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import textwrap
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -18,7 +19,19 @@ import yaml
 
 from connectors.form.connector import FormConnector
 from gmid.errors import PortalChanged, SessionExpired, WrongCredentials
-from tests.connectors.form.harness import PASSWORD, PDF, USER, Harness, as_json, html, ids, pdf
+from tests.conftest import make_daemon_dir
+from tests.connectors.form.harness import (
+    PASSWORD,
+    PDF,
+    USER,
+    Harness,
+    as_json,
+    everything_shown,
+    fetch,
+    html,
+    ids,
+    pdf,
+)
 from tests.support.portal_http import Request, serve
 
 CLIENT = "se_selfcare_spi"
@@ -37,6 +50,8 @@ class Provider:
     answers: int = 0
     form_id: str = "login-form"  # a redesign renames it
     codes_valid: bool = True  # False: the codes it sends back are refused when traded
+    issued: list[str] = field(default_factory=list)  # every code and token handed out
+    echo: bool = False  # the API changed, and shows the header it got
 
     @property
     def redirect(self) -> str:
@@ -90,6 +105,7 @@ class Provider:
 
     def _back(self, asked: dict[str, str]):
         code = secrets.token_urlsafe(16)
+        self.issued.append(code)
         if self.codes_valid:
             self.codes[code] = asked
         query = urlencode({"code": code, "state": asked["state"]})
@@ -109,6 +125,7 @@ class Provider:
             return as_json({"error": "invalid_grant", "error_description": "Code invalide"}, 400)
         token = secrets.token_urlsafe(24)
         self.tokens.add(token)
+        self.issued.append(token)
         return as_json({"access_token": token, "token_type": "Bearer", "expires_in": 300})
 
     def _bearer(self, request: Request) -> bool:
@@ -121,6 +138,8 @@ class Provider:
         self.answers += 1
         if self.answers == self.expire_after:
             self.tokens.clear()
+        if self.echo:
+            return html(f"<p>Angemeldet mit {request.headers['authorization']}</p>")
         page = int(request.query.get("page", ["1"])[0])
         rows = [
             {"reference": f"AV-{n}", "dateEmission": f"2025-0{n}-15", "url": f"/api/files/{n}"}
@@ -266,3 +285,35 @@ documents: {pages: [/i], rows: tr, download: a}
     assert found.pop("login.token.format") == "the token is not used: put {token} in it"
     assert found.pop("login.body").startswith("unknown option")
     assert found == {}
+
+
+def test_a_daemon_run_renews_the_token_once_and_shows_no_code_nor_token(provider):
+    portal, h = provider
+    portal.expire_after = 2  # the first token ends in the middle of the list
+    secret_file = h.pages / "password"
+    secret_file.write_text(PASSWORD)
+    form = textwrap.indent(APRIL.replace("URL", h.url), "      ")
+    extra = (
+        f"portals:\n  - name: shop\n    enabled: false\n    username: {USER}\n"
+        f"    password: {{file: {secret_file}}}\n    form:\n{form}"
+    )
+    d = make_daemon_dir(extra=extra).start()
+    try:
+        first = fetch(d)
+        # two filed before the token ended, the third after the new login
+        assert first.returncode == 0 and "3 listed, 1 new" in first.stdout, first
+        assert len(h.of("POST", "/idp/token")) == 2 and len(h.of("POST", "/idp/login")) == 1
+        files = {r.path for r in h.requests if r.path.startswith("/api/files/")}
+        assert files == {"/api/files/1", "/api/files/2", "/api/files/3"}
+        portal.echo = True  # the API changes, and shows the token it got
+        second = fetch(d)
+        assert second.returncode == 4 and "shop: portal changed" in second.stdout, second
+        status = repr(d.status())
+    finally:
+        assert d.stop() == 0
+    [saved] = (d.state / "pages" / "shop").iterdir()
+    assert "Angemeldet mit Bearer [secret]" in saved.read_text()
+    seen = everything_shown(d, first.stdout, second.stdout, status)
+    assert len(portal.issued) == 6  # three codes, three tokens
+    assert all(value not in seen for value in portal.issued)
+    assert PASSWORD not in seen
