@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from connectors.form.connector import FormConnector
-from gmid.errors import PortalChanged, SessionExpired, WrongCredentials
+from gmid.errors import PortalChanged, PortalError, SessionExpired, WrongCredentials
 from tests.conftest import make_daemon_dir
 from tests.connectors.form.harness import (
     PASSWORD,
@@ -52,6 +52,8 @@ class Provider:
     codes_valid: bool = True  # False: the codes it sends back are refused when traded
     issued: list[str] = field(default_factory=list)  # every code and token handed out
     echo: bool = False  # the API changed, and shows the header it got
+    back_with: dict[str, str] = field(default_factory=dict)  # replaces what is sent back
+    otp: bool = False  # the provider asks for a code sent by SMS after the password
 
     @property
     def redirect(self) -> str:
@@ -61,6 +63,7 @@ class Provider:
         routes = {
             ("GET", "/idp/authorize"): self.authorize,
             ("POST", "/idp/login"): self.login,
+            ("POST", "/idp/otp"): self.check_otp,
             ("POST", "/idp/token"): self.token,
             ("GET", "/app/"): lambda r: html("<div id='root'></div>"),
             ("GET", "/api/selfcare/documents"): self.documents,
@@ -98,6 +101,26 @@ class Provider:
                 "<input type='email' name='username'><input type='password' name='password'>"
                 "</form>"
             )
+        if self.otp:
+            return self._otp_page(form["login_id"])
+        return self._logged_in(asked)
+
+    def _otp_page(self, login: str, error: str = ""):
+        return html(
+            f"<p class='alert-error'>{error}</p>"
+            * bool(error)
+            + "<p class='sent'>Code envoyé au 06 •• •• •• 42</p>"
+            "<form id='otp' method='post' action='/idp/otp'>"
+            f"<input type='hidden' name='login_id' value='{login}'><input name='code'></form>"
+        )
+
+    def check_otp(self, request: Request):
+        form = {k: v[0] for k, v in request.form().items()}
+        if form.get("code") != "424242":
+            return self._otp_page(form["login_id"], "Code incorrect")
+        return self._logged_in(self.pending[form["login_id"]])
+
+    def _logged_in(self, asked: dict[str, str]):
         session = secrets.token_hex(8)
         self.sessions.add(session)
         status, headers, body = self._back(asked)
@@ -108,7 +131,7 @@ class Provider:
         self.issued.append(code)
         if self.codes_valid:
             self.codes[code] = asked
-        query = urlencode({"code": code, "state": asked["state"]})
+        query = urlencode(self.back_with or {"code": code, "state": asked["state"]})
         return 302, {"Location": f"{self.redirect}?{query}"}, b""
 
     def token(self, request: Request):
@@ -253,6 +276,36 @@ def test_a_refused_code_is_portal_changed_naming_the_token_url(provider):
     with pytest.raises(PortalChanged, match=r"login\.token_url: HTTP 400.*'Code invalide'"):
         h.connector(APRIL).login()
     assert portal.tokens == set()
+
+
+def test_the_providers_code_step_comes_before_the_redirect_back(provider):
+    portal, h = provider
+    portal.otp = True
+    code = "{form: 'form#otp', field: code, medium: sms, prompt: p.sent, failure: p.alert-error}"
+    description = f"{APRIL}code: {code}\n"
+    connector = h.connector(description, codes=["111111", "424242"])
+    connector.login()
+    assert ids(connector) == ["AV-1", "AV-2", "AV-3"]
+    first, second = h.asked
+    assert first.prompt == "Code envoyé au 06 •• •• •• 42" and first.medium == "sms"
+    assert second.retry_message == "Code incorrect"
+
+
+def test_a_login_the_provider_denies_is_wrong_credentials_in_its_words(provider):
+    portal, h = provider
+    portal.back_with = {"error": "access_denied", "error_description": "Compte bloqué"}
+    with pytest.raises(WrongCredentials) as e:
+        h.connector(APRIL).login()
+    assert e.value.portal_message == "Compte bloqué"
+    assert h.of("POST", "/idp/token") == []
+
+
+def test_a_code_sent_back_with_another_state_is_not_traded(provider):
+    portal, h = provider
+    portal.back_with = {"code": "planted", "state": "someone-elses"}
+    with pytest.raises(PortalError, match="another login's state"):
+        h.connector(APRIL).login()
+    assert h.of("POST", "/idp/token") == []
 
 
 def problems(description: str) -> dict[str, str]:
