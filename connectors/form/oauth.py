@@ -114,14 +114,19 @@ class OAuthLogin(OtherLogins):
         response = self.browser.session.post(oauth.token_url, data=data, headers=accept)
         self._response = response
         answer = _answer(response)
+        if isinstance(answer, dict):  # secrets even when `token` looks elsewhere: a saved
+            for key in ("access_token", "refresh_token", "id_token"):  # answer shows none
+                if isinstance(answer.get(key), str) and answer[key]:
+                    self.ctx.learn_secret(answer[key])
         token = self._found_token(oauth, answer, response)
         if not token:
             status, words = response.status_code, _words(answer)
             said = f": {words!r}" if words else ""
-            raise self._changed(
-                f"login.token_url: HTTP {status}, no token in the answer{said}",
-                url=oauth.token_url,
-            )
+            what = f"login.token_url: HTTP {status}, no token in the answer{said}"
+            if status < 400 and oauth.token.path is not None:
+                path = oauth.token.path.expression
+                what = f"login.token.path: {path!r} found nothing in the token answer"
+            raise self._changed(what, url=oauth.token_url)
         return token
 
     def _found_token(self, oauth: OAuthSpec, answer: Any, response: requests.Response) -> str:

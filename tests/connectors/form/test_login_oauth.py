@@ -291,6 +291,15 @@ def test_the_providers_code_step_comes_before_the_redirect_back(provider):
     assert second.retry_message == "Code incorrect"
 
 
+def test_a_token_path_that_finds_nothing_names_it_and_the_tokens_are_still_secrets(provider):
+    portal, h = provider
+    description = APRIL.replace("  form:", "  token: {path: data.token}\n  form:")
+    with pytest.raises(PortalChanged, match=r"login\.token\.path: 'data\.token' found nothing"):
+        h.connector(description).login()
+    [token] = portal.tokens
+    assert token in h.learned  # the saved answer shows it as [secret]
+
+
 def test_a_login_the_provider_denies_is_wrong_credentials_in_its_words(provider):
     portal, h = provider
     portal.back_with = {"error": "access_denied", "error_description": "Compte bloqué"}
