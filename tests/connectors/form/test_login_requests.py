@@ -42,6 +42,7 @@ class Portals:
     def __call__(self, request: Request):
         routes = {
             ("GET", "/fr/login"): self.login_page,
+            ("GET", "/fr/consent"): lambda r: (204, {"Set-Cookie": "consent=1; Path=/"}, b""),
             (("POST", self.check_path)): self.check_email,
             ("POST", "/fr/auth/login"): self.login,
             ("GET", "/api/orders"): self.list_orders,
@@ -215,6 +216,21 @@ def test_the_email_is_checked_first_then_the_password_and_the_cookie_is_the_bear
     assert token in h.learned
     offsets = [r.query["offset"] for r in h.of("GET", "/api/orders")]
     assert offsets == [["0"], ["25"], ["30"]]
+
+
+def test_a_get_before_the_login_is_made_in_order_with_its_cookie_kept(portals):
+    _, h = portals
+    description = DELIVEROO.replace("  before:\n", "  before:\n    - {url: /fr/consent}\n")
+    h.connector(description).login()
+    order = [(r.method, r.path) for r in h.requests]
+    assert order == [
+        ("GET", "/fr/login"),
+        ("GET", "/fr/consent"),
+        ("POST", "/fr/auth/check-email"),
+        ("POST", "/fr/auth/login"),
+    ]
+    assert h.requests[2].cookies.get("consent") == "1"
+    assert h.requests[1].headers["x-csrf-token"] == h.requests[3].headers["x-csrf-token"]
 
 
 def test_an_unknown_address_ends_before_the_password_is_sent(portals):
