@@ -28,11 +28,12 @@ from connectors.base import (
 )
 from connectors.form import extract as x
 from connectors.form import periods, trace
+from connectors.form.approval import ApprovalStep
 from connectors.form.before import BeforeList
 from connectors.form.detail import Details
 from connectors.form.jsonlist import ACCEPT, JsonList
-from connectors.form.login import OtherLogins
 from connectors.form.loginspec import PROMPTS, secret_options
+from connectors.form.oauth import OAuthLogin
 from connectors.form.spec import FormSpec, read_spec
 from connectors.form.values import Probe
 from connectors.form.widgets import Widget, find_widget
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 _PASSWORD = 'input[type="password" i]'
 
 
-class FormConnector(OtherLogins, BeforeList, Connector):
+class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
     """A portal described by a login form, an optional code step and lists of documents."""
 
     name = "form"
@@ -96,8 +97,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
 
     def session_valid(self) -> bool:
         """Tell whether the first list page opens logged in with the saved cookies."""
-        if self.spec.login.type != "form":
-            return False  # an API's token lives as long as the run; no login is quick
+        if self.spec.login.type != "form" or self.spec.login.session_params:
+            return False  # an API's token (or a session in the address) lives one run
         self._listing = True
         try:
             if self._json is not None:
@@ -117,21 +118,26 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             return self._api_login()
         if self.spec.login.type == "none":
             return None
+        if self.spec.login.type == "oauth2":
+            return self._oauth_login()
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
-            return
+            return self._keep_session_params()
         if self.spec.login.steps:
             self._step_login()
         else:
             self._submit_login()
         if self.spec.code is not None and self._shows(self.spec.code.when):
             self._code_step()
+        if self.spec.approval is not None and self._shows(self.spec.approval.when):
+            self._approval_step()
         if not self._logged_in():
             success = self.spec.login.success
             raise self._changed(
                 f"{self._success_missed()} after the login", selector=success and success.selector
             )
+        self._keep_session_params()
 
     def documents(self) -> Iterator[RemoteDocument]:
         """Yield the documents of every list page, following `next` links."""
@@ -166,7 +172,9 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         the option that led there."""
         if self._details is not None:
             doc = self._details.resolve(doc)
-        inline = self._json.inline(doc) if self._json is not None else None
+        inline = self._details.inline(doc) if self._details is not None else None
+        if inline is None and self._json is not None:
+            inline = self._json.inline(doc)
         fetched = (inline, None) if inline is not None else self._form_download(doc)
         data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):

@@ -13,6 +13,8 @@ A detail page costs a request, so it is opened only for what is new: the runner 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
@@ -26,7 +28,7 @@ from connectors.form import trace
 from connectors.form.jsonlist import JsonRecord
 from connectors.form.jsonspec import search
 from connectors.form.spec import ListSpec
-from gmid.errors import PortalChanged, SessionExpired
+from gmid.errors import DownloadRejected, PortalChanged, SessionExpired
 
 if TYPE_CHECKING:
     import requests
@@ -60,6 +62,9 @@ class Details:
             pages=(), rows="", download=self.detail.download, fields=self.detail.fields
         )
         self._unread: set[str] = set()  # ids yielded without opening their page (known ones)
+        # `download: {base64}`: the last document yielded, its file as its page gave it (the
+        # runner downloads each before it asks for the next: one file is held at a time)
+        self._inline: tuple[str, str] | None = None
 
     def expand(self, row: RemoteDocument) -> Iterator[RemoteDocument]:
         """Yield the documents behind a list row (whose url is its detail page)."""
@@ -135,10 +140,46 @@ class Details:
             )
         return [JsonRecord(row) for row in rows]
 
+    def inline(self, doc: RemoteDocument) -> bytes | None:
+        """The file of a document that came base64 in its detail page (None: a link)."""
+        if not self.detail.base64:
+            return None
+        if self._inline is None or self._inline[0] != doc.id:
+            self._unread.add(doc.id)
+            self.resolve(doc)  # its page is read again
+        held, self._inline = self._inline, None
+        content = held[1] if held is not None and held[0] == doc.id else ""
+        if content.startswith("data:"):
+            content = content.partition(",")[2]
+        try:
+            return base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise DownloadRejected(
+                f"{self.ctx.portal}: documents.detail.download.base64: the value for "
+                f"{doc.id!r} is not base64"
+            ) from None
+
+    def _inline_document(self, record: Any, base: str, row: RemoteDocument) -> RemoteDocument:
+        """A document whose file is in its (JSON) detail page: kept until it is downloaded."""
+        content = x.read(record, self.detail.download)
+        if not content:
+            raise x.MissingValue(self.detail.download)
+        found = x.to_document(record, self._page_spec, base, base)
+        self._inline = (row.id, content)
+        return dataclasses.replace(
+            row,
+            date=found.date or row.date,
+            number=found.number or row.number,
+            amount=found.amount or row.amount,
+            title=found.title or row.title,
+        )
+
     def _document(self, record: Any, base: str, row: RemoteDocument) -> RemoteDocument:
         """The document a detail page (or one of its rows) gives, with the list row's values
         where the page has none."""
         try:
+            if self.detail.base64:
+                return self._inline_document(record, base, row)
             found = x.to_document(record, self._page_spec, base)
         except x.MissingValue as e:
             raise self._changed(
