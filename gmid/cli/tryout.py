@@ -30,10 +30,9 @@ def cmd_try(args: argparse.Namespace) -> int:
 
 
 async def _try(client, args: argparse.Namespace, into: str | None):
-    """Run the trial; meanwhile ask for the codes the portal wants (on a terminal)."""
-    from gmid.control.protocol import ChallengeInfo
-
-    events = await client.subscribe(["challenge.pending"])
+    """Run the trial; meanwhile say what it does (on stderr) and ask for the codes the portal
+    wants (on a terminal)."""
+    events = await client.subscribe(["challenge.pending", "portal.progress"])
     trial = asyncio.ensure_future(
         client.try_portal(args.portal, download=args.download, into=into, rows=args.rows)
     )
@@ -43,22 +42,33 @@ async def _try(client, args: argparse.Namespace, into: str | None):
             done, _ = await asyncio.wait({trial, next_event}, return_when="FIRST_COMPLETED")
             if trial in done:
                 return trial.result()
-            challenge = ChallengeInfo.from_dict(next_event.result().data)
+            event = next_event.result()
             next_event = asyncio.ensure_future(anext(events))
-            if challenge.portal.casefold() != args.portal.casefold():
-                continue
-            print(describe_challenge(challenge), file=sys.stderr, flush=True)
-            if sys.stdin.isatty():
-                prompt = f"{challenge.kind} for {challenge.portal}: "
-                answer = await asyncio.to_thread(getpass.getpass, prompt)
-                if answer.strip():
-                    await client.answer(challenge.id, answer.strip())
+            if event.data.get("portal", "").casefold() == args.portal.casefold():
+                await _told(client, event)
     finally:
         for task in (next_event, trial):
             task.cancel()
         # the generator is closed once its pending step has ended
         await asyncio.gather(next_event, trial, return_exceptions=True)
         await events.aclose()
+
+
+async def _told(client, event) -> None:
+    """Say the trial's progress; print a code request, and on a terminal ask for the code."""
+    from gmid.control.protocol import ChallengeInfo
+
+    if event.type == "portal.progress":
+        if event.data.get("trial"):  # not a run's of the same portal
+            print(f"  {event.data.get('progress')}", file=sys.stderr, flush=True)
+        return
+    challenge = ChallengeInfo.from_dict(event.data)
+    print(describe_challenge(challenge), file=sys.stderr, flush=True)
+    if sys.stdin.isatty():
+        prompt = f"{challenge.kind} for {challenge.portal}: "
+        answer = await asyncio.to_thread(getpass.getpass, prompt)
+        if answer.strip():
+            await client.answer(challenge.id, answer.strip())
 
 
 def add_try_command(sub, common: argparse.ArgumentParser) -> None:

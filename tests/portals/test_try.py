@@ -96,8 +96,8 @@ def gmid(daemon, *args: str) -> subprocess.CompletedProcess:
 def tried(daemon, *args: str) -> tuple[int, str]:
     done = gmid(daemon, "try", *args)
     assert "Traceback" not in done.stderr, done.stderr
-    print(done.stdout + done.stderr)  # shown when a test fails
-    return done.returncode, done.stdout + done.stderr
+    print(done.stderr + done.stdout)  # shown when a test fails
+    return done.returncode, done.stderr + done.stdout  # what it said meanwhile, then the trace
 
 
 def test_a_working_portal_shows_its_requests_matches_and_rows(daemon, portals):
@@ -198,9 +198,10 @@ def test_the_archive_is_refused_as_the_downloads_folder(daemon):
 
 def test_a_disabled_draft_can_be_tried_and_json_output_has_the_steps(daemon):
     assert not any(p.enabled for p in daemon.status().portals)
-    code, out = tried(daemon, "shop", "--json", "--rows", "2")
-    assert code == 0
-    report = json.loads(out)
+    done = gmid(daemon, "try", "shop", "--json", "--rows", "2")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    report = json.loads(out)  # stdout holds the JSON only; what it did meanwhile is on stderr
     assert report["outcome"] == "ok" and report["more_rows"] is True
     assert len(report["rows"]) == 2
     kinds = {step["kind"] for step in report["steps"]}
@@ -233,6 +234,9 @@ def test_a_code_the_portal_asks_for_is_asked_of_the_user(daemon):
     # not on a terminal, the trial says what the portal asks and how to answer
     assert "otp: code (sms): Wir haben einen Code an +49 *** 12 gesendet." in err
     assert "answer with: gmid code otp ANSWER" in err
+    # meanwhile it says what it does, on stderr: stdout has the trace only
+    assert "  logging in\n" in err and "  logged in\n" in err
+    assert "logging in" not in out
     assert "code.form  form#otp: 1 match" in out
     assert "5 documents listed:" in out
     assert shop.CODE not in out + err
