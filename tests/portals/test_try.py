@@ -4,6 +4,8 @@ served on loopback (the shop and JSON API of the form connector's tests), record
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import yaml
 from tests.conftest import ROOT, make_daemon_dir
 from tests.connectors import test_form as shop
 from tests.connectors import test_form_json as api
+from tests.support.needs import unavailable
 from tests.support.portal_http import Request, serve
 
 ECHOED = "s3cret-Pa55word"  # a wrong password the portal echoes back
@@ -266,3 +269,45 @@ def test_a_login_forms_action_is_shown_without_its_session_code():
     page = "<form action='/auth?session_code=Zm9vYmFy&page=2' method='post'></form>"
     form = BeautifulSoup(page, "html.parser").form
     assert shown(form) == "<form action='/auth?session_code=…&page=2' method='post'>"
+
+
+def test_on_a_terminal_it_asks_the_code_itself_without_echo(daemon, tmp_path):
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        unavailable("tmux is not installed (apt-get install tmux)")
+    session = f"gmid-try-{os.getpid()}"
+    base = [tmux, "-L", session, "-f", "/dev/null"]  # a server of our own
+    env = dict(os.environ, TERM="xterm-256color")
+    env.pop("TMUX", None)
+    gmid_cmd = Path(sys.executable).parent / "gmid"
+    done, out = tmp_path / "exited", tmp_path / "out"
+    command = f"{gmid_cmd} try --socket {daemon.socket} otp > {out}; echo $? > {done}; sleep 30"
+
+    def screen() -> str:
+        shown = subprocess.run(
+            [*base, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        )
+        return shown.stdout
+
+    def wait(predicate, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, f"no {what}:\n{screen()}"
+            time.sleep(0.1)
+
+    try:
+        subprocess.run(
+            [*base, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
+            check=True,
+            env=env,
+            timeout=10,
+        )
+        wait(lambda: "code for otp:" in screen(), "prompt")
+        assert "otp: code (sms): Wir haben einen Code an +49 *** 12 gesendet." in screen()
+        subprocess.run([*base, "send-keys", "-t", session, shop.CODE, "Enter"], check=True)
+        wait(done.exists, "end")
+        assert done.read_text().strip() == "0", out.read_text()
+        assert shop.CODE not in screen()  # typed without echo
+        assert "5 documents listed:" in out.read_text()
+    finally:
+        subprocess.run([*base, "kill-server"], capture_output=True, timeout=10)
