@@ -20,6 +20,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
+from gmid.config.extract import read_extract
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
     NotifyConfig,
@@ -40,6 +41,7 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
+from gmid.documents.rules import FieldRule
 from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
 
@@ -102,6 +104,7 @@ class Company:
     senders: tuple[str, ...]
     file: str
     line: int
+    extract: tuple[FieldRule, ...] = ()  # how its PDF invoices write their fields
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
         if is_null(item):
             r.problem(item, option, "empty entry; expected name: and senders:")
             continue
-        m = r.mapping(item, option, ("name", "senders"))
+        m = r.mapping(item, option, ("name", "senders", "extract"))
         if not isinstance(item, MappingNode):
             continue
         name = (r.text(m.get("name"), f"{option}.name") or "").strip()
@@ -231,7 +234,8 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
             r.problem(m.get("name", item), f"{option}.name", "every company needs a name")
             continue
         senders = r.addresses(m.get("senders"), f"{option}.senders", domains=True)
-        company = Company(name, tuple(senders), r.file, line_of(item) or 0)
+        extract = read_extract(r, m.get("extract"), f"{option}.extract")
+        company = Company(name, tuple(senders), r.file, line_of(item) or 0, extract)
         found.append((company, option))
     return found
 
