@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ NO_TEXT = (
     "no text: a scanned PDF (OCR is off; see docs/documents.md, 'Scanned PDFs', for what it needs)"
 )
 _MIN_TEXT = 20  # fewer letters and digits than this on every page read: a scan
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def read_text(
 ) -> PdfReading:
     """The reading of a text already extracted (a PDF's, or one given by OCR)."""
     problems = list(problems)
-    if sum(c.isalnum() for c in text[:10_000]) < _MIN_TEXT:
+    if len(_NOT_ALNUM.sub("", text[:10_000])) < _MIN_TEXT:
         if not any(p.startswith("not ") for p in problems):
             problems.append(NO_TEXT)
         return PdfReading(text, None, None, None, None, None, None, problems=tuple(problems))

@@ -10,6 +10,7 @@ Each hit says why, naming the label and the line (1-based).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from datetime import date
 
 from gmid.documents import labels as L
 from gmid.documents.textvalues import (
+    DATE_RE,
+    IBAN_RE,
+    VAT_RE,
     Amount,
     Found,
     currencies,
@@ -86,10 +90,39 @@ def number_token(rest: str) -> str | None:
     return token
 
 
-def find_number(lines: list[str]) -> Hit | None:
+class Lines(list):
+    """A text's lines, and the same lower-cased (column for column) for the labels."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__(lines)
+        self.low = [_lower(line) for line in lines]
+
+
+def _lower(line: str) -> str:
+    low = line.lower()
+    if len(low) == len(line):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in line)  # "İ" -> "i̇"
+
+
+def lines_with(lines: Lines, patterns, low: bool = False) -> list[int]:
+    """The indexes of the lines where any of the patterns matches (on the lower-cased lines
+    if low), in order.
+
+    Each pattern runs once over the whole text, not once per line: most lines hold nothing.
+    """
+    text = "\n".join(lines.low if low else lines)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    found = {bisect_right(starts, m.start()) - 1 for p in patterns for m in p.finditer(text)}
+    return sorted(found)
+
+
+def find_number(lines: Lines) -> Hit | None:
     """The invoice number: after or under its label, or after "Nr." on the title line."""
     best: Hit | None = None
-    for i in range(len(lines)):
+    for i in lines_with(lines, [p for p, _ in _NUMBER_LABELS], low=True):
         for pattern, weight in _NUMBER_LABELS:
             if weight == 2 and i < TITLE_LINES:
                 weight = 3  # "Handelsrechnung (380) 05.03.2018 Nr. 471102"
@@ -101,9 +134,9 @@ def find_number(lines: list[str]) -> Hit | None:
     return best
 
 
-def _number_after(lines: list[str], i: int, pattern: re.Pattern, weight: float) -> Hit | None:
+def _number_after(lines: Lines, i: int, pattern: re.Pattern, weight: float) -> Hit | None:
     line = lines[i]
-    for m in pattern.finditer(line):
+    for m in pattern.finditer(lines.low[i]):
         if pattern is _NUMBER_LABELS[-2][0] and not L.DOC_WORD.search(line[: m.start()]):
             continue  # a bare "Nr." counts on a line that names the document
         before = line[max(0, m.start() - 12) : m.start()]
@@ -111,7 +144,7 @@ def _number_after(lines: list[str], i: int, pattern: re.Pattern, weight: float) 
             continue
         if weight < 3 and L.NUMBER_NOT.search(before):
             continue
-        label = m.group().strip()
+        label = line[m.start() : m.end()].strip()
         rest = line[m.end() : m.end() + 200]
         token = number_token(rest)
         if token and not L.NUMBER_NOT.search(rest[: rest.find(token)]):
@@ -129,11 +162,13 @@ def _date_ok(line: str, start: int, end: int) -> bool:
     return not L.DATE_NOT.search(line[max(0, start - 25) : end])
 
 
-def find_date(lines: list[str], dayfirst: bool) -> Hit | None:
+def find_date(lines: Lines, dayfirst: bool) -> Hit | None:
     """The issue date: after or under its label, else on the title line, else the first one."""
     best: Hit | None = None
     first: Hit | None = None
-    for i, line in enumerate(lines):
+    labelled = lines_with(lines, [p for p, _ in _DATE_LABELS], low=True)
+    for i in sorted(set(labelled) | set(lines_with(lines, [DATE_RE]))):
+        line = lines[i]
         dates = find_dates(line, dayfirst)
         for pattern, weight in _DATE_LABELS:
             if best is not None and best.score >= weight:
@@ -152,10 +187,10 @@ def find_date(lines: list[str], dayfirst: bool) -> Hit | None:
 
 def _date_after(lines, i, pattern, weight, dates, dayfirst) -> Hit | None:
     line = lines[i]
-    for m in pattern.finditer(line):
+    for m in pattern.finditer(lines.low[i]):
         if not _date_ok(line, m.start(), m.end()):
             continue
-        label = m.group().strip()
+        label = line[m.start() : m.end()].strip()
         after = [d for d in dates if d.start >= m.end() and d.start - m.end() < 60]
         after = [d for d in after if not L.DATE_NOT.search(line[m.end() : d.start])]
         if after:
@@ -174,20 +209,21 @@ def _amount_ok(amount: Amount) -> bool:
     return amount.cents or amount.currency is not None
 
 
-def find_gross(lines: list[str], decimal: str | None = None) -> Hit | None:
+def find_gross(lines: Lines, decimal: str | None = None) -> Hit | None:
     """The gross total: the amount after or under the best total label (brutto over netto)."""
     best: Hit | None = None
-    for i, line in enumerate(lines):
+    for i in lines_with(lines, [p for p, _ in _GROSS_LABELS], low=True):
+        line = lines[i]
         amounts = None
         for pattern, weight in _GROSS_LABELS:
-            for m in pattern.finditer(line):
+            for m in pattern.finditer(lines.low[i]):
                 if L.GROSS_NOT_BEFORE.search(line[max(0, m.start() - 10) : m.start()]):
                     continue
                 if amounts is None:
                     amounts = [a for a in find_amounts(line, decimal) if _amount_ok(a.value)]
                 after = [a for a in amounts if a.start >= m.end()]
                 after = [a for a in after if not L.GROSS_NOT.search(line[m.end() : a.start])]
-                label = m.group().strip()
+                label = line[m.start() : m.end()].strip()
                 if after:
                     top = max(after, key=lambda a: abs(a.value.value))
                     hit = Hit(top.value, i, f'after "{label}" on line {i + 1}', weight)
@@ -213,10 +249,13 @@ def _gross_below(lines, i, m, label, weight, decimal) -> Hit | None:
     return None
 
 
-def _first(lines: list[str], finder: Callable[[str], list[Found]], what: str) -> Hit | None:
+def _first(
+    lines: Lines, pattern: re.Pattern, finder: Callable[[str], list[Found]], what: str
+) -> Hit | None:
     """The seller's: a labelled one not on a line naming the buyer, else the first one."""
     fallback = None
-    for i, line in enumerate(lines):
+    for i in lines_with(lines, [pattern]):
+        line = lines[i]
         for found in finder(line):
             context = line[: found.start]
             prev = lines[i - 1] if i else ""
@@ -229,12 +268,12 @@ def _first(lines: list[str], finder: Callable[[str], list[Found]], what: str) ->
     return fallback
 
 
-def find_vat_id(lines: list[str]) -> Hit | None:
-    return _first(lines, find_vat_ids, "VAT ID")
+def find_vat_id(lines: Lines) -> Hit | None:
+    return _first(lines, VAT_RE, find_vat_ids, "VAT ID")
 
 
-def find_iban(lines: list[str]) -> Hit | None:
-    return _first(lines, find_ibans, "IBAN (checksum right)")
+def find_iban(lines: Lines) -> Hit | None:
+    return _first(lines, IBAN_RE, find_ibans, "IBAN (checksum right)")
 
 
 def find_currency(text: str, gross: Hit | None) -> Hit | None:
@@ -247,7 +286,9 @@ def find_currency(text: str, gross: Hit | None) -> Hit | None:
     if not counts:
         return None
     code, n = counts.most_common(1)[0]
-    return Hit(code, -1, f"the currency the text names most ({n} times)")
+    if len(counts) == 1:
+        return Hit(code, -1, "the only currency the text names")
+    return Hit(code, -1, f"the currency the text names most ({n} of {counts.total()} times)")
 
 
 def dayfirst_for(text: str, language: str) -> bool:
@@ -257,7 +298,7 @@ def dayfirst_for(text: str, language: str) -> bool:
 
 def read_fields(text: str) -> dict[str, Hit]:
     """The fields found in text by the general rules, each with its hit."""
-    lines = text.splitlines()[:MAX_LINES]
+    lines = Lines(text.splitlines()[:MAX_LINES])
     language = L.guess_language(text)
     hits: dict[str, Hit | None] = {
         "date": find_date(lines, dayfirst_for(text, language)),

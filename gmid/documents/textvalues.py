@@ -28,14 +28,16 @@ _MONTHS = {
     12: "dezember décembre decembre december dec dez déc",
 }
 MONTH_NAMES = {name: n for n, names in _MONTHS.items() for name in names.split()}
-_MONTH = "|".join(sorted(MONTH_NAMES, key=len, reverse=True))
 
 _SPACE = "[ \u00a0\u202f\u2009]"
+# A month name is any short word here, checked against MONTH_NAMES after the match: a regex
+# alternation of sixty names, tried at every letter, would cost more than the rest together.
+_WORD = r"[^\W\d_]{3,10}"
 # Day month year ("3. April 2025", "12 janvier 2024", "1er mars 2024", "19 april 2014").
-_DMY_NAMED = rf"(?P<d1>\d{{1,2}})(?:\.|er)?{_SPACE}*(?P<m1>{_MONTH})\.?,?{_SPACE}*(?P<y1>\d{{4}})"
+_DMY_NAMED = rf"(?P<d1>\d{{1,2}})(?:\.|er)?{_SPACE}*(?P<m1>{_WORD})\.?,?{_SPACE}*(?P<y1>\d{{4}})"
 # Month day, year ("Nov 3, 2026", "August 3 , 2014", "Jan 1, 2022").
 _MDY_NAMED = (
-    rf"(?P<m2>{_MONTH})\.?{_SPACE}*(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?{_SPACE}*,?{_SPACE}*"
+    rf"(?P<m2>{_WORD})\.?{_SPACE}*(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?{_SPACE}*,?{_SPACE}*"
     rf"(?P<y2>\d{{4}})"
 )
 _ISO = r"(?P<y3>\d{4})-(?P<m3>\d{1,2})-(?P<d3>\d{1,2})"
@@ -70,9 +72,11 @@ def _make_date(year: int, month: int, day: int) -> date | None:
 def _date_of(m: re.Match[str], dayfirst: bool) -> date | None:
     g = m.groupdict()
     if g["d1"]:
-        return _make_date(int(g["y1"]), MONTH_NAMES[g["m1"].lower()], int(g["d1"]))
+        month = MONTH_NAMES.get(g["m1"].lower())
+        return _make_date(int(g["y1"]), month, int(g["d1"])) if month else None
     if g["m2"]:
-        return _make_date(int(g["y2"]), MONTH_NAMES[g["m2"].lower()], int(g["d2"]))
+        month = MONTH_NAMES.get(g["m2"].lower())
+        return _make_date(int(g["y2"]), month, int(g["d2"])) if month else None
     if g["y3"]:
         return _make_date(int(g["y3"]), int(g["m3"]), int(g["d3"]))
     a, b, year = int(g["a"]), int(g["b"]), int(g["y4"])
