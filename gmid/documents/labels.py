@@ -67,6 +67,7 @@ GROSS_LABELS: tuple[tuple[str, float], ...] = (
     (r"grand total|invoice total|total amount|total for this invoice|total incl|gross", 4),
     (r"factuur ?totaal|totaal (?:incl|bedrag)|inkl\.? (?:mwst|ust)|incl\.? (?:vat|btw)", 4),
     (r"zahlbetrag|zu zahlen|offener betrag|amount due|balance due|total due|amount payable", 2),
+    (r"net [àa] payer", 3),
     (r"[àa] payer|montant d[ûu]|te betalen", 2),
     (r"\b(?:total|totaal|summe|gesamt|betrag|montant|amount)\b", 2),
 )
@@ -78,7 +79,7 @@ GROSS_NOT_BEFORE = re.compile(
 GROSS_NOT = re.compile(
     r"netto|\bnet\b|\bht\b|sub|zwischen|teil|positions|ohne|excl|exkl|hors|exclusief|\btax|"
     r"mwst|\bust\b|umsatzsteuer|steuer|\btva\b|\bvat\b|\bbtw\b|zuschl|abschl|anzahlung|rabatt|"
-    r"skonto|discount|remise|korting|credit|prepaid|paid|gezahlt|bezahlt|vers[ée]|deposit|"
+    r"skonto|discount|remise|korting|credit|prepaid|deposit|"
     r"charges\b|shipping|versand|porto|frais|\bpro\b|\bper\b|\bje\b|\bpar\b|\bunit|einzel|"
     r"\brate\b|\bprix\b",
     re.IGNORECASE,

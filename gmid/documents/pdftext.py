@@ -9,7 +9,8 @@ rest.
 Bounded, since the PDF is an outsider's: at most MAX_PDF_BYTES in, MAX_PAGES pages read,
 MAX_TEXT characters kept, no new page begun after TIME_BUDGET seconds, and pypdf's own limits
 lowered for this reading (each stream at most MAX_STREAM bytes unpacked, a page's content at most
-MAX_OPERATIONS operations), so a decompression bomb ends with a problem, not with the memory.
+MAX_OPERATIONS tokens and MAX_FORMS forms), so a decompression bomb or a page of a million
+operations ends with a problem, not with the memory or minutes of work.
 pypdf is imported when the first PDF is read, not with this module (the daemon's idle size).
 """
 
@@ -34,7 +35,8 @@ MAX_PDF_BYTES = 32 * 1024 * 1024
 MAX_PAGES = 30
 MAX_TEXT = 200_000
 MAX_STREAM = 16 * 1024 * 1024
-MAX_OPERATIONS = 1_000_000
+MAX_OPERATIONS = 250_000  # tokens of a content stream; invoices' pages have under 20,000
+MAX_FORMS = 200  # form XObjects drawn per page
 TIME_BUDGET = 10.0
 NO_TEXT = (
     "no text: a scanned PDF (OCR is off; see docs/documents.md, 'Scanned PDFs', for what it needs)"
@@ -78,6 +80,7 @@ def pdf_text(data: bytes) -> tuple[str, list[str]]:
         "array_based_stream_maximum_output_length": MAX_STREAM,
         "stream_decoding_work_maximum_length": 4 * MAX_STREAM,
         "stream_parsing_work_maximum_count": MAX_OPERATIONS,
+        "xform_maximum_invocations_per_extraction": MAX_FORMS,
     }
     parts: list[str] = []
     size = 0
@@ -92,8 +95,9 @@ def pdf_text(data: bytes) -> tuple[str, list[str]]:
         except Exception as e:  # pypdf raises many kinds on a broken file
             return "", [f"not a readable PDF: {_reason(e, PyPdfError)}"]
         for n in range(min(count, MAX_PAGES)):
-            if time.monotonic() - started > TIME_BUDGET:
-                problems.append(f"stopped after {n} pages: over {TIME_BUDGET:g}s")
+            if n and time.monotonic() - started > TIME_BUDGET:
+                pages_read = f"{n} page" + ("s" if n > 1 else "")
+                problems.append(f"stopped after {pages_read}: over {TIME_BUDGET:g}s")
                 break
             try:
                 page_text = pages[n].extract_text(extraction_mode="layout")
@@ -131,7 +135,7 @@ def read_text(
     """The reading of a text already extracted (a PDF's, or one given by OCR)."""
     problems = list(problems)
     if len(_NOT_ALNUM.sub("", text[:10_000])) < _MIN_TEXT:
-        if not any(p.startswith("not ") for p in problems):
+        if not any(p.startswith(("not ", "page ", "stopped ")) for p in problems):
             problems.append(NO_TEXT)
         return PdfReading(text, None, None, None, None, None, None, problems=tuple(problems))
     hits = hits_of(text, rules, problems)

@@ -81,6 +81,11 @@ def number_token(rest: str) -> str | None:
     if not t:
         return None
     token = t.group().rstrip(".-/")
+    if token.isdigit() and len(token) >= 3:
+        # "Rechnungsnummer 4711 0815 1234": groups of digits, as some print long numbers
+        groups = re.match(r"(?:[ \u00a0]\d{3,})+(?![\w.,])", tail[t.end() :])
+        if groups and len(token + groups.group()) <= 30:
+            token += groups.group()
     if not any(c.isdigit() for c in token) or len(token) > 40:
         return None
     if find_dates(token) and find_dates(token)[0].text == token:
@@ -244,7 +249,9 @@ def _gross_below(lines, i, m, label, weight, decimal) -> Hit | None:
     for j, cell in cells_below(lines, i, m.start(), m.end()):
         found = [a for a in find_amounts(cell, decimal) if _amount_ok(a.value)]
         if found:
-            return Hit(found[0].value, j, f'under "{label}" (line {i + 1}), line {j + 1}', weight)
+            # Under a heading may be a table's first row rather than the total: weigh it less.
+            why = f'under "{label}" (line {i + 1}), line {j + 1}'
+            return Hit(found[0].value, j, why, weight - 0.5)
         break  # a cell under the heading that is no amount: the column holds something else
     return None
 

@@ -33,8 +33,12 @@ _SPACE = "[ \u00a0\u202f\u2009]"
 # A month name is any short word here, checked against MONTH_NAMES after the match: a regex
 # alternation of sixty names, tried at every letter, would cost more than the rest together.
 _WORD = r"[^\W\d_]{3,10}"
-# Day month year ("3. April 2025", "12 janvier 2024", "1er mars 2024", "19 april 2014").
-_DMY_NAMED = rf"(?P<d1>\d{{1,2}})(?:\.|er)?{_SPACE}*(?P<m1>{_WORD})\.?,?{_SPACE}*(?P<y1>\d{{4}})"
+# Day month year ("3. April 2025", "12 janvier 2024", "1er mars 2024", "3rd April 2025",
+# "03-Apr-2025").
+_DMY_NAMED = (
+    rf"(?P<d1>\d{{1,2}})(?:\.|er|st|nd|rd|th)?(?:{_SPACE}|-)*(?P<m1>{_WORD})\.?,?(?:{_SPACE}|-)*"
+    rf"(?P<y1>\d{{4}})"
+)
 # Month day, year ("Nov 3, 2026", "August 3 , 2014", "Jan 1, 2022").
 _MDY_NAMED = (
     rf"(?P<m2>{_WORD})\.?{_SPACE}*(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?{_SPACE}*,?{_SPACE}*"
@@ -124,7 +128,8 @@ _CURRENCY_RE = re.compile(rf"(?<![A-Za-z])(?:{_CUR})(?![A-Za-z])")
 _NUM = (
     r"(?P<num>[-−–]?"
     r"(?:\d{1,3}(?:\.\d{3})+,\d{1,2}"  # 1.014,00
-    r"|\d{1,3}(?:[ \u00a0\u202f\u2009']\d{3})+(?:,\d{1,2})?"  # 1 234,56
+    r"|\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:,\d{1,2})?"  # 1 234,56
+    r"|\d{1,3}(?:'\d{3})+(?:[.,]\d{1,2})?"  # 1'234.50 (Swiss)
     r"|\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?"  # 1,234.56
     r"|\d{1,3}(?:\.\d{3})+(?!\d)"  # 1.014 (no decimals, German grouping)
     r"|\d+(?:[.,]\d{1,2})?))"  # 42.00 / 42,00 / 1939

@@ -163,3 +163,27 @@ def test_no_text_is_a_scan():
 def test_what_was_not_found_is_a_problem():
     r = read_text("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n")
     assert r.problems == ("no date found", "no number found", "no gross total found")
+
+
+def test_a_total_beside_its_label_beats_a_column_headed_gross():
+    text = (
+        "INVOICE NUMBER   INV-7\n"
+        "Description            Qty        Net          Gross\n"
+        "Ticket                   1    €100.00        €119.00\n"
+        "Workshop                 2    €200.00        €238.00\n"
+        "Invoice total                   paid         €357.00\n"
+        "Amount paid                                  €357.00\n"
+    )
+    r = read_text(text)
+    assert (r.number, r.gross_total) == ("INV-7", Decimal("357.00"))
+    assert r.why["gross_total"] == 'after "Invoice total" on line 5'
+
+
+def test_a_number_printed_in_groups_of_digits():
+    r = read_text("Telekom Deutschland GmbH\nRechnungsnummer   4711 0815 1234\nSumme 5,00 €\n")
+    assert r.number == "4711 0815 1234"
+
+
+def test_net_a_payer_is_the_gross():
+    text = "Facture n° F-88\nTotal HT 100,00 €\nTVA 20 % 20,00 €\nNet à payer 120,00 €\n"
+    assert read_text(text).gross_total == Decimal("120.00")

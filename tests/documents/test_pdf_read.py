@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from gmid.documents import read_einvoice
+from gmid.documents import pdftext, read_einvoice
 from gmid.documents.pdftext import MAX_PAGES, NO_TEXT, read_pdf
 from tests.documents.pdfmake import content, make_pdf, text_pdf
 
@@ -80,6 +80,22 @@ def test_a_decompression_bomb_is_cut_off_quickly_and_small():
     assert elapsed < 20
     assert any("page 1 not read" in p for p in r.problems), r.problems
     assert r.gross_total is None
+
+
+def test_a_page_of_a_million_operations_is_refused_quickly():
+    ops = b"BT /F1 10 Tf 40 800 Td\n" + b"(ab) Tj 1 0 Td\n" * 200_000 + b"ET"
+    started = time.monotonic()
+    r = read_pdf(make_pdf([ops], flate=True))
+    assert time.monotonic() - started < 20
+    assert r.problems[0] == "page 1 not read: Reached maximum number of tokens per stream."
+
+
+def test_no_page_is_begun_after_the_time_budget(monkeypatch):
+    monkeypatch.setattr(pdftext, "TIME_BUDGET", 0.0)
+    r = read_pdf(text_pdf(["Muster GmbH, Rechnung Nr. 4711 vom 03.04.2025"], ["Seite 2"]))
+    assert "stopped after 1 page: over 0s" in r.problems
+    assert "Seite 2" not in r.text
+    assert r.number == "4711"
 
 
 def test_broken_bytes_give_a_problem_not_an_exception():

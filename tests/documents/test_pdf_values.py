@@ -98,3 +98,19 @@ def test_iban_only_with_a_right_checksum():
 )
 def test_vat_ids(line, vat_id):
     assert [f.value for f in find_vat_ids(line)] == [vat_id]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Invoice Date: 3rd April 2025", date(2025, 4, 3)),
+        ("Date: 03-Apr-2025", date(2025, 4, 3)),
+        ("Datum: 3.4.2025", date(2025, 4, 3)),
+    ],
+)
+def test_more_date_forms(line, expected):
+    assert [f.value for f in find_dates(line)] == [expected]
+
+
+def test_swiss_amounts():
+    assert [f.value.value for f in find_amounts("Total CHF 1'234.50")] == [Decimal("1234.50")]
