@@ -15,7 +15,7 @@ from pathlib import Path
 from gmid.cli.common import command, config_path, options
 from gmid.errors import GmidError, did_you_mean
 
-FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban")
+FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban", "seller_name")
 XML_FIELDS = {
     "date": "issue_date",
     "number": "number",
@@ -23,6 +23,7 @@ XML_FIELDS = {
     "currency": "currency",
     "seller_vat_id": "seller_vat_id",
     "iban": "iban",
+    "seller_name": "seller_name",
 }
 EXCERPT_WIDTH = 100
 
@@ -81,15 +82,16 @@ def report(name: str, data: bytes, rules: tuple) -> list[str]:
         )
     out.append(
         f"text: {len(reading.text):,} characters"
-        + (f", {len(rules)} company rules" if rules else "")
+        + (f", {len(rules)} company rule{'s' if len(rules) > 1 else ''}" if rules else "")
     )
     out.append("")
-    head = f"{'field':<14} {'from the text':<26}"
-    out.append(head + (f" {'from the XML':<26}" if inv is not None else "") + " why")
-    for field in FIELDS:
-        row = f"{field:<14} {_show(getattr(reading, field)):<26}"
-        if inv is not None:
-            row += f" {_show(getattr(inv, XML_FIELDS[field])):<26}"
+    texts = [_show(getattr(reading, f)) for f in FIELDS]
+    xmls = [_show(getattr(inv, XML_FIELDS[f])).replace("\n", " ") for f in FIELDS] if inv else []
+    w = min(40, max(len(v) for v in ["from the text", "from the XML", *texts, *xmls]) + 1)
+    head = f"{'field':<14} {'from the text':<{w}}"
+    out.append(head + (f" {'from the XML':<{w}}" if inv is not None else "") + " why")
+    for n, field in enumerate(FIELDS):
+        row = f"{field:<14} {texts[n]:<{w}}" + (f" {xmls[n]:<{w}}" if xmls else "")
         out.append(f"{row} {reading.why.get(field, '')}".rstrip())
     lines = reading.text.splitlines()
     hits = hits_of(reading.text, rules, []) if reading.text.strip() else {}

@@ -92,8 +92,10 @@ VAT_LABEL = re.compile(
 )
 # On the line before a VAT ID or an IBAN: it is the buyer's, not the seller's.
 BUYER = re.compile(
-    r"\bihre?\b|\byour\b|\buw\b|\bvotre\b|\bclient|\bkunde|customer|buyer|k[äa]ufer|"
-    r"leistungsempf|rechnungsempf|acheteur|afnemer|bill to|ship to|sold to|lastschrift|"
+    r"\bihre?\b|\byour\b|\buw\b|\bvotre\b|\bclient|\bkunde|customer|buyer|\bk[äa]ufer|"
+    r"leistungsempf|rechnungsempf|acheteur|afnemer|bill to|ship to|sold to|invoice to|"
+    r"billing address|shipping address|rechnungsadresse|lieferadresse|rechnung an\b|"
+    r"adresse de (?:facturation|livraison)|factur[ée] [àa]|factuuradres|afleveradres|lastschrift|"
     r"pr[ée]l[èe]v|debit",
     re.IGNORECASE,
 )
@@ -117,3 +119,17 @@ def guess_language(text: str) -> str:
     sample = text[:10_000].lower()
     counts = {lang: len(r.findall(sample)) for lang, r in _LANGUAGE_RE.items()}
     return max(counts, key=lambda lang: counts[lang])
+
+
+# Legal forms that end a company's name ("Lieferant GmbH", "Free SAS", "Coolblue B.V."), case
+# as written; the name is the run of capitalised words before it.
+LEGAL_FORM = re.compile(
+    r"(?<=[\w.,)] )(?:GmbH & Co\. KG|GmbH & Co\.|g?GmbH|GMBH|AG|KGaA|KG|OHG|"
+    r"UG \(haftungsbeschränkt\)|UG|e\.K\.|e\.V\.|a\.G\.|SE|SAS|SASU|SARL|EURL|SNC|S\.A\.|SA|"
+    r"Ltd\.|Ltd|Limited|LLC|Inc\.|Inc|Corp\.|PLC|plc|B\.V\.|BV|N\.V\.|S\.r\.l\.|S\.p\.A\.)"
+    r"(?![\w&])"
+)
+SELLER_CONTEXT = re.compile(
+    r"verk[äa]ufer|lieferant|seller|supplier|vendor|sold by|fournisseur|vendeur|leverancier",
+    re.IGNORECASE,
+)

@@ -30,7 +30,7 @@ from gmid.documents.textvalues import (
     find_vat_ids,
 )
 
-FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban")
+FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban", "seller_name")
 MAX_LINES = 4000  # lines of text looked at; an invoice's fields are near its top and end
 BELOW = 3  # lines under a label where its value may stand
 TITLE_LINES = 25  # a line this near the top that names the document is its title line
@@ -283,6 +283,57 @@ def find_iban(lines: Lines) -> Hit | None:
     return _first(lines, IBAN_RE, find_ibans, "IBAN (checksum right)")
 
 
+_NAME_JOINERS = frozenset({"&", "+", "und", "and", "et", "en", "-"})
+
+
+def _name_before(line: str, start: int) -> str | None:
+    """The run of capitalised words ending at start (a legal form follows), or None."""
+    words = line[:start].split(" ")[:-1]  # the last is the blank before the legal form
+    taken: list[str] = []
+    for word in reversed(words):
+        if not word or word.endswith(":") or len(taken) == 6:
+            break  # two blanks: another column; "Name:": a label
+        if not (word[0].isupper() or word[0].isdigit() or word in _NAME_JOINERS):
+            break
+        taken.append(word)
+    while taken and taken[-1] in _NAME_JOINERS:
+        taken.pop()
+    return " ".join(reversed(taken)) if taken else None
+
+
+def find_seller_name(lines: Lines) -> Hit | None:
+    """The seller: the company name (one with a legal form) the text repeats most, not one
+    standing under a buyer's heading; on a tie the first."""
+    counts: Counter[str] = Counter()
+    scores: Counter[str] = Counter()
+    first: dict[str, Hit] = {}
+    for i in lines_with(lines, [L.LEGAL_FORM]):
+        line = lines[i]
+        # A heading above ("Käufer", "Bill to") says whose name follows; long lines are text.
+        above = " ".join(t for t in lines[max(0, i - 3) : i] if len(t.strip()) <= 40)
+        for m in L.LEGAL_FORM.finditer(line):
+            words = _name_before(line, m.start())
+            if words is None:
+                continue
+            before = line[: m.start()]
+            if L.BUYER.search(before) or (
+                L.BUYER.search(above) and not L.SELLER_CONTEXT.search(above)
+            ):
+                continue
+            name = f"{words} {m.group()}"
+            key = name.casefold()
+            # Named beside "Verkäufer", "sold by", "Lieferant": counts twice.
+            scores[key] += 2 if L.SELLER_CONTEXT.search(before + " " + above) else 1
+            counts[key] += 1
+            first.setdefault(key, Hit(name, i, f"company name on line {i + 1}", 1))
+    if not counts:
+        return None
+    key = max(counts, key=lambda k: (scores[k], -first[k].line))
+    hit = first[key]
+    n = counts[key]
+    return Hit(hit.value, hit.line, f"{hit.why}" + (f", named {n} times" if n > 1 else ""), 1)
+
+
 def find_currency(text: str, gross: Hit | None) -> Hit | None:
     """The gross total's currency, else the one the text names most often."""
     if gross is not None and gross.value.currency:
@@ -313,6 +364,7 @@ def read_fields(text: str) -> dict[str, Hit]:
         "gross_total": find_gross(lines),
         "seller_vat_id": find_vat_id(lines),
         "iban": find_iban(lines),
+        "seller_name": find_seller_name(lines),
     }
     hits["currency"] = find_currency(text, hits["gross_total"])
     return {name: hit for name, hit in hits.items() if hit is not None}

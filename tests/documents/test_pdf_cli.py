@@ -10,11 +10,17 @@ from tests.documents.pdfmake import make_pdf
 HERE = Path(__file__).parent
 
 
+def squeezed(out: str) -> str:
+    """The output with each run of blanks made one (column widths vary with the values)."""
+    return "\n".join(" ".join(line.split()) for line in out.splitlines())
+
+
 def test_a_pdf_shows_each_field_its_evidence_and_the_text_around(capsys):
     assert main(["try-extract", str(HERE / "labelled" / "QualityHosting.pdf")]) == 0
     out = capsys.readouterr().out
-    assert 'number         30064443                   after "Rechnungsnr." on line 16' in out
-    assert "gross_total    34.73" in out
+    assert 'number 30064443 after "Rechnungsnr." on line 16' in squeezed(out)
+    assert "gross_total 34.73 after" in squeezed(out)
+    assert "seller_name QualityHosting AG company name on line 1, named 5 times" in squeezed(out)
     assert ">   89 |    Total EUR   34,73" in out
     assert "problems: none" in out
 
@@ -24,7 +30,7 @@ def test_a_facturx_pdf_shows_the_xml_beside_the_text(capsys):
     out = capsys.readouterr().out
     assert "carries an e-invoice (factur-x.xml, CII)" in out
     assert "from the XML" in out
-    assert "gross_total    529.87                     529.87" in out
+    assert "gross_total 529.87 529.87" in squeezed(out)
 
 
 def test_an_xml_shows_its_fields(capsys):
@@ -32,7 +38,7 @@ def test_an_xml_shows_its_fields(capsys):
     assert main(["try-extract", str(xml)]) == 0
     out = capsys.readouterr().out
     assert "an e-invoice XML (UBL)" in out
-    assert "number         471102" in out
+    assert "number 471102" in squeezed(out)
 
 
 def test_a_scan_says_it_has_no_text(tmp_path, capsys):
@@ -54,7 +60,7 @@ def test_a_company_rule_is_applied_and_an_unknown_company_named(tmp_path, capsys
     pdf = str(HERE / "labelled" / "QualityHosting.pdf")
     assert main(["try-extract", pdf, "-c", str(config), "--company", "qualityhosting"]) == 0
     out = capsys.readouterr().out
-    assert 'number         47774                      company rule: label "Kundennr."' in out
+    assert 'number 47774 company rule: label "Kundennr."' in squeezed(out)
     assert main(["try-extract", pdf, "-c", str(config), "--company", "QualityHostin"]) == 1
     err = capsys.readouterr().err
     assert "no company 'QualityHostin' in the config; did you mean 'QualityHosting'?" in err

@@ -64,6 +64,7 @@ def test_a_german_invoice():
         "EUR",
     )
     assert (r.seller_vat_id, r.iban) == ("DE123456789", "DE02120300000000202051")
+    assert r.seller_name == "Muster GmbH"  # named twice; the buyer once
     assert r.why["number"] == 'after "Rechnungsnummer" on line 5'
     assert r.why["gross_total"] == 'after "Gesamtbetrag" on line 12'  # brutto over netto
     assert r.problems == ()
@@ -187,3 +188,14 @@ def test_a_number_printed_in_groups_of_digits():
 def test_net_a_payer_is_the_gross():
     text = "Facture n° F-88\nTotal HT 100,00 €\nTVA 20 % 20,00 €\nNet à payer 120,00 €\n"
     assert read_text(text).gross_total == Decimal("120.00")
+
+
+def test_the_name_under_a_buyer_heading_is_not_the_seller():
+    text = (
+        "Rechnung an\nKunden AG\nHauptstr. 5, 20095 Hamburg\n\n"
+        "Rechnungsnummer 1234\nGesamtbetrag 10,00 €\n"
+        "Beispiel GmbH · Amtsgericht Musterstadt HRB 1\n"
+    )
+    r = read_text(text)
+    assert r.seller_name == "Beispiel GmbH"
+    assert r.why["seller_name"] == "company name on line 7"
