@@ -33,13 +33,14 @@ from gmid.documents.textvalues import (
 FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban", "seller_name")
 MAX_LINES = 4000  # lines of text looked at; an invoice's fields are near its top and end
 BELOW = 3  # lines under a label where its value may stand
-TITLE_LINES = 25  # a line this near the top that names the document is its title line
+TITLE_LINES = 25  # a line among the first 25 with text that names the document is its title
 
 _NUMBER_LABELS = L.compile_labels(L.NUMBER_LABELS)
 _DATE_LABELS = L.compile_labels(L.DATE_LABELS)
 _GROSS_LABELS = L.compile_labels(L.GROSS_LABELS)
 # An invoice number: letters, digits and / . - _, with at least one digit.
 _TOKEN = re.compile(r"[A-Za-z0-9][\w./\-]*\w|\d")
+_WORD_BEFORE = re.compile(r"(\w+)[.:]? ?$")  # the word just before, in the same cell
 _HEADING_END = re.compile(r"\s{2,}|\s*$")  # a label that ends a table's heading cell
 _GAP = re.compile(r"[\s:#.\-]*(?:(?:nr|no|n°|nº|number|nummer|num[ée]ro)\.?[\s:#]*)?")
 
@@ -55,8 +56,9 @@ class Hit:
 
 
 def cells_below(lines: list[str], i: int, start: int, end: int) -> list[tuple[int, str]]:
-    """The cell of the next non-empty line that stands in the columns start..end (under a
-    heading), as a list of (line index, text)."""
+    """The first cell standing in the columns start..end in the next BELOW lines (under a
+    heading), as a list of (line index, text); lines blank there (another column's text) are
+    passed over."""
     found = []
     for j in range(i + 1, min(len(lines), i + 1 + BELOW)):
         line = lines[j]
@@ -70,7 +72,9 @@ def cells_below(lines: list[str], i: int, start: int, end: int) -> list[tuple[in
             hi += 1
         if line[lo:hi].strip():
             found.append((j, " " * lo + line[lo:hi]))
-        break  # only the row right under the heading
+            break
+        if line[:start].strip() and line[end:].strip():
+            break  # a row across the heading's column, blank in it: the column ends here
     return found
 
 
@@ -101,6 +105,12 @@ class Lines(list):
     def __init__(self, lines: list[str]):
         super().__init__(lines)
         self.low = [_lower(line) for line in lines]
+        # How many lines with text come before each line (layout text has many blank ones).
+        self.rank = []
+        count = 0
+        for line in lines:
+            self.rank.append(count)
+            count += bool(line.strip())
 
 
 def _lower(line: str) -> str:
@@ -129,7 +139,7 @@ def find_number(lines: Lines) -> Hit | None:
     best: Hit | None = None
     for i in lines_with(lines, [p for p, _ in _NUMBER_LABELS], low=True):
         for pattern, weight in _NUMBER_LABELS:
-            if weight == 2 and i < TITLE_LINES:
+            if weight == 2 and lines.rank[i] < TITLE_LINES:
                 weight = 3  # "Handelsrechnung (380) 05.03.2018 Nr. 471102"
             if best is not None and best.score >= weight:
                 continue
@@ -170,6 +180,7 @@ def _date_ok(line: str, start: int, end: int) -> bool:
 def find_date(lines: Lines, dayfirst: bool) -> Hit | None:
     """The issue date: after or under its label, else on the title line, else the first one."""
     best: Hit | None = None
+    title: Hit | None = None
     first: Hit | None = None
     labelled = lines_with(lines, [p for p, _ in _DATE_LABELS], low=True)
     for i in sorted(set(labelled) | set(lines_with(lines, [DATE_RE]))):
@@ -179,15 +190,12 @@ def find_date(lines: Lines, dayfirst: bool) -> Hit | None:
             if best is not None and best.score >= weight:
                 break
             best = _date_after(lines, i, pattern, weight, dates, dayfirst) or best
-        if first is None and dates:
-            usable = [d for d in dates if _date_ok(line, d.start, d.end)]
-            if usable and L.DOC_WORD.search(line) and i < TITLE_LINES:
-                first = Hit(usable[0].value, i, f"on the title line {i + 1}", 2.5)
-            elif usable:
-                first = Hit(usable[0].value, i, f"the first date, line {i + 1}", 1)
-    if best is None or (first is not None and first.score > best.score):
-        return first
-    return best
+        usable = [d for d in dates if _date_ok(line, d.start, d.end)]
+        if usable and title is None and lines.rank[i] < TITLE_LINES and L.DOC_WORD.search(line):
+            title = Hit(usable[0].value, i, f"on the title line {i + 1}", 2.5)
+        if usable and first is None:
+            first = Hit(usable[0].value, i, f"the first date, line {i + 1}", 1)
+    return max((h for h in (best, title, first) if h), key=lambda h: h.score, default=None)
 
 
 def _date_after(lines, i, pattern, weight, dates, dayfirst) -> Hit | None:
@@ -196,8 +204,14 @@ def _date_after(lines, i, pattern, weight, dates, dayfirst) -> Hit | None:
         if not _date_ok(line, m.start(), m.end()):
             continue
         label = line[m.start() : m.end()].strip()
-        after = [d for d in dates if d.start >= m.end() and d.start - m.end() < 60]
-        after = [d for d in after if not L.DATE_NOT.search(line[m.end() : d.start])]
+        # Near the label, or far across blanks only (a layout's right-hand column).
+        after = [
+            d
+            for d in dates
+            if d.start >= m.end()
+            and (d.start - m.end() < 60 or not line[m.end() : d.start].strip(" :.-\t"))
+            and not L.DATE_NOT.search(line[m.end() : d.start])
+        ]
         if after:
             return Hit(after[0].value, i, f'after "{label}" on line {i + 1}', weight)
         if not _HEADING_END.match(line[m.end() :]):
@@ -224,6 +238,9 @@ def find_gross(lines: Lines, decimal: str | None = None) -> Hit | None:
             for m in pattern.finditer(lines.low[i]):
                 if L.GROSS_NOT_BEFORE.search(line[max(0, m.start() - 10) : m.start()]):
                     continue
+                word = _WORD_BEFORE.search(line, 0, m.start())
+                if word and L.GROSS_NOT.fullmatch(word.group(1)):
+                    continue  # "VAT total", "USt. Gesamt": the total of the tax
                 if amounts is None:
                     amounts = [a for a in find_amounts(line, decimal) if _amount_ok(a.value)]
                 after = [a for a in amounts if a.start >= m.end()]
