@@ -27,7 +27,8 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from gmid.documents.rules import FieldRule, apply_rules
-from gmid.documents.textfields import Hit, read_fields, value_of
+from gmid.documents.textfields import read_fields, value_of
+from gmid.documents.textlines import Hit
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,24 @@
-"""An invoice's fields found in its text: date, number, gross total, currency, VAT ID, IBAN.
+"""An invoice's date, number, gross total and currency found in its text.
 
-The text is pypdf's layout text: a line of the page is a line of text, and a value stands to
-the right of its label or below it, in the label's column (a table's heading). Every field is
-looked for by its labels (gmid/documents/labels.py), each weighted; the best-weighted hit wins,
-the first one on a tie (the total: the largest of equal weight, so the gross beats its parts).
-Each hit says why, naming the label and the line (1-based).
+The text is pypdf's layout text (gmid/documents/textlines.py: a value stands beside its label
+or under it); the seller's VAT ID, IBAN and name come from gmid/documents/seller.py. Every
+field is looked for by its labels (gmid/documents/labels.py), each weighted; the best-weighted
+hit wins, the first one on a tie (the total: the largest of equal weight, so the gross beats
+its parts). Each hit says why, naming the label and the line (1-based).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
 
 from gmid.documents import labels as L
-from gmid.documents.textvalues import (
-    DATE_RE,
-    IBAN_RE,
-    VAT_RE,
-    Amount,
-    Found,
-    currencies,
-    find_amounts,
-    find_dates,
-    find_ibans,
-    find_vat_ids,
-)
+from gmid.documents.seller import find_iban, find_seller_name, find_vat_id
+from gmid.documents.textlines import HEADING_END, Hit, Lines, cells_below, lines_with
+from gmid.documents.textvalues import DATE_RE, Amount, currencies, find_amounts, find_dates
 
 FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban", "seller_name")
 MAX_LINES = 4000  # lines of text looked at; an invoice's fields are near its top and end
-BELOW = 3  # lines under a label where its value may stand
 TITLE_LINES = 25  # a line among the first 25 with text that names the document is its title
 
 _NUMBER_LABELS = L.compile_labels(L.NUMBER_LABELS)
@@ -41,41 +27,7 @@ _GROSS_LABELS = L.compile_labels(L.GROSS_LABELS)
 # An invoice number: letters, digits and / . - _, with at least one digit.
 _TOKEN = re.compile(r"[A-Za-z0-9][\w./\-]*\w|\d")
 _WORD_BEFORE = re.compile(r"(\w+)[.:]? ?$")  # the word just before, in the same cell
-_HEADING_END = re.compile(r"\s{2,}|\s*$")  # a label that ends a table's heading cell
 _GAP = re.compile(r"[\s:#.\-]*(?:(?:nr|no|n°|nº|number|nummer|num[ée]ro)\.?[\s:#]*)?")
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A field's value, where it stands (line index) and why it was taken."""
-
-    value: object
-    line: int
-    why: str
-    score: float = 0
-
-
-def cells_below(lines: list[str], i: int, start: int, end: int) -> list[tuple[int, str]]:
-    """The first cell standing in the columns start..end in the next BELOW lines (under a
-    heading), as a list of (line index, text); lines blank there (another column's text) are
-    passed over."""
-    found = []
-    for j in range(i + 1, min(len(lines), i + 1 + BELOW)):
-        line = lines[j]
-        if not line.strip():
-            continue
-        # Widen to the whole word-run under the heading, so a right- or left-aligned cell counts.
-        lo, hi = start, end
-        while lo > 0 and line[lo - 1 : lo].strip():
-            lo -= 1
-        while hi < len(line) and line[hi : hi + 1].strip():
-            hi += 1
-        if line[lo:hi].strip():
-            found.append((j, " " * lo + line[lo:hi]))
-            break
-        if line[:start].strip() and line[end:].strip():
-            break  # a row across the heading's column, blank in it: the column ends here
-    return found
 
 
 def number_token(rest: str) -> str | None:
@@ -97,41 +49,6 @@ def number_token(rest: str) -> str | None:
     if re.fullmatch(r"\d{1,2}", token):  # "Seite 1", "(380)" is caught by the gap rule
         return None
     return token
-
-
-class Lines(list):
-    """A text's lines, and the same lower-cased (column for column) for the labels."""
-
-    def __init__(self, lines: list[str]):
-        super().__init__(lines)
-        self.low = [_lower(line) for line in lines]
-        # How many lines with text come before each line (layout text has many blank ones).
-        self.rank = []
-        count = 0
-        for line in lines:
-            self.rank.append(count)
-            count += bool(line.strip())
-
-
-def _lower(line: str) -> str:
-    low = line.lower()
-    if len(low) == len(line):
-        return low
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in line)  # "İ" -> "i̇"
-
-
-def lines_with(lines: Lines, patterns, low: bool = False) -> list[int]:
-    """The indexes of the lines where any of the patterns matches (on the lower-cased lines
-    if low), in order.
-
-    Each pattern runs once over the whole text, not once per line: most lines hold nothing.
-    """
-    text = "\n".join(lines.low if low else lines)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line) + 1)
-    found = {bisect_right(starts, m.start()) - 1 for p in patterns for m in p.finditer(text)}
-    return sorted(found)
 
 
 def find_number(lines: Lines) -> Hit | None:
@@ -164,7 +81,7 @@ def _number_after(lines: Lines, i: int, pattern: re.Pattern, weight: float) -> H
         token = number_token(rest)
         if token and not L.NUMBER_NOT.search(rest[: rest.find(token)]):
             return Hit(token, i, f'after "{label}" on line {i + 1}', weight)
-        if not _HEADING_END.match(line[m.end() :]):
+        if not HEADING_END.match(line[m.end() :]):
             continue  # not a heading cell: the label runs on into other words
         for j, cell in cells_below(lines, i, m.start(), m.end()):
             token = number_token(cell.strip())
@@ -214,7 +131,7 @@ def _date_after(lines, i, pattern, weight, dates, dayfirst) -> Hit | None:
         ]
         if after:
             return Hit(after[0].value, i, f'after "{label}" on line {i + 1}', weight)
-        if not _HEADING_END.match(line[m.end() :]):
+        if not HEADING_END.match(line[m.end() :]):
             continue
         for j, cell in cells_below(lines, i, m.start(), m.end()):
             if found := find_dates(cell, dayfirst):
@@ -273,84 +190,6 @@ def _gross_below(lines, i, m, label, weight, decimal) -> Hit | None:
     return None
 
 
-def _first(
-    lines: Lines, pattern: re.Pattern, finder: Callable[[str], list[Found]], what: str
-) -> Hit | None:
-    """The seller's: a labelled one not on a line naming the buyer, else the first one."""
-    fallback = None
-    for i in lines_with(lines, [pattern]):
-        line = lines[i]
-        for found in finder(line):
-            context = line[: found.start]
-            prev = lines[i - 1] if i else ""
-            if L.BUYER.search(context) or (not context.strip() and L.BUYER.search(prev)):
-                continue
-            labelled = finder is find_ibans or L.VAT_LABEL.search(context + " " + prev)
-            if labelled:
-                return Hit(found.value, i, f"{what} on line {i + 1}", 2)
-            fallback = fallback or Hit(found.value, i, f"{what} without a label, line {i + 1}", 1)
-    return fallback
-
-
-def find_vat_id(lines: Lines) -> Hit | None:
-    return _first(lines, VAT_RE, find_vat_ids, "VAT ID")
-
-
-def find_iban(lines: Lines) -> Hit | None:
-    return _first(lines, IBAN_RE, find_ibans, "IBAN (checksum right)")
-
-
-_NAME_JOINERS = frozenset({"&", "+", "und", "and", "et", "en", "-"})
-
-
-def _name_before(line: str, start: int) -> str | None:
-    """The run of capitalised words ending at start (a legal form follows), or None."""
-    words = line[:start].split(" ")[:-1]  # the last is the blank before the legal form
-    taken: list[str] = []
-    for word in reversed(words):
-        if not word or word.endswith(":") or len(taken) == 6:
-            break  # two blanks: another column; "Name:": a label
-        if not (word[0].isupper() or word[0].isdigit() or word in _NAME_JOINERS):
-            break
-        taken.append(word)
-    while taken and taken[-1] in _NAME_JOINERS:
-        taken.pop()
-    return " ".join(reversed(taken)) if taken else None
-
-
-def find_seller_name(lines: Lines) -> Hit | None:
-    """The seller: the company name (one with a legal form) the text repeats most, not one
-    standing under a buyer's heading; on a tie the first."""
-    counts: Counter[str] = Counter()
-    scores: Counter[str] = Counter()
-    first: dict[str, Hit] = {}
-    for i in lines_with(lines, [L.LEGAL_FORM]):
-        line = lines[i]
-        # A heading above ("Käufer", "Bill to") says whose name follows; long lines are text.
-        above = " ".join(t for t in lines[max(0, i - 3) : i] if len(t.strip()) <= 40)
-        for m in L.LEGAL_FORM.finditer(line):
-            words = _name_before(line, m.start())
-            if words is None:
-                continue
-            before = line[: m.start()]
-            if L.BUYER.search(before) or (
-                L.BUYER.search(above) and not L.SELLER_CONTEXT.search(above)
-            ):
-                continue
-            name = f"{words} {m.group()}"
-            key = name.casefold()
-            # Named beside "Verkäufer", "sold by", "Lieferant": counts twice.
-            scores[key] += 2 if L.SELLER_CONTEXT.search(before + " " + above) else 1
-            counts[key] += 1
-            first.setdefault(key, Hit(name, i, f"company name on line {i + 1}", 1))
-    if not counts:
-        return None
-    key = max(counts, key=lambda k: (scores[k], -first[k].line))
-    hit = first[key]
-    n = counts[key]
-    return Hit(hit.value, hit.line, f"{hit.why}" + (f", named {n} times" if n > 1 else ""), 1)
-
-
 def find_currency(text: str, gross: Hit | None) -> Hit | None:
     """The gross total's currency, else the one the text names most often."""
     if gross is not None and gross.value.currency:
@@ -390,6 +229,3 @@ def read_fields(text: str) -> dict[str, Hit]:
 def value_of(name: str, hit: Hit) -> object:
     """The plain value of a hit (a Decimal for the total)."""
     return hit.value.value if isinstance(hit.value, Amount) else hit.value
-
-
-__all__ = ["FIELDS", "Hit", "date", "read_fields", "value_of"]
