@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from gmid.documents import labels as L
-from gmid.documents.textlines import Hit, Lines, lines_with
+from gmid.documents.textlines import MAX_MATCHES, Hit, Lines, lines_with, matches
 from gmid.documents.textvalues import IBAN_RE, VAT_RE, Found, find_ibans, find_vat_ids
 
 
@@ -23,7 +23,7 @@ def _first(
     fallback = None
     for i in lines_with(lines, [pattern]):
         line = lines[i]
-        for found in finder(line):
+        for found in finder(line)[:MAX_MATCHES]:
             context = line[: found.start]
             prev = lines[i - 1] if i else ""
             if L.BUYER.search(context) or (not context.strip() and L.BUYER.search(prev)):
@@ -71,7 +71,7 @@ def find_seller_name(lines: Lines) -> Hit | None:
         line = lines[i]
         # A heading above ("Käufer", "Bill to") says whose name follows; long lines are text.
         above = " ".join(t for t in lines[max(0, i - 3) : i] if len(t.strip()) <= 40)
-        for m in L.LEGAL_FORM.finditer(line):
+        for m in matches(L.LEGAL_FORM, line):
             words = _name_before(line, m.start())
             if words is None:
                 continue

@@ -14,7 +14,15 @@ from collections import Counter
 
 from gmid.documents import labels as L
 from gmid.documents.seller import find_iban, find_seller_name, find_vat_id
-from gmid.documents.textlines import HEADING_END, Hit, Lines, cells_below, lines_with
+from gmid.documents.textlines import (
+    HEADING_END,
+    MAX_MATCHES,
+    Hit,
+    Lines,
+    cells_below,
+    lines_with,
+    matches,
+)
 from gmid.documents.textvalues import DATE_RE, Amount, currencies, find_amounts, find_dates
 
 FIELDS = ("date", "number", "gross_total", "currency", "seller_vat_id", "iban", "seller_name")
@@ -68,7 +76,7 @@ def find_number(lines: Lines) -> Hit | None:
 
 def _number_after(lines: Lines, i: int, pattern: re.Pattern, weight: float) -> Hit | None:
     line = lines[i]
-    for m in pattern.finditer(lines.low[i]):
+    for m in matches(pattern, lines.low[i]):
         if pattern is _NUMBER_LABELS[-2][0] and not L.DOC_WORD.search(line[: m.start()]):
             continue  # a bare "Nr." counts on a line that names the document
         before = line[max(0, m.start() - 12) : m.start()]
@@ -102,7 +110,7 @@ def find_date(lines: Lines, dayfirst: bool) -> Hit | None:
     labelled = lines_with(lines, [p for p, _ in _DATE_LABELS], low=True)
     for i in sorted(set(labelled) | set(lines_with(lines, [DATE_RE]))):
         line = lines[i]
-        dates = find_dates(line, dayfirst)
+        dates = find_dates(line, dayfirst)[:MAX_MATCHES]
         for pattern, weight in _DATE_LABELS:
             if best is not None and best.score >= weight:
                 break
@@ -117,7 +125,7 @@ def find_date(lines: Lines, dayfirst: bool) -> Hit | None:
 
 def _date_after(lines, i, pattern, weight, dates, dayfirst) -> Hit | None:
     line = lines[i]
-    for m in pattern.finditer(lines.low[i]):
+    for m in matches(pattern, lines.low[i]):
         if not _date_ok(line, m.start(), m.end()):
             continue
         label = line[m.start() : m.end()].strip()
@@ -152,15 +160,15 @@ def find_gross(lines: Lines, decimal: str | None = None) -> Hit | None:
         line = lines[i]
         amounts = None
         for pattern, weight in _GROSS_LABELS:
-            for m in pattern.finditer(lines.low[i]):
+            for m in matches(pattern, lines.low[i]):
                 if L.GROSS_NOT_BEFORE.search(line[max(0, m.start() - 10) : m.start()]):
                     continue
-                word = _WORD_BEFORE.search(line, 0, m.start())
+                word = _WORD_BEFORE.search(line[max(0, m.start() - 40) : m.start()])
                 if word and L.GROSS_NOT.fullmatch(word.group(1)):
                     continue  # "VAT total", "USt. Gesamt": the total of the tax
                 if amounts is None:
                     amounts = [a for a in find_amounts(line, decimal) if _amount_ok(a.value)]
-                after = [a for a in amounts if a.start >= m.end()]
+                after = [a for a in amounts if a.start >= m.end()][:MAX_MATCHES]
                 after = [a for a in after if not L.GROSS_NOT.search(line[m.end() : a.start])]
                 label = line[m.start() : m.end()].strip()
                 if after:

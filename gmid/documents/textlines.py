@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import islice
 
 BELOW = 3  # lines under a label where its value may stand
+MAX_LINE = 1000  # characters of a line looked at (a page's layout line has under 400)
+MAX_MATCHES = 5  # matches of one pattern on one line looked at
 HEADING_END = re.compile(r"\s{2,}|\s*$")  # a label that ends a table's heading cell
 
 
@@ -52,6 +55,8 @@ class Lines(list):
     """A text's lines, and the same lower-cased (column for column) for the labels."""
 
     def __init__(self, lines: list[str]):
+        # Bounded, so that a hostile text of one endless line costs no quadratic time.
+        lines = [line.rstrip()[:MAX_LINE] for line in lines]
         super().__init__(lines)
         self.low = [_lower(line) for line in lines]
         # How many lines with text come before each line (layout text has many blank ones).
@@ -81,3 +86,8 @@ def lines_with(lines: Lines, patterns, low: bool = False) -> list[int]:
         starts.append(starts[-1] + len(line) + 1)
     found = {bisect_right(starts, m.start()) - 1 for p in patterns for m in p.finditer(text)}
     return sorted(found)
+
+
+def matches(pattern: re.Pattern, line: str) -> list[re.Match]:
+    """The first MAX_MATCHES matches of pattern in line."""
+    return list(islice(pattern.finditer(line), MAX_MATCHES))
