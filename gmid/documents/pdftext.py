@@ -89,8 +89,9 @@ def pdf_text(data: bytes) -> tuple[str, list[str]]:
     with pypdf.apply_configuration(**limits):
         try:
             reader = pypdf.PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                reader.decrypt("")  # most "encrypted" invoices only forbid changes
+            # Most "encrypted" invoices only forbid changes: their user password is empty.
+            if reader.is_encrypted and not reader.decrypt(""):
+                return "", ["not read: the PDF is protected by a password"]
             pages = reader.pages
             count = len(pages)
         except Exception as e:  # pypdf raises many kinds on a broken file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import tracemalloc
@@ -117,6 +118,22 @@ def test_broken_bytes_give_a_problem_not_an_exception():
     assert r.text == "" and r.number is None
     assert r.problems[0].startswith("not a readable PDF")
     assert read_pdf(b"").problems[0].startswith("not a readable PDF")
+
+
+def test_an_encrypted_pdf_is_read_unless_it_needs_a_password():
+    from pypdf import PdfReader, PdfWriter
+
+    lines = ["Muster GmbH", "Rechnungsnummer: R-77", "Gesamtbetrag 119,00 EUR"]
+    for user, number, problems in [
+        ("", "R-77", ("no date found",)),  # changes forbidden, reading allowed
+        ("secret", None, ("not read: the PDF is protected by a password",)),
+    ]:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf(lines))))
+        writer.encrypt(user_password=user, owner_password="owner", algorithm="RC4-128")
+        out = io.BytesIO()
+        writer.write(out)
+        r = read_pdf(out.getvalue())
+        assert (r.number, r.problems) == (number, problems)
 
 
 def test_a_scan_without_text_says_so():
