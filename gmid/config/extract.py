@@ -21,18 +21,28 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node
 
 from gmid.config.reader import Reader, is_null
-from gmid.documents.ocr import OcrOptions
-from gmid.documents.rules import RULE_FIELDS, FieldRule, rule_problem
+
+if TYPE_CHECKING:
+    from gmid.documents.ocr import OcrOptions
+    from gmid.documents.rules import FieldRule
+
+# gmid.documents is imported only for a config that uses it: the package brings pypdf and lxml,
+# which a daemon that reads no PDF yet should not carry (its idle size).
 
 RULE_KEYS = ("label", "regex", "date_format", "decimal")
 
 
 def read_extract(r: Reader, node: Node | None, option: str) -> tuple[FieldRule, ...]:
     """Read a company's `extract:` mapping of field -> rule; problems go to the reader."""
+    if is_null(node):
+        return ()
+    from gmid.documents.rules import RULE_FIELDS, FieldRule, rule_problem
+
     rules = []
     for field, rule_node in r.mapping(node, option, RULE_FIELDS).items():
         where = f"{option}.{field}"
@@ -62,6 +72,10 @@ def read_extract(r: Reader, node: Node | None, option: str) -> tuple[FieldRule, 
 
 def read_ocr(r: Reader, node: Node | None) -> OcrOptions | None:
     """Read `ocr:`; None unless enabled."""
+    if is_null(node):
+        return None
+    from gmid.documents.ocr import OcrOptions
+
     m = r.mapping(node, "ocr", ("enabled", "languages", "pages", "timeout"))
     default = OcrOptions()
     languages = r.text(m.get("languages"), "ocr.languages", default.languages).strip()

@@ -16,6 +16,7 @@ import os
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node
 
@@ -41,10 +42,12 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
-from gmid.documents.ocr import OcrOptions
-from gmid.documents.rules import FieldRule
 from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
+
+if TYPE_CHECKING:  # imported when a config has extract: or ocr:, not for every daemon
+    from gmid.documents.ocr import OcrOptions
+    from gmid.documents.rules import FieldRule
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
