@@ -31,6 +31,7 @@ from connectors.form import periods, trace
 from connectors.form.approval import ApprovalStep
 from connectors.form.before import BeforeList
 from connectors.form.detail import Details
+from connectors.form.html import charset, parse_html
 from connectors.form.jsonlist import ACCEPT, JsonList
 from connectors.form.loginspec import PROMPTS, secret_options
 from connectors.form.oauth import OAuthLogin
@@ -178,7 +179,7 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
         fetched = (inline, None) if inline is not None else self._form_download(doc)
         data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):
-            if BeautifulSoup(data[: 1 << 20], "html.parser").select_one(_PASSWORD) is not None:
+            if parse_html(data[: 1 << 20], encoding=charset(content_type)).select_one(_PASSWORD):
                 raise SessionExpired(f"{self.ctx.portal}: a download showed the login form")
             option = (
                 self._json.json.download_option if self._json else self.spec.documents.download.path
@@ -429,7 +430,7 @@ class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
     def page(self) -> BeautifulSoup:
         """The current page (empty when the portal answered with something else than HTML)."""
         page = self.browser.page
-        return page if page is not None else BeautifulSoup("", "html.parser")
+        return page if page is not None else parse_html("")
 
     def _list_urls(self) -> list[str]:
         newest = next(periods.each(self.spec.documents.periods))  # the current one, or None

@@ -25,6 +25,7 @@ from bs4 import BeautifulSoup
 from connectors.base import RemoteDocument
 from connectors.form import extract as x
 from connectors.form import trace
+from connectors.form.html import charset, parse_html
 from connectors.form.jsonlist import JsonRecord
 from connectors.form.jsonspec import search
 from connectors.form.spec import ListSpec
@@ -107,7 +108,7 @@ class Details:
         response = self._fetch(url, detail.type)
         if detail.type == "json":
             return response.url, self._json_records(response)
-        page = BeautifulSoup(response.content, "html.parser")
+        page = parse_html(response.content, encoding=charset(response.headers.get("Content-Type")))
         if self._login_shown(page):
             raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
         if detail.rows is None:
@@ -121,7 +122,10 @@ class Details:
         except (ValueError, RecursionError):
             data = _NOT_JSON
         if response.status_code in (401, 403) or (
-            data is _NOT_JSON and self._login_shown(BeautifulSoup(response.content, "html.parser"))
+            data is _NOT_JSON
+            and self._login_shown(
+                parse_html(response.content, encoding=charset(response.headers.get("Content-Type")))
+            )
         ):
             raise SessionExpired(f"{self.ctx.portal}: {x.public_url(response.url)} asks to log in")
         if data is _NOT_JSON:
