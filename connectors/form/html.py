@@ -26,6 +26,8 @@ from bs4.dammit import EncodingDetector
 from bs4.element import Comment, Doctype
 from selectolax.lexbor import LexborHTMLParser
 
+# Chrome's parser nests no deeper (HTMLConstructionSite's kMaximumHTMLParserDOMTreeDepth).
+MAX_DEPTH = 512
 # Where a browser's parser leaves a <form> empty (the "in table" insertion modes).
 _TABLE_PARENTS = frozenset({"table", "tbody", "thead", "tfoot", "tr"})
 # What a form sends (a fieldset only groups; its inputs are copied themselves).
@@ -63,17 +65,22 @@ def decode(data: bytes, transport: str | None = None) -> tuple[str, str]:
         if data.startswith(bom):
             return data[len(bom) :].decode(name, "replace"), name
     declared = EncodingDetector.find_declared_encoding(data[:1024], is_html=True)
-    for label, from_meta in ((transport, False), (declared, True)):
-        name = _codec(label, from_meta)
-        if name is not None:
-            return data.decode(name, "replace"), name
+    for label in (transport, declared):
+        name = _codec(label)
+        if name is None:
+            continue
+        # A <meta> read as ASCII means the bytes are not UTF-16, whatever it says: the
+        # standard reads such a page as UTF-8 (mechanicalsoup passes the <meta>'s label too).
+        if name.startswith("utf-16") and declared is not None:
+            name = "utf-8"
+        return data.decode(name, "replace"), name
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return data.decode("windows-1252", "replace"), "windows-1252"
 
 
-def _codec(label: str | None, from_meta: bool) -> str | None:
+def _codec(label: str | None) -> str | None:
     """The Python codec for an encoding label, or None for an unknown or non-text one."""
     if not label:
         return None
@@ -85,9 +92,6 @@ def _codec(label: str | None, from_meta: bool) -> str | None:
         "a".encode(name)  # refuses bytes-to-bytes codecs such as "hex" or "zip"
     except (LookupError, ValueError):
         return None
-    # A page cannot be UTF-16 by what it says in itself: the standard reads that as UTF-8.
-    if from_meta and name.startswith("utf-16"):
-        return "utf-8"
     return name
 
 
@@ -120,41 +124,53 @@ class Html5TreeBuilder(HTMLTreeBuilder):
             _adopt_controls(form)
 
     def _replay(self, document) -> list[Tag]:
-        """Hand every node under `document` to the soup, in order, without recursion."""
+        """Hand every node under `document` to the soup, in order, without recursion; return
+        the forms a table left empty.
+
+        Elements deeper than MAX_DEPTH hang under their ancestor at that depth, as Chrome nests
+        no deeper either: selectors that climb the tree cost at most MAX_DEPTH steps a node."""
         soup = self.soup
         table_forms: list[Tag] = []
-        node = document.child
+        node, depth = document.child, 1
         while node is not None:
             name = node.tag
-            if name == "-text":
-                soup.handle_data(node.text_content)
-            elif name == "-comment":
-                soup.endData()
-                soup.handle_data(node.comment_content or "")
-                soup.endData(Comment)
-            elif name == "-doctype":
-                soup.endData()
-                soup.handle_data(node.html[len("<!DOCTYPE ") : -1] or "html")
-                soup.endData(Doctype)
+            if name.startswith("-"):
+                self._leaf(node, name)
             else:
                 attrs = {k: "" if v is None else v for k, v in node.attributes.items()}
                 tag = soup.handle_starttag(name, None, None, attrs)
                 if name == "form" and node.parent.tag in _TABLE_PARENTS:
                     table_forms.append(tag)
                 child = node.child
+                if child is None or depth > MAX_DEPTH:
+                    soup.endData()
+                    soup.handle_endtag(name)
                 if child is not None:
-                    node = child
+                    node, depth = child, depth + 1
                     continue
-                soup.endData()
-                soup.handle_endtag(name)
             while node.next is None:
-                node = node.parent
-                if node is None or node.tag == "-document":
+                node, depth = node.parent, depth - 1
+                if node is None or depth == 0:
                     return table_forms
-                soup.endData()
-                soup.handle_endtag(node.tag)
+                if depth <= MAX_DEPTH:
+                    soup.endData()
+                    soup.handle_endtag(node.tag)
             node = node.next
         return table_forms
+
+    def _leaf(self, node, kind: str) -> None:
+        """Hand a text, comment or doctype node to the soup."""
+        soup = self.soup
+        if kind == "-text":
+            soup.handle_data(node.text_content)
+        elif kind == "-comment":
+            soup.endData()
+            soup.handle_data(node.comment_content or "")
+            soup.endData(Comment)
+        elif kind == "-doctype":
+            soup.endData()
+            soup.handle_data(node.html[len("<!DOCTYPE ") : -1] or "html")
+            soup.endData(Doctype)
 
 
 def _adopt_controls(form: Tag) -> None:

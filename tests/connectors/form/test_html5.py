@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.form.html import charset, decode, parse_html
+from connectors.form.html import MAX_DEPTH, charset, decode, parse_html
 
 
 def texts(soup, selector: str) -> list[str]:
@@ -112,6 +112,8 @@ def test_a_form_around_a_table_keeps_its_inputs():
         ("<p>café".encode(), None, "utf-8"),  # undeclared, valid UTF-8
         ("<p>café".encode("cp1252"), None, "windows-1252"),  # undeclared, not UTF-8
         ("<meta charset=utf-16><p>café".encode(), None, "utf-8"),  # the standard's rule
+        ("<meta charset=utf-16><p>café".encode(), "utf-16", "utf-8"),  # as mechanicalsoup asks
+        ("<p>café".encode("utf-16-le"), "utf-16", "utf-16"),  # a header may say UTF-16
         ("<meta charset=hex><p>café".encode(), None, "utf-8"),  # no text encoding: ignored
     ],
 )
@@ -139,6 +141,10 @@ def test_scripts_and_styles_stay_text_and_out_of_the_pages_words():
     assert soup.body.get_text(" ", strip=True) == "x"
 
 
-def test_deep_nesting_parses_without_recursion():
-    soup = parse_html("<div>" * 20000 + "deep")
-    assert soup.get_text() == "deep"
+def test_deep_nesting_stops_at_chromes_depth():
+    soup = parse_html("<div id=top>" + "<div>" * 20000 + "deep<span>s</span>")
+    assert soup.select_one("#top").get_text() == "deeps"
+    deepest = soup.find(string="deep").parent
+    assert len(list(deepest.parents)) == MAX_DEPTH  # 511 elements above it, and the document
+    # what lies deeper hangs under it, in the page's order
+    assert [t.name for t in deepest.find_all(recursive=False)][-2:] == ["div", "span"]
