@@ -33,6 +33,7 @@ cssselect, soup5ever. Not dependencies of gmid.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import time
@@ -417,6 +418,7 @@ def measure(candidates: dict[str, Callable], body: bytes, repeats: int) -> dict[
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, work in candidates.items():
+            gc.collect()  # the last candidate's tree (cycles) is not this one's cost
             start = time.perf_counter()
             work(body)
             times[name].append(time.perf_counter() - start)

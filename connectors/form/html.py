@@ -120,8 +120,8 @@ class Html5TreeBuilder(HTMLTreeBuilder):
         tree = LexborHTMLParser(markup.encode("utf-8", "replace"))
         table_forms = self._replay(tree.root.parent)
         del tree  # Lexbor's tree is freed before the soup is used
-        for form in table_forms:
-            _adopt_controls(form)
+        if table_forms:
+            _adopt_controls(table_forms)
 
     def _replay(self, document) -> list[Tag]:
         """Hand every node under `document` to the soup, in order, without recursion; return
@@ -165,7 +165,7 @@ class Html5TreeBuilder(HTMLTreeBuilder):
             soup.handle_data(node.text_content)
         elif kind == "-comment":
             soup.endData()
-            soup.handle_data(node.comment_content or "")
+            soup.handle_data(node.html[len("<!--") : -len("-->")])
             soup.endData(Comment)
         elif kind == "-doctype":
             soup.endData()
@@ -173,24 +173,29 @@ class Html5TreeBuilder(HTMLTreeBuilder):
             soup.endData(Doctype)
 
 
-def _adopt_controls(form: Tag) -> None:
-    """Give a form that a table left empty copies of the inputs a browser would send with it:
-    those after it in its table, up to the next form."""
-    table = form.find_parent("table")
-    if table is None:
-        return
-    owned, after = [], False
-    for element in table.descendants:
-        if element is form:
-            after = True
-        elif not after or not isinstance(element, Tag):
+def _adopt_controls(table_forms: list[Tag]) -> None:
+    """Give each form a table left empty copies of the inputs a browser would send with it:
+    those after it in its table, up to the next form. One pass from the first such form."""
+    empty = {id(form) for form in table_forms}
+    form, table = table_forms[0], table_forms[0].find_parent("table")
+    owned: list[tuple[Tag, Tag]] = []
+    for element in form.next_elements:
+        if not isinstance(element, Tag):
             continue
-        elif element.name == "form":
-            break
-        elif element.name in _CONTROLS and not element.has_attr("form"):
-            owned.append(element)
-    for element in owned:
+        if element.name == "form":
+            form = element if id(element) in empty else None
+            table = form.find_parent("table") if form is not None else None
+        elif _sent_with(element, form, table):
+            owned.append((form, element))
+    for form, element in owned:
         form.append(copy.copy(element))
+
+
+def _sent_with(element: Tag, form: Tag | None, table: Tag | None) -> bool:
+    """Whether a browser sends this element with that (empty) form of that table."""
+    if form is None or element.name not in _CONTROLS or element.has_attr("form"):
+        return False
+    return any(parent is table for parent in element.parents)
 
 
 # mechanicalsoup's Browser(soup_config=...): its pages (`browser.page`) are parse_html's trees.
