@@ -137,14 +137,15 @@ class Html5TreeBuilder(HTMLTreeBuilder):
             if name.startswith("-"):
                 self._leaf(node, name)
             else:
-                attrs = {k: "" if v is None else v for k, v in node.attributes.items()}
+                attrs = node.attributes
+                if None in attrs.values():  # <input disabled>: bs4 wants "" as lxml gives it
+                    attrs = {k: "" if v is None else v for k, v in attrs.items()}
                 tag = soup.handle_starttag(name, None, None, attrs)
                 if name == "form" and node.parent.tag in _TABLE_PARENTS:
                     table_forms.append(tag)
                 child = node.child
                 if child is None or depth > MAX_DEPTH:
-                    soup.endData()
-                    soup.handle_endtag(name)
+                    soup.handle_endtag(name)  # which ends the text before it
                 if child is not None:
                     node, depth = child, depth + 1
                     continue
@@ -153,7 +154,6 @@ class Html5TreeBuilder(HTMLTreeBuilder):
                 if node is None or depth == 0:
                     return table_forms
                 if depth <= MAX_DEPTH:
-                    soup.endData()
                     soup.handle_endtag(node.tag)
             node = node.next
         return table_forms
