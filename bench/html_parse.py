@@ -1,5 +1,5 @@
 """HTML parsing: a list page read by gmid's form connector against the bare parser, and the
-HTML5 parsers it could move to.
+HTML5 parsers it could use.
 
 A generated list page, as portals send them: a head with styles and scripts, a navigation, a
 search form, a table of N invoices (each row with nested spans, data attributes, a menu of
@@ -7,28 +7,33 @@ actions and a hidden detail block) and a pager; about 1.75 KB a row, so 50-200 r
 110-370 KB.
 
   (a) gmid: what the form connector does with one list page (connectors/form/connector.py,
-      _html_list): mechanicalsoup's parse of the answer (`Browser.add_soup`, which is
-      BeautifulSoup with mechanicalsoup's default `features="lxml"`, since gmid's
-      StatefulBrowser passes no soup_config), the login-form check, the rows' selector, every
-      row made a RemoteDocument (id, date, number, amount, download link: extract.to_document)
-      and the `next` link.
+      _html_list): mechanicalsoup's parse of the answer (`Browser.add_soup` with the soup_config
+      of gmid's browser, gmid.portals.web.make_browser: parse_html's HTML5 tree builder), the
+      login-form check, the rows' selector, every row made a RemoteDocument (id, date, number,
+      amount, download link: extract.to_document) and the `next` link.
+  (a0) the same with mechanicalsoup's default `features="lxml"`: gmid before HTML5 parsing.
   (b) bare: BeautifulSoup(page, "lxml") and the same selectors (login form, rows, each row's
       fields and link, next), the texts taken with get_text(" ", strip=True), nothing cleaned.
   Candidates, the same parse + select + texts as (b):
-      bs4 + html.parser, bs4 + html5lib, lxml.html + cssselect (the same CSS, translated to
-      XPath), selectolax (Lexbor).
+      bs4 + parse_html (Lexbor's HTML5 tree replayed into bs4: what gmid uses),
+      bs4 + Lexbor's serialisation re-parsed by lxml, bs4 + html5lib, bs4 + soup5ever
+      (html5ever), bs4 + html.parser, lxml.html + cssselect (the same CSS, translated to
+      XPath), selectolax (Lexbor) with its own API.
 
 Each figure is the median over --repeats of one page's work, the candidates taken in turn in
-each repeat. Then the HTML5 check: which parsers put a <tbody> into a table written without
-one, so that `table > tbody > tr` (what the browser's developer tools show and copy) matches.
+each repeat. Then the HTML5 check: for each parser, which of the cases a copied selector
+depends on give what a browser's DOM gives (a table without <tbody>, implied html/body,
+unclosed and misnested tags, a form opened in a table, <template>, entities, a charset named
+only in <meta>).
 
-Needs, in the bench's .venv only: selectolax, html5lib, cssselect (pip install). Not
-dependencies of gmid.
+Needs, in the bench's .venv only (pip install; a missing one is left out): html5lib,
+cssselect, soup5ever. Not dependencies of gmid.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import time
@@ -40,6 +45,7 @@ from bs4 import BeautifulSoup
 from mechanicalsoup import Browser
 
 from connectors.form import extract as x
+from connectors.form.html import SOUP_CONFIG, parse_html
 from connectors.form.spec import read_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -203,13 +209,13 @@ def page(rows: int, tbody: bool = True, seed: int = 1) -> bytes:
 # -- the work, per parser: parse, login-form check, rows, each row's values, the next link
 
 
-def gmid_path(spec) -> Callable[[bytes], list]:
+def gmid_path(spec, soup_config: dict) -> Callable[[bytes], list]:
     def work(body: bytes) -> list:
         response = requests.Response()
         response._content = body  # noqa: SLF001  (a response as requests makes it)
         response.headers["Content-Type"] = "text/html; charset=utf-8"
         response.encoding = "utf-8"
-        Browser.add_soup(response, {"features": "lxml"})  # what StatefulBrowser() does
+        Browser.add_soup(response, soup_config)  # what the browser does with each page
         soup = response.soup
         assert x.find_form(soup, spec.login.form, PASSWORD) is None
         docs = [
@@ -221,12 +227,12 @@ def gmid_path(spec) -> Callable[[bytes], list]:
     return work
 
 
-def bs4_path(features: str) -> Callable[[bytes], list]:
+def bs4_path(parse: Callable[[bytes], BeautifulSoup]) -> Callable[[bytes], list]:
     def text(tag) -> str | None:
         return None if tag is None else tag.get_text(" ", strip=True)
 
     def work(body: bytes) -> list:
-        soup = BeautifulSoup(body, features, from_encoding="utf-8")
+        soup = parse(body)
         assert soup.select_one(LOGIN) is None
         rows = [
             [text(row.select_one(s)) for s in FIELDS.values()] + [row.select_one(DOWNLOAD)["href"]]
@@ -277,20 +283,95 @@ def selectolax_path() -> Callable[[bytes], list]:
     return work
 
 
-def tbody_built() -> dict[str, bool]:
-    """Whether `table > tbody > tr` finds the rows of a table written without <tbody>."""
-    import lxml.html
-    from selectolax.lexbor import LexborHTMLParser
+def soups() -> dict[str, Callable[[bytes], BeautifulSoup]]:
+    """The BeautifulSoup parsers measured, each reading a page's bytes (UTF-8, as declared)."""
 
-    body = page(3, tbody=False)
-    sel = "table.invoices > tbody > tr"
+    def features(name: str) -> Callable[[bytes], BeautifulSoup]:
+        return lambda body: BeautifulSoup(body, name, from_encoding="utf-8")
+
+    def reparsed(body: bytes) -> BeautifulSoup:
+        from selectolax.lexbor import LexborHTMLParser
+
+        return BeautifulSoup(LexborHTMLParser(body).html, "lxml")
+
     found = {
-        f"bs4 + {f}": len(BeautifulSoup(body, f, from_encoding="utf-8").select(sel))
-        for f in ("lxml", "html.parser", "html5lib")
+        "(b) bare bs4 + lxml": features("lxml"),
+        "bs4 + parse_html (Lexbor replayed)": lambda body: parse_html(body, encoding="utf-8"),
+        "bs4 + Lexbor's HTML re-parsed by lxml": reparsed,
+        "bs4 + html.parser": features("html.parser"),
     }
-    found["lxml.html"] = len(lxml.html.document_fromstring(body).cssselect(sel))
-    found["selectolax (Lexbor)"] = len(LexborHTMLParser(body).css(sel))
-    return {name: n == 3 for name, n in found.items()}
+    if _has("html5lib"):
+        found["bs4 + html5lib"] = features("html5lib")
+    if _has("soup5ever"):
+        import soup5ever  # noqa: F401  (registers the "html5ever" feature)
+
+        found["bs4 + soup5ever (html5ever)"] = features("html5ever")
+    return found
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# -- what a browser's DOM gives: (markup, selector, the texts (or names) of what it matches)
+
+CASES = {
+    "a table without <tbody> gets one": (
+        "<table class=t><tr><td>1<td>2</table>",
+        "table.t > tbody > tr > td:nth-child(2)",
+        ["2"],
+    ),
+    "html, head and body implied": ("<title>T</title><p>x", "html > body > p", ["x"]),
+    "unclosed <p> and <li>": ("<p>a<p>b<ul><li>c<li>d</ul>", "body > p, ul > li", list("abcd")),
+    "unclosed <td> and <tr>": (
+        "<table><tr><td>1<td>2<tr><td>3</table>",
+        "table tr:nth-child(2) > td",
+        ["3"],
+    ),
+    "misnested <b><i></b></i>": ("<p><b>1<i>2</b>3</i>", "p > b > i, p > i", ["2", "3"]),
+    "a link in a link": ("<a href=1>x<a href=2>y</a>", "body > a", ["x", "y"]),
+    "a form opened in a table, rows in tbody": (
+        "<table><form id=f><tr><td><input name=u></form></table>",
+        "table > tbody > tr > td > input",
+        ["u"],
+    ),
+    "<template> content out of the page": (
+        "<template><a class=x>t</a></template><a class=x>p</a>",
+        "a.x",
+        ["p"],
+    ),
+    "entities": ("<p>&notit; &euro &euro; &#x41;</p>", "p", ["¬it; &euro € A"]),
+    "charset only in <meta>": (
+        "<meta charset=windows-1252><p>café €".encode("cp1252"),
+        "p",
+        ["café €"],
+    ),
+}
+
+
+def matched(parser: str, markup: str | bytes, selector: str) -> list[str]:
+    """What a selector matches on a page parsed by one candidate: texts, or input names."""
+    body = markup if isinstance(markup, bytes) else markup.encode()
+    if parser == "selectolax (Lexbor)":
+        from selectolax.lexbor import LexborHTMLParser
+
+        nodes = LexborHTMLParser(body).css(selector)
+        return [n.attributes.get("name") or n.text(strip=True) for n in nodes]
+    if parser == "lxml.html + cssselect":
+        import lxml.html
+
+        nodes = lxml.html.document_fromstring(body).cssselect(selector)
+        return [n.get("name") or n.text_content().strip() for n in nodes]
+    if parser == "bs4 + parse_html (Lexbor replayed)":
+        soup = parse_html(body)  # the charset found as gmid finds it
+    elif parser == "bs4 + Lexbor's HTML re-parsed by lxml":
+        soup = soups()[parser](body)
+    else:
+        features = {"bs4 + soup5ever (html5ever)": "html5ever"}.get(parser)
+        soup = BeautifulSoup(body, features or parser.split(" + ")[1].split()[0])
+    return [t.get("name") or t.get_text(strip=True) for t in soup.select(selector)]
 
 
 def main() -> int:
@@ -301,50 +382,70 @@ def main() -> int:
     spec, problems = read_spec(SPEC)
     assert spec is not None, problems
     candidates = {
-        "(a) gmid (mechanicalsoup, bs4 + lxml)": gmid_path(spec),
-        "(b) bare bs4 + lxml": bs4_path("lxml"),
-        "bs4 + html.parser": bs4_path("html.parser"),
-        "bs4 + html5lib": bs4_path("html5lib"),
-        "lxml.html + cssselect": lxml_path(),
-        "selectolax (Lexbor)": selectolax_path(),
+        "(a) gmid (mechanicalsoup, parse_html)": gmid_path(spec, SOUP_CONFIG),
+        "(a0) gmid before (mechanicalsoup, lxml)": gmid_path(spec, {"features": "lxml"}),
     }
-    print(f"one list page's work, median of {args.repeats} repeats; ratio against (b)")
+    candidates.update({name: bs4_path(parse) for name, parse in soups().items()})
+    if _has("cssselect"):
+        candidates["lxml.html + cssselect"] = lxml_path()
+    candidates["selectolax (Lexbor)"] = selectolax_path()
+    # the parse alone, each BeautifulSoup parser against the one gmid used before (bs4 + lxml)
+    parses = {name.removeprefix("(b) bare "): parse for name, parse in soups().items()}
+    print(
+        f"medians of {args.repeats} repeats; a ratio is the median of each repeat's ratio "
+        "(the machine's load shifts between repeats, not within one)"
+    )
     for n in args.rows:
         body = page(n)
-        # Every candidate must read the same rows and the same next link.
-        results = {name: work(body) for name, work in candidates.items()}
-        docs, nxt = results["(a) gmid (mechanicalsoup, bs4 + lxml)"]
-        assert len(docs) == n and nxt == "/invoices?page=3", (len(docs), nxt)
-        for name, (rows, link) in results.items():
-            if name.startswith("(a)"):
-                continue
-            assert len(rows) == n and link == "/invoices?page=3", name
-            # Texts compared with their white space collapsed, as gmid reads them.
-            assert [" ".join(r[0].split()) for r in rows] == [d.id for d in docs], name
-            assert [URL.split("/invoices")[0] + r[-1] for r in rows] == [d.url for d in docs], name
-        times: dict[str, list[float]] = {name: [] for name in candidates}
-        for _ in range(args.repeats):
-            for name, work in candidates.items():
-                start = time.perf_counter()
-                work(body)
-                times[name].append(time.perf_counter() - start)
-        parse_only = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            BeautifulSoup(body, "lxml", from_encoding="utf-8")
-            parse_only.append(time.perf_counter() - start)
-        b = median(times["(b) bare bs4 + lxml"])
-        print(
-            f"{n} rows, {len(body) / 1024:.0f} KB (bs4 + lxml's parse alone: "
-            f"{median(parse_only) * 1000:.1f} ms, {median(parse_only) / b:.0%} of (b))"
-        )
-        for name, values in times.items():
-            m = median(values)
-            print(f"  {name:40s} {m * 1000:8.2f} ms  {m / n * 1e6:7.1f} µs/row  {m / b:5.2f}x")
-    print("a table without <tbody>: does `table > tbody > tr` match (an HTML5 tree)?")
-    for name, built in tbody_built().items():
-        print(f"  {name:40s} {'yes' if built else 'no'}")
+        check(candidates, body, n)
+        work = measure(candidates, body, args.repeats)
+        print(f"{n} rows, {len(body) / 1024:.0f} KB: one list page's work; ratio against (b)")
+        report(work, "(b) bare bs4 + lxml", n)
+        a, a0 = "(a) gmid (mechanicalsoup, parse_html)", "(a0) gmid before (mechanicalsoup, lxml)"
+        now = median([x / y for x, y in zip(work[a], work[a0], strict=True)])
+        print(f"  gmid's list page now against before: {now:.2f}x")
+        print(f"{n} rows: the parse alone, ratio against bs4 + lxml (gmid's parser before)")
+        report(measure(parses, body, args.repeats), "bs4 + lxml", n)
+    print(f"what a browser's DOM gives, of {len(CASES)} cases a copied selector depends on")
+    for name in [*soups(), "lxml.html + cssselect", "selectolax (Lexbor)"]:
+        wrong = [case for case, c in CASES.items() if matched(name, *c[:2]) != c[2]]
+        print(f"  {name:42s} {len(CASES) - len(wrong):2d}  {'; '.join(wrong)}")
     return 0
+
+
+def measure(candidates: dict[str, Callable], body: bytes, repeats: int) -> dict[str, list]:
+    """Each candidate's times over `repeats`, the candidates taken in turn in each repeat."""
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, work in candidates.items():
+            gc.collect()  # the last candidate's tree (cycles) is not this one's cost
+            start = time.perf_counter()
+            work(body)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def report(times: dict[str, list[float]], base: str, n: int) -> None:
+    """One line a candidate: median, per row, and the median of its ratios to `base`."""
+    for name, values in times.items():
+        m = median(values)
+        ratio = median([x / y for x, y in zip(values, times[base], strict=True)])
+        print(f"  {name:42s} {m * 1000:8.2f} ms  {m / n * 1e6:7.1f} µs/row  {ratio:5.2f}x")
+
+
+def check(candidates: dict[str, Callable[[bytes], list]], body: bytes, n: int) -> None:
+    """Every candidate must read the same rows and the same next link."""
+    results = {name: work(body) for name, work in candidates.items()}
+    docs, nxt = results["(a) gmid (mechanicalsoup, parse_html)"]
+    assert len(docs) == n and nxt == "/invoices?page=3", (len(docs), nxt)
+    for name, (rows, link) in results.items():
+        if name.startswith("(a"):
+            assert [d.id for d in rows] == [d.id for d in docs], name
+            continue
+        assert len(rows) == n and link == "/invoices?page=3", name
+        # Texts compared with their white space collapsed, as gmid reads them.
+        assert [" ".join(r[0].split()) for r in rows] == [d.id for d in docs], name
+        assert [URL.split("/invoices")[0] + r[-1] for r in rows] == [d.url for d in docs], name
 
 
 if __name__ == "__main__":

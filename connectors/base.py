@@ -98,6 +98,17 @@ class ApprovalRequest:
     prompt: str
 
 
+class Trace:
+    """Where a connector tells its steps while a trial (`gmid try`) watches: the requests, what
+    each selector or path matched, the rows read. A run's listens to nothing: with `active`
+    False a connector spends nothing on it (connectors/form/trace.py says what is told)."""
+
+    active: bool = False
+
+    def step(self, kind: str, **facts: Any) -> None:
+        """Note one step: a "request", a "match" of a selector or path, a "note"."""
+
+
 @dataclass
 class PortalContext:
     """Everything a connector may use; built by the runner (or by a test)."""
@@ -129,6 +140,8 @@ class PortalContext:
     """Whether the runner has filed the document of this id (and still has its file), so that
     a connector can spare the portal requests for it (a detail page); an id ending in "/"
     asks whether any document whose id starts with it is."""
+    trace: Trace = field(default_factory=Trace)
+    """Told each step by a trial (`gmid try`); a run's tells nobody."""
 
 
 def _no_secret(path: str) -> str:

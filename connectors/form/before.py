@@ -21,7 +21,7 @@ from bs4 import Tag
 
 from connectors.base import RemoteDocument
 from connectors.form import extract as x
-from connectors.form import periods
+from connectors.form import periods, trace
 from connectors.form.values import Value
 from gmid.errors import SessionExpired
 
@@ -77,6 +77,7 @@ class BeforeList:
             if step.form is None:
                 continue
             form = x.find_form(self.page, step.form, "input")
+            trace.matched(self.ctx, f"{step.path}.form", step.form, [form] if form else [])
             if form is None:
                 raise self._changed(
                     f"{step.path}.form: selector {step.form!r} found no form", selector=step.form

@@ -27,12 +27,14 @@ from connectors.base import (
     RemoteDocument,
 )
 from connectors.form import extract as x
-from connectors.form import periods
+from connectors.form import periods, trace
+from connectors.form.approval import ApprovalStep
 from connectors.form.before import BeforeList
 from connectors.form.detail import Details
+from connectors.form.html import charset, parse_html
 from connectors.form.jsonlist import ACCEPT, JsonList
-from connectors.form.login import OtherLogins
 from connectors.form.loginspec import PROMPTS, secret_options
+from connectors.form.oauth import OAuthLogin
 from connectors.form.spec import FormSpec, read_spec
 from connectors.form.values import Probe
 from connectors.form.widgets import Widget, find_widget
@@ -52,7 +54,7 @@ logger = logging.getLogger(__name__)
 _PASSWORD = 'input[type="password" i]'
 
 
-class FormConnector(OtherLogins, BeforeList, Connector):
+class FormConnector(OAuthLogin, ApprovalStep, BeforeList, Connector):
     """A portal described by a login form, an optional code step and lists of documents."""
 
     name = "form"
@@ -70,6 +72,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         self._listing = False  # a 401 now means the login ended (the token expired)
         self.headers = self._install_headers()  # `headers:`, and the login's token
         self.browser.session.hooks["response"].append(self._login_ended)
+        trace.watch(ctx, self.browser.session)
         self._json = None
         self._form_pages = {}  # `download: {form}`: the list page of each document's form
         if spec.documents.json is not None:
@@ -95,8 +98,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
 
     def session_valid(self) -> bool:
         """Tell whether the first list page opens logged in with the saved cookies."""
-        if self.spec.login.type != "form":
-            return False  # an API's token lives as long as the run; no login is quick
+        if self.spec.login.type != "form" or self.spec.login.session_params:
+            return False  # an API's token (or a session in the address) lives one run
         self._listing = True
         try:
             if self._json is not None:
@@ -116,21 +119,26 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             return self._api_login()
         if self.spec.login.type == "none":
             return None
+        if self.spec.login.type == "oauth2":
+            return self._oauth_login()
         self._open(self.spec.start)
         if self._logged_in():
             logger.info("%s: the saved session is still logged in", self.ctx.portal)
-            return
+            return self._keep_session_params()
         if self.spec.login.steps:
             self._step_login()
         else:
             self._submit_login()
         if self.spec.code is not None and self._shows(self.spec.code.when):
             self._code_step()
+        if self.spec.approval is not None and self._shows(self.spec.approval.when):
+            self._approval_step()
         if not self._logged_in():
             success = self.spec.login.success
             raise self._changed(
                 f"{self._success_missed()} after the login", selector=success and success.selector
             )
+        self._keep_session_params()
 
     def documents(self) -> Iterator[RemoteDocument]:
         """Yield the documents of every list page, following `next` links."""
@@ -165,11 +173,13 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         the option that led there."""
         if self._details is not None:
             doc = self._details.resolve(doc)
-        inline = self._json.inline(doc) if self._json is not None else None
+        inline = self._details.inline(doc) if self._details is not None else None
+        if inline is None and self._json is not None:
+            inline = self._json.inline(doc)
         fetched = (inline, None) if inline is not None else self._form_download(doc)
         data, content_type = fetched or super().download(doc)
         if x.looks_like_html(data, content_type):
-            if BeautifulSoup(data[: 1 << 20], "html.parser").select_one(_PASSWORD) is not None:
+            if parse_html(data[: 1 << 20], encoding=charset(content_type)).select_one(_PASSWORD):
                 raise SessionExpired(f"{self.ctx.portal}: a download showed the login form")
             option = (
                 self._json.json.download_option if self._json else self.spec.documents.download.path
@@ -195,6 +205,8 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         """
         login = self.spec.login
         form = self._login_form()
+        looked = login.form or "a form with a password input"
+        trace.matched(self.ctx, "login.form", looked, [form] if form else [], self.browser.url)
         if form is None:
             what = f"login.form: selector {login.form!r}" if login.form else "login.form"
             raise self._changed(f"{what} found no login form", selector=login.form or _PASSWORD)
@@ -204,6 +216,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         if user is None or password is None:
             missing = "username" if user is None else "password"
             raise self._changed(f"login.fields.{missing}: cannot tell which input takes it")
+        trace.note(self.ctx, f"login.fields: user name in {user!r}, password in {password!r}")
         self._set(filled, user, self.ctx.username, "login.fields.username")
         self._set(filled, password, self.ctx.password(), "login.fields.password")
         for name, value in login.static:
@@ -299,6 +312,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         for _ in range(code.attempts):
             has = f'input[name="{_quoted(code.field)}"]' if code.field else "input"
             form = x.find_form(self.page, code.form, has)
+            trace.matched(self.ctx, "code.form", code.form or has, [form] if form else [])
             if form is None:
                 raise self._changed(
                     f"code.form: selector {code.form!r} found no form on the code page",
@@ -382,6 +396,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
             if self._login_form() is not None:
                 raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
             rows = x.html_rows(self.page, spec.rows)
+            trace.rows(self.ctx, "documents.rows", spec.rows, rows, spec, self.browser.url)
             if not rows and number == 1 and not may_be_empty and not self._shows(spec.empty):
                 # A changed layout would otherwise pass for "no documents", run after run:
                 # an empty list must be recognised as such (documents.empty).
@@ -398,6 +413,9 @@ class FormConnector(OtherLogins, BeforeList, Connector):
                 )
             yield self.browser.url, rows
             href = x.read(x.HtmlRecord(self.page), spec.next) if spec.next else None
+            if spec.next is not None:
+                found = [href] if href else []
+                trace.matched(self.ctx, "documents.next", spec.next.selector, found)
             if href is None:
                 return
             # "#" or "?page=3#top" lead back to a page already read: the end of the list.
@@ -412,7 +430,7 @@ class FormConnector(OtherLogins, BeforeList, Connector):
     def page(self) -> BeautifulSoup:
         """The current page (empty when the portal answered with something else than HTML)."""
         page = self.browser.page
-        return page if page is not None else BeautifulSoup("", "html.parser")
+        return page if page is not None else parse_html("")
 
     def _list_urls(self) -> list[str]:
         newest = next(periods.each(self.spec.documents.periods))  # the current one, or None
@@ -489,9 +507,11 @@ class FormConnector(OtherLogins, BeforeList, Connector):
         return (success is None or self._shows(success)) and self._login_form() is None
 
     def _shows(self, probe: Probe | None) -> bool:
+        trace.probe(self.ctx, probe, self.page, self.browser.url)
         return x.matches(self.page, self.browser.url, probe)
 
     def _text(self, probe: Probe | None) -> str | None:
+        trace.probe(self.ctx, probe, self.page, self.browser.url)
         return x.probe_text(self.page, self.browser.url, probe)
 
     def _success_missed(self) -> str:

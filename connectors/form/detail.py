@@ -13,6 +13,8 @@ A detail page costs a request, so it is opened only for what is new: the runner 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
@@ -22,10 +24,12 @@ from bs4 import BeautifulSoup
 
 from connectors.base import RemoteDocument
 from connectors.form import extract as x
+from connectors.form import trace
+from connectors.form.html import charset, parse_html
 from connectors.form.jsonlist import JsonRecord
 from connectors.form.jsonspec import search
 from connectors.form.spec import ListSpec
-from gmid.errors import PortalChanged, SessionExpired
+from gmid.errors import DownloadRejected, PortalChanged, SessionExpired
 
 if TYPE_CHECKING:
     import requests
@@ -59,6 +63,9 @@ class Details:
             pages=(), rows="", download=self.detail.download, fields=self.detail.fields
         )
         self._unread: set[str] = set()  # ids yielded without opening their page (known ones)
+        # `download: {base64}`: the last document yielded, its file as its page gave it (the
+        # runner downloads each before it asks for the next: one file is held at a time)
+        self._inline: tuple[str, str] | None = None
 
     def expand(self, row: RemoteDocument) -> Iterator[RemoteDocument]:
         """Yield the documents behind a list row (whose url is its detail page)."""
@@ -87,6 +94,13 @@ class Details:
 
     def _read(self, row: RemoteDocument) -> tuple[str, list[Any]]:
         """Open a row's detail page; return its final URL and its documents' records."""
+        url, records = self._records(row)
+        option = "documents.detail.rows" if self.detail.rows else "documents.detail"
+        expr = self.detail.rows or "(the page)"
+        trace.rows(self.ctx, option, expr, records, self._page_spec, url)
+        return url, records
+
+    def _records(self, row: RemoteDocument) -> tuple[str, list[Any]]:
         detail, url = self.detail, row.url
         # not its address: a detail page's (pretix's order pages) may hold the key to it
         label = row.number or row.title or (row.id if row.id != url else "a row")
@@ -94,7 +108,7 @@ class Details:
         response = self._fetch(url, detail.type)
         if detail.type == "json":
             return response.url, self._json_records(response)
-        page = BeautifulSoup(response.content, "html.parser")
+        page = parse_html(response.content, encoding=charset(response.headers.get("Content-Type")))
         if self._login_shown(page):
             raise SessionExpired(f"{self.ctx.portal}: {x.public_url(url)} shows the login form")
         if detail.rows is None:
@@ -108,7 +122,10 @@ class Details:
         except (ValueError, RecursionError):
             data = _NOT_JSON
         if response.status_code in (401, 403) or (
-            data is _NOT_JSON and self._login_shown(BeautifulSoup(response.content, "html.parser"))
+            data is _NOT_JSON
+            and self._login_shown(
+                parse_html(response.content, encoding=charset(response.headers.get("Content-Type")))
+            )
         ):
             raise SessionExpired(f"{self.ctx.portal}: {x.public_url(response.url)} asks to log in")
         if data is _NOT_JSON:
@@ -127,10 +144,46 @@ class Details:
             )
         return [JsonRecord(row) for row in rows]
 
+    def inline(self, doc: RemoteDocument) -> bytes | None:
+        """The file of a document that came base64 in its detail page (None: a link)."""
+        if not self.detail.base64:
+            return None
+        if self._inline is None or self._inline[0] != doc.id:
+            self._unread.add(doc.id)
+            self.resolve(doc)  # its page is read again
+        held, self._inline = self._inline, None
+        content = held[1] if held is not None and held[0] == doc.id else ""
+        if content.startswith("data:"):
+            content = content.partition(",")[2]
+        try:
+            return base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise DownloadRejected(
+                f"{self.ctx.portal}: documents.detail.download.base64: the value for "
+                f"{doc.id!r} is not base64"
+            ) from None
+
+    def _inline_document(self, record: Any, base: str, row: RemoteDocument) -> RemoteDocument:
+        """A document whose file is in its (JSON) detail page: kept until it is downloaded."""
+        content = x.read(record, self.detail.download)
+        if not content:
+            raise x.MissingValue(self.detail.download)
+        found = x.to_document(record, self._page_spec, base, base)
+        self._inline = (row.id, content)
+        return dataclasses.replace(
+            row,
+            date=found.date or row.date,
+            number=found.number or row.number,
+            amount=found.amount or row.amount,
+            title=found.title or row.title,
+        )
+
     def _document(self, record: Any, base: str, row: RemoteDocument) -> RemoteDocument:
         """The document a detail page (or one of its rows) gives, with the list row's values
         where the page has none."""
         try:
+            if self.detail.base64:
+                return self._inline_document(record, base, row)
             found = x.to_document(record, self._page_spec, base)
         except x.MissingValue as e:
             raise self._changed(

@@ -28,6 +28,7 @@ class DetailSpec:
     type: str = "html"  # what the detail page is: html or json
     rows: str | None = None  # each document on the page (None: the page is one document)
     fields: Mapping[str, Value] = field(default_factory=dict)
+    base64: bool = False  # `download: {base64: {path}}`: the file itself, in the JSON answer
 
     def json_download(self) -> dict[str, Any]:
         """A JSON list's `download:` option that reads this link in a row."""
@@ -46,7 +47,7 @@ def read_detail(c: Checker, value: Any, list_type: str) -> DetailSpec | None:
         if key not in m and isinstance(value, Mapping):
             c.problem(f"documents.detail.{key}", f"missing: {what}")
     link = _value(c, m.get("link"), "documents.detail.link", list_type)
-    download = _value(c, m.get("download"), "documents.detail.download", kind)
+    download, base64 = _download(c, m.get("download"), kind)
     rows = None
     if "rows" in m:
         path = "documents.detail.rows"
@@ -56,6 +57,11 @@ def read_detail(c: Checker, value: Any, list_type: str) -> DetailSpec | None:
         read = _value(c, spec, f"documents.detail.fields.{name}", kind, name)
         if read is not None:
             fields[name] = read
+    if base64 and "rows" in m:
+        c.problem(
+            "documents.detail.download.base64",
+            "only for a detail page of one document (without detail.rows)",
+        )
     if "id" in fields and "rows" not in m:
         c.problem(
             "documents.detail.fields.id",
@@ -64,7 +70,21 @@ def read_detail(c: Checker, value: Any, list_type: str) -> DetailSpec | None:
         )
     if link is None or download is None or ("rows" in m and rows is None):
         return None
-    return DetailSpec(link=link, download=download, type=kind, rows=rows, fields=fields)
+    return DetailSpec(
+        link=link, download=download, type=kind, rows=rows, fields=fields, base64=base64
+    )
+
+
+def _download(c: Checker, value: Any, kind: str) -> tuple[Value | None, bool]:
+    """The detail page's download: a link, or (JSON pages) `{base64: {path}}`, the file in it."""
+    path = "documents.detail.download"
+    if not (isinstance(value, Mapping) and "base64" in value):
+        return _value(c, value, path, kind), False
+    if kind != "json":
+        c.problem(f"{path}.base64", "only in a JSON detail page (detail.type: json)")
+        return None, False
+    m = c.mapping(value, path, ("base64",))
+    return _value(c, m.get("base64"), f"{path}.base64", "json"), True
 
 
 def _value(c: Checker, value: Any, path: str, kind: str, name: str = "") -> Value | None:

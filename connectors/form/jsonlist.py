@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote, urldefrag, urlencode, urljoin, urlspl
 
 from connectors.base import RemoteDocument
 from connectors.form import extract as x
+from connectors.form import trace
 from connectors.form.jsonspec import search
 from connectors.form.values import Value
 from gmid.errors import DownloadRejected, PortalChanged, SessionExpired
@@ -215,6 +216,7 @@ class JsonList:
                     return
                 continue
             token = x.read(JsonRecord(data), j.next)
+            trace.matched(self.ctx, "documents.next", j.next.expr, [token] if token else [])
             if token is None:
                 return
             if j.next_param is not None:
@@ -231,6 +233,7 @@ class JsonList:
         the description's `empty` says the list is really empty."""
         spec = self.spec
         rows = search(spec.rows, data)
+        trace.rows(self.ctx, "documents.rows", spec.rows, rows, spec, wrap=JsonRecord)
         if isinstance(rows, list) and (rows or not first or may_be_empty):
             return rows
         if rows is None and not first:

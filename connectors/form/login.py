@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
 import requests.auth
@@ -24,6 +24,7 @@ import requests.auth
 from connectors.base import CodeRequest
 from connectors.form import extract as x
 from connectors.form.loginspec import PROMPTS, CsrfSpec, JsonLogin, StepSpec, fill, fill_body
+from connectors.form.requestspec import ApiRequest
 from gmid.errors import CodeRejected, PortalError, SessionExpired, WrongCredentials
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class PortalHeaders(requests.auth.AuthBase):
     def __init__(self, hosts: set[str]):
         self.hosts = hosts
         self._values: dict[str, str | Callable[[], str | None]] = {}
+        self.params: dict[str, str] = {}  # `login.session_params`: added to the address
 
     def set(self, name: str, value: str | Callable[[], str | None] | None) -> None:
         """Send `value` (or what the callable gives at each request) as header `name`."""
@@ -57,6 +59,11 @@ class PortalHeaders(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self._apply(request, request.url or "")
+        if self.params and host_of(request.url or "") in self.hosts:
+            query = parse_qs(urlsplit(request.url or "").query)
+            request.prepare_url(
+                request.url, {k: v for k, v in self.params.items() if k not in query}
+            )
         request.register_hook("response", self._redirected)
         return request
 
@@ -93,6 +100,7 @@ class OtherLogins:
     headers: PortalHeaders
     _response: requests.Response | None
     _listing: bool  # documents are being listed or fetched: the login is behind us
+    _open_json: Callable[[str], requests.Response]
 
     def _install_headers(self) -> PortalHeaders:
         """Put the description's headers on the session; return them for the login's.
@@ -107,6 +115,7 @@ class OtherLogins:
             urls.append(urljoin(spec.start, api.url))
             if api.csrf is not None and api.csrf.page:
                 urls.append(urljoin(spec.start, api.csrf.page))
+            urls += [urljoin(spec.start, request.url) for request in api.before]
         headers = PortalHeaders({host_of(url) for url in urls})
         for header in spec.headers:
             values = {"username": ctx.username}
@@ -134,6 +143,22 @@ class OtherLogins:
         if self.spec.login.type == "none":
             raise WrongCredentials(f"{where}, the portal refused the headers")
         raise SessionExpired(f"{where}, the login has ended")
+
+    def _keep_session_params(self) -> None:
+        """Take the session's parameters from the address the login ended on; they are added
+        to every later address of the portal (`login.session_params`)."""
+        names = self.spec.login.session_params
+        if not names:
+            return
+        query = parse_qs(urlsplit(self.browser.url or "").query)
+        missing = [name for name in names if not query.get(name)]
+        if missing:
+            raise self._changed(
+                f"login.session_params: the address after the login has no {missing[0]!r}"
+            )
+        self.headers.params = {name: query[name][0] for name in names}
+        for value in self.headers.params.values():
+            self.ctx.learn_secret(value)
 
     # -- an "identifier first" login
 
@@ -179,6 +204,8 @@ class OtherLogins:
         values = {"username": ctx.username, "password": ctx.password()}
         if api.csrf is not None:
             values["csrf"] = self._read_csrf(api.csrf)
+        for request in api.before:  # the user name checked on its own, a cookie set
+            self._send_before(request, {k: v for k, v in values.items() if k != "password"})
         body = fill_body(api.body, values)
         url = urljoin(self.spec.start, api.url)
         response, answer = self._send_login(api, url, body)
@@ -196,6 +223,29 @@ class OtherLogins:
                 raise self._changed(what, url=url)
             self.headers.set(api.token.header, fill(api.token.format, {"token": token}))
         logger.info("%s: logged in through %s", ctx.portal, x.public_url(url))
+
+    def _send_before(self, request: ApiRequest, values: dict[str, str]) -> None:
+        """Send one of `login.before`; the portal's words in its answer (or a 401/403) refuse
+        the user name, any other HTTP error means that the description no longer fits."""
+        url = urljoin(self.spec.start, request.url)
+        accept = {"Accept": "application/json"}
+        if request.body is None:
+            response = self.browser.session.get(url, headers=accept)
+        else:
+            body = fill_body(request.body, values)
+            send = {"json": body} if request.encoding == "json" else {"data": body}
+            response = self.browser.session.post(url, headers=accept, **send)
+        self._response = response
+        answer = _json(response)
+        found = request.failure.find(answer) if request.failure and answer is not None else None
+        message = _message(found)
+        if message or response.status_code in (401, 403):
+            raise WrongCredentials(
+                f"{self.ctx.portal}: the portal refused the user name ({request.path})",
+                portal_message=message or None,
+            )
+        if response.status_code >= 400:
+            raise self._changed(f"{request.path}.url: HTTP {response.status_code}", url=url)
 
     def _send_login(self, api: JsonLogin, url: str, body: Any) -> tuple[requests.Response, Any]:
         """POST the login body; the answer and its JSON (None when it is not JSON)."""
@@ -257,6 +307,8 @@ class OtherLogins:
         """Open the CSRF page; read its token from a <meta> (sent from now on) or a cookie
         (read again at each request: portals renew it)."""
         page = urljoin(self.spec.start, csrf.page or self.spec.start)
+        if csrf.path is not None:
+            return self._json_csrf(csrf, page)
         self._open(page)
         if csrf.cookie is not None:
             name = csrf.cookie
@@ -264,14 +316,31 @@ class OtherLogins:
             if not token:
                 where = x.public_url(page)
                 raise self._changed(f"login.csrf.cookie: {where} set no cookie {name!r}")
-            self.headers.set(csrf.header, lambda: self._cookie(name))
+            if csrf.header is not None:
+                self.headers.set(csrf.header, lambda: self._cookie(name))
             return token
         tag = self.page.find("meta", attrs={"name": csrf.meta})
         token = str(tag.get("content") or "").strip() if tag is not None else ""
         if not token:
             raise self._changed(f"login.csrf.meta: no <meta name={csrf.meta!r}> with a content")
         self.ctx.learn_secret(token)
-        self.headers.set(csrf.header, token)
+        if csrf.header is not None:
+            self.headers.set(csrf.header, token)
+        return token
+
+    def _json_csrf(self, csrf: CsrfSpec, page: str) -> str:
+        """The CSRF token of a JSON answer (NextAuth's /api/auth/csrf: {"csrfToken": ...})."""
+        assert csrf.path is not None
+        response = self._open_json(page)
+        found = csrf.path.find(_json(response))
+        token = str(found).strip() if isinstance(found, str | int) else ""
+        if not token:
+            where = x.public_url(page)
+            what = f"login.csrf.path: {csrf.path.expression!r} found nothing in the answer of"
+            raise self._changed(f"{what} {where}", url=page)
+        self.ctx.learn_secret(token)
+        if csrf.header is not None:
+            self.headers.set(csrf.header, token)
         return token
 
     def _cookie(self, name: str) -> str | None:

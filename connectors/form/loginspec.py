@@ -28,7 +28,7 @@ import jmespath.exceptions
 from connectors.form.values import Checker, Probe
 from gmid.errors import quoted
 
-LOGIN_TYPES = ("form", "json", "none")
+LOGIN_TYPES = ("form", "json", "none", "oauth2")
 MEDIA = ("sms", "email", "app", "unknown")
 PROMPTS = {
     "sms": "Enter the code the portal sent by SMS",
@@ -82,12 +82,14 @@ class TokenSpec:
 
 @dataclass(frozen=True)
 class CsrfSpec:
-    """The CSRF token an API wants in a header: from a page's <meta>, or from a cookie."""
+    """The CSRF token an API wants in a header or in the body: from a page's <meta>, from a
+    cookie, or from a JSON answer (`path`)."""
 
-    header: str
+    header: str | None  # None: only `{csrf}` in the body carries it
     page: str | None = None  # None: `start`
     meta: str | None = None  # the <meta name=...> whose content it is
     cookie: str | None = None
+    path: JsonPath | None = None  # where it is in the page's JSON answer
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class JsonLogin:
     token: TokenSpec | None = None
     csrf: CsrfSpec | None = None
     code: ApiCode | None = None
+    before: tuple[Any, ...] = ()  # requestspec.ApiRequest: requests sent before this one
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,18 @@ def read_steps(c: Checker, value: Any) -> tuple[StepSpec, ...]:
     return tuple(steps)
 
 
-def read_json_login(c: Checker, m: Mapping[str, Any]) -> JsonLogin | None:
-    """Read a `login:` of `type: json` (its keys already checked)."""
+def read_session_params(c: Checker, value: Any) -> tuple[str, ...]:
+    """Read `login.session_params`: the query parameters that carry the session (a text is a
+    list of one)."""
+    names = tuple(c.text_list(value, "login.session_params"))
+    if value == []:
+        c.problem("login.session_params", "expected parameter names, e.g. [id, idt]")
+    return names
+
+
+def read_json_login(c: Checker, m: Mapping[str, Any], before: tuple = ()) -> JsonLogin | None:
+    """Read a `login:` of `type: json` (its keys already checked); `before` is its
+    `login.before` (read by connectors/form/requestspec.py)."""
     url = c.text(m.get("url"), "login.url")
     if "url" not in m:
         c.problem("login.url", "missing: the address the login is sent to, e.g. /api/login")
@@ -169,19 +182,22 @@ def read_json_login(c: Checker, m: Mapping[str, Any]) -> JsonLogin | None:
     body = _body(c, m.get("body"), encoding)
     if body is None and "body" not in m:
         c.problem("login.body", 'missing: e.g. {"email": "{username}", "password": "{password}"}')
-    token = _token(c, m.get("token"))
-    csrf = _csrf(c, m.get("csrf"))
-    if body is not None and "csrf" not in m and any("{csrf}" in t for _, t in _strings(body)):
+    token = read_token(c, m.get("token"))
+    bodies = [body or {}, *(r.body or {} for r in before)]
+    in_body = any("{csrf}" in t for b in bodies for _, t in body_strings(b))
+    csrf = _csrf(c, m.get("csrf"), in_body)
+    if in_body and "csrf" not in m:
         c.problem("login.body", "{csrf} needs `login.csrf:`, where the token is read")
     login = JsonLogin(
         url=url or "",
         body=body,
         encoding=encoding,
-        success=_path_option(c, m.get("success"), "login.success"),
-        failure=_path_option(c, m.get("failure"), "login.failure"),
+        success=path_option(c, m.get("success"), "login.success"),
+        failure=path_option(c, m.get("failure"), "login.failure"),
         token=token,
         csrf=csrf,
         code=_api_code(c, m.get("code"), body),
+        before=before,
     )
     return login if url is not None and body is not None else None
 
@@ -191,7 +207,7 @@ def _api_code(c: Checker, value: Any, body: Any) -> ApiCode | None:
     if value is None:
         return None
     m = c.mapping(value, "login.code", ("when", "field", "medium", "failure", "attempts"))
-    when = _path_option(c, m.get("when"), "login.code.when")
+    when = path_option(c, m.get("when"), "login.code.when")
     field = c.text(m.get("field"), "login.code.field")
     if "when" not in m:
         c.problem("login.code.when", "missing: the path that shows the answer asks for a code")
@@ -205,7 +221,7 @@ def _api_code(c: Checker, value: Any, body: Any) -> ApiCode | None:
         when=when,
         field=field,
         medium=c.choice(m.get("medium"), "login.code.medium", MEDIA) or "unknown",
-        failure=_path_option(c, m.get("failure"), "login.code.failure"),
+        failure=path_option(c, m.get("failure"), "login.code.failure"),
         attempts=c.integer(m.get("attempts"), "login.code.attempts", 3, 1, 10),
     )
 
@@ -225,7 +241,7 @@ def read_headers(c: Checker, value: Any) -> tuple[HeaderSpec, ...]:
             continue
         if not isinstance(item, Mapping):
             text = c.text(item, path)
-            if text is not None and _check_format(c, text, path, ()):
+            if text is not None and check_format(c, text, path, ()):
                 headers.append(HeaderSpec(str(name), text))
             continue
         m = c.mapping(item, path, ("format", "secret"))
@@ -236,7 +252,7 @@ def read_headers(c: Checker, value: Any) -> tuple[HeaderSpec, ...]:
         if secret is not None and not isinstance(secret, str | Mapping):
             c.problem(f"{path}.secret", f"expected a secret: {_SECRET_FORMS}")
         fields = HEADER_FIELDS if secret is not None else HEADER_FIELDS[1:]
-        if fmt is not None and _check_format(c, fmt, f"{path}.format", fields):
+        if fmt is not None and check_format(c, fmt, f"{path}.format", fields):
             if secret is not None and "{secret}" not in fmt:
                 c.problem(f"{path}.format", "the secret is not used: put {secret} in it")
             headers.append(HeaderSpec(str(name), fmt, f"{path}.secret" if secret else None))
@@ -291,24 +307,24 @@ def _body(c: Checker, value: Any, encoding: str) -> Any:
     if encoding == "form" and any(isinstance(v, Mapping | list) for v in value.values()):
         c.problem("login.body", "a form-encoded body has flat fields only (encoding: form)")
         return None
-    ok = all(_check_format(c, text, path, BODY_FIELDS) for path, text in _strings(value))
-    if ok and not any("{password}" in text for _, text in _strings(value)):
+    ok = all(check_format(c, text, path, BODY_FIELDS) for path, text in body_strings(value))
+    if ok and not any("{password}" in text for _, text in body_strings(value)):
         c.problem("login.body", 'the password is not sent: put "{password}" in a field')
     return value if ok else None
 
 
-def _strings(value: Any, path: str = "login.body") -> list[tuple[str, str]]:
+def body_strings(value: Any, path: str = "login.body") -> list[tuple[str, str]]:
     """The body's string values with their option paths."""
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, Mapping):
-        return [p for k, v in value.items() for p in _strings(v, f"{path}.{k}")]
+        return [p for k, v in value.items() for p in body_strings(v, f"{path}.{k}")]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _strings(v, f"{path}[{i}]")]
+        return [p for i, v in enumerate(value) for p in body_strings(v, f"{path}[{i}]")]
     return []
 
 
-def _check_format(c: Checker, text: str, path: str, fields: tuple[str, ...]) -> bool:
+def check_format(c: Checker, text: str, path: str, fields: tuple[str, ...]) -> bool:
     """Check a text's `{placeholders}`: only `fields`, bare (`{{` for a brace)."""
     try:
         parts = list(string.Formatter().parse(text))
@@ -325,7 +341,7 @@ def _check_format(c: Checker, text: str, path: str, fields: tuple[str, ...]) -> 
     return True
 
 
-def _path(c: Checker, value: Any, option: str) -> JsonPath | None:
+def json_path(c: Checker, value: Any, option: str) -> JsonPath | None:
     text = c.text(value, option)
     if text is None:
         return None
@@ -337,7 +353,7 @@ def _path(c: Checker, value: Any, option: str) -> JsonPath | None:
     return JsonPath(option, text)
 
 
-def _path_option(c: Checker, value: Any, option: str) -> JsonPath | None:
+def path_option(c: Checker, value: Any, option: str) -> JsonPath | None:
     """`{path: ...}` (a bare text is short for it)."""
     if value is None:
         return None
@@ -346,18 +362,19 @@ def _path_option(c: Checker, value: Any, option: str) -> JsonPath | None:
     m = c.mapping(value, option, ("path",))
     if "path" not in m and isinstance(value, Mapping):
         c.problem(f"{option}.path", "missing: a JSON path into the answer, e.g. error.message")
-    return _path(c, m.get("path"), f"{option}.path")
+    return json_path(c, m.get("path"), f"{option}.path")
 
 
-def _token(c: Checker, value: Any) -> TokenSpec | None:
+def read_token(c: Checker, value: Any, default_format: str = "{token}") -> TokenSpec | None:
+    """Read `login.token`: where the login's token is, and how it is sent."""
     if value is None:
         return None
     m = c.mapping(value, "login.token", ("path", "cookie", "header", "format"))
-    path = _path(c, m.get("path"), "login.token.path")
+    path = json_path(c, m.get("path"), "login.token.path")
     cookie = c.text(m.get("cookie"), "login.token.cookie")
     header = _header_name(c, m.get("header"), "login.token.header") or "Authorization"
-    fmt = c.text(m.get("format"), "login.token.format") or "{token}"
-    if not _check_format(c, fmt, "login.token.format", TOKEN_FIELDS):
+    fmt = c.text(m.get("format"), "login.token.format") or default_format
+    if not check_format(c, fmt, "login.token.format", TOKEN_FIELDS):
         return None
     if ("path" in m) == ("cookie" in m) and isinstance(value, Mapping):
         c.problem("login.token", "give one of `path:` (in the answer) or `cookie:`")
@@ -368,25 +385,33 @@ def _token(c: Checker, value: Any) -> TokenSpec | None:
     return TokenSpec(header, fmt, path, cookie) if path or cookie else None
 
 
-def _csrf(c: Checker, value: Any) -> CsrfSpec | None:
+def _csrf(c: Checker, value: Any, in_body: bool) -> CsrfSpec | None:
     if value is None:
         return None
-    m = c.mapping(value, "login.csrf", ("page", "meta", "cookie", "header"))
+    m = c.mapping(value, "login.csrf", ("page", "meta", "cookie", "path", "header"))
     page = c.text(m.get("page"), "login.csrf.page")
     meta = c.text(m.get("meta"), "login.csrf.meta")
     cookie = c.text(m.get("cookie"), "login.csrf.cookie")
+    path = json_path(c, m.get("path"), "login.csrf.path")
     header = _header_name(c, m.get("header"), "login.csrf.header")
-    if ("meta" in m) == ("cookie" in m) and isinstance(value, Mapping):
-        c.problem("login.csrf", "give one of `meta:` (a page's <meta name=...>) or `cookie:`")
+    if sum(k in m for k in ("meta", "cookie", "path")) != 1 and isinstance(value, Mapping):
+        c.problem(
+            "login.csrf",
+            "give one of `meta:` (a page's <meta name=...>), `cookie:` or `path:` (in a JSON "
+            "answer)",
+        )
         return None
     if page is not None and urlsplit(page).scheme not in ("", "http", "https"):
         c.problem("login.csrf.page", f"expected a web address, got {quoted(page)}")
         return None
-    if "header" not in m and isinstance(value, Mapping):
-        c.problem("login.csrf.header", "missing: the header the API reads it from")
-    if header is None or (meta is None and cookie is None):
+    if "header" not in m and not in_body and isinstance(value, Mapping):
+        c.problem(
+            "login.csrf.header",
+            'missing: the header the API reads it from (or "{csrf}" in the body)',
+        )
+    if (header is None and not in_body) or (meta is None and cookie is None and path is None):
         return None
-    return CsrfSpec(header, page, meta, cookie)
+    return CsrfSpec(header, page, meta, cookie, path)
 
 
 def _header_name(c: Checker, value: Any, option: str) -> str | None:

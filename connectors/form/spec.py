@@ -17,11 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.form import loginspec as ls
+from connectors.form.approval import ApprovalSpec, read_approval
 from connectors.form.beforespec import BeforeStep, is_form_download, read_extras
 from connectors.form.detailspec import DetailSpec, read_detail
 from connectors.form.jsonspec import KEYS as JSON_KEYS
 from connectors.form.jsonspec import JsonListSpec, read_json_list
+from connectors.form.oauthspec import KEYS as OAUTH_KEYS
+from connectors.form.oauthspec import OAuthSpec, read_oauth
 from connectors.form.periods import PeriodSpec
+from connectors.form.requestspec import read_before
 from connectors.form.values import Checker, Probe, Value
 from connectors.form.widgets import WidgetSpec, read_widget
 from gmid.errors import quoted
@@ -45,6 +49,8 @@ class LoginSpec:
     failure: Probe | None = None
     steps: tuple[ls.StepSpec, ...] = ()  # an "identifier first" login: one form per page
     api: ls.JsonLogin | None = None  # `type: json`
+    oauth: OAuthSpec | None = None  # `type: oauth2`: the form is the identity provider's
+    session_params: tuple[str, ...] = ()  # the session is in the address: these parameters
 
 
 @dataclass(frozen=True)
@@ -101,13 +107,14 @@ class FormSpec:
     captcha: CaptchaSpec | None = None
     widget: WidgetSpec = field(default_factory=WidgetSpec)  # reCAPTCHA & co., found by default
     headers: tuple[ls.HeaderSpec, ...] = ()  # sent with every request to the portal
+    approval: ApprovalSpec | None = None  # a login confirmed in the portal's app
 
 
 def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[str, str]]]:
     """Read a description; return it (None if unusable) and its problems as (path, message)."""
     c = Checker(_PLANNED)
     keys = ("start", "login", "code", "captcha", "captcha_widget", "documents", "headers")
-    m = c.mapping(options, "", keys)
+    m = c.mapping(options, "", (*keys, "approval"))
     for key in ("start", "documents"):
         if key not in m and isinstance(options, Mapping):
             c.problem(key, _MISSING[key])
@@ -118,8 +125,9 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
     widget = read_widget(c, m.get("captcha_widget"))
     documents = _documents(c, m["documents"]) if "documents" in m else None
     headers = ls.read_headers(c, m.get("headers"))
-    for key in ("code", "captcha"):
-        if key in m and login is not None and login.type != "form":
+    approval = read_approval(c, m.get("approval"))
+    for key in ("code", "captcha", "approval"):
+        if key in m and login is not None and login.type not in ("form", "oauth2"):
             hint = " (an API login's code step is `login.code`)" if key == "code" else ""
             kind = login.type
             c.problem(key, f"only after an HTML login form, not with login.type {kind}{hint}")
@@ -127,7 +135,7 @@ def read_spec(options: Mapping[str, Any]) -> tuple[FormSpec | None, list[tuple[s
         c.problem("captcha", "only in a single login form, not with login.steps")
     if c.problems or start is None or login is None or documents is None:
         return None, c.problems
-    return FormSpec(start, login, documents, code, captcha, widget, headers), []
+    return FormSpec(start, login, documents, code, captcha, widget, headers, approval), []
 
 
 _MISSING = {
@@ -147,9 +155,10 @@ def _login(c: Checker, value: Any) -> LoginSpec | None:
     kind = value.get("type") if isinstance(value, Mapping) else None
     if kind in ("json", "none"):
         return _other_login(c, value, kind)
-    keys = ("type", "form", "fields", "static", "success", "failure", "steps")
-    m = c.mapping(value, "login", keys)
+    keys = ("type", "form", "fields", "static", "success", "failure", "steps", "session_params")
+    m = c.mapping(value, "login", (*keys, *OAUTH_KEYS) if kind == "oauth2" else keys)
     c.choice(m.get("type"), "login.type", ls.LOGIN_TYPES)
+    oauth = read_oauth(c, m) if kind == "oauth2" else None
     fields = c.mapping(m.get("fields"), "login.fields", ("username", "password"))
     steps = ls.read_steps(c, m["steps"]) if "steps" in m else ()
     for key in ("form", "fields", "static"):
@@ -163,6 +172,9 @@ def _login(c: Checker, value: Any) -> LoginSpec | None:
         static=c.pairs(m.get("static"), "login.static"),
         failure=c.probe(m.get("failure"), "login.failure"),
         steps=steps,
+        type="oauth2" if oauth is not None else "form",
+        oauth=oauth,
+        session_params=ls.read_session_params(c, m.get("session_params")),
     )
 
 
@@ -172,7 +184,8 @@ def _other_login(c: Checker, value: Mapping, kind: str) -> LoginSpec | None:
         c.mapping(value, "login", ("type",))
         return LoginSpec(type="none")
     keys = ("type", "url", "body", "encoding", "success", "failure", "token", "csrf", "code")
-    api = ls.read_json_login(c, c.mapping(value, "login", keys))
+    m = c.mapping(value, "login", (*keys, "before"))
+    api = ls.read_json_login(c, m, read_before(c, m.get("before")))
     return LoginSpec(type="json", api=api) if api is not None else None
 
 

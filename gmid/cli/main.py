@@ -22,9 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     from gmid.cli.common import command, options
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
     from gmid.cli.deliver import add_deliver_commands
+    from gmid.cli.extract import add_extract_command
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.session import add_session_commands
     from gmid.cli.status import add_status_commands
+    from gmid.cli.tryout import add_try_command
     from gmid.cli.verify import add_verify_command
 
     common = options()
@@ -37,9 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_daemon_commands(sub, common)
     add_status_commands(sub, common)
     add_portal_commands(sub, common)
+    add_try_command(sub, common)
     add_session_commands(sub, common)
     add_verify_command(sub, common)
     add_deliver_commands(sub, common)
+    add_extract_command(sub, common)
     add_demo_command(sub)
     p = command(
         sub,

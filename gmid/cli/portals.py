@@ -50,11 +50,11 @@ def cmd_challenges(args: argparse.Namespace) -> int:
         print("no portal is waiting for a code")
         return 0
     for c in pending:
-        print(_describe(c))
+        print(describe_challenge(c))
     return 0
 
 
-def _describe(c) -> str:
+def describe_challenge(c) -> str:
     medium = f" ({c.medium})" if c.medium and c.medium != "unknown" else ""
     medium = f" ({c.widget})" if c.kind == "token" and c.widget else medium
     lines = [f"{c.portal}: {c.kind}{medium}: {c.prompt}  [id {c.id}, {int(c.seconds_left)} s left]"]
@@ -170,7 +170,7 @@ async def _follow(client, portal: str):
                 challenge = ChallengeInfo.from_dict(data)
                 if challenge.portal.casefold() != portal.casefold():
                     continue
-                print(_describe(challenge), flush=True)
+                print(describe_challenge(challenge), flush=True)
                 if sys.stdin.isatty():
                     # getpass: a code typed is not echoed (nor left in the scrollback)
                     prompt = f"{challenge.kind} for {portal}: "

@@ -16,11 +16,13 @@ import os
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
 from gmid.config.deliver import DestinationConfig, read_deliver
+from gmid.config.extract import read_extract, read_ocr
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
     NotifyConfig,
@@ -44,6 +46,10 @@ from gmid.control.paths import default_config_path as default_config_path  # re-
 from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
 
+if TYPE_CHECKING:  # imported when a config has extract: or ocr:, not for every daemon
+    from gmid.documents.ocr import OcrOptions
+    from gmid.documents.rules import FieldRule
+
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
 INGEST_TYPES = ("pdf", "xml", "image")
@@ -64,6 +70,7 @@ _TOP_KEYS = (
     "mailboxes",
     "captcha_solver",
     "deliver",
+    "ocr",
     "include",
 )
 INCLUDABLE = ("companies", "portals")
@@ -104,6 +111,7 @@ class Company:
     senders: tuple[str, ...]
     file: str
     line: int
+    extract: tuple[FieldRule, ...] = ()  # how its PDF invoices write their fields
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class Config:
     warnings: tuple[str, ...]
     captcha_solver: SolverConfig | None = None  # portals may override it
     deliver: tuple[DestinationConfig, ...] = ()  # where documents go once filed
+    ocr: OcrOptions | None = None  # None: scanned PDFs are not read by OCR
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -226,7 +235,7 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
         if is_null(item):
             r.problem(item, option, "empty entry; expected name: and senders:")
             continue
-        m = r.mapping(item, option, ("name", "senders"))
+        m = r.mapping(item, option, ("name", "senders", "extract"))
         if not isinstance(item, MappingNode):
             continue
         name = (r.text(m.get("name"), f"{option}.name") or "").strip()
@@ -234,7 +243,8 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
             r.problem(m.get("name", item), f"{option}.name", "every company needs a name")
             continue
         senders = r.addresses(m.get("senders"), f"{option}.senders", domains=True)
-        company = Company(name, tuple(senders), r.file, line_of(item) or 0)
+        extract = read_extract(r, m.get("extract"), f"{option}.extract")
+        company = Company(name, tuple(senders), r.file, line_of(item) or 0, extract)
         found.append((company, option))
     return found
 
@@ -304,6 +314,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     mailboxes = read_mailboxes(r, top.get("mailboxes"))
     captcha_solver = read_solver(r, top.get("captcha_solver"), "captcha_solver")
     deliver = read_deliver(r, top.get("deliver"))
+    ocr = read_ocr(r, top.get("ocr"))
     if captcha_solver is not None and captcha_solver.command is None:
         r.problem(top["captcha_solver"], "captcha_solver", "false is for a portal's own setting")
     for file in included:
@@ -343,4 +354,5 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         warnings=tuple(warnings),
         captcha_solver=captcha_solver,
         deliver=tuple(deliver),
+        ocr=ocr,
     )

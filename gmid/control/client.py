@@ -250,6 +250,18 @@ class ControlClient:
         )
         return p.RunInfo.from_dict(result)
 
+    async def try_portal(
+        self, name: str, *, download: int = 0, into: str | None = None, rows: int | None = None
+    ) -> p.TryReport:
+        """Try a portal's description (a disabled draft too) step by step: the login and the
+        list, each request and what each selector or path matched, and `download` documents
+        saved `into` a folder (default: the daemon's trial folder), never the archive.
+
+        Nothing is recorded: no run, no document, no session. A code is asked as in a run.
+        """
+        result = await self.call("portal.try", name=name, download=download, into=into, rows=rows)
+        return p.TryReport.from_dict(result)
+
     async def schedule(self, days: int = 7) -> p.SchedulePreview:
         """The runs of the coming days and the quiet periods."""
         return p.SchedulePreview.from_dict(await self.call("schedule.preview", days=days))

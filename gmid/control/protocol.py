@@ -332,6 +332,61 @@ class Suggestion(Wire):
 
 
 @dataclass(frozen=True)
+class TryStep(Wire):
+    """One step of a trial (`gmid try`): a request, what a selector or path matched, a note, or
+    a download."""
+
+    kind: str  # "request" | "match" | "note" | "download"
+    option: str | None = None  # match: the description's option ("documents.rows")
+    expr: str | None = None  # match: the selector or path as written
+    count: int | None = None  # match: how many elements (or rows) it matched
+    of: int | None = None  # match of a row's value: out of how many rows
+    values: list[str] = field(default_factory=list)  # match: the first values
+    unread: list[str] = field(default_factory=list)  # match: dates or amounts not read as such
+    method: str | None = None  # request
+    url: str | None = None  # request, match: the page (its query's values hidden)
+    status: int | None = None  # request
+    content_type: str | None = None  # request; download: the media type its bytes say
+    size: int | None = None  # request, download: bytes
+    seconds: float | None = None  # request
+    error: str | None = None  # request that failed; download refused
+    text: str | None = None  # note; download: the document's number or title
+    path: str | None = None  # download: where it was saved
+
+
+@dataclass(frozen=True)
+class TryRow(Wire):
+    """One document as a trial listed it."""
+
+    id: str
+    date: str | None = None
+    number: str | None = None
+    amount: str | None = None
+    title: str | None = None
+    url: str | None = None  # its query's values hidden
+
+
+@dataclass(frozen=True)
+class TryReport(Wire):
+    """The answer of `portal.try`: a trial of a portal's description, step by step.
+
+    Nothing of it is recorded: no run, no document, no session of the portal's.
+    """
+
+    portal: str
+    outcome: str  # "ok", or what a run would have ended with
+    message: str | None = None
+    portal_message: str | None = None
+    option: str | None = None  # at the first problem: the description's option to change
+    hint: str | None = None  # at the first problem: what to look at
+    page: str | None = None  # at the first problem: the page as gmid got it, saved there
+    steps: list[TryStep] = field(default_factory=list)
+    rows: list[TryRow] = field(default_factory=list)
+    more_rows: bool = False  # the list went on past the rows asked for
+    downloads_dir: str | None = None  # where downloads were saved, if any were asked
+
+
+@dataclass(frozen=True)
 class FormDescription(Wire):
     """A form description a portal can be linked with (`add_portal(form=NAME)`)."""
 

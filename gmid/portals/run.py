@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors import load_connector
-from connectors.base import ApprovalRequest, PortalContext
+from connectors.base import ApprovalRequest, PortalContext, Trace
 from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.config.load import Config, session_file
@@ -58,6 +58,7 @@ class PortalRun:
     halt: Halt | None = None  # the daemon's stop: ends the run's requests at once
     # the portal's secrets as the run uses them: blanked in what the portal says, saved pages
     redactor: Redactor = field(default_factory=Redactor)
+    trace: Trace = field(default_factory=Trace)  # a trial's (gmid try) is told each step
     _cookies: Any = field(default=None, init=False, repr=False)  # the run's cookie jar
 
     def __post_init__(self) -> None:
@@ -130,6 +131,7 @@ class PortalRun:
                 secret=self._option_secret,
                 learn_secret=self.redactor.add,
                 known=self._known,
+                trace=self.trace,
             )
             connector = load_connector(portal.connector)(ctx)
             # Without saved cookies no session can be valid: spare the portal the probe.

@@ -33,6 +33,7 @@ from connectors.form.extract import (
     parse_date,
     public_url,
 )
+from connectors.form.html import charset, parse_html
 from connectors.form.widgets import DEFAULT_SELECTOR as WIDGET_SELECTOR
 from gmid.archive.fs import write_atomic
 from gmid.archive.index import Index
@@ -274,8 +275,7 @@ def _fetch(browser, url: str, method: str = "GET", data: dict | None = None) -> 
                 f"{where}: not a web page ({media or 'no content type'}); give the address of "
                 "the portal's login page or home page"
             )
-        encoding = response.encoding if "charset" in declared.lower() else None
-        soup = BeautifulSoup(body, from_encoding=encoding, **browser.soup_config)
+        soup = parse_html(body, encoding=charset(declared))
         return _Page(urldefrag(response.url).url, soup)
 
 

@@ -13,12 +13,15 @@ accepted, and the test says so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from connectors.base import ApprovalRequest, CodeRequest
@@ -85,16 +88,37 @@ def try_login(
     halt: Halt | None = None,
 ) -> p.RunInfo:
     """Log in to a portal that is not configured, and say how it went (blocks)."""
-    key = portal.name.casefold()
+    with one_trial(portal.name):
+        return _try(portal, config, archive, index, events, halt)
+
+
+@contextlib.contextmanager
+def one_trial(name: str) -> Iterator[None]:
+    """Hold the name's trial folder for one test login or `gmid try` at a time; Busy if one
+    is under way."""
+    key = name.casefold()
     with _busy_lock:
         if key in _busy:
-            raise Busy(f"a test login of {portal.name} is under way; try again when it has ended")
+            raise Busy(f"a trial of {name} is under way; try again when it has ended")
         _busy.add(key)
     try:
-        return _try(portal, config, archive, index, events, halt)
+        yield
     finally:
         with _busy_lock:
             _busy.discard(key)
+
+
+def trial_folder(config: Config, name: str) -> Path:
+    """The name's trial folder, made empty (0700: its pages may show personal data)."""
+    trials = config.state_dir / "trials"
+    folder = trials / name
+    try:
+        trials.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+    except OSError as e:
+        raise GmidError(f"could not make the trial's folder {folder}: {e.strerror}") from None
+    return folder
 
 
 def _try(
@@ -106,14 +130,7 @@ def _try(
     halt: Halt | None,
 ) -> p.RunInfo:
     started = datetime.now(UTC)
-    trials = config.state_dir / "trials"
-    folder = trials / portal.name
-    try:
-        trials.mkdir(mode=0o700, parents=True, exist_ok=True)  # pages may show personal data
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(mode=0o700)
-    except OSError as e:
-        raise GmidError(f"could not make the test login's folder {folder}: {e.strerror}") from None
+    folder = trial_folder(config, portal.name)
     run = PortalRun(
         portal,
         dataclasses.replace(config, state_dir=folder),

@@ -23,6 +23,7 @@ import mechanicalsoup
 import requests
 from urllib3.util import parse_url
 
+from connectors.form.html import SOUP_CONFIG
 from gmid.archive.fs import make_dir, write_atomic
 from gmid.archive.sniff import MEDIA, sniff
 from gmid.errors import DownloadRejected, InsecureTransport, PortalError, PortalUnavailable
@@ -160,7 +161,10 @@ def make_browser(
         else:
             for cookie in cookies:
                 session.cookies.set_cookie(cookie)
-    return mechanicalsoup.StatefulBrowser(session=session, user_agent=policy.user_agent)
+    # Pages are parsed as a browser parses them (HTML5), so copied selectors match.
+    return mechanicalsoup.StatefulBrowser(
+        session=session, soup_config=SOUP_CONFIG, user_agent=policy.user_agent
+    )
 
 
 def read_cookies(cookie_file: Path, *, ignore_expires: bool = False) -> list[http.cookiejar.Cookie]:

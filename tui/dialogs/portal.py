@@ -18,6 +18,7 @@ from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link
 from tui.dialogs.common import AskPath, Confirm, LoginForm, ScheduleForm, close
+from tui.dialogs.trial import TryScreen
 from tui.messages import DaemonEvent, Done, ModelChanged
 from tui.model import Model
 
@@ -157,6 +158,7 @@ class PortalDialog(ModalScreen[None]):
             ("test", "Test login"),
             ("login", "Change login"),
             ("schedule", "Edit schedule"),
+            ("try", "Try step by step"),
             ("toggle", "Disable" if portal.enabled else "Enable"),
             ("session", "Import session…"),
             ("forget", "Forget session"),
@@ -199,6 +201,9 @@ class PortalDialog(ModalScreen[None]):
     def _do_test(self) -> None:
         self.notify(f"{self.portal}: testing the login…")
         self._call("test")
+
+    def _do_try(self) -> None:
+        self.app.push_screen(TryScreen(self.portal))
 
     def _do_login(self) -> None:
         current = self.model.portals[self.portal].username

@@ -27,6 +27,7 @@ METHODS: dict[str, Handler] = {
     "portals.list": portals.portals_list,
     "portal.fetch": portals.portal_fetch,
     "portal.test_login": portals.portal_test_login,
+    "portal.try": portals.portal_try,
     "portal.suggest": portals.portal_suggest,
     "connectors.list": portals.connectors_list,
     "schedule.preview": schedule.schedule_preview,

@@ -1,10 +1,11 @@
-"""The control methods about portals: list them, fetch one, test its login, suggest a new one,
-and what a portal can be linked with."""
+"""The control methods about portals: list them, fetch one, test its login, try its
+description, suggest a new one, and what a portal can be linked with."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 import connectors
 from gmid.config import edit
@@ -96,6 +97,38 @@ async def _test_draft(s: Services, params: Params) -> p.RunInfo:
     # blocking: the login's requests, in a worker thread with the run's deadlines
     return await asyncio.to_thread(
         try_login, portal, s.daemon.config, runner.archive, s.index, s.daemon.events, runner.halt
+    )
+
+
+async def portal_try(s: Services, params: Params, conn: Connection) -> p.TryReport:
+    """Try a portal's description step by step (a disabled draft too); record nothing.
+
+    `download` documents are saved `into` a folder (an absolute path; default: the portal's
+    trial folder), never into the archive. A code is asked through the challenges, as in a run.
+    """
+    from gmid.portals import tryout  # bs4 and requests: not at daemon start
+
+    check.only(params, ("name", "download", "into", "rows"))
+    portal = s.runner.portal(check.text(params, "name"))
+    download = check.whole_number(params, "download", 0, 0, tryout.MAX_DOWNLOADS)
+    rows = check.whole_number(params, "rows", tryout.TRY_ROWS, 1, tryout.MAX_ROWS)
+    into = check.optional_text(params, "into")
+    if into is not None and not Path(into).is_absolute():
+        raise InvalidParams("into: the folder for the downloads, as an absolute path")
+    runner = s.runner
+    # blocking: the trial's requests, in a worker thread with the run's deadlines
+    return await asyncio.to_thread(
+        tryout.try_portal,
+        portal,
+        s.daemon.config,
+        runner.archive,
+        s.index,
+        s.broker,
+        s.daemon.events,
+        runner.halt,
+        download=download,
+        into=Path(into) if into is not None else None,
+        rows=rows,
     )
 
 
