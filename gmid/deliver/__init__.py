@@ -1,0 +1,1 @@
+"""Delivering filed documents to where they are used next (paperless-ngx, an e-mail inbox, ...)."""

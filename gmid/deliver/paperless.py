@@ -1,0 +1,447 @@
+"""paperless-ngx as a destination: each document posted through its REST API, exactly once.
+
+A delivery finds (or creates, by name) the correspondent (the document's company), the document
+type, the tags and the custom fields for the invoice number and amount, posts the file with
+`post_document`, and follows paperless's consume task to its end. paperless identifies a file
+by its SHA-256 checksum, which is the archive's own: a document paperless already has is found
+by it before anything is posted, and so is one whose task is still running (by its file name),
+so a retry after a crash between the post and the task's end makes no second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+import time
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from yaml.nodes import Node
+
+from gmid.config.reader import Reader, is_null
+from gmid.config.secretref import SecretRef, parse_secret
+from gmid.deliver.base import Delivery, DeliveryFailed
+from gmid.errors import SecretError, quoted
+
+logger = logging.getLogger(__name__)
+
+KEYS = (
+    "url",
+    "token",
+    "user",
+    "password",
+    "ca_file",
+    "document_type",
+    "tags",
+    "number_field",
+    "amount_field",
+    "title",
+)
+COMMON_KEYS = ("name", "type", "when")  # read by the outbox, passed over here
+FIELDS = (
+    "company",
+    "date",
+    "number",
+    "amount",
+    "currency",
+    "kind",
+    "source",
+    "source_name",
+    "title",
+    "received_at",
+)
+DEFAULT_TITLE = "{company} {number}"
+MAX_ANSWER = 1_000_000  # bytes of one API answer; paperless's are a few KB
+REQUEST_TIMEOUT = 30.0  # seconds, at most, for one request (less when the deadline is closer)
+POLL_FIRST, POLL_MAX = 0.2, 1.0  # seconds between looks at a running task
+
+
+@dataclass(frozen=True)
+class Options:
+    """A paperless destination's options from the config."""
+
+    url: str
+    token: SecretRef | None = None
+    user: str | None = None
+    password: SecretRef | None = None
+    ca_file: Path | None = None
+    document_type: str | None = None
+    tags: tuple[str, ...] = ()
+    number_field: str | None = "Invoice number"
+    amount_field: str | None = "Amount"
+    title: str = DEFAULT_TITLE
+
+
+def read_options(reader: Reader, node: Node | None, option: str) -> Options | None:
+    """Read a paperless destination's options; problems name file, line and option."""
+    found = reader.mapping(node, option, (*KEYS, *COMMON_KEYS))
+    url = reader.text(found.get("url"), f"{option}.url")
+    if url is None:
+        reader.problem(node, f"{option}.url", "required: the address of paperless-ngx")
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        reader.problem(
+            found["url"], f"{option}.url", f"expected an http(s) address, got {quoted(url)}"
+        )
+        return None
+    token = parse_secret(reader, found.get("token"), f"{option}.token")
+    user = reader.text(found.get("user"), f"{option}.user")
+    password = parse_secret(reader, found.get("password"), f"{option}.password")
+    if token is None and (user is None or password is None):
+        if is_null(found.get("token")) and not ("user" in found or "password" in found):
+            reader.problem(node, option, "give a token, or a user and a password")
+        elif "user" in found or "password" in found:
+            reader.problem(node, option, "a user needs a password, and a password a user")
+    title = reader.text(found.get("title"), f"{option}.title", DEFAULT_TITLE)
+    if (error := template_error(title)) is not None:
+        reader.problem(found.get("title"), f"{option}.title", error)
+    return Options(
+        url=url.strip().rstrip("/"),
+        token=token,
+        user=user,
+        password=password,
+        ca_file=reader.path(found.get("ca_file"), f"{option}.ca_file"),
+        document_type=reader.text(found.get("document_type"), f"{option}.document_type"),
+        tags=tuple(reader.text_list(found.get("tags"), f"{option}.tags")),
+        number_field=_field_name(reader, found, "number_field", option, "Invoice number"),
+        amount_field=_field_name(reader, found, "amount_field", option, "Amount"),
+        title=title,
+    )
+
+
+def _field_name(reader: Reader, found: dict, key: str, option: str, default: str) -> str | None:
+    """A custom field's name; `false` (or an empty name) sends no such field."""
+    node = found.get(key)
+    if node is not None and getattr(node, "tag", "").endswith(":bool"):
+        if reader.boolean(node, f"{option}.{key}", True):
+            return default
+        return None
+    return reader.text(node, f"{option}.{key}", default) or None
+
+
+def template_error(template: str) -> str | None:
+    """Why a title template cannot be used ("{company} {number}"), or None."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        return f"not a template: {e}"
+    unknown = [name for name in names if name not in FIELDS]
+    if unknown:
+        return f"unknown field {{{unknown[0]}}} (known: {', '.join(FIELDS)})"
+    return None
+
+
+def render_title(template: str, item: Delivery) -> str:
+    """The document's title: the template filled with its fields, or the file's name."""
+    values = {name: item.fields.get(name) or "" for name in FIELDS}
+    try:
+        title = " ".join(template.format_map(values).split())
+    except (ValueError, KeyError, IndexError):
+        title = ""
+    return title[:128] or Path(item.name).stem[:128]
+
+
+def monetary(amount: str | None, currency: str | None) -> str | None:
+    """paperless's monetary value, e.g. "EUR42.00"; None for what is not an amount."""
+    if not amount:
+        return None
+    try:
+        value = Decimal(amount.replace(",", ".")).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+    code = (currency or "").upper()
+    return f"{code if len(code) == 3 and code.isalpha() else ''}{value}"
+
+
+class Paperless:
+    """A paperless-ngx server; deliver() is blocking, idempotent and safe to retry."""
+
+    def __init__(self, name: str, options: Options) -> None:
+        self.name = name
+        self.options = options
+        self.session = requests.Session()
+        self.session.verify = str(options.ca_file) if options.ca_file else True
+        self.session.headers["Accept"] = "application/json; version=10"
+        self._secrets: list[str] = []
+        self._ids: dict[tuple[str, str], int] = {}  # (kind, name) -> id, for this session
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ----------------------------------------------------------------- delivery
+
+    def deliver(self, item: Delivery, deadline: float) -> str:
+        """File the document in paperless; its document id (one paperless already had, too)."""
+        self._login()
+        task = self._running_task(item, deadline)
+        if task is None:
+            if (known := self._document_with_checksum(item.sha256, deadline)) is not None:
+                logger.info("%s: %s is already document %s", self.name, item.name, known)
+                return str(known)
+            task = self._post(item, deadline)
+        return str(self._follow(task, item, deadline))
+
+    def _running_task(self, item: Delivery, deadline: float) -> str | None:
+        """The consume task of this file that an earlier attempt started and that still runs."""
+        answer = self._get(
+            "/api/tasks/",
+            {"task_type": "consume_file", "is_complete": "false", "name": item.name},
+            deadline,
+        )
+        wanted = unicodedata.normalize("NFC", item.name)
+        for task in answer.get("results") or []:
+            data = task.get("input_data") or {}
+            if wanted in (data.get("filename"), (data.get("overrides") or {}).get("filename")):
+                return task.get("task_id")
+        return None
+
+    def _document_with_checksum(self, sha256: str, deadline: float) -> int | None:
+        answer = self._get(
+            "/api/documents/", {"checksum__iexact": sha256, "fields": "id"}, deadline
+        )
+        results = answer.get("results") or []
+        return results[0]["id"] if results else None
+
+    def _post(self, item: Delivery, deadline: float) -> str:
+        """Post the document with its metadata; paperless's task id."""
+        for attempt in (1, 2):
+            form = self._form(item, deadline)
+            with item.path.open("rb") as file:
+                files = {"document": (item.name, file, item.media_type)}
+                try:
+                    return str(
+                        self._call(
+                            "POST",
+                            "/api/documents/post_document/",
+                            deadline,
+                            data=form,
+                            files=files,
+                        )
+                    )
+                except _Refused as e:
+                    # an id of ours may name something deleted since: look them up again
+                    if attempt == 2 or not self._ids or "pk" not in str(e):
+                        raise DeliveryFailed(
+                            f"paperless refused {item.name}: {e}", permanent=True
+                        ) from None
+                    self._ids.clear()
+        raise AssertionError("unreachable")
+
+    def _form(self, item: Delivery, deadline: float) -> list[tuple[str, str]]:
+        fields = item.fields
+        form = [("title", render_title(self.options.title, item))]
+        if fields.get("date"):
+            form.append(("created", str(fields["date"])))
+        if fields.get("company"):
+            form.append(
+                ("correspondent", str(self._id("correspondents", fields["company"], deadline)))
+            )
+        if self.options.document_type:
+            form.append(
+                (
+                    "document_type",
+                    str(self._id("document_types", self.options.document_type, deadline)),
+                )
+            )
+        form += [("tags", str(self._id("tags", tag, deadline))) for tag in self.options.tags]
+        custom: dict[str, str] = {}
+        if self.options.number_field and fields.get("number"):
+            field_id = self._id("custom_fields", self.options.number_field, deadline, "string")
+            custom[str(field_id)] = str(fields["number"])
+        amount = monetary(fields.get("amount"), fields.get("currency"))
+        if self.options.amount_field and amount:
+            field_id = self._id("custom_fields", self.options.amount_field, deadline, "monetary")
+            custom[str(field_id)] = amount
+        if custom:
+            form.append(("custom_fields", json.dumps(custom)))
+        return form
+
+    def _follow(self, task_id: str, item: Delivery, deadline: float) -> int:
+        """Wait for the consume task's end; the document's id, or DeliveryFailed."""
+        pause = POLL_FIRST
+        while True:
+            answer = self._get("/api/tasks/", {"task_id": task_id}, deadline)
+            tasks = answer.get("results") or []
+            task = tasks[0] if tasks else {}
+            status = str(task.get("status", "")).lower()
+            result = task.get("result_data") or {}
+            if status in ("success", "failure") and result.get("document_id") is not None:
+                return int(result["document_id"])
+            if result.get("duplicate_of") is not None:
+                logger.info(
+                    "%s: %s is a duplicate of document %s",
+                    self.name,
+                    item.name,
+                    result["duplicate_of"],
+                )
+                return int(result["duplicate_of"])
+            if status in ("failure", "success"):
+                why = result.get("error_message") or result.get("reason") or "no reason given"
+                raise DeliveryFailed(
+                    f"paperless did not take {item.name}: {self._scrub(why)}", permanent=True
+                )
+            if status == "revoked":
+                raise DeliveryFailed(f"paperless's task for {item.name} was revoked")
+            if time.monotonic() + pause > deadline:
+                state = status or "not listed yet"
+                raise DeliveryFailed(
+                    f"paperless is still consuming {item.name} (task {task_id}, {state}); "
+                    "the next attempt follows it"
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.5, POLL_MAX)
+
+    # ----------------------------------------------------------------- names to ids
+
+    def _id(self, kind: str, name: str, deadline: float, data_type: str | None = None) -> int:
+        """The id of the correspondent, document type, tag or custom field of that name,
+        created when paperless has none."""
+        key = (kind, name.casefold())
+        if key in self._ids:
+            return self._ids[key]
+        found = self._lookup(kind, name, deadline)
+        if found is None:
+            body: dict[str, Any] = {"name": name}
+            if data_type is None:
+                body["matching_algorithm"] = 0  # none: paperless must not assign it by itself
+            else:
+                body["data_type"] = data_type
+            try:
+                found = int(self._call("POST", f"/api/{kind}/", deadline, json=body)["id"])
+            except _Refused as e:
+                # made meanwhile by another delivery: names are unique per owner
+                found = self._lookup(kind, name, deadline) if "unique" in str(e) else None
+                if found is None:
+                    what = kind.rstrip("s").replace("_", " ")
+                    raise DeliveryFailed(
+                        f"paperless refused the {what} {quoted(name)}: {e}", permanent=True
+                    ) from None
+        self._ids[key] = found
+        return found
+
+    def _lookup(self, kind: str, name: str, deadline: float) -> int | None:
+        results = self._get(f"/api/{kind}/", {"name__iexact": name}, deadline).get("results")
+        results = results or []
+        exact = [r for r in results if r.get("name") == name]
+        return int((exact or results)[0]["id"]) if results else None
+
+    # ----------------------------------------------------------------- HTTP
+
+    def _login(self) -> None:
+        """Resolve the token or password (once) and set the session's credentials."""
+        if self._secrets:
+            return
+        options = self.options
+        try:
+            if options.token is not None:
+                token = options.token.resolve()
+                self.session.headers["Authorization"] = f"Token {token}"
+                self._secrets = [token]
+            else:
+                assert options.user is not None and options.password is not None
+                password = options.password.resolve()
+                self.session.auth = (options.user, password)
+                self._secrets = [password]
+        except SecretError as e:
+            raise DeliveryFailed(f"paperless {self.name}: {e}") from None
+
+    def _get(self, path: str, params: dict[str, str], deadline: float) -> dict:
+        answer = self._call("GET", path, deadline, params=params)
+        if not isinstance(answer, dict):
+            raise DeliveryFailed(f"paperless answered {path} with no JSON object")
+        return answer
+
+    def _call(self, method: str, path: str, deadline: float, **kwargs: Any) -> Any:
+        """One request; its JSON answer. _Refused for a 400, DeliveryFailed for the rest."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeliveryFailed("paperless: the delivery's time ran out")
+        url = self.options.url + path
+        try:
+            with self.session.request(
+                method, url, timeout=min(left, REQUEST_TIMEOUT), stream=True, **kwargs
+            ) as response:
+                body = _read(response)
+        except requests.exceptions.SSLError as e:
+            raise DeliveryFailed(f"paperless at {self.options.url}: TLS: {_reason(e)}") from None
+        except requests.RequestException as e:
+            raise DeliveryFailed(
+                f"paperless at {self.options.url} cannot be reached: {_reason(e)}"
+            ) from None
+        return self._answer(response, body)
+
+    def _answer(self, response: requests.Response, body: bytes) -> Any:
+        status = response.status_code
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        words = self._scrub(
+            _words(data) if data is not None else body[:300].decode(errors="replace")
+        )
+        if 200 <= status < 300 and data is not None:
+            return data
+        if status == 400:
+            raise _Refused(words)
+        if status in (401, 403):
+            self._secrets = []  # resolved again next time: the secret may have been changed
+            raise DeliveryFailed(f"paperless refused the login ({status}): {words}", permanent=True)
+        retry = response.headers.get("Retry-After", "")
+        raise DeliveryFailed(
+            f"paperless answered {status}: {words or response.reason}",
+            permanent=status in (404, 405, 413),
+            retry_after=float(retry) if retry.isdigit() else None,
+        )
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "[secret]")
+        return " ".join(text.split())[:500]
+
+
+class _Refused(Exception):
+    """paperless refused a request as invalid (400); the message is its words."""
+
+
+def _read(response: requests.Response) -> bytes:
+    """The body, at most MAX_ANSWER bytes."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(65536):
+        size += len(chunk)
+        if size > MAX_ANSWER:
+            raise DeliveryFailed(f"paperless sent an answer over {MAX_ANSWER} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _words(data: Any) -> str:
+    """paperless's message out of its JSON: {"detail": ...}, {"field": ["..."]}, ["..."]."""
+    if isinstance(data, str):
+        return data
+    if isinstance(data, list):
+        return "; ".join(_words(item) for item in data)
+    if isinstance(data, dict):
+        if "detail" in data:
+            return _words(data["detail"])
+        return "; ".join(
+            f"{key}: {_words(value)}" if key != "non_field_errors" else _words(value)
+            for key, value in data.items()
+        )
+    return str(data)
+
+
+def _reason(error: Exception) -> str:
+    """The innermost reason of a requests error, without the URL's query."""
+    inner: BaseException = error
+    while inner.__context__ is not None and inner.__context__ is not inner:
+        inner = inner.__context__
+    text = str(getattr(inner, "reason", None) or inner)
+    return text.split(": ", 1)[-1] if "object at 0x" in text else text
