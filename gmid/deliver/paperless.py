@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import string
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from yaml.nodes import Node
 from gmid.config.reader import Reader, is_null
 from gmid.config.secretref import SecretRef, parse_secret
 from gmid.deliver.base import Delivery, DeliveryFailed
+from gmid.deliver.template import fill, template_error
 from gmid.errors import SecretError, quoted
 
 logger = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ KEYS = (
     "title",
 )
 COMMON_KEYS = ("name", "type", "when")  # read by the outbox, passed over here
-FIELDS = (
-    "company",
-    "date",
-    "number",
-    "amount",
-    "currency",
-    "kind",
-    "source",
-    "source_name",
-    "title",
-    "received_at",
-)
 DEFAULT_TITLE = "{company} {number}"
 MAX_ANSWER = 1_000_000  # bytes of one API answer; paperless's are a few KB
 REQUEST_TIMEOUT = 30.0  # seconds, at most, for one request (less when the deadline is closer)
@@ -126,26 +114,9 @@ def _field_name(reader: Reader, found: dict, key: str, option: str, default: str
     return reader.text(node, f"{option}.{key}", default) or None
 
 
-def template_error(template: str) -> str | None:
-    """Why a title template cannot be used ("{company} {number}"), or None."""
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as e:
-        return f"not a template: {e}"
-    unknown = [name for name in names if name not in FIELDS]
-    if unknown:
-        return f"unknown field {{{unknown[0]}}} (known: {', '.join(FIELDS)})"
-    return None
-
-
 def render_title(template: str, item: Delivery) -> str:
     """The document's title: the template filled with its fields, or the file's name."""
-    values = {name: item.fields.get(name) or "" for name in FIELDS}
-    try:
-        title = " ".join(template.format_map(values).split())
-    except (ValueError, KeyError, IndexError):
-        title = ""
-    return title[:128] or Path(item.name).stem[:128]
+    return fill(template, item.fields, item.name)[:128] or Path(item.name).stem[:128]
 
 
 def monetary(amount: str | None, currency: str | None) -> str | None:
