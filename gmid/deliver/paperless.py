@@ -150,7 +150,7 @@ class Paperless:
 
     def deliver(self, item: Delivery, deadline: float) -> str:
         """File the document in paperless; its document id (one paperless already had, too)."""
-        self._login()
+        self._login(deadline)
         task = self._running_task(item, deadline)
         if task is None:
             if (known := self._document_with_checksum(item.sha256, deadline)) is not None:
@@ -305,23 +305,33 @@ class Paperless:
 
     # ----------------------------------------------------------------- HTTP
 
-    def _login(self) -> None:
-        """Resolve the token or password (once) and set the session's credentials."""
+    def _login(self, deadline: float) -> None:
+        """Resolve the token (once) and send it with every request; a user and password are
+        exchanged for the user's token first (each password check costs paperless a hash)."""
         if self._secrets:
             return
         options = self.options
         try:
-            if options.token is not None:
-                token = options.token.resolve()
-                self.session.headers["Authorization"] = f"Token {token}"
-                self._secrets = [token]
-            else:
-                assert options.user is not None and options.password is not None
-                password = options.password.resolve()
-                self.session.auth = (options.user, password)
-                self._secrets = [password]
+            secret = (options.token or options.password).resolve()  # type: ignore[union-attr]
         except SecretError as e:
             raise DeliveryFailed(f"paperless {self.name}: {e}") from None
+        self._secrets = [secret]
+        if options.token is None:
+            form = {"username": options.user, "password": secret}
+            try:
+                answer = self._call("POST", "/api/token/", deadline, data=form)
+            except _Refused as e:
+                self._secrets = []
+                raise DeliveryFailed(
+                    f"paperless refused the login of {options.user}: {e}", permanent=True
+                ) from None
+            token = str(answer.get("token") or "") if isinstance(answer, dict) else ""
+            if not token:
+                self._secrets = []
+                raise DeliveryFailed("paperless answered the login without a token")
+            self._secrets.append(token)
+            secret = token
+        self.session.headers["Authorization"] = f"Token {secret}"
 
     def _get(self, path: str, params: dict[str, str], deadline: float) -> dict:
         answer = self._call("GET", path, deadline, params=params)

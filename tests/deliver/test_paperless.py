@@ -157,6 +157,17 @@ def test_a_wrong_token_gets_paperlesss_words_and_never_the_token(paperless, tmp_
     assert caught.value.permanent
 
 
+def test_a_wrong_password_gets_paperlesss_words(paperless, tmp_path):
+    wrong = "not-the-paperless-password"
+    dest = destination(paperless, token=None, user=server.USER, password=SecretRef("plain", wrong))
+    with pytest.raises(DeliveryFailed) as caught:
+        dest.deliver(invoice(tmp_path), soon())
+    assert f"refused the login of {server.USER}" in str(caught.value)
+    assert "Unable to log in with provided credentials" in str(caught.value)
+    assert wrong not in str(caught.value)
+    assert caught.value.permanent
+
+
 def test_a_file_paperless_cannot_read_is_a_permanent_failure_with_its_reason(paperless, tmp_path):
     item = invoice(tmp_path)
     item.path.write_bytes(b"this is no PDF at all " + item.sha256.encode())

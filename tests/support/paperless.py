@@ -16,6 +16,7 @@ libmagic) are installed by scripts/test.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -240,6 +241,7 @@ class Paperless:
 
     def start(self) -> Paperless:
         started = time.monotonic()
+        atexit.register(self.close)  # a session that ends without its teardown leaves no server
         install()
         shutil.copyfile(TEMPLATE, self.dir / "db.sqlite3")
         self.redis = Redis(self.dir)
