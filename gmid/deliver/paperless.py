@@ -245,6 +245,12 @@ class Paperless:
             result = task.get("result_data") or {}
             if status in ("success", "failure") and result.get("document_id") is not None:
                 return int(result["document_id"])
+            if result.get("duplicate_in_trash"):
+                raise DeliveryFailed(
+                    f"paperless has {item.name} in its trash (document "
+                    f"{result.get('duplicate_of')}): restore it there, or empty the trash",
+                    permanent=True,
+                )
             if result.get("duplicate_of") is not None:
                 logger.info(
                     "%s: %s is a duplicate of document %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from gmid.deliver.base import Delivery, DeliveryFailed
 from gmid.deliver.email import Email, Options, read_options
 from gmid.demo.pdf import simple_pdf
 from gmid.errors import Problem
+from tests.conftest import ROOT
 from tests.support import submission
 from tests.support.needs import unavailable
 
@@ -189,3 +191,15 @@ def test_option_problems_name_file_line_and_option(tmp_path, text, line, option,
     assert problems[0].file == str(tmp_path / "config.yaml")
     assert (problems[0].line, problems[0].option) == (line, option)
     assert message in problems[0].message
+
+
+def test_the_example_in_the_docs_is_read_without_problems(tmp_path):
+    text = (ROOT / "docs" / "delivery.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "type: email" in b]
+    assert blocks
+    for block in blocks:
+        (entry,) = yaml.compose(block, Loader=yaml.SafeLoader).value[0][1].value
+        problems: list[Problem] = []
+        options = read_options(Reader(tmp_path / "config.yaml", problems, []), entry, "deliver[0]")
+        assert problems == []
+        assert options is not None

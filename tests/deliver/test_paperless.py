@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from gmid.deliver.base import Delivery, DeliveryFailed
 from gmid.deliver.paperless import Options, Paperless, read_options
 from gmid.demo.pdf import simple_pdf
 from gmid.errors import Problem
+from tests.conftest import ROOT
 from tests.support import paperless as server
 from tests.support.needs import unavailable
 
@@ -29,6 +31,8 @@ _serial = itertools.count(1)
 def paperless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Paperless]:
     if missing := server.missing_programs():
         unavailable(f"paperless needs {', '.join(missing)} (scripts/test installs them)")
+    if not server.installed():  # installing takes longer than a test may
+        unavailable("paperless-ngx is not installed: scripts/servers/paperless.sh does it")
     instance = server.Paperless(tmp_path_factory.mktemp("paperless"))
     try:
         instance.start()
@@ -242,3 +246,15 @@ def test_option_problems_name_file_line_and_option(tmp_path, text, line, option,
     assert problems[0].file == str(tmp_path / "config.yaml")
     assert (problems[0].line, problems[0].option) == (line, option)
     assert message in problems[0].message
+
+
+def test_the_example_in_the_docs_is_read_without_problems(tmp_path):
+    text = (ROOT / "docs" / "delivery.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "type: paperless" in b]
+    assert blocks
+    for block in blocks:
+        (entry,) = yaml.compose(block, Loader=yaml.SafeLoader).value[0][1].value
+        problems: list[Problem] = []
+        options = read_options(Reader(tmp_path / "config.yaml", problems, []), entry, "deliver[0]")
+        assert problems == []
+        assert options is not None
