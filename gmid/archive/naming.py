@@ -74,8 +74,11 @@ def _spec_problem(field: str, spec: str, conversion: str | None) -> str | None:
     return None
 
 
-def template_problems(template: str) -> list[str]:
-    """Return what is wrong with an archive file-name template (nothing if it is usable)."""
+def template_problems(template: str, fields: tuple[str, ...] = FIELDS) -> list[str]:
+    """Return what is wrong with a file-name template (nothing if it is usable).
+
+    `fields` are the placeholders it may use: the archive's, or a destination's.
+    """
     if not template.strip():
         return ["the template is empty"]
     problems = []
@@ -86,16 +89,16 @@ def template_problems(template: str) -> list[str]:
     if template.endswith("/"):
         problems.append("must end with a file name, not '/'")
     try:
-        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
+        used = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
     except ValueError as e:
         return [*problems, f"{e} (write {{{{ and }}}} for literal braces)"]
-    known = ", ".join(FIELDS)
-    for field, spec, conversion in fields:
+    known = ", ".join(fields)
+    for field, spec, conversion in used:
         if field is None:
             continue
-        if field not in FIELDS:
+        if field not in fields:
             # Only plain names: "{company.__class__}" or "{date[0]}" would reach into objects.
-            close = difflib.get_close_matches(field, FIELDS, n=1)
+            close = difflib.get_close_matches(field, fields, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
             problems.append(f"unknown placeholder {{{field}}}{hint} (known: {known})")
         elif problem := _spec_problem(field, spec or "", conversion):
@@ -103,7 +106,7 @@ def template_problems(template: str) -> list[str]:
     if problems:
         return problems
     when = datetime.datetime(2024, 1, 31, 12, 0, tzinfo=datetime.UTC)
-    sample = dict.fromkeys(FIELDS, "x") | {"date": when.date(), "received": when, "ext": ".pdf"}
+    sample = dict.fromkeys(fields, "x") | {"date": when.date(), "received": when, "ext": ".pdf"}
     try:
         render(template, sample, ".pdf")
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:

@@ -107,4 +107,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
         f"CREATE INDEX documents_by_date ON documents ({DOCUMENT_DAY} DESC, received_at DESC, "
         "id DESC)",
     ),
+    (  # the outbox: each document's delivery to each destination (gmid/deliver/outbox.py)
+        """CREATE TABLE outbox (
+            document_id INTEGER NOT NULL,
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try REAL,
+            reference TEXT,
+            error TEXT,
+            queued_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (document_id, destination)
+        )""",
+        "CREATE INDEX outbox_due ON outbox (destination, state, next_try)",
+        # Per destination, the last document looked at for queueing: what was filed after it
+        # (a crash between filing and queueing included) is queued at the next look.
+        """CREATE TABLE outbox_cursor (
+            destination TEXT PRIMARY KEY,
+            last_document INTEGER NOT NULL
+        )""",
+    ),
 ]

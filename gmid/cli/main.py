@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every `gmid` command."""
     from gmid.cli.common import command, options
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
+    from gmid.cli.deliver import add_deliver_commands
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.session import add_session_commands
     from gmid.cli.status import add_status_commands
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_portal_commands(sub, common)
     add_session_commands(sub, common)
     add_verify_command(sub, common)
+    add_deliver_commands(sub, common)
     add_demo_command(sub)
     p = command(
         sub,

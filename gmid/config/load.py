@@ -20,6 +20,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
+from gmid.config.deliver import DestinationConfig, read_deliver
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
     NotifyConfig,
@@ -62,6 +63,7 @@ _TOP_KEYS = (
     "schedule",
     "mailboxes",
     "captcha_solver",
+    "deliver",
     "include",
 )
 INCLUDABLE = ("companies", "portals")
@@ -125,6 +127,7 @@ class Config:
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
     captcha_solver: SolverConfig | None = None  # portals may override it
+    deliver: tuple[DestinationConfig, ...] = ()  # where documents go once filed
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -300,6 +303,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     notify = read_notify(r, top.get("notify"))
     mailboxes = read_mailboxes(r, top.get("mailboxes"))
     captcha_solver = read_solver(r, top.get("captcha_solver"), "captcha_solver")
+    deliver = read_deliver(r, top.get("deliver"))
     if captcha_solver is not None and captcha_solver.command is None:
         r.problem(top["captcha_solver"], "captcha_solver", "false is for a portal's own setting")
     for file in included:
@@ -338,4 +342,5 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         included_files=tuple(included),
         warnings=tuple(warnings),
         captcha_solver=captcha_solver,
+        deliver=tuple(deliver),
     )

@@ -414,3 +414,38 @@ class ControlClient:
     async def session(self, portal: str) -> p.SessionInfo:
         """The portal's saved session: its cookies without their values."""
         return p.SessionInfo.from_dict(await self.call("portal.session.show", portal=portal))
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def outbox(
+        self,
+        *,
+        destination: str | None = None,
+        states: list[str] | None = None,
+        document_id: int | None = None,
+        limit: int = 200,
+    ) -> p.OutboxPage:
+        """The destinations with their counts, and the outbox's rows: by default the pending
+        and failed ones, with the destination's words."""
+        result = await self.call(
+            "outbox.list",
+            destination=destination,
+            states=states,
+            document_id=document_id,
+            limit=limit,
+        )
+        return p.OutboxPage.from_dict(result)
+
+    async def deliver(self, destination: str, *, since: str | None = None) -> p.Queued:
+        """Queue documents filed before for a destination: all, or those of `since`
+        ("2026-01-31") and later. Documents queued before are not queued again."""
+        every = True if since is None else None
+        result = await self.call("deliver.queue", destination=destination, since=since, all=every)
+        return p.Queued.from_dict(result)
+
+    async def retry_deliveries(
+        self, destination: str | None = None, document_id: int | None = None
+    ) -> p.Queued:
+        """Try failed deliveries (and those waiting for their next try) again now."""
+        result = await self.call("outbox.retry", destination=destination, document_id=document_id)
+        return p.Queued.from_dict(result)

@@ -500,3 +500,50 @@ class SchedulePreview(Wire):
     timezone: str
     runs: list[PlannedRun] = field(default_factory=list)
     quiet: list[QuietPeriod] = field(default_factory=list)
+
+
+# -- delivery (gmid/deliver/) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxItem(Wire):
+    """One document on its way to one destination: pending, done or failed, and why."""
+
+    document_id: int
+    destination: str
+    state: str  # pending | done | failed
+    attempts: int
+    path: str  # in the archive
+    company: str
+    next_try: str | None = None  # pending: when it is tried (again)
+    reference: str | None = None  # done: where it is now (URL, path, document id)
+    error: str | None = None  # the destination's words at the last failure
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class DestinationInfo(Wire):
+    """A destination of `deliver:` and how many documents it has in each state."""
+
+    name: str
+    type: str
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    paused_until: str | None = None  # left alone after failures in a row, or as it asked
+
+
+@dataclass(frozen=True)
+class OutboxPage(Wire):
+    """The answer of `outbox.list`: the destinations, and the rows asked for."""
+
+    destinations: list[DestinationInfo]
+    items: list[OutboxItem]
+
+
+@dataclass(frozen=True)
+class Queued(Wire):
+    """The answer of `deliver.queue` and `outbox.retry`: how many documents are on their way."""
+
+    queued: int
+    destination: str | None = None

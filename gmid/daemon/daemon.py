@@ -24,6 +24,7 @@ from gmid.config.load import Config, load_config
 from gmid.daemon.rpc.methods import METHODS
 from gmid.daemon.rpc.server import ControlServer
 from gmid.daemon.rpc.services import Services
+from gmid.deliver.worker import DeliveryWorker
 from gmid.errors import ConfigError, GmidError
 from gmid.events import EventBus
 from gmid.mail.imap.watch import ImapWatchers
@@ -56,6 +57,7 @@ class Daemon:
         self.runner: PortalRunner | None = None
         self.scheduler: PortalScheduler | None = None
         self.imap: ImapWatchers | None = None
+        self.delivery: DeliveryWorker | None = None
         self.control = ControlServer(
             config.control.socket, METHODS, max_connections=config.control.max_connections
         )
@@ -90,6 +92,12 @@ class Daemon:
             removed = await loop.run_in_executor(self.executor, self.archive.recover)
             if removed:
                 logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
+            # Before anything files: documents filed before a crash are queued first.
+            self.delivery = DeliveryWorker(
+                config.deliver, self.index, self.archive.root, self.events
+            )
+            await self.delivery.start()
+            self._stack.append(self.delivery)
             self.ingestor = Ingestor(config, self.archive, self.index, on_stored=self._stored)
             self.broker = ChallengeBroker(
                 self.events,
@@ -196,6 +204,8 @@ class Daemon:
         if self.imap is not None:
             await self.imap.reload(new.mailboxes)
         self.archive.template = new.archive.name
+        if self.delivery is not None:
+            self.delivery.reload(new.deliver)
         self.events.publish("config.reloaded")
         logger.info("config reloaded from %s", new.path)
         return True

@@ -1,1 +1,1 @@
-"""Delivering filed documents to where they are used next (paperless-ngx, an e-mail inbox, ...)."""
+"""Delivery of filed documents to where they are used next (see gmid/deliver/base.py)."""

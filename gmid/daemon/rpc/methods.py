@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from gmid.daemon.rpc import challenges, documents, edit, events, portals, schedule, sessions, status
+from gmid.daemon.rpc import (
+    challenges,
+    deliver,
+    documents,
+    edit,
+    events,
+    portals,
+    schedule,
+    sessions,
+    status,
+)
 from gmid.daemon.rpc.server import Handler
 
 METHODS: dict[str, Handler] = {
@@ -32,4 +42,8 @@ METHODS: dict[str, Handler] = {
     "portal.session.import": sessions.session_import,
     "portal.session.clear": sessions.session_clear,
     "portal.session.show": sessions.session_show,
+    # delivery to where documents are used next
+    "outbox.list": deliver.outbox_list,
+    "deliver.queue": deliver.deliver_queue,
+    "outbox.retry": deliver.outbox_retry,
 }
