@@ -42,7 +42,6 @@ KEYS = (
     "subject",
     "body",
 )
-COMMON_KEYS = ("name", "type", "when")  # read by the outbox, passed over here
 SECURITY = {"starttls": 587, "tls": 465}
 DEFAULT_SUBJECT = "{company} {number} {date}"
 DEFAULT_BODY = "{company}\n{kind} {number}\n{date}\n{amount} {currency}\n\n{name}\n"
@@ -66,8 +65,9 @@ class Options:
 
 
 def read_options(reader: Reader, node: Node | None, option: str) -> Options | None:
-    """Read an e-mail destination's options; problems name file, line and option."""
-    found = reader.mapping(node, option, (*KEYS, *COMMON_KEYS))
+    """Read an e-mail destination's options (its entry in `deliver:` without the common keys);
+    problems name file, line and option, and give None."""
+    found = reader.mapping(node, option, KEYS)
     values: dict[str, str] = {}
     for key in ("host", "user", "from", "to"):
         text = reader.text(found.get(key), f"{option}.{key}")
@@ -125,12 +125,17 @@ def compose(options: Options, item: Delivery) -> EmailMessage:
     mail.set_content(fill(options.body, item.fields, item.name) + "\n")
     maintype, _, subtype = item.media_type.partition("/")
     mail.add_attachment(
-        item.path.read_bytes(),
+        item.read(),
         maintype=maintype or "application",
         subtype=subtype or "octet-stream",
         filename=item.name,
     )
     return mail
+
+
+def destination(name: str, options: Options) -> Email:
+    """The e-mail destination of these options."""
+    return Email(name, options)
 
 
 class Email:

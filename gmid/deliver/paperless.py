@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ KEYS = (
     "amount_field",
     "title",
 )
-COMMON_KEYS = ("name", "type", "when")  # read by the outbox, passed over here
 DEFAULT_TITLE = "{company} {number}"
 MAX_ANSWER = 1_000_000  # bytes of one API answer; paperless's are a few KB
 REQUEST_TIMEOUT = 30.0  # seconds, at most, for one request (less when the deadline is closer)
@@ -67,8 +67,9 @@ class Options:
 
 
 def read_options(reader: Reader, node: Node | None, option: str) -> Options | None:
-    """Read a paperless destination's options; problems name file, line and option."""
-    found = reader.mapping(node, option, (*KEYS, *COMMON_KEYS))
+    """Read a paperless destination's options (its entry in `deliver:` without the common
+    keys); problems name file, line and option, and give None."""
+    found = reader.mapping(node, option, KEYS)
     url = reader.text(found.get("url"), f"{option}.url")
     if url is None:
         reader.problem(node, f"{option}.url", "required: the address of paperless-ngx")
@@ -131,6 +132,11 @@ def monetary(amount: str | None, currency: str | None) -> str | None:
     return f"{code if len(code) == 3 and code.isalpha() else ''}{value}"
 
 
+def destination(name: str, options: Options) -> Paperless:
+    """The paperless destination of these options."""
+    return Paperless(name, options)
+
+
 class Paperless:
     """A paperless-ngx server; deliver() is blocking, idempotent and safe to retry."""
 
@@ -141,6 +147,7 @@ class Paperless:
         self.session.verify = str(options.ca_file) if options.ca_file else True
         self.session.headers["Accept"] = "application/json; version=10"
         self._secrets: list[str] = []
+        self._login_lock = threading.Lock()  # deliver() runs in several threads at once
         self._ids: dict[tuple[str, str], int] = {}  # (kind, name) -> id, for this session
 
     def close(self) -> None:
@@ -184,7 +191,11 @@ class Paperless:
         """Post the document with its metadata; paperless's task id."""
         for attempt in (1, 2):
             form = self._form(item, deadline)
-            with item.path.open("rb") as file:
+            try:
+                file = item.path.open("rb")
+            except OSError as e:
+                raise DeliveryFailed(f"cannot read {item.path}: {e.strerror}") from None
+            with file:
                 files = {"document": (item.name, file, item.media_type)}
                 try:
                     return str(
@@ -314,9 +325,13 @@ class Paperless:
     def _login(self, deadline: float) -> None:
         """Resolve the token (once) and send it with every request; a user and password are
         exchanged for the user's token first (each password check costs paperless a hash)."""
-        if self._secrets:
-            return
+        with self._login_lock:
+            if not self._secrets:
+                self._log_in(deadline)
+
+    def _log_in(self, deadline: float) -> None:
         options = self.options
+        self.session.headers.pop("Authorization", None)
         try:
             secret = (options.token or options.password).resolve()  # type: ignore[union-attr]
         except SecretError as e:

@@ -17,6 +17,7 @@ FIELDS = (
     "title",
     "received_at",
     "name",
+    "path",
 )
 
 
@@ -37,6 +38,7 @@ def fill(template: str, fields: Mapping[str, str | None], name: str) -> str:
     line; `name` is the document's file name, the field {name}."""
     values = {field: fields.get(field) or "" for field in FIELDS}
     values["name"] = name
+    values["path"] = fields.get("path") or name
     try:
         text = template.format_map(values)
     except (ValueError, KeyError, IndexError, AttributeError):
