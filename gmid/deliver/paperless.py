@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 import unicodedata
@@ -48,6 +49,7 @@ DEFAULT_TITLE = "{company} {number}"
 MAX_ANSWER = 1_000_000  # bytes of one API answer; paperless's are a few KB
 REQUEST_TIMEOUT = 30.0  # seconds, at most, for one request (less when the deadline is closer)
 POLL_FIRST, POLL_MAX = 0.2, 1.0  # seconds between looks at a running task
+UNCERTAIN_WAIT = 15.0  # seconds an upload cut off by its deadline may still arrive
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,13 @@ class Paperless:
         self.name = name
         self.options = options
         self.session = requests.Session()
-        self.session.verify = str(options.ca_file) if options.ca_file else True
+        # given with each request: a session's own verify loses to $REQUESTS_CA_BUNDLE
+        self.verify: str | bool = str(options.ca_file) if options.ca_file else True
         self.session.headers["Accept"] = "application/json; version=10"
         self._secrets: list[str] = []
         self._login_lock = threading.Lock()  # deliver() runs in several threads at once
         self._ids: dict[tuple[str, str], int] = {}  # (kind, name) -> id, for this session
+        self._uncertain: dict[str, float] = {}  # key -> until when a cut upload may land
 
     def close(self) -> None:
         self.session.close()
@@ -158,12 +162,24 @@ class Paperless:
     def deliver(self, item: Delivery, deadline: float) -> str:
         """File the document in paperless; its document id (one paperless already had, too)."""
         self._login(deadline)
-        task = self._running_task(item, deadline)
-        if task is None:
+        # An upload cut off by its deadline may still be taken by paperless a little later:
+        # give it that time before posting again.
+        uncertain_until = self._uncertain.get(item.key, 0.0)
+        while True:
+            task = self._running_task(item, deadline)
+            if task is not None:
+                break
             if (known := self._document_with_checksum(item.sha256, deadline)) is not None:
                 logger.info("%s: %s is already document %s", self.name, item.name, known)
+                self._uncertain.pop(item.key, None)
                 return str(known)
-            task = self._post(item, deadline)
+            if time.monotonic() >= uncertain_until:
+                task = self._post(item, deadline)
+                break
+            if time.monotonic() + POLL_MAX > deadline:
+                raise DeliveryFailed(f"paperless: waiting for an earlier upload of {item.name}")
+            time.sleep(POLL_MAX)
+        self._uncertain.pop(item.key, None)
         return str(self._follow(task, item, deadline))
 
     def _running_task(self, item: Delivery, deadline: float) -> str | None:
@@ -207,6 +223,10 @@ class Paperless:
                             files=files,
                         )
                     )
+                except DeliveryFailed as e:
+                    if not e.permanent:  # paperless may have it, or take it in a moment
+                        self._uncertain[item.key] = time.monotonic() + UNCERTAIN_WAIT
+                    raise
                 except _Refused as e:
                     # an id of ours may name something deleted since: look them up again
                     if attempt == 2 or not self._ids or "pk" not in str(e):
@@ -368,11 +388,18 @@ class Paperless:
         url = self.options.url + path
         try:
             with self.session.request(
-                method, url, timeout=min(left, REQUEST_TIMEOUT), stream=True, **kwargs
+                method,
+                url,
+                timeout=min(left, REQUEST_TIMEOUT),
+                stream=True,
+                verify=self.verify,
+                **kwargs,
             ) as response:
                 body = _read(response)
         except requests.exceptions.SSLError as e:
-            raise DeliveryFailed(f"paperless at {self.options.url}: TLS: {_reason(e)}") from None
+            raise DeliveryFailed(
+                f"paperless at {self.options.url}: TLS: {_tls_reason(e)}"
+            ) from None
         except requests.RequestException as e:
             raise DeliveryFailed(
                 f"paperless at {self.options.url} cannot be reached: {_reason(e)}"
@@ -447,3 +474,19 @@ def _reason(error: Exception) -> str:
         inner = inner.__context__
     text = str(getattr(inner, "reason", None) or inner)
     return text.split(": ", 1)[-1] if "object at 0x" in text else text
+
+
+def _tls_reason(error: Exception) -> str:
+    """What TLS found wrong, e.g. "certificate verify failed: self-signed certificate"."""
+    inner: BaseException | None = error
+    while inner is not None:
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {inner.verify_message}"
+        if isinstance(inner, ssl.SSLError):
+            return str(inner.reason or inner)
+        inner = (
+            inner.__context__
+            or inner.__cause__
+            or (inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None)
+        )
+    return _reason(error)

@@ -66,7 +66,11 @@ def invoice(tmp_path: Path, **fields: str | None) -> Delivery:
 
 
 def destination(paperless: server.Paperless, **options) -> Paperless:
-    defaults = {"url": paperless.url, "token": SecretRef("plain", paperless.token)}
+    defaults = {
+        "url": paperless.url,
+        "token": SecretRef("plain", paperless.token),
+        "ca_file": paperless.ca_file,
+    }
     return Paperless("paperless", Options(**{**defaults, **options}))
 
 
@@ -115,6 +119,7 @@ def test_a_retry_after_a_crash_follows_the_task_already_posted(paperless, tmp_pa
             files={"document": (item.name, file, item.media_type)},
             data={"title": "posted before the crash"},
             timeout=30,
+            verify=paperless.ca_file,
         )
     assert posted.status_code == 200, posted.text
     doc_id = destination(paperless).deliver(item, soon())
@@ -189,6 +194,14 @@ def test_a_file_paperless_cannot_read_is_a_permanent_failure_with_its_reason(pap
     assert caught.value.permanent
     assert "paperless did not take" in str(caught.value)
     assert "cannot open resource" in str(caught.value)
+
+
+def test_a_certificate_of_an_unknown_ca_is_refused(paperless, tmp_path):
+    with pytest.raises(DeliveryFailed) as caught:
+        destination(paperless, ca_file=None).deliver(invoice(tmp_path), soon())
+    assert "TLS" in str(caught.value)
+    assert "certificate verify failed" in str(caught.value)
+    assert not caught.value.permanent
 
 
 def test_a_server_that_is_not_there_is_a_passing_failure(tmp_path):

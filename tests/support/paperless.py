@@ -9,7 +9,8 @@ with uv, and its database is migrated into `template.sqlite3` with a superuser i
 A test session copies that database into a fresh folder, adds an API token for the superuser
 (straight into the SQLite file: no Django start-up for it), and runs what paperless's Docker
 image runs, all on 127.0.0.1: redis (broker and cache) on a free port, a celery worker, and
-granian serving the API. OCR is off and no archive PDF is made, so consuming a PDF takes about
+granian serving the API over HTTPS, with a certificate of a CA made for the session (`ca_file`;
+the clients verify it). OCR is off and no archive PDF is made, so consuming a PDF takes about
 half a second. The Debian programs it needs (redis-server, gs, pdftotext, ImageMagick's convert,
 libmagic) are installed by scripts/test.
 """
@@ -27,6 +28,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -36,6 +38,8 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from tests.support.ca import make_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "tests" / "servers" / "paperless"
@@ -234,10 +238,12 @@ class Paperless:
         self.redis: Redis | None = None
         self.procs: list[subprocess.Popen] = []
         self.started_in = 0.0
+        self.ca_file = folder / "ca.pem"
+        self._context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"https://{HOST}:{self.port}"
 
     def start(self) -> Paperless:
         started = time.monotonic()
@@ -249,9 +255,15 @@ class Paperless:
         (self.dir / "db.sqlite3").rename(self.dir / "data" / "db.sqlite3")
         self.token = self._add_token(self.dir / "data" / "db.sqlite3")
         self.port = free_port()
+        tls = self.dir / "tls"
+        tls.mkdir()
+        ca, cert, key = make_ca(tls)
+        shutil.copyfile(ca, self.ca_file)
+        self._context = ssl.create_default_context(cafile=str(self.ca_file))
         bin_dir = VENV / "bin"
         worker = [str(bin_dir / "celery"), "--app", "paperless", "worker", "--loglevel", "INFO"]
         web = [str(bin_dir / "granian"), "--interface", "asginl", "--host", HOST]
+        web += ["--ssl-certificate", str(cert), "--ssl-keyfile", str(key)]
         self._spawn("celery", [*worker, "--without-mingle", "--without-gossip"], env)
         self._spawn("granian", [*web, "--port", str(self.port), "paperless.asgi:application"], env)
         self._wait()
@@ -298,7 +310,7 @@ class Paperless:
             self.url + path,
             headers={"Authorization": f"Token {self.token}", "Accept": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=30, context=self._context) as answer:
             return json.load(answer)
 
     def tail(self, lines: int = 30) -> str:

@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from tests.support.ca import make_ca
 from tests.support.dovecot import dovecot_binary
 from tests.support.postfix import postfix_binary
 
@@ -141,34 +142,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-def make_ca(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1 and localhost signed by it, valid two days:
-    (ca.pem, server.pem, server.key)."""
-    ca_key, ca, key, csr, cert = (
-        folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
-    )
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    openssl(
-        *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-        *("-keyout", str(ca_key), "-out", str(ca), "-subj", "/CN=gmid test CA"),
-        *("-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign"),
-    )
-    openssl(
-        *("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr)),
-        *("-subj", "/CN=localhost"),
-    )
-    extensions = folder / "server.ext"
-    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl(
-        *("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key)),
-        *("-CAcreateserial", "-days", "2", "-out", str(cert), "-extfile", str(extensions)),
-    )
-    return ca, cert, key
 
 
 class Submission:
