@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import re
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +23,9 @@ from gmid.deliver.base import Delivery, DeliveryFailed
 from gmid.deliver.paperless import Options, Paperless, read_options
 from gmid.demo.pdf import simple_pdf
 from gmid.errors import Problem
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Daemon, make_daemon_dir
 from tests.support import paperless as server
+from tests.support.mails import invoice_mail, make_pdf
 from tests.support.needs import unavailable
 
 pytestmark = pytest.mark.timeout(120)
@@ -271,3 +275,57 @@ def test_the_example_in_the_docs_is_read_without_problems(tmp_path):
         path.write_text(f"state_dir: {tmp_path}/state\n{block}")
         config = load_config(path)  # raises ConfigError, naming the line, if it drifted
         assert not config.warnings
+
+
+# ---------------------------------------------------------------------- in the daemon
+
+
+def send_invoice(d: Daemon, i: int, tag: str) -> bytes:
+    sender = "rechnung@telekom.example"
+    pdf = make_pdf(f"paperless delivery {tag} invoice {i}")
+    raw = invoice_mail(sender=sender, pdfs=[(f"R{i}.pdf", pdf)], message_id=f"{tag}.{i}@telekom")
+    assert d.send(raw, sender=sender)[0] == 250
+    return pdf
+
+
+def wait_for(what, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := what()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return value
+
+
+@pytest.mark.timeout(300)
+def test_the_daemon_files_each_document_in_paperless_once_across_kills(paperless, tmp_path):
+    token = tmp_path / "paperless.token"
+    token.write_text(paperless.token + "\n")
+    token.chmod(0o600)
+    entry = (
+        f"deliver:\n  - name: paperless\n    type: paperless\n    url: {paperless.url}\n"
+        f"    token: {{file: {token}}}\n    ca_file: {paperless.ca_file}\n"
+        "    tags: [from gmid]\n    retry: 1s\n    retry_max: 2s\n"
+    )
+    d = make_daemon_dir(extra=entry)
+    try:
+        d.start()
+        tag = f"k{time.time_ns()}"
+        pdfs = [send_invoice(d, i, tag) for i in range(8)]
+        rng = random.Random(tag)
+        for _ in range(2):  # killed at random moments while delivering, and started again
+            time.sleep(rng.uniform(0.5, 4))
+            d.stop(signal.SIGKILL)
+            d.start()
+        wait_for(lambda: d.call(lambda c: c.outbox()).destinations[0].done == len(pdfs), 240)
+        for pdf in pdfs:
+            found = paperless.api(
+                f"/api/documents/?checksum__iexact={hashlib.sha256(pdf).hexdigest()}"
+            )
+            assert found["count"] == 1
+        doc = paperless.api(f"/api/documents/{found['results'][0]['id']}/")
+        assert paperless.api(f"/api/correspondents/{doc['correspondent']}/")["name"] == "Telekom"
+        assert d.stop() == 0
+        assert "Traceback" not in d.log_text()
+    finally:
+        d.stop(signal.SIGKILL)
+        shutil.rmtree(d.dir, ignore_errors=True)
