@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +19,12 @@ from gmid.config.load import load_config
 from gmid.config.reader import Reader
 from gmid.config.secretref import SecretRef
 from gmid.deliver.base import Delivery, DeliveryFailed
-from gmid.deliver.email import Email, Options, read_options
+from gmid.deliver.email import Email, Options, message_id, read_options
 from gmid.demo.pdf import simple_pdf
 from gmid.errors import Problem
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_daemon_dir
 from tests.support import submission
+from tests.support.mails import invoice_mail, make_pdf
 from tests.support.needs import unavailable
 
 pytestmark = pytest.mark.timeout(60)
@@ -203,3 +206,44 @@ def test_the_example_in_the_docs_is_read_without_problems(tmp_path):
         path.write_text(f"state_dir: {tmp_path}/state\n{block}")
         config = load_config(path)  # raises ConfigError, naming the line, if it drifted
         assert not config.warnings
+
+
+def test_the_daemon_mails_each_filed_document_to_the_inbox(server, tmp_path):
+    secret = tmp_path / "smtp.password"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    entry = (
+        f"deliver:\n  - name: datev\n    type: email\n    host: {submission.HOST}\n"
+        f"    port: {server.port}\n    user: {USER}\n    password: {{file: {secret}}}\n"
+        f"    from: {USER}\n    to: {submission.INBOX}\n    ca_file: {server.ca_file}\n"
+        "    retry: 1s\n"
+    )
+    d = make_daemon_dir(extra=entry)
+    try:
+        d.start()
+        sender = "rechnung@telekom.example"
+        pdfs = {}
+        for i in range(2):
+            pdf = make_pdf(f"mailed on to the inbox {i} {time.time_ns()}")
+            raw = invoice_mail(sender=sender, pdfs=[(f"R{i}.pdf", pdf)], message_id=f"m{i}@t")
+            assert d.send(raw, sender=sender)[0] == 250
+            pdfs[hashlib.sha256(pdf).hexdigest()] = pdf
+        deadline = time.monotonic() + 30
+        while d.call(lambda c: c.outbox()).destinations[0].done < len(pdfs):
+            assert time.monotonic() < deadline, d.log_text()[-2000:]
+            time.sleep(0.2)
+        mails = [server.wait_mail(message_id(_delivery(sha), USER)) for sha in pdfs]
+        for mail, pdf in zip(mails, pdfs.values(), strict=True):
+            (attachment,) = list(mail.iter_attachments())
+            assert attachment.get_content() == pdf
+            assert attachment.get_filename().endswith(".pdf")
+            assert mail["Subject"].startswith("Telekom")
+        assert d.stop() == 0
+    finally:
+        d.stop(signal.SIGKILL)
+        shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def _delivery(sha: str) -> Delivery:
+    """The delivery of a document with this checksum to the destination datev (for its key)."""
+    return Delivery(f"{sha}:datev", Path("unused"), "unused", "application/pdf", sha, {})
