@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
 import unicodedata
@@ -22,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from yaml.nodes import Node
 
 from gmid.config.reader import Reader, is_null
 from gmid.config.secretref import SecretRef, parse_secret
 from gmid.deliver.base import Delivery, DeliveryFailed
+from gmid.deliver.jsonapi import JsonApi, Refused
 from gmid.deliver.template import fill, template_error
 from gmid.errors import SecretError, quoted
 
@@ -46,8 +45,6 @@ KEYS = (
     "title",
 )
 DEFAULT_TITLE = "{company} {number}"
-MAX_ANSWER = 1_000_000  # bytes of one API answer; paperless's are a few KB
-REQUEST_TIMEOUT = 30.0  # seconds, at most, for one request (less when the deadline is closer)
 POLL_FIRST, POLL_MAX = 0.2, 1.0  # seconds between looks at a running task
 UNCERTAIN_WAIT = 15.0  # seconds an upload cut off by its deadline may still arrive
 
@@ -145,17 +142,14 @@ class Paperless:
     def __init__(self, name: str, options: Options) -> None:
         self.name = name
         self.options = options
-        self.session = requests.Session()
-        # given with each request: a session's own verify loses to $REQUESTS_CA_BUNDLE
-        self.verify: str | bool = str(options.ca_file) if options.ca_file else True
-        self.session.headers["Accept"] = "application/json; version=10"
-        self._secrets: list[str] = []
+        self.api = JsonApi("paperless", options.url, options.ca_file)
+        self.api.session.headers["Accept"] = "application/json; version=10"
         self._login_lock = threading.Lock()  # deliver() runs in several threads at once
         self._ids: dict[tuple[str, str], int] = {}  # (kind, name) -> id, for this session
         self._uncertain: dict[str, float] = {}  # key -> until when a cut upload may land
 
     def close(self) -> None:
-        self.session.close()
+        self.api.close()
 
     # ----------------------------------------------------------------- delivery
 
@@ -184,7 +178,7 @@ class Paperless:
 
     def _running_task(self, item: Delivery, deadline: float) -> str | None:
         """The consume task of this file that an earlier attempt started and that still runs."""
-        answer = self._get(
+        answer = self.api.get(
             "/api/tasks/",
             {"task_type": "consume_file", "is_complete": "false", "name": item.name},
             deadline,
@@ -197,7 +191,7 @@ class Paperless:
         return None
 
     def _document_with_checksum(self, sha256: str, deadline: float) -> int | None:
-        answer = self._get(
+        answer = self.api.get(
             "/api/documents/", {"checksum__iexact": sha256, "fields": "id"}, deadline
         )
         results = answer.get("results") or []
@@ -215,7 +209,7 @@ class Paperless:
                 files = {"document": (item.name, file, item.media_type)}
                 try:
                     return str(
-                        self._call(
+                        self.api.call(
                             "POST",
                             "/api/documents/post_document/",
                             deadline,
@@ -227,7 +221,7 @@ class Paperless:
                     if not e.permanent:  # paperless may have it, or take it in a moment
                         self._uncertain[item.key] = time.monotonic() + UNCERTAIN_WAIT
                     raise
-                except _Refused as e:
+                except Refused as e:
                     # an id of ours may name something deleted since: look them up again
                     if attempt == 2 or not self._ids or "pk" not in str(e):
                         raise DeliveryFailed(
@@ -269,7 +263,7 @@ class Paperless:
         """Wait for the consume task's end; the document's id, or DeliveryFailed."""
         pause = POLL_FIRST
         while True:
-            answer = self._get("/api/tasks/", {"task_id": task_id}, deadline)
+            answer = self.api.get("/api/tasks/", {"task_id": task_id}, deadline)
             tasks = answer.get("results") or []
             task = tasks[0] if tasks else {}
             status = str(task.get("status", "")).lower()
@@ -293,7 +287,7 @@ class Paperless:
             if status in ("failure", "success"):
                 why = result.get("error_message") or result.get("reason") or "no reason given"
                 raise DeliveryFailed(
-                    f"paperless did not take {item.name}: {self._scrub(why)}", permanent=True
+                    f"paperless did not take {item.name}: {self.api.scrub(why)}", permanent=True
                 )
             if status == "revoked":
                 raise DeliveryFailed(f"paperless's task for {item.name} was revoked")
@@ -322,8 +316,8 @@ class Paperless:
             else:
                 body["data_type"] = data_type
             try:
-                found = int(self._call("POST", f"/api/{kind}/", deadline, json=body)["id"])
-            except _Refused as e:
+                found = int(self.api.call("POST", f"/api/{kind}/", deadline, json=body)["id"])
+            except Refused as e:
                 # made meanwhile by another delivery: names are unique per owner
                 found = self._lookup(kind, name, deadline) if "unique" in str(e) else None
                 if found is None:
@@ -335,7 +329,7 @@ class Paperless:
         return found
 
     def _lookup(self, kind: str, name: str, deadline: float) -> int | None:
-        results = self._get(f"/api/{kind}/", {"name__iexact": name}, deadline).get("results")
+        results = self.api.get(f"/api/{kind}/", {"name__iexact": name}, deadline).get("results")
         results = results or []
         exact = [r for r in results if r.get("name") == name]
         return int((exact or results)[0]["id"]) if results else None
@@ -346,147 +340,30 @@ class Paperless:
         """Resolve the token (once) and send it with every request; a user and password are
         exchanged for the user's token first (each password check costs paperless a hash)."""
         with self._login_lock:
-            if not self._secrets:
+            if not self.api.secrets:
                 self._log_in(deadline)
 
     def _log_in(self, deadline: float) -> None:
         options = self.options
-        self.session.headers.pop("Authorization", None)
+        self.api.session.headers.pop("Authorization", None)
         try:
             secret = (options.token or options.password).resolve()  # type: ignore[union-attr]
         except SecretError as e:
             raise DeliveryFailed(f"paperless {self.name}: {e}") from None
-        self._secrets = [secret]
+        self.api.secrets = [secret]
         if options.token is None:
             form = {"username": options.user, "password": secret}
             try:
-                answer = self._call("POST", "/api/token/", deadline, data=form)
-            except _Refused as e:
-                self._secrets = []
+                answer = self.api.call("POST", "/api/token/", deadline, data=form)
+            except Refused as e:
+                self.api.secrets = []
                 raise DeliveryFailed(
                     f"paperless refused the login of {options.user}: {e}", permanent=True
                 ) from None
             token = str(answer.get("token") or "") if isinstance(answer, dict) else ""
             if not token:
-                self._secrets = []
+                self.api.secrets = []
                 raise DeliveryFailed("paperless answered the login without a token")
-            self._secrets.append(token)
+            self.api.secrets.append(token)
             secret = token
-        self.session.headers["Authorization"] = f"Token {secret}"
-
-    def _get(self, path: str, params: dict[str, str], deadline: float) -> dict:
-        answer = self._call("GET", path, deadline, params=params)
-        if not isinstance(answer, dict):
-            raise DeliveryFailed(f"paperless answered {path} with no JSON object")
-        return answer
-
-    def _call(self, method: str, path: str, deadline: float, **kwargs: Any) -> Any:
-        """One request; its JSON answer. _Refused for a 400, DeliveryFailed for the rest."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise DeliveryFailed("paperless: the delivery's time ran out")
-        url = self.options.url + path
-        try:
-            with self.session.request(
-                method,
-                url,
-                timeout=min(left, REQUEST_TIMEOUT),
-                stream=True,
-                verify=self.verify,
-                **kwargs,
-            ) as response:
-                body = _read(response)
-        except requests.exceptions.SSLError as e:
-            raise DeliveryFailed(
-                f"paperless at {self.options.url}: TLS: {_tls_reason(e)}"
-            ) from None
-        except requests.RequestException as e:
-            raise DeliveryFailed(
-                f"paperless at {self.options.url} cannot be reached: {_reason(e)}"
-            ) from None
-        return self._answer(response, body)
-
-    def _answer(self, response: requests.Response, body: bytes) -> Any:
-        status = response.status_code
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            data = None
-        words = self._scrub(
-            _words(data) if data is not None else body[:300].decode(errors="replace")
-        )
-        if 200 <= status < 300 and data is not None:
-            return data
-        if status == 400:
-            raise _Refused(words)
-        if status in (401, 403):
-            self._secrets = []  # resolved again next time: the secret may have been changed
-            raise DeliveryFailed(f"paperless refused the login ({status}): {words}", permanent=True)
-        retry = response.headers.get("Retry-After", "")
-        raise DeliveryFailed(
-            f"paperless answered {status}: {words or response.reason}",
-            permanent=status in (404, 405, 413),
-            retry_after=float(retry) if retry.isdigit() else None,
-        )
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "[secret]")
-        return " ".join(text.split())[:500]
-
-
-class _Refused(Exception):
-    """paperless refused a request as invalid (400); the message is its words."""
-
-
-def _read(response: requests.Response) -> bytes:
-    """The body, at most MAX_ANSWER bytes."""
-    chunks, size = [], 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > MAX_ANSWER:
-            raise DeliveryFailed(f"paperless sent an answer over {MAX_ANSWER} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _words(data: Any) -> str:
-    """paperless's message out of its JSON: {"detail": ...}, {"field": ["..."]}, ["..."]."""
-    if isinstance(data, str):
-        return data
-    if isinstance(data, list):
-        return "; ".join(_words(item) for item in data)
-    if isinstance(data, dict):
-        if "detail" in data:
-            return _words(data["detail"])
-        return "; ".join(
-            f"{key}: {_words(value)}" if key != "non_field_errors" else _words(value)
-            for key, value in data.items()
-        )
-    return str(data)
-
-
-def _reason(error: Exception) -> str:
-    """The innermost reason of a requests error, without the URL's query."""
-    inner: BaseException = error
-    while inner.__context__ is not None and inner.__context__ is not inner:
-        inner = inner.__context__
-    text = str(getattr(inner, "reason", None) or inner)
-    return text.split(": ", 1)[-1] if "object at 0x" in text else text
-
-
-def _tls_reason(error: Exception) -> str:
-    """What TLS found wrong, e.g. "certificate verify failed: self-signed certificate"."""
-    inner: BaseException | None = error
-    while inner is not None:
-        if isinstance(inner, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {inner.verify_message}"
-        if isinstance(inner, ssl.SSLError):
-            return str(inner.reason or inner)
-        inner = (
-            inner.__context__
-            or inner.__cause__
-            or (inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None)
-        )
-    return _reason(error)
+        self.api.session.headers["Authorization"] = f"Token {secret}"
