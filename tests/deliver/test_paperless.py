@@ -144,6 +144,40 @@ def test_a_delivery_out_of_time_is_followed_by_the_next_attempt(paperless, tmp_p
     assert paperless.api(f"/api/documents/{doc_id}/")["original_file_name"] == item.name
 
 
+def test_a_document_in_paperlesss_trash_is_named_not_filed_again(paperless, tmp_path):
+    item = invoice(tmp_path)
+    doc_id = destination(paperless).deliver(item, soon())
+    paperless.api(f"/api/documents/{doc_id}/", method="DELETE")  # into the trash
+    with pytest.raises(DeliveryFailed) as caught:
+        destination(paperless).deliver(item, soon())
+    assert f"paperless has {item.name} in its trash (document {doc_id})" in str(caught.value)
+    assert caught.value.permanent
+    assert paperless.api(f"/api/documents/?checksum__iexact={item.sha256}")["count"] == 0
+
+
+def test_a_document_paperless_has_where_this_user_cannot_see_it_is_recognised(paperless, tmp_path):
+    item = invoice(tmp_path)
+    filed = destination(paperless).deliver(item, soon())  # the superuser's, private to them
+    clerk = f"clerk{time.time_ns()}"
+    rights = ["add_document", "view_document", "add_correspondent", "view_correspondent"]
+    rights += ["add_customfield", "view_customfield", "view_paperlesstask"]
+    made = requests.post(
+        f"{paperless.url}/api/users/",
+        headers={"Authorization": f"Token {paperless.token}"},
+        json={"username": clerk, "password": "clerk-password", "user_permissions": rights},
+        timeout=30,
+        verify=paperless.ca_file,
+    )
+    assert made.status_code == 201, made.text
+    password = SecretRef("plain", "clerk-password")
+    as_clerk = destination(paperless, token=None, user=clerk, password=password)
+    # the clerk's look-up by checksum cannot see it; paperless's task says whose duplicate it is
+    assert as_clerk.deliver(item, soon()) == filed
+    seen = as_clerk.api.get("/api/documents/", {"checksum__iexact": item.sha256}, soon())
+    assert seen["count"] == 0  # so it was paperless's duplicate_of that told
+    assert paperless.api(f"/api/documents/?checksum__iexact={item.sha256}")["count"] == 1
+
+
 def test_user_and_password_log_in_too(paperless, tmp_path):
     item = invoice(tmp_path, company="Stadtwerke Bonn")
     dest = destination(

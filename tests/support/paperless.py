@@ -115,6 +115,9 @@ def environment(folder: Path, redis_port: int) -> dict[str, str]:
         PAPERLESS_TASK_WORKERS="1",
         PAPERLESS_THREADS_PER_WORKER="1",
         PAPERLESS_TIME_ZONE="Europe/Berlin",
+        # a file paperless has already fails as "duplicate_of" rather than being filed twice
+        # (v3's default files it again); gmid must recognise both
+        PAPERLESS_CONSUMER_DELETE_DUPLICATES="true",
         PYTHONDONTWRITEBYTECODE="1",
     )
     for name in ("data", "data/index", "media", "consume", "scratch", "static"):
@@ -304,14 +307,16 @@ class Paperless:
                 raise PaperlessUnavailable(f"paperless did not answer:\n{self.tail()}")
             time.sleep(0.1)
 
-    def api(self, path: str) -> dict:
-        """GET a path of the API as the superuser, the JSON answer."""
+    def api(self, path: str, method: str = "GET") -> dict:
+        """GET (or DELETE...) a path of the API as the superuser; the JSON answer, if any."""
         request = urllib.request.Request(
             self.url + path,
             headers={"Authorization": f"Token {self.token}", "Accept": "application/json"},
+            method=method,
         )
         with urllib.request.urlopen(request, timeout=30, context=self._context) as answer:
-            return json.load(answer)
+            body = answer.read()
+        return json.loads(body) if body else {}
 
     def tail(self, lines: int = 30) -> str:
         parts = []
