@@ -10,6 +10,7 @@ sent again after a crash is the same mail to whoever looks (many inboxes drop th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import smtplib
@@ -161,18 +162,14 @@ class Email:
         mail = compose(options, item)
         where = f"{options.host}:{options.port}"
         try:
-            with self._connect(deadline) as smtp:
-                self._secure(smtp, where)
-                try:
-                    smtp.login(options.user, password)
-                except smtplib.SMTPAuthenticationError as e:
-                    raise DeliveryFailed(
-                        f"{where} refused the login of {options.user}: {_words(e)}",
-                        permanent=True,
-                    ) from None
-                except smtplib.SMTPNotSupportedError:
-                    raise DeliveryFailed(f"{where} offers no AUTH", permanent=True) from None
-                smtp.send_message(mail, from_addr=options.sender, to_addrs=[options.to])
+            smtp = self._connect(deadline)
+            try:
+                self._send(smtp, mail, password, where)
+            finally:
+                # the mail is sent once the server said 250; a QUIT that fails changes nothing
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    smtp.quit()
+                smtp.close()
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise DeliveryFailed(
@@ -189,6 +186,20 @@ class Email:
             raise DeliveryFailed(f"{where} cannot be reached: {e}") from None
         logger.info("%s: %s sent to %s as %s", self.name, item.name, options.to, mail["Message-ID"])
         return str(mail["Message-ID"])
+
+    def _send(self, smtp: smtplib.SMTP, mail: EmailMessage, password: str, where: str) -> None:
+        """STARTTLS, AUTH and the mail, on a connected client."""
+        options = self.options
+        self._secure(smtp, where)
+        try:
+            smtp.login(options.user, password)
+        except smtplib.SMTPAuthenticationError as e:
+            raise DeliveryFailed(
+                f"{where} refused the login of {options.user}: {_words(e)}", permanent=True
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise DeliveryFailed(f"{where} offers no AUTH", permanent=True) from None
+        smtp.send_message(mail, from_addr=options.sender, to_addrs=[options.to])
 
     def _connect(self, deadline: float) -> smtplib.SMTP:
         left = deadline - time.monotonic()
