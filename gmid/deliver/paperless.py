@@ -310,23 +310,30 @@ class Paperless:
             return self._ids[key]
         found = self._lookup(kind, name, deadline)
         if found is None:
-            body: dict[str, Any] = {"name": name}
-            if data_type is None:
-                body["matching_algorithm"] = 0  # none: paperless must not assign it by itself
-            else:
-                body["data_type"] = data_type
-            try:
-                found = int(self.api.call("POST", f"/api/{kind}/", deadline, json=body)["id"])
-            except Refused as e:
-                # made meanwhile by another delivery: names are unique per owner
-                found = self._lookup(kind, name, deadline) if "unique" in str(e) else None
-                if found is None:
-                    what = kind.rstrip("s").replace("_", " ")
-                    raise DeliveryFailed(
-                        f"paperless refused the {what} {quoted(name)}: {e}", permanent=True
-                    ) from None
+            found = self._create(kind, name, deadline, data_type)
         self._ids[key] = found
         return found
+
+    def _create(self, kind: str, name: str, deadline: float, data_type: str | None) -> int:
+        body: dict[str, Any] = {"name": name}
+        if data_type is None:
+            body["matching_algorithm"] = 0  # none: paperless must not assign it by itself
+        else:
+            body["data_type"] = data_type
+        try:
+            return int(self.api.call("POST", f"/api/{kind}/", deadline, json=body)["id"])
+        except (Refused, DeliveryFailed) as e:
+            # Made meanwhile by another delivery: paperless says "violates owner / name unique
+            # constraint" or "... with this name already exists", or in a closer race fails
+            # with 500 on its database's constraint. Then it is there now.
+            if (found := self._lookup(kind, name, deadline)) is not None:
+                return found
+            if isinstance(e, DeliveryFailed):
+                raise
+            what = kind.rstrip("s").replace("_", " ")
+            raise DeliveryFailed(
+                f"paperless refused the {what} {quoted(name)}: {e}", permanent=True
+            ) from None
 
     def _lookup(self, kind: str, name: str, deadline: float) -> int | None:
         results = self.api.get(f"/api/{kind}/", {"name__iexact": name}, deadline).get("results")

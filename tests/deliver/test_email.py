@@ -119,6 +119,15 @@ def test_a_wrong_password_names_the_servers_refusal(server, tmp_path):
     assert len(server.mails()) == before
 
 
+def test_an_address_the_server_refuses_is_a_permanent_failure_with_its_words(server, tmp_path):
+    dest = destination(server, to="nobody@accounting.test")
+    with pytest.raises(DeliveryFailed) as caught:
+        dest.deliver(invoice(tmp_path), soon())
+    assert "refused nobody@accounting.test: 550" in str(caught.value)
+    assert "User unknown" in str(caught.value)
+    assert caught.value.permanent
+
+
 def test_a_server_without_starttls_is_refused_before_the_password(server, tmp_path):
     before = server.log_text().count("sasl_username")
     with pytest.raises(DeliveryFailed) as caught:

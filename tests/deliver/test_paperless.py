@@ -10,7 +10,9 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -111,6 +113,18 @@ def test_a_second_delivery_finds_the_same_document(paperless, tmp_path):
     assert again == first
     found = paperless.api(f"/api/documents/?checksum__iexact={item.sha256}")
     assert found["count"] == 1
+
+
+def test_deliveries_at_once_make_one_correspondent_of_a_new_company(paperless, tmp_path):
+    company = f"Neue Firma {time.time_ns()}"
+    items = [invoice(tmp_path, company=company) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:  # each its own destination: nothing known yet
+        ids = list(pool.map(lambda item: destination(paperless).deliver(item, soon()), items))
+    assert len(set(ids)) == 3
+    found = paperless.api(f"/api/correspondents/?name__iexact={quote(company)}")
+    assert [c["name"] for c in found["results"]] == [company]
+    docs = [paperless.api(f"/api/documents/{i}/") for i in ids]
+    assert {doc["correspondent"] for doc in docs} == {found["results"][0]["id"]}
 
 
 def test_a_retry_after_a_crash_follows_the_task_already_posted(paperless, tmp_path):
