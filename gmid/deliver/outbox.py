@@ -116,6 +116,8 @@ class Outbox:
                 f"SELECT {self._columns} FROM documents WHERE id > ? ORDER BY id LIMIT ?",
                 (last, BATCH),
             ).fetchall()
+            if not rows:
+                return 0, False
             added = 0
             now = _now()
             for doc in rows:
@@ -169,24 +171,21 @@ class Outbox:
             ).rowcount
 
     def claim(self, destination: str, limit: int, busy: Collection[int]) -> list[Claimed]:
-        """Take up to limit due rows not busy already, counting the attempt before it starts."""
-        marks = ",".join("?" * len(busy))
+        """Up to limit due rows that are not busy already, oldest due first.
+
+        Nothing is written: what is on its way is the caller's to remember (a crash forgets
+        it, and the row is due again). An attempt is counted when it ends (record).
+        """
         columns = ", ".join("d." + c.strip() for c in self._columns.split(","))
-        with self.index.transaction() as db:
-            rows = db.execute(
-                f"SELECT o.attempts, {columns}"
-                " FROM outbox o JOIN documents d ON d.id = o.document_id"
-                " WHERE o.destination = ? AND o.state = 'pending' AND o.next_try <= ?"
-                f" AND o.document_id NOT IN ({marks}) ORDER BY o.next_try, o.document_id LIMIT ?",
-                [destination, time.time(), *busy, limit],
-            ).fetchall()
-            now = _now()
-            for row in rows:
-                db.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?"
-                    " WHERE document_id = ? AND destination = ?",
-                    (now, row[1], destination),
-                )
+        marks = ",".join("?" * len(busy))
+        rows = self.index.query(
+            f"SELECT o.attempts, {columns}"
+            " FROM outbox o JOIN documents d ON d.id = o.document_id"
+            " WHERE o.destination = ? AND o.state = 'pending' AND o.next_try <= ?"
+            # By next_try alone, the index's order: no sort of every pending row.
+            f" AND o.document_id NOT IN ({marks}) ORDER BY o.next_try LIMIT ?",
+            [destination, time.time(), *busy, limit],
+        )
         return [self._claimed(destination, row[0] + 1, self._fields(row[1:])) for row in rows]
 
     def _claimed(self, destination: str, attempt: int, fields: dict[str, Any]) -> Claimed:
@@ -211,12 +210,15 @@ class Outbox:
         """Write how attempts ended, in one transaction."""
         now = _now()
         with self.index.transaction() as db:
-            for o in outcomes:
-                db.execute(
-                    "UPDATE outbox SET state = ?, reference = ?, error = ?, next_try = ?,"
-                    " updated_at = ? WHERE document_id = ? AND destination = ?",
-                    (o.state, o.reference, o.error, o.next_try, now, o.document_id, o.destination),
-                )
+            db.executemany(
+                "UPDATE outbox SET state = ?, reference = ?, error = ?, next_try = ?,"
+                " attempts = attempts + 1, updated_at = ?"
+                " WHERE document_id = ? AND destination = ?",
+                [
+                    (o.state, o.reference, o.error, o.next_try, now, o.document_id, o.destination)
+                    for o in outcomes
+                ],
+            )
 
     def next_due(self, destination: str, busy: Collection[int]) -> float | None:
         """When the next pending row not busy is due (a time.time()), None if there is none."""

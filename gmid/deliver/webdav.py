@@ -2,16 +2,19 @@
 
 Each document goes to a name from the template below the configured URL; missing folders are
 made with MKCOL. The PUT says `If-None-Match: *`, so it never replaces a file that is there. A
-name taken by another file gets " (2)", " (3)"...; a retry (and a name found taken) looks first:
-a file with the document's bytes is this document, delivered before an interruption, and not
-sent again; a shorter file holding the start of its bytes is an upload cut short, replaced
-(`If-Match` its ETag). TLS certificates are verified (`ca_bundle` for a private CA); plain http
-only to this machine unless `allow_http`. The password is a secret reference, read once.
+name taken gets a look (a retry looks before it sends): a file with the document's bytes is this
+document, delivered before an interruption, and not sent again; a shorter file holding the
+start of its bytes, and nothing else, is an upload of it cut short, completed (`If-Match` its
+ETag); any other file is left alone and the document gets " (2)", " (3)"... TLS certificates
+are verified (`ca_bundle` for a private CA); plain http only to this machine unless
+`allow_http`. The password is a secret reference, read once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -109,7 +112,6 @@ class WebDavDestination:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = _USER_AGENT
-            session.verify = str(self.options.ca_bundle) if self.options.ca_bundle else True
             if self.options.username is not None:
                 password = self._secret()
                 session.auth = (
@@ -137,13 +139,12 @@ class WebDavDestination:
         data = item.read()
         *folders, name = naming.parts(self.options.file_name, item)
         base = self.options.url + "".join(quote(f, safe="") + "/" for f in folders)
-        retry = item.attempt > 1
-        look = retry  # an earlier try may have sent it, or part of it
+        look = item.attempt > 1  # an earlier try may have sent it, or part of it
         n = 1
         for _ in range(2 * MAX_COLLISIONS):
             url = base + quote(naming.suffixed(name, n), safe="")
             if look:
-                found, etag = self._look(url, data, item.sha256, retry, deadline)
+                found, etag = self._look(url, data, item.sha256, deadline)
                 if found == "same":
                     return url
                 if found == "partial" and self._put(
@@ -164,7 +165,13 @@ class WebDavDestination:
             raise DeliveryFailed("did not finish in time")
         try:
             return self._session().request(
-                method, url, timeout=min(left, REQUEST_TIMEOUT), allow_redirects=False, **kwargs
+                method,
+                url,
+                timeout=min(left, REQUEST_TIMEOUT),
+                allow_redirects=False,
+                # Per request: a session's own would lose to $REQUESTS_CA_BUNDLE.
+                verify=str(self.options.ca_bundle) if self.options.ca_bundle else True,
+                **kwargs,
             )
         except requests.exceptions.SSLError as e:
             raise DeliveryFailed(f"TLS: {_cause(e)}") from None
@@ -199,10 +206,12 @@ class WebDavDestination:
                 raise _failure(answer, "MKCOL")
             self._folders.add(url)
 
-    def _look(
-        self, url: str, data: bytes, sha: str, retry: bool, deadline: float
-    ) -> tuple[str, str]:
-        """What is at url: ("free"|"same"|"taken"|"partial", its ETag)."""
+    def _look(self, url: str, data: bytes, sha: str, deadline: float) -> tuple[str, str]:
+        """What is at url: ("free"|"same"|"taken"|"partial", its ETag).
+
+        "partial": a file holding the start of the document's bytes, and no more: an upload
+        of this document cut short (by a crash, a lost connection), to be completed.
+        """
         answer = self._request("HEAD", url, deadline)
         if answer.status_code == 404:
             return "free", ""
@@ -213,12 +222,12 @@ class WebDavDestination:
             size = int(answer.headers.get("Content-Length", "-1"))
         except ValueError:
             size = -1
-        if size > len(data) or (size != len(data) and not (retry and etag)):
+        if size > len(data) or (size != len(data) and not etag):
             return "taken", etag
         body = self._get(url, len(data) + 1, deadline)
         if body == data or (len(body) == len(data) and hashlib.sha256(body).hexdigest() == sha):
             return "same", etag
-        if retry and len(body) < len(data) and data.startswith(body):
+        if len(body) < len(data) and data.startswith(body):
             return "partial", etag  # this document's upload, cut short
         return "taken", etag
 
@@ -244,11 +253,14 @@ class WebDavDestination:
 
 
 def _cause(error: Exception) -> str:
-    """The innermost reason of a requests error, without its URL."""
-    while error.__context__ is not None and not isinstance(error, OSError):
-        error = error.__context__  # type: ignore[assignment]
-    text = str(error.args[-1] if error.args else error)
-    return reason(text.split("(Caused by ")[-1].rstrip(")"), 200)
+    """The innermost reason of a requests error, without its URL or object addresses."""
+    inner: object = error.args[0] if error.args else error
+    inner = getattr(inner, "reason", inner)  # urllib3's MaxRetryError
+    while isinstance(inner, Exception) and inner.args and isinstance(inner.args[0], Exception):
+        inner = inner.args[0]
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {inner.verify_message}"
+    return reason(re.sub(r"^<[^>]*>: ", "", str(inner)), 200)
 
 
 def _failure(answer: requests.Response, method: str) -> DeliveryFailed:

@@ -11,20 +11,25 @@ is paused as a whole; a permanent failure stops the retries of that document.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gmid import failpoints
 from gmid.archive.index import Index
 from gmid.config.deliver import DestinationConfig
 from gmid.deliver import registry
 from gmid.deliver.base import DeliveryFailed, Destination, reason
 from gmid.deliver.outbox import Claimed, Entry, Outbox, Outcome
+from gmid.deliver.pool import DaemonThreadPool
 from gmid.errors import NotFound
 from gmid.events import EventBus
 
@@ -33,6 +38,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 IDLE_LOOK = 60.0  # seconds between looks at the outbox when nothing is due
 FAILURES_BEFORE_HOLD = 3  # failures in a row after which the whole destination pauses
+# Documents taken from the outbox ahead, per thread of a lane: its threads never wait for a
+# look at the outbox, nor for the outcomes before to be written.
+AHEAD = 8
+GATHER = 0.02  # seconds outcomes are gathered into one transaction
 _WAKING = frozenset({"document.added", "events.lost"})
 
 
@@ -47,22 +56,30 @@ class Lane:
 
     def __init__(self, worker: DeliveryWorker, config: DestinationConfig):
         self.worker = worker
-        self.busy: set[int] = set()  # documents claimed whose outcome is not recorded yet
+        self.busy: set[int] = set()  # documents claimed whose attempt has not ended
+        self.ended: set[int] = set()  # attempts ended, not recorded yet: not to claim again
+        self.stopped = False
         self.wake = asyncio.Event()
         self.hold_until = 0.0  # time.time() before which the destination is left alone
         self.failures = 0  # in a row
         self.task: asyncio.Task | None = None
-        self.attempts: set[asyncio.Task] = set()
+        # Attempts ended in the lane's threads, handed to the loop in batches: one wake-up of
+        # the loop for all that end meanwhile, not one each.
+        self._finished: collections.deque[tuple[Claimed, Future]] = collections.deque()
+        self._handing = False
+        self._hand_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._use(config)
 
     def _use(self, config: DestinationConfig) -> None:
         self.config = config
         module = registry.module(config.type)
         self.destination: Destination = module.destination(config.name, config.options)
-        self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="gmid-deliver")
+        self.pool = DaemonThreadPool(config.concurrency, f"gmid-deliver-{config.name}")
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self.run())
+        self._loop = asyncio.get_running_loop()
+        self.task = self._loop.create_task(self.run())
 
     def replace(self, config: DestinationConfig) -> None:
         """Deliver with a changed config from now on; what is on its way ends as it began."""
@@ -70,10 +87,11 @@ class Lane:
         self._use(config)
         self.hold_until, self.failures = 0.0, 0
         old_pool.shutdown(wait=False)
-        asyncio.get_running_loop().run_in_executor(None, _close_after, old_pool, old_destination)
+        threading.Thread(target=_close_after, args=(old_pool, old_destination), daemon=True).start()
         self.wake.set()
 
     def stop(self) -> None:
+        self.stopped = True
         if self.task is not None:
             self.task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -81,40 +99,75 @@ class Lane:
             self.destination.close()
 
     async def run(self) -> None:
+        """Deliver until stopped; an error of the outbox is logged and tried again later."""
+        while not self.stopped:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self.stopped:  # a wake that came with the stop
+                    return
+                logger.exception("delivering to %s failed; trying again", self.config.name)
+                await asyncio.sleep(IDLE_LOOK / 4)
+
+    async def _run(self) -> None:
         """Claim due documents while there is room, and wait for a wake or the next due one."""
         name = self.config.name
-        while True:
+        while not self.stopped:
             self.wake.clear()
             now = time.time()
-            room = 2 * self.config.concurrency - len(self.busy)
+            room = AHEAD * self.config.concurrency - len(self.busy)
+            if self.failures >= FAILURES_BEFORE_HOLD:
+                room = min(room, 1 - len(self.busy))  # after a pause, one tries for all
             if now < self.hold_until:
                 timeout = self.hold_until - now
-            elif len(self.busy) > self.config.concurrency:
+            elif room <= 0 or len(self.busy) >= AHEAD // 2 * self.config.concurrency:
                 timeout = IDLE_LOOK  # a completion wakes us
             else:
-                claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, self.busy)
+                # As it is now: the outbox's thread reads it later.
+                busy = (*self.busy, *self.ended)
+                claimed = await self.worker.in_db(self.worker.outbox.claim, name, room, busy)
                 for one in claimed:
-                    self.busy.add(one.document_id)
-                    task = asyncio.ensure_future(self._attempt(one))
-                    self.attempts.add(task)
-                    task.add_done_callback(self.attempts.discard)
+                    self._submit(one)
                 if claimed:
                     continue
-                due = await self.worker.in_db(self.worker.outbox.next_due, name, self.busy)
+                due = await self.worker.in_db(self.worker.outbox.next_due, name, busy)
                 timeout = IDLE_LOOK if due is None else min(IDLE_LOOK, max(0.0, due - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
 
-    async def _attempt(self, claimed: Claimed) -> None:
-        loop = asyncio.get_running_loop()
+    def _submit(self, claimed: Claimed) -> None:
         try:
-            ended = await loop.run_in_executor(self.pool, self._try, claimed)
-        except RuntimeError:  # the pool was shut down (a stop, a reload): tried again later
+            future = self.pool.submit(self._try, claimed)
+        except RuntimeError:  # the pool was shut down (a stop): tried again later
+            return
+        self.busy.add(claimed.document_id)
+        future.add_done_callback(functools.partial(self._ended, claimed))
+
+    def _ended(self, claimed: Claimed, future: Future) -> None:
+        """An attempt ended (in a thread of the lane): hand it to the loop."""
+        with self._hand_lock:
+            self._finished.append((claimed, future))
+            if self._handing or self._loop is None:
+                return
+            self._handing = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the daemon has stopped
+            self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        """Take the attempts that ended (on the loop)."""
+        with self._hand_lock:
+            self._handing = False
+            ended, self._finished = self._finished, collections.deque()
+        for claimed, future in ended:
             self.busy.discard(claimed.document_id)
-            return
-        except asyncio.CancelledError:
-            return
-        self.worker.done(self, self._outcome(claimed, *ended))
+            if future.cancelled() or self.stopped:
+                continue  # cut off by a stop or a reload: tried again later
+            self.ended.add(claimed.document_id)
+            self.worker.done(self, self._outcome(claimed, *future.result()))
+        if len(self.busy) < AHEAD // 2 * self.config.concurrency:
+            self.wake.set()  # room for more
 
     def _try(self, claimed: Claimed) -> tuple[str | None, DeliveryFailed | None]:
         """Deliver one document (in a thread of the lane): its reference, or why not."""
@@ -122,7 +175,9 @@ class Lane:
             return None, DeliveryFailed("not a file of the archive", permanent=True)
         deadline = time.monotonic() + self.config.timeout.total_seconds()
         try:
-            return self.destination.deliver(claimed.item, deadline), None
+            reference = self.destination.deliver(claimed.item, deadline)
+            failpoints.hit("deliver-sent")  # delivered; the outbox does not know it yet
+            return reference, None
         except DeliveryFailed as e:
             return None, e
         except Exception as e:
@@ -153,7 +208,7 @@ class Lane:
         return Outcome(*key, "pending", error=why, next_try=now + wait)
 
 
-def _close_after(pool: ThreadPoolExecutor, destination: Destination) -> None:
+def _close_after(pool: DaemonThreadPool, destination: Destination) -> None:
     pool.shutdown(wait=True)
     destination.close()
 
@@ -215,6 +270,7 @@ class DeliveryWorker:
         self._again = True
         while self._again and not self._stopped:
             self._again = False
+            failpoints.hit("deliver-before-queue")  # filed, not queued yet
             try:
                 if await self.in_db(self.outbox.queue_new, self.configs):
                     for lane in self.lanes.values():
@@ -232,6 +288,9 @@ class DeliveryWorker:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
+        # Written a moment late, several at once: a crash meanwhile only means they are tried
+        # again, and found delivered.
+        await asyncio.sleep(GATHER)
         while self._outcomes and not self._stopped:
             batch, self._outcomes = self._outcomes, []
             try:
@@ -239,7 +298,7 @@ class DeliveryWorker:
             except Exception:
                 logger.exception("recording deliveries failed; they are tried again")
             for lane, outcome in batch:
-                lane.busy.discard(outcome.document_id)
+                lane.ended.discard(outcome.document_id)
                 lane.wake.set()
                 self._tell(outcome)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, Daemon, make_daemon_dir
 from tests.support.mails import invoice_mail, make_pdf
+from tests.support.portal_http import serve as http_serve
 from tests.support.webdav import serve
 
 
@@ -126,10 +128,12 @@ def test_a_destination_that_is_down_keeps_documents_pending_until_it_is_back(
 def test_a_document_refused_for_good_is_failed_with_the_destination_s_words(
     make_daemon, tmp_path: Path
 ):
-    refuse = "    command: \"echo 'not an invoice we book' >&2; exit 65\"\n"
+    refuse = "    command: \"echo 'not an invoice we book' >&2; exit 65\"\n    retry: 1s\n"
     d = make_daemon(deliver_section(f"  - name: books\n    type: command\n{refuse}")).start()
     send_invoice(d, 1)
     page = wait_for(lambda: (o := outbox(d)).destinations[0].failed == 1 and o)
+    time.sleep(2.5)  # more than retry: a refusal for good is not tried again
+    page = outbox(d)
     assert [(i.state, i.attempts, i.error) for i in page.items] == [
         ("failed", 1, "not an invoice we book")
     ]
@@ -161,3 +165,51 @@ def test_gmid_deliver_sends_what_was_filed_before_the_destination_existed(
     unknown = gmid(d, "deliver", "nas", "--all")
     assert unknown.returncode != 0
     assert "no destination 'nas'" in unknown.stderr
+
+
+def test_a_reload_adds_and_changes_destinations(make_daemon, tmp_path: Path):
+    first, second, third = (tmp_path / n for n in ("first", "second", "third"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    d = make_daemon(deliver_section(folder_entry(first, "a"))).start()
+    one = send_invoice(d, 1)
+    wait_for(lambda: len(list(first.iterdir())) == 1)
+    text = d.config.read_text().replace(str(first), str(third))
+    d.config.write_text(text + folder_entry(second, "b"))
+    reloaded = gmid(d, "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    two = send_invoice(d, 2)
+    wait_for(lambda: len(list(second.iterdir())) == 1 and len(list(third.iterdir())) == 1)
+    assert [p.read_bytes() for p in first.iterdir()] == [one]  # as before the reload
+    assert [p.read_bytes() for p in second.iterdir()] == [two]  # new: from now on
+    assert [p.read_bytes() for p in third.iterdir()] == [two]  # a's new folder
+    assert [x.name for x in outbox(d).destinations] == ["a", "b"]
+
+
+def test_a_delivery_hanging_on_a_silent_server_does_not_hold_up_the_stop(make_daemon):
+    with http_serve(silent=True) as silent:
+        d = make_daemon(deliver_section(webdav_entry(silent.url + "/"))).start()
+        send_invoice(d, 1)
+        wait_for(lambda: outbox(d).items)
+        time.sleep(1)  # the PUT is under way, and its server says nothing
+        started = time.monotonic()
+        assert d.stop() == 0
+        assert time.monotonic() - started < 8
+    assert "Traceback" not in d.log_text()
+
+
+def test_a_wrong_password_is_told_without_it_in_the_log_or_the_outbox(make_daemon, tmp_path: Path):
+    with serve(tmp_path / "dav", user="gmid", password="the-right-one") as dav:
+        login = "    username: gmid\n    password: {env: GMID_TEST_DAV_PASSWORD}\n"
+        d = make_daemon(deliver_section(webdav_entry(dav.url, extra=login)))
+        d.start(env=os.environ | {"GMID_TEST_DAV_PASSWORD": "wrong-Pa55word"})
+        send_invoice(d, 1)
+        page = wait_for(lambda: (o := outbox(d)).items and o.items[0].error and o)
+        assert "401" in page.items[0].error
+        assert "check username and password" in page.items[0].error
+        shown = gmid(d, "outbox", "--json")
+        assert d.stop() == 0
+    assert "wrong-Pa55word" not in d.log_text() + shown.stdout
+    assert "check username and password" in d.log_text()
+    index = (d.state / "index.sqlite").read_bytes()
+    assert b"wrong-Pa55word" not in index

@@ -10,6 +10,7 @@ from gmid.config.secretref import SecretRef
 from gmid.deliver.base import DeliveryFailed
 from gmid.deliver.webdav import Options, WebDavDestination
 from tests.deliver.support import delivery, soon
+from tests.support.portal_http import serve as http_serve
 from tests.support.webdav import serve
 
 NAME = "Telekom/2026/2026-03-04 Telekom 4711.pdf"
@@ -98,3 +99,40 @@ def test_a_server_that_is_down_is_a_failure_to_retry(dav, tmp_path: Path):
     with pytest.raises(DeliveryFailed, match=r"cannot reach 127\.0\.0\.1") as failed:
         webdav(dav.url, **login()).deliver(delivery(tmp_path / "archive"), soon())
     assert not failed.value.permanent
+
+
+def created(request):
+    return 201, {}, b""
+
+
+def test_a_certificate_nobody_vouches_for_is_refused_and_a_ca_bundle_makes_it_trusted(
+    tmp_path: Path,
+):
+    with http_serve(created, tls=True) as server:
+        item = delivery(tmp_path / "archive")
+        with pytest.raises(DeliveryFailed, match=r"TLS: .*certificate verify failed"):
+            webdav(server.url + "/dav/").deliver(item, soon())
+        assert server.requests == []
+        trusted = webdav(server.url + "/dav/", ca_bundle=server.ca_file)
+        assert trusted.deliver(item, soon()).startswith(server.url + "/dav/Telekom/")
+        assert [r.method for r in server.requests] == ["PUT"]
+        assert server.requests[0].headers["if-none-match"] == "*"
+        assert server.requests[0].body == item.path.read_bytes()
+
+
+def test_a_server_that_asks_for_rest_is_given_it(tmp_path: Path):
+    def busy(request):
+        return 503, {"Retry-After": "120", "Content-Type": "text/plain"}, b"maintenance mode"
+
+    with http_serve(busy) as server, pytest.raises(DeliveryFailed) as failed:
+        webdav(server.url + "/").deliver(delivery(tmp_path / "archive"), soon())
+    assert failed.value.retry_after == 120
+    assert not failed.value.permanent
+    assert str(failed.value) == "PUT: 503 Service Unavailable: maintenance mode"
+
+
+def test_a_file_the_server_refuses_as_too_large_is_failed_for_good(tmp_path: Path):
+    too_large = http_serve(lambda request: (413, {}, b""))
+    with too_large as server, pytest.raises(DeliveryFailed) as failed:
+        webdav(server.url + "/").deliver(delivery(tmp_path / "archive"), soon())
+    assert failed.value.permanent
