@@ -3,7 +3,7 @@
 DATEV Unternehmen online, lexoffice, sevDesk and others take receipts mailed to a per-customer
 address. Each document goes as the attachment of a mail of its own, by SMTP submission with
 STARTTLS (or TLS from the first byte, `security: tls`) and AUTH; the server's certificate is
-always verified (`ca_file` adds a private CA), and a server that offers no STARTTLS is refused
+always verified (`ca_bundle` adds a private CA), and a server that offers no STARTTLS is refused
 before the password is sent. The Message-ID is made from the delivery's key, so that a mail
 sent again after a crash is the same mail to whoever looks (many inboxes drop the second).
 """
@@ -37,7 +37,7 @@ KEYS = (
     "security",
     "user",
     "password",
-    "ca_file",
+    "ca_bundle",
     "from",
     "to",
     "subject",
@@ -60,7 +60,7 @@ class Options:
     to: str
     port: int = 587
     security: str = "starttls"
-    ca_file: Path | None = None
+    ca_bundle: Path | None = None
     subject: str = DEFAULT_SUBJECT
     body: str = DEFAULT_BODY
 
@@ -103,7 +103,7 @@ def read_options(reader: Reader, node: Node | None, option: str) -> Options | No
         to=values["to"],
         port=port,
         security=security,
-        ca_file=reader.path(found.get("ca_file"), f"{option}.ca_file"),
+        ca_bundle=reader.path(found.get("ca_bundle"), f"{option}.ca_bundle"),
         subject=templates["subject"],
         body=templates["body"],
     )
@@ -146,7 +146,7 @@ class Email:
         self.name = name
         self.options = options
         self.context = ssl.create_default_context(
-            cafile=str(options.ca_file) if options.ca_file else None
+            cafile=str(options.ca_bundle) if options.ca_bundle else None
         )
 
     def close(self) -> None:

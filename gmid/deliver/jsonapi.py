@@ -1,7 +1,7 @@
 """A JSON API over HTTPS for a destination: bounded answers, the server's own words, no secret.
 
 Every request has the delivery's deadline (at most REQUEST_TIMEOUT each); an answer is read up to
-MAX_ANSWER bytes; the CA of `ca_file` is given with each request (a session's own `verify` would
+MAX_ANSWER bytes; the CA of `ca_bundle` is given with each request (a session's own `verify` would
 lose to $REQUESTS_CA_BUNDLE). A 400 raises Refused with the server's words, for the caller to
 judge; every other failure is a DeliveryFailed whose message has the server's words with the
 secrets in `secrets` replaced by "[secret]".
@@ -30,11 +30,11 @@ class Refused(Exception):
 class JsonApi:
     """A JSON API at `url` (no trailing slash); `what` names it in messages ("paperless")."""
 
-    def __init__(self, what: str, url: str, ca_file: Path | None) -> None:
+    def __init__(self, what: str, url: str, ca_bundle: Path | None) -> None:
         self.what = what
         self.url = url
         self.session = requests.Session()
-        self.verify: str | bool = str(ca_file) if ca_file else True
+        self.verify: str | bool = str(ca_bundle) if ca_bundle else True
         self.secrets: list[str] = []  # scrubbed from every message; cleared by a 401 or 403
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ KEYS = (
     "token",
     "user",
     "password",
-    "ca_file",
+    "ca_bundle",
     "document_type",
     "tags",
     "number_field",
@@ -57,7 +57,7 @@ class Options:
     token: SecretRef | None = None
     user: str | None = None
     password: SecretRef | None = None
-    ca_file: Path | None = None
+    ca_bundle: Path | None = None
     document_type: str | None = None
     tags: tuple[str, ...] = ()
     number_field: str | None = "Invoice number"
@@ -95,7 +95,7 @@ def read_options(reader: Reader, node: Node | None, option: str) -> Options | No
         token=token,
         user=user,
         password=password,
-        ca_file=reader.path(found.get("ca_file"), f"{option}.ca_file"),
+        ca_bundle=reader.path(found.get("ca_bundle"), f"{option}.ca_bundle"),
         document_type=reader.text(found.get("document_type"), f"{option}.document_type"),
         tags=tuple(reader.text_list(found.get("tags"), f"{option}.tags")),
         number_field=_field_name(reader, found, "number_field", option, "Invoice number"),
@@ -142,7 +142,7 @@ class Paperless:
     def __init__(self, name: str, options: Options) -> None:
         self.name = name
         self.options = options
-        self.api = JsonApi("paperless", options.url, options.ca_file)
+        self.api = JsonApi("paperless", options.url, options.ca_bundle)
         self.api.session.headers["Accept"] = "application/json; version=10"
         self._login_lock = threading.Lock()  # deliver() runs in several threads at once
         self._ids: dict[tuple[str, str], int] = {}  # (kind, name) -> id, for this session

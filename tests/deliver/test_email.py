@@ -64,7 +64,7 @@ def destination(server: submission.Submission, **options) -> Email:
         "password": SecretRef("plain", PASSWORD),
         "sender": USER,
         "to": submission.INBOX,
-        "ca_file": server.ca_file,
+        "ca_bundle": server.ca_file,
     }
     return Email("datev", Options(**{**values, **options}))
 
@@ -139,7 +139,7 @@ def test_a_server_without_starttls_is_refused_before_the_password(server, tmp_pa
 
 def test_a_certificate_of_an_unknown_ca_is_refused(server, tmp_path):
     with pytest.raises(DeliveryFailed) as caught:
-        destination(server, ca_file=None).deliver(invoice(tmp_path), soon())
+        destination(server, ca_bundle=None).deliver(invoice(tmp_path), soon())
     assert "certificate" in str(caught.value)
     assert not caught.value.permanent
 
@@ -224,7 +224,7 @@ def test_the_daemon_mails_each_filed_document_to_the_inbox(server, tmp_path):
     entry = (
         f"deliver:\n  - name: datev\n    type: email\n    host: {submission.HOST}\n"
         f"    port: {server.port}\n    user: {USER}\n    password: {{file: {secret}}}\n"
-        f"    from: {USER}\n    to: {submission.INBOX}\n    ca_file: {server.ca_file}\n"
+        f"    from: {USER}\n    to: {submission.INBOX}\n    ca_bundle: {server.ca_file}\n"
         "    retry: 1s\n"
     )
     d = make_daemon_dir(extra=entry)

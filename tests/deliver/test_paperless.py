@@ -75,7 +75,7 @@ def destination(paperless: server.Paperless, **options) -> Paperless:
     defaults = {
         "url": paperless.url,
         "token": SecretRef("plain", paperless.token),
-        "ca_file": paperless.ca_file,
+        "ca_bundle": paperless.ca_file,
     }
     return Paperless("paperless", Options(**{**defaults, **options}))
 
@@ -250,7 +250,7 @@ def test_a_file_paperless_cannot_read_is_a_permanent_failure_with_its_reason(pap
 
 def test_a_certificate_of_an_unknown_ca_is_refused(paperless, tmp_path):
     with pytest.raises(DeliveryFailed) as caught:
-        destination(paperless, ca_file=None).deliver(invoice(tmp_path), soon())
+        destination(paperless, ca_bundle=None).deliver(invoice(tmp_path), soon())
     assert "TLS" in str(caught.value)
     assert "certificate verify failed" in str(caught.value)
     assert not caught.value.permanent
@@ -351,7 +351,7 @@ def test_the_daemon_files_each_document_in_paperless_once_across_kills(paperless
     token.chmod(0o600)
     entry = (
         f"deliver:\n  - name: paperless\n    type: paperless\n    url: {paperless.url}\n"
-        f"    token: {{file: {token}}}\n    ca_file: {paperless.ca_file}\n"
+        f"    token: {{file: {token}}}\n    ca_bundle: {paperless.ca_file}\n"
         "    tags: [from gmid]\n    retry: 1s\n    retry_max: 2s\n"
     )
     d = make_daemon_dir(extra=entry)
