@@ -29,6 +29,7 @@ from gmid.deliver.base import Delivery, DeliveryFailed
 from gmid.deliver.jsonapi import JsonApi, Refused
 from gmid.deliver.template import fill, template_error
 from gmid.errors import SecretError, quoted
+from gmid.net import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ KEYS = (
     "user",
     "password",
     "ca_bundle",
+    "allow_http",
     "document_type",
     "tags",
     "number_field",
@@ -79,6 +81,14 @@ def read_options(reader: Reader, node: Node | None, option: str) -> Options | No
             found["url"], f"{option}.url", f"expected an http(s) address, got {quoted(url)}"
         )
         return None
+    allow_http = reader.boolean(found.get("allow_http"), f"{option}.allow_http", False)
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        reader.problem(
+            found["url"],
+            f"{option}.url",
+            "plain http to another machine sends documents and the token in clear: use https "
+            "(or allow_http: true)",
+        )
     token = parse_secret(reader, found.get("token"), f"{option}.token")
     user = reader.text(found.get("user"), f"{option}.user")
     password = parse_secret(reader, found.get("password"), f"{option}.password")

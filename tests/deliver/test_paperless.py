@@ -285,6 +285,8 @@ def test_options_are_read(tmp_path):
         "amount_field: false\ntitle: '{company} {date} {number}'\n",
     )
     assert problems == []
+    assert read(tmp_path, "url: http://paperless.lan\ntoken: {env: T}\nallow_http: true\n")[1] == []
+    assert read(tmp_path, "url: http://localhost:8000\ntoken: {env: T}\n")[1] == []
     assert options == Options(
         url="https://paperless.example.org",
         token=SecretRef("env", "PAPERLESS_TOKEN"),
@@ -301,6 +303,7 @@ def test_options_are_read(tmp_path):
         ("token: {env: T}\n", 1, "deliver[0].url", "required"),
         ("url: ftp://x\ntoken: {env: T}\n", 1, "deliver[0].url", "expected an http(s) address"),
         ("url: https://x\n", 1, "deliver[0]", "give a token, or a user and a password"),
+        ("url: http://paperless.lan\ntoken: {env: T}\n", 1, "deliver[0].url", "plain http"),
         ("url: https://x\nuser: me\n", 1, "deliver[0]", "a user needs a password"),
         ("url: https://x\ntoken: {env: T}\ntitle: '{nope}'\n", 3, "deliver[0].title", "{nope}"),
         ("url: https://x\ntoken: {env: T}\ntagz: [a]\n", 3, "deliver[0].tagz", "did you mean"),
