@@ -21,14 +21,7 @@ class NotAvailable(GmidError):
 
 
 def module(type_: str) -> ModuleType:
-    """The module of a destination type; NotAvailable when this gmid does not have it."""
+    """The module of a destination type; NotAvailable for a type gmid does not know."""
     if type_ not in TYPES:
         raise NotAvailable(f"unknown destination type {type_!r} (known: {', '.join(TYPES)})")
-    try:
-        return importlib.import_module(TYPES[type_])
-    except ModuleNotFoundError as e:
-        if e.name != TYPES[type_]:
-            raise  # the module is there but something it needs is not: a real error
-        raise NotAvailable(
-            f"the destination type {type_!r} is not available in this gmid"
-        ) from None
+    return importlib.import_module(TYPES[type_])

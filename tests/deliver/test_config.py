@@ -105,16 +105,6 @@ def test_mistakes_are_named_with_their_line_and_option(tmp_path: Path):
     assert any(o == "deliver[3].when.company" and "companies" in m for _, o, m in found)
 
 
-def test_a_type_not_in_this_gmid_is_a_clear_problem(tmp_path: Path):
-    from gmid.deliver import registry
-
-    if Path(registry.__file__).with_name("paperless.py").exists():
-        pytest.skip("the paperless type is here")
-    found = problems(tmp_path, "deliver:\n  - name: p\n    type: paperless\n")
-    message = "the destination type 'paperless' is not available in this gmid"
-    assert found == [(4, "deliver[0].type", message)]
-
-
 def test_the_example_config_documents_the_deliver_section_and_its_examples_load(tmp_path: Path):
     text = (ROOT / "config.example.yaml").read_text()
     start = text.index("\n# deliver:")
