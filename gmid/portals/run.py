@@ -60,6 +60,7 @@ class PortalRun:
     redactor: Redactor = field(default_factory=Redactor)
     trace: Trace = field(default_factory=Trace)  # a trial's (gmid try) is told each step
     _cookies: Any = field(default=None, init=False, repr=False)  # the run's cookie jar
+    notes: list[str] = field(default_factory=list)  # what the run left out (ZIP members)
 
     def __post_init__(self) -> None:
         portal = self.portal
@@ -205,7 +206,8 @@ class PortalRun:
                 if login_only:
                     return "ok", how, None, 0
                 new = self.download_all(connector)
-                return "ok", f"{new} new document{'s' if new != 1 else ''}", None, new
+                message = f"{new} new document{'s' if new != 1 else ''}" + self._notes()
+                return "ok", message, None, new
         except PortalError as e:
             message = str(e)
             if getattr(e, "page", None):
@@ -216,6 +218,13 @@ class PortalRun:
         except Exception:
             logger.exception("portal %s: the run failed", self.portal.name)
             return "error", "internal error; see the daemon's log", None, 0
+
+    def _notes(self) -> str:
+        """The run's notes for its message: the first few, and how many more."""
+        if not self.notes:
+            return ""
+        more = f"; {len(self.notes) - 3} more" if len(self.notes) > 3 else ""
+        return f" (left out of ZIPs: {'; '.join(self.notes[:3])}{more})"
 
     def download_all(self, connector) -> int:
         """Download what is new; log in again once if the portal ends the session midway."""
@@ -237,39 +246,64 @@ class PortalRun:
             shas = [sha] if (sha := filed_ref(self.index, self.portal.name, ref)) else []
         return bool(shas) and not any(self.archive.file_gone(sha) for sha in shas)
 
-    def _download_new(self, connector) -> int:
+    def _filed(self, ref: str) -> bool:
+        """Whether a listed document is filed, its file kept: by its id, or (a ZIP) as its
+        members, whose ids are the ZIP's and a slash before their names."""
+        sha = filed_ref(self.index, self.portal.name, ref)
+        if sha is not None:
+            return not self.archive.file_gone(sha)
+        return self._known(f"{ref}/")
+
+    def _documents(
+        self, doc, data: bytes, content_type: str | None
+    ) -> list[tuple[str, str | None, tuple[bytes, str, str]]]:
+        """What a download files: itself, or (a ZIP) its documents, each with its own id and
+        name; the members left out are noted in the run's message and the log."""
+        from gmid.portals.unzip import documents_in, is_zip, member_ids
         from gmid.portals.web import check_document
 
+        label = doc.title or doc.number
+        if not is_zip(data):
+            _kind, media_type, ext = check_document(data, content_type)
+            return [(doc.id, label, (data, media_type, ext))]
+        members, notes = documents_in(data, self.config.runs.max_download)
+        for note in notes:
+            logger.info("portal %s: %s: left out of the ZIP: %s", self.portal.name, doc.id, note)
+            self.notes.append(note)
+        refs = member_ids(doc.id, members)
+        pairs = zip(refs, members, strict=True)
+        return [(ref, m.basename, (m.data, m.media_type, m.ext)) for ref, m in pairs]
+
+    def _download_new(self, connector) -> int:
         portal = self.portal
         new = listed = 0
         for doc in connector.documents():
             self.expiry()  # raises RunTimeout past the deadline
             listed += 1
-            sha = filed_ref(self.index, portal.name, doc.id)
-            if sha is not None and not self.archive.file_gone(sha):
+            if self._filed(doc.id):
                 continue  # filed before: not downloaded again (unless its file was deleted)
             self.progress(f"downloading {doc.number or doc.title or doc.id}")
             data, content_type = connector.download(doc)
-            _kind, media_type, ext = check_document(data, content_type)
-            stored = self.archive.store(
-                Incoming(
-                    data=data,
-                    media_type=media_type,
-                    ext=ext,
-                    source="portal",
-                    source_name=portal.name,
-                    company=portal.company,
-                    original_name=doc.title or doc.number,
-                    source_ref=doc.id,
-                    date=doc.date,
-                    number=doc.number,
-                    amount=doc.amount,
+            for ref, name, (body, media_type, ext) in self._documents(doc, data, content_type):
+                stored = self.archive.store(
+                    Incoming(
+                        data=body,
+                        media_type=media_type,
+                        ext=ext,
+                        source="portal",
+                        source_name=portal.name,
+                        company=portal.company,
+                        original_name=name,
+                        source_ref=ref,
+                        date=doc.date,
+                        number=doc.number,
+                        amount=doc.amount,
+                    )
                 )
-            )
-            record_ref(self.index, portal.name, doc.id, stored.document.sha256)
-            if stored.created:
-                new += 1
-                self.events.publish("document.added", document=stored.document.to_dict())
+                record_ref(self.index, portal.name, ref, stored.document.sha256)
+                if stored.created:
+                    new += 1
+                    self.events.publish("document.added", document=stored.document.to_dict())
         self.progress(f"{listed} listed, {new} new")
         return new
 

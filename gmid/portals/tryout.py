@@ -190,10 +190,22 @@ def _download(
     run: TrialRun, connector: Any, doc: RemoteDocument, number: int, target: Path, steps: Steps
 ) -> None:
     """Download one document and save it as the file its bytes say it is."""
+    from gmid.portals.unzip import documents_in, is_zip
     from gmid.portals.web import check_document
 
     run.expiry()
     data, content_type = connector.download(doc)
+    label = doc.number or doc.title or doc.id
+    if is_zip(data):  # its documents, each saved as a file of its own
+        members, notes = documents_in(data, run.config.runs.max_download)
+        for m in members:
+            path = save(target, number, m.basename.rpartition(".")[0] or "document", m.ext, m.data)
+            size = len(m.data)
+            text = f"{label}: {m.name}"
+            steps.step("download", text=text, content_type=m.media_type, size=size, path=str(path))
+        for note in notes:
+            steps.step("note", text=f"{label}: left out of the ZIP: {note}")
+        return
     try:
         _kind, media_type, ext = check_document(data, content_type)
     except DownloadRejected as e:
@@ -201,7 +213,6 @@ def _download(
             f"documents.download: {e} for {page_url(doc.url)}; the link must lead to the file"
         ) from None
     path = save(target, number, doc.number or doc.title or "document", ext, data)
-    label = doc.number or doc.title or doc.id
     steps.step("download", text=label, content_type=media_type, size=len(data), path=str(path))
 
 
