@@ -12,7 +12,6 @@ blanked in logs, saved pages and messages, as the password is.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,11 +20,13 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 import requests
 import requests.auth
 
-from connectors.base import CodeRequest
 from connectors.form import extract as x
-from connectors.form.loginspec import PROMPTS, CsrfSpec, JsonLogin, StepSpec, fill, fill_body
+from connectors.form.apicode import ApiCodes
+from connectors.form.apicode import json_of as _json
+from connectors.form.apicode import message_of as _message
+from connectors.form.loginspec import CsrfSpec, JsonLogin, StepSpec, fill, fill_body
 from connectors.form.requestspec import ApiRequest
-from gmid.errors import CodeRejected, PortalError, SessionExpired, WrongCredentials
+from gmid.errors import PortalError, SessionExpired, WrongCredentials
 
 if TYPE_CHECKING:
     import mechanicalsoup
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from connectors.form.spec import FormSpec
 
 logger = logging.getLogger(__name__)
-
-MESSAGE_CAP = 500  # characters of a portal's message taken from a JSON answer
 
 
 class PortalHeaders(requests.auth.AuthBase):
@@ -91,7 +90,7 @@ def host_of(url: str) -> str:
     return f"{(parts.hostname or '').lower()}:{port}"
 
 
-class OtherLogins:
+class OtherLogins(ApiCodes):
     """The form connector's logins beyond one HTML form (a mixin of FormConnector)."""
 
     spec: FormSpec
@@ -116,6 +115,9 @@ class OtherLogins:
             if api.csrf is not None and api.csrf.page:
                 urls.append(urljoin(spec.start, api.csrf.page))
             urls += [urljoin(spec.start, request.url) for request in api.before]
+            if api.code is not None and api.code.url is not None:
+                code = api.code
+                urls += [urljoin(spec.start, r.url) for r in (*code.before, code)]
         headers = PortalHeaders({host_of(url) for url in urls})
         for header in spec.headers:
             values = {"username": ctx.username}
@@ -209,10 +211,14 @@ class OtherLogins:
         body = fill_body(api.body, values)
         url = urljoin(self.spec.start, api.url)
         response, answer = self._send_login(api, url, body)
-        if api.code is not None and api.code.when.find(answer):
+        own = api.code is not None and api.code.url is not None  # a request of its own
+        if api.code is not None and not own and api.code.when.find(answer):
             response, answer = self._api_code(api, url, body)
         token = self._token(api, answer)  # known as a secret before anything may show it
         self._judge(api, answer, response)
+        if own:  # the password taken: now the code, if the portal wants one
+            self._own_code(api, answer, values)
+            token = self._token(api, answer)  # a cookie token may come with the code
         if api.token is not None:
             if not token:
                 what = (
@@ -224,9 +230,10 @@ class OtherLogins:
             self.headers.set(api.token.header, fill(api.token.format, {"token": token}))
         logger.info("%s: logged in through %s", ctx.portal, x.public_url(url))
 
-    def _send_before(self, request: ApiRequest, values: dict[str, str]) -> None:
-        """Send one of `login.before`; the portal's words in its answer (or a 401/403) refuse
-        the user name, any other HTTP error means that the description no longer fits."""
+    def _send_before(self, request: ApiRequest, values: dict[str, str]) -> Any:
+        """Send one of `login.before` (or `login.code.before`); its JSON answer. The portal's
+        words in it (or a 401/403) refuse the user name, any other HTTP error means that the
+        description no longer fits."""
         url = urljoin(self.spec.start, request.url)
         accept = {"Accept": "application/json"}
         if request.body is None:
@@ -246,6 +253,7 @@ class OtherLogins:
             )
         if response.status_code >= 400:
             raise self._changed(f"{request.path}.url: HTTP {response.status_code}", url=url)
+        return answer
 
     def _send_login(self, api: JsonLogin, url: str, body: Any) -> tuple[requests.Response, Any]:
         """POST the login body; the answer and its JSON (None when it is not JSON)."""
@@ -253,24 +261,6 @@ class OtherLogins:
         response = self.browser.session.post(url, headers={"Accept": "application/json"}, **send)
         self._response = response
         return response, _json(response)
-
-    def _api_code(self, api: JsonLogin, url: str, body: Any) -> tuple[requests.Response, Any]:
-        """Ask for the code the answer wants and send the body again with it, again while the
-        portal refuses it; the answer that no longer asks for a code."""
-        code = api.code
-        assert code is not None
-        retry = None
-        for _ in range(code.attempts):
-            request = CodeRequest(PROMPTS[code.medium], code.medium, retry_message=retry)
-            typed = self.ctx.ask(request).strip()
-            response, answer = self._send_login(api, url, {**body, code.field: typed})
-            if not code.when.find(answer):
-                return response, answer
-            words = (code.failure or api.failure) if answer is not None else None
-            retry = (_message(words.find(answer)) if words else None) or "the code was refused"
-        raise CodeRejected(
-            f"{self.ctx.portal}: the portal refused {code.attempts} codes", portal_message=retry
-        )
 
     def _judge(self, api: JsonLogin, answer: Any, response: requests.Response) -> None:
         """Raise what the answer says went wrong: the portal's words, or what was not found."""
@@ -351,25 +341,3 @@ class OtherLogins:
         value = unquote(found[-1])
         self.ctx.learn_secret(value)
         return value
-
-
-def _json(response: requests.Response) -> Any:
-    """The answer as JSON, or None when it is not (its size is capped by the session; a
-    hostile answer nested too deep for the parser is not JSON either)."""
-    try:
-        return json.loads(response.content)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _message(found: Any) -> str | None:
-    """The portal's words from what a failure path found: a text, or texts in a list."""
-    if found is None or found is False or found == "" or found == []:
-        return None
-    if isinstance(found, list):
-        text = "; ".join(_message(item) or "" for item in found if item)
-    elif isinstance(found, dict):
-        text = json.dumps(found, ensure_ascii=False)
-    else:
-        text = str(found)
-    return " ".join(text.split())[:MESSAGE_CAP] or None

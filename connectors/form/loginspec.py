@@ -93,17 +93,6 @@ class CsrfSpec:
 
 
 @dataclass(frozen=True)
-class ApiCode:
-    """The one-time code an API login may ask for: the body is sent again with it."""
-
-    when: JsonPath  # leads to something when the answer asks for a code
-    field: str  # the body's key that carries the code
-    medium: str = "unknown"
-    failure: JsonPath | None = None  # the portal's words when it refused a code
-    attempts: int = 3
-
-
-@dataclass(frozen=True)
 class JsonLogin:
     """A login through an API: one request with a body made from a template."""
 
@@ -114,7 +103,7 @@ class JsonLogin:
     failure: JsonPath | None = None  # the portal's message when it refused the login
     token: TokenSpec | None = None
     csrf: CsrfSpec | None = None
-    code: ApiCode | None = None
+    code: Any = None  # codespec.ApiCode: the one-time code the API may ask for
     before: tuple[Any, ...] = ()  # requestspec.ApiRequest: requests sent before this one
 
 
@@ -172,6 +161,8 @@ def read_session_params(c: Checker, value: Any) -> tuple[str, ...]:
 def read_json_login(c: Checker, m: Mapping[str, Any], before: tuple = ()) -> JsonLogin | None:
     """Read a `login:` of `type: json` (its keys already checked); `before` is its
     `login.before` (read by connectors/form/requestspec.py)."""
+    from connectors.form.codespec import read_api_code  # it reads with this module's parts
+
     url = c.text(m.get("url"), "login.url")
     if "url" not in m:
         c.problem("login.url", "missing: the address the login is sent to, e.g. /api/login")
@@ -183,7 +174,9 @@ def read_json_login(c: Checker, m: Mapping[str, Any], before: tuple = ()) -> Jso
     if body is None and "body" not in m:
         c.problem("login.body", 'missing: e.g. {"email": "{username}", "password": "{password}"}')
     token = read_token(c, m.get("token"))
-    bodies = [body or {}, *(r.body or {} for r in before)]
+    code = m.get("code")
+    code_body = code.get("body") if isinstance(code, Mapping) else None  # may hold {csrf}
+    bodies = [body or {}, *(r.body or {} for r in before), code_body or {}]
     in_body = any("{csrf}" in t for b in bodies for _, t in body_strings(b))
     csrf = _csrf(c, m.get("csrf"), in_body)
     if in_body and "csrf" not in m:
@@ -196,34 +189,10 @@ def read_json_login(c: Checker, m: Mapping[str, Any], before: tuple = ()) -> Jso
         failure=path_option(c, m.get("failure"), "login.failure"),
         token=token,
         csrf=csrf,
-        code=_api_code(c, m.get("code"), body),
+        code=read_api_code(c, code, body),
         before=before,
     )
     return login if url is not None and body is not None else None
-
-
-def _api_code(c: Checker, value: Any, body: Any) -> ApiCode | None:
-    """Read `login.code` of an API login: when the answer asks for a code, and where it goes."""
-    if value is None:
-        return None
-    m = c.mapping(value, "login.code", ("when", "field", "medium", "failure", "attempts"))
-    when = path_option(c, m.get("when"), "login.code.when")
-    field = c.text(m.get("field"), "login.code.field")
-    if "when" not in m:
-        c.problem("login.code.when", "missing: the path that shows the answer asks for a code")
-    if "field" not in m:
-        c.problem("login.code.field", "missing: the body's key the code is sent in")
-    if body is not None and not isinstance(body, Mapping):
-        c.problem("login.code", "the login body must be a mapping for the code to be added")
-    if when is None or field is None:
-        return None
-    return ApiCode(
-        when=when,
-        field=field,
-        medium=c.choice(m.get("medium"), "login.code.medium", MEDIA) or "unknown",
-        failure=path_option(c, m.get("failure"), "login.code.failure"),
-        attempts=c.integer(m.get("attempts"), "login.code.attempts", 3, 1, 10),
-    )
 
 
 def read_headers(c: Checker, value: Any) -> tuple[HeaderSpec, ...]:

@@ -33,18 +33,18 @@ class ApiRequest:
     failure: ls.JsonPath | None = None  # the portal's words when it refuses the user name
 
 
-def read_before(c: Checker, value: Any) -> tuple[ApiRequest, ...]:
-    """Read `login.before`: a list of {url, body, encoding, failure}."""
+def read_before(c: Checker, value: Any, option: str = "login.before") -> tuple[ApiRequest, ...]:
+    """Read `login.before` (or `login.code.before`): a list of {url, body, encoding, failure}."""
     if value is None:
         return ()
     if not isinstance(value, list) or not value or len(value) > MAX_REQUESTS:
         example = '[{url: /api/check-email, body: {email: "{username}"}}]'
         wanted = f"expected a list of 1 to {MAX_REQUESTS} requests, e.g. {example}"
-        c.problem("login.before", wanted)
+        c.problem(option, wanted)
         return ()
     found = []
     for i, item in enumerate(value):
-        path = f"login.before[{i}]"
+        path = f"{option}[{i}]"
         m = c.mapping(item, path, ("url", "body", "encoding", "failure"))
         url = c.text(m.get("url"), f"{path}.url")
         if "url" not in m and isinstance(item, Mapping):
