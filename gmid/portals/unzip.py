@@ -2,11 +2,12 @@
 
 Some portals hand out a ZIP file where one document is expected (a receipt of grouped orders,
 a month's invoices). Every member is told by its bytes, as a download is: PDFs, XML and images
-are documents, anything else is left out with a note. The ZIP comes from the portal, so it is
-read under limits, all checked before anything is filed: at most MAX_MEMBERS members, each
-member and all of them together no larger than the run's download cap, no member that
-compresses better than MAX_RATIO (a zip bomb), no encrypted member, no name that climbs out of
-its folder. A ZIP inside is not opened. Member names only name documents (their ids and
+are documents, anything else is left out with a note. An office document (OOXML, ODF) is a
+ZIP too: it is refused as the file it is, not filed as its parts. The ZIP comes from the
+portal, so it is read under limits, all checked before anything is filed: at most MAX_MEMBERS
+members, each member and all of them together no larger than the run's download cap, no member
+that compresses better than MAX_RATIO (a zip bomb), no encrypted member, no name that climbs
+out of its folder. A ZIP inside is not opened. Member names only name documents (their ids and
 original names); nothing is ever written at them.
 """
 
@@ -26,6 +27,9 @@ MAX_RATIO = 100  # a member's size over its compressed size, past RATIO_FLOOR
 RATIO_FLOOR = 1 << 20  # smaller members are harmless whatever their ratio
 MAX_DIRECTORY = 1 << 20  # bytes of the ZIP's table of contents
 MAX_NAME = 255  # characters of a member's name
+# A member that makes the ZIP a file of another kind (an office document, an e-book, a Java
+# archive), whose parts are no documents of their own even where they are XML.
+_PACKAGE_MARKS = ("[Content_Types].xml", "mimetype", "META-INF/MANIFEST.MF")
 _EOCD = b"PK\x05\x06"
 _EOCD_SIZE = 22
 _CHUNK = 1 << 16
@@ -58,6 +62,11 @@ def documents_in(data: bytes, cap: int) -> tuple[list[Member], list[str]]:
     with _opened(data) as archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
         _check_limits(infos, cap)
+        if any(info.filename in _PACKAGE_MARKS for info in infos):
+            raise DownloadRejected(
+                "the download is an office document or another packaged file (a ZIP of its "
+                "parts), not a PDF, XML or image"
+            )
         found: list[Member] = []
         notes: list[str] = []
         for info in infos:

@@ -41,6 +41,7 @@ RECEIPTS = {
     "nested": zipped(("inner.zip", zipped(("inner.pdf", pdf("inner"))))),
     "traversal": zipped(("../../escaped.pdf", pdf("escaped"))),
     "nothing": zipped(("notes.txt", b"no invoice here")),
+    "xlsx": zipped(("[Content_Types].xml", b"<Types/>"), ("xl/a.xml", b"<a/>")),
     # with runs.max_download at 100000 bytes: the ZIP itself is small, what it unpacks is not
     "large member": zipped(("big.pdf", b"%PDF-1.4\n" + bytes(150_000))),
     "large total": zipped(*((f"r{n}.pdf", b"%PDF-1.4\n" + bytes(60_000)) for n in range(2))),
@@ -132,6 +133,7 @@ async def test_a_zip_of_two_pdfs_files_two_documents_and_a_second_run_downloads_
         ("nested", "a ZIP inside the ZIP is not opened"),
         ("traversal", "outside its folder"),
         ("nothing", "a ZIP with no PDF, XML or image in it"),
+        ("xlsx", "an office document or another packaged file"),
         ("large member", "member 'big.pdf' is over the 100000 byte cap"),
         ("large total", "members come to more than the 100000 byte cap"),
     ],

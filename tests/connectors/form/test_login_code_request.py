@@ -5,6 +5,7 @@ OTP endpoint (`login.code` with `before`, `capture`, `url` and `body`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ import yaml
 
 from connectors.form.connector import FormConnector
 from gmid.errors import CodeRejected, PortalChanged, WrongCredentials
-from tests.connectors.form.harness import PASSWORD, USER, Harness, as_json, html, ids
+from tests.connectors.form.harness import PASSWORD, PDF, USER, Harness, as_json, html, ids
 from tests.support.portal_http import Request, serve
+from tests.support.runner import started_runner
 
 CODE = "482913"
 WRONG = "Code invalide ou expiré, veuillez réessayer."
@@ -39,6 +41,7 @@ class FreeMobile:
             ("GET", "/api/auth/session"): self.session,
             ("POST", "/api/auth/otp"): self.otp,
             ("GET", "/account/conso-et-factures"): self.invoices,
+            ("GET", "/pdf/facture"): self.pdf,
         }
         handler = routes.get((request.method, request.path))
         return handler(request) if handler else (404, {}, "not found")
@@ -78,6 +81,11 @@ class FreeMobile:
         self.verified.add(token)
         del self.pending[token]
         return as_json({"ok": True})
+
+    def pdf(self, request: Request):
+        if request.cookies.get("session-token") not in self.verified:
+            return 403, {}, "forbidden"
+        return 200, {"Content-Type": "application/pdf"}, PDF + request.query["date"][0].encode()
 
     def invoices(self, request: Request):
         if request.cookies.get("session-token") not in self.verified:
@@ -176,6 +184,52 @@ def test_a_captured_value_the_answer_lacks_is_portal_changed_naming_it(portal):
     description = DESCRIPTION.replace("capture: {otp_id: otpId}", "capture: {otp_id: otp.id}")
     with pytest.raises(PortalChanged, match=r"login\.code\.capture\.otp_id: 'otp\.id' found"):
         h.connector(description).login()
+
+
+CONFIG = """\
+state_dir: {tmp}/state
+archive:
+  dir: {tmp}/archive
+portals:
+  - name: freemobile
+    company: Free Mobile
+    username: {user}
+    password: {{env: FREE_PASSWORD}}
+    form: {form}
+"""
+
+
+async def test_a_run_asks_the_code_as_a_challenge_and_a_wrong_one_again_with_the_words(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FREE_PASSWORD", PASSWORD)
+    free, path = FreeMobile(), tmp_path / "config.yaml"
+    with serve(free) as served:
+        form = json.dumps(yaml.safe_load(DESCRIPTION.replace("URL", served.url)))
+        path.write_text(CONFIG.format(tmp=tmp_path, user=USER, form=form))
+        async with started_runner(path) as (runner, _config, index):
+            run = asyncio.ensure_future(runner.fetch("freemobile"))
+            challenges = []
+            for typed in ("000000", CODE):
+                challenge = await _next_challenge(runner.broker, run)
+                challenges.append(challenge)
+                runner.broker.answer(challenge.id, typed)
+            record = await run
+            filed = index.count()
+    assert (record.outcome, record.new_documents, filed) == ("ok", 3, 3), record.message
+    assert [(c.kind, c.medium, c.retry_message) for c in challenges] == [
+        ("code", "sms", None),
+        ("code", "sms", WRONG),
+    ]
+
+
+async def _next_challenge(broker, run):
+    for _ in range(1000):
+        if pending := broker.pending():
+            return pending[0]
+        assert not run.done(), run.result().message
+        await asyncio.sleep(0.01)
+    raise AssertionError("no code was asked")
 
 
 def problems(description: str) -> dict[str, str]:
