@@ -32,6 +32,8 @@ MAX_NAME = 255  # characters of a member's name
 _PACKAGE_MARKS = ("[Content_Types].xml", "mimetype", "META-INF/MANIFEST.MF")
 _EOCD = b"PK\x05\x06"
 _EOCD_SIZE = 22
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_LOCATOR_SIZE = 20
 _CHUNK = 1 << 16
 
 
@@ -76,8 +78,8 @@ def documents_in(data: bytes, cap: int) -> tuple[list[Member], list[str]]:
                 continue
             try:
                 _kind, media_type, ext = check_document(content, None)
-            except DownloadRejected as e:
-                notes.append(f"{info.filename}: {str(e).removeprefix('the download ')}")
+            except DownloadRejected:
+                notes.append(f"{info.filename}: not a PDF, XML or image")
                 continue
             found.append(Member(info.filename, content, media_type, ext))
     if not found:
@@ -123,6 +125,9 @@ def _check_directory(data: bytes) -> None:
     start = data.rfind(_EOCD, max(0, len(data) - _EOCD_SIZE - 0xFFFF))
     if start < 0 or len(data) - start < _EOCD_SIZE:
         raise DownloadRejected("the download is a damaged ZIP file (no end record)")
+    if data[max(0, start - _LOCATOR_SIZE) : start - _LOCATOR_SIZE + 4] == _ZIP64_LOCATOR:
+        # ZIP64's own table sizes would be taken instead; no invoice ZIP needs them
+        raise DownloadRejected("the download is a ZIP64 file (for huge archives): refused")
     entries, size = struct.unpack("<HI", data[start + 10 : start + 16])
     if entries > MAX_MEMBERS or (entries == 0xFFFF and size == 0xFFFFFFFF):
         raise DownloadRejected(f"the download is a ZIP of more than {MAX_MEMBERS} files: refused")

@@ -171,3 +171,15 @@ async def test_gmid_try_saves_the_documents_of_a_zip_and_notes_what_it_left_out(
     saved = sorted(p.read_bytes() for p in into.iterdir())
     assert report.outcome == "ok" and saved == sorted([pdf("one"), pdf("two")])
     assert any("x.txt" in (step.text or "") for step in report.steps if step.kind == "note")
+
+
+def test_a_zip64_end_record_is_refused_before_its_table_is_read():
+    from gmid.errors import DownloadRejected
+    from gmid.portals.unzip import documents_in
+
+    data = zipped(("a.pdf", pdf("a")))
+    end = data.rindex(b"PK\x05\x06")
+    locator = b"PK\x06\x07" + bytes(4) + (10**9).to_bytes(8, "little") + (1).to_bytes(4, "little")
+    with pytest.raises(DownloadRejected, match="ZIP64"):
+        documents_in(data[:end] + locator + data[end:], 10**6)
+    assert documents_in(data, 10**6)[0][0].data == pdf("a")  # the same ZIP without it is read
