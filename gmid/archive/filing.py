@@ -55,10 +55,10 @@ class Reader:
             return self._pool
 
     def read_all(
-        self, items: Sequence[tuple[bytes, str, dict[str, Any], str]], timeout: float = READ_TIMEOUT
+        self, items: Sequence[tuple], timeout: float = READ_TIMEOUT
     ) -> list[Reading | None]:
-        """Read each (data, media type, known fields, where they came from); None for one not
-        read within the time left of timeout."""
+        """Read each (data, media type, known fields, where they came from[, the company's
+        rules]); None for one not read within the time left of timeout."""
         from gmid.documents.understand import understand  # lxml, pypdf: loaded when first used
 
         if not items:
@@ -128,10 +128,12 @@ def _amount(value: Any) -> Decimal | None:
 
 def same_invoice(index: Index, reading: Reading, company: str) -> IndexedDocument | None:
     """The document already filed that is this invoice in other bytes, if any: the same
-    number, date and gross total, and the same seller (VAT ID, else name, else company)."""
+    number, date and gross total, and the same seller: its VAT ID where both have one, else
+    the same company or one seller's name within the other's (names read from a PDF's text
+    may carry a word more)."""
     number, day = reading.get("number"), reading.get("date")
     gross = _amount(reading.get("amount"))
-    if not number or not day or gross is None or reading.get("kind") == "other":
+    if not number or not day or gross is None:
         return None
     vat_id, seller = reading.get("seller_vat_id"), _norm(reading.get("seller"))
     for doc in index.dated(day):
@@ -139,10 +141,11 @@ def same_invoice(index: Index, reading: Reading, company: str) -> IndexedDocumen
             continue
         if vat_id and doc.seller_vat_id:
             same = vat_id == doc.seller_vat_id
-        elif seller and doc.seller:
-            same = seller == _norm(doc.seller)
-        else:
-            same = _norm(company) == _norm(doc.company)
+        else:  # filed for the same company, or one seller's name within the other's
+            theirs = _norm(doc.seller)
+            same = _norm(company) == _norm(doc.company) or bool(
+                seller and theirs and (seller in theirs or theirs in seller)
+            )
         if same:
             return doc
     return None

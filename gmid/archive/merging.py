@@ -53,6 +53,14 @@ def origin(doc: Incoming) -> str:
     return "portal" if doc.source == "portal" else "mail"
 
 
+def rules_of(archive: Archive, company: str) -> tuple:
+    """The `extract:` rules of a company of the config, for its PDFs' text."""
+    for known in archive.companies:
+        if known.name == company:
+            return tuple(getattr(known, "extract", ()))
+    return ()
+
+
 def understand_batch(
     archive: Archive, prepared: Prepared, todo: list[int]
 ) -> tuple[dict[int, Any], dict[int, int]]:
@@ -66,8 +74,8 @@ def understand_batch(
     items = []
     for i in todo:
         doc = prepared[i][0]
-        items.append((doc.data, doc.media_type, known_fields(doc.date, doc.number, doc.amount)))
-        items[-1] += (origin(doc),)
+        known = known_fields(doc.date, doc.number, doc.amount)
+        items.append((doc.data, doc.media_type, known, origin(doc), rules_of(archive, doc.company)))
     read = archive.reader.read_all(items)
     readings = {i: r for i, r in zip(todo, read, strict=True) if r is not None}
     pairs = pair_xml(prepared, readings)

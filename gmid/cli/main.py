@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every `gmid` command."""
     from gmid.cli.common import command, options
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
+    from gmid.cli.extract import add_extract_command
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.reindex import add_reindex_command
     from gmid.cli.session import add_session_commands
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_commands(sub, common)
     add_verify_command(sub, common)
     add_reindex_command(sub, common)
+    add_extract_command(sub, common)
     add_demo_command(sub)
     p = command(
         sub,

@@ -20,6 +20,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
+from gmid.config.extract import read_extract
 from gmid.config.ids import read_ids
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
@@ -41,6 +42,7 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
+from gmid.documents.rules import FieldRule
 from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
 
@@ -103,6 +105,7 @@ class Company:
     senders: tuple[str, ...]
     file: str
     line: int
+    extract: tuple[FieldRule, ...] = ()  # how its PDF invoices write their fields
     vat_ids: tuple[str, ...] = ()  # the seller's VAT ID on its invoices (gmid/config/ids.py)
     ibans: tuple[str, ...] = ()  # the account its invoices ask to pay to
 
@@ -226,7 +229,7 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
         if is_null(item):
             r.problem(item, option, "empty entry; expected name: and senders:")
             continue
-        m = r.mapping(item, option, ("name", "senders", "vat_ids", "ibans"))
+        m = r.mapping(item, option, ("name", "senders", "extract", "vat_ids", "ibans"))
         if not isinstance(item, MappingNode):
             continue
         name = (r.text(m.get("name"), f"{option}.name") or "").strip()
@@ -234,11 +237,13 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
             r.problem(m.get("name", item), f"{option}.name", "every company needs a name")
             continue
         senders = r.addresses(m.get("senders"), f"{option}.senders", domains=True)
+        extract = read_extract(r, m.get("extract"), f"{option}.extract")
         company = Company(
             name,
             tuple(senders),
             r.file,
             line_of(item) or 0,
+            extract,
             vat_ids=read_ids(r, m.get("vat_ids"), f"{option}.vat_ids", "vat_id"),
             ibans=read_ids(r, m.get("ibans"), f"{option}.ibans", "iban"),
         )

@@ -13,10 +13,9 @@ from __future__ import annotations
 import email
 import email.policy
 import gc
-import importlib.util
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -45,8 +44,8 @@ FIELDS = (
 MAX_TEXT = 200_000  # characters kept of a document's text
 BIG = 1_000_000  # bytes: after reading a document this big, its reader's garbage is collected
 # Reader versions: a document read by an older one is read again by `gmid reindex`.
-HAS_PDF_TEXT = importlib.util.find_spec("gmid.documents.pdftext") is not None
-READER_VERSION = 2 if HAS_PDF_TEXT else 1
+# 1: e-invoices; 2: and PDF text (gmid/documents/pdftext.py).
+READER_VERSION = 2
 
 _RECEIPT = re.compile(r"\b(quittung|kassenbon|kassenbeleg|receipt|reçu|ticket de caisse)\b", re.I)
 _CREDIT = re.compile(r"\b(gutschrift|credit note|avoir|stornorechnung)\b", re.I)
@@ -78,15 +77,17 @@ def understand(
     media_type: str,
     known: Mapping[str, Any] | None = None,
     known_from: str = "mail",
+    rules: Sequence[Any] = (),
 ) -> Reading:
     """Read a document; what it says wins over `known` (what its source said, from known_from:
-    "portal" for a portal's list, "mail" for what the mail says)."""
+    "portal" for a portal's list, "mail" for what the mail says). rules: the company's
+    `extract:` rules for its PDF's text (gmid/documents/rules.py)."""
     base = Reading(
         {k: v for k, v in (known or {}).items() if k in FIELDS and v not in (None, "")},
         {k: known_from for k, v in (known or {}).items() if k in FIELDS and v not in (None, "")},
     )
     try:
-        read = _read(data, media_type)
+        read = _read(data, media_type, rules)
     except Exception:  # a reader's bug must not stop the filing: file with what is known
         logger.exception("could not read a document of type %s", media_type)
         return base
@@ -95,16 +96,21 @@ def understand(
             # pypdf's reader keeps a copy of the file in reference cycles: freed now, not
             # when the collector next runs (20 big mails at once would hold 20 copies).
             gc.collect(1)
-    return merge(base, read)
+    reading = merge(base, read)
+    if reading.get("kind") in (None, "other") and reading.get("number"):
+        # a document with an invoice number its text did not call an invoice
+        reading.fields["kind"] = "invoice"
+        reading.origins["kind"] = reading.origins["number"]
+    return reading
 
 
-def _read(data: bytes, media_type: str) -> Reading:
+def _read(data: bytes, media_type: str, rules: Sequence[Any] = ()) -> Reading:
     if media_type == "message/rfc822":
         return Reading({"kind": "other"}, {"kind": "mail"}, text=_mail_text(data))
     is_pdf = media_type == "application/pdf" or data[:1024].find(b"%PDF-") >= 0
     is_xml = not is_pdf and (media_type.endswith("xml") or data.lstrip()[:1] == b"<")
     invoice = read_einvoice(data, media_type) if is_pdf or is_xml else None
-    from_text = _pdf_reading(data) if is_pdf else Reading()
+    from_text = _pdf_reading(data, rules) if is_pdf else Reading()
     if invoice is None:
         return from_text
     from_xml = _einvoice_reading(invoice, xml=is_xml)
@@ -136,13 +142,11 @@ def _einvoice_reading(inv: EInvoice, *, xml: bool) -> Reading:
     return Reading(fields, dict.fromkeys(fields, "einvoice"), inv.problems, text or None, xml)
 
 
-def _pdf_reading(data: bytes) -> Reading:
-    """What the PDF's text says (gmid/documents/pdftext.py), when that reader is installed."""
-    if not HAS_PDF_TEXT:
-        return Reading()
+def _pdf_reading(data: bytes, rules: Sequence[Any] = ()) -> Reading:
+    """What the PDF's text says (gmid/documents/pdftext.py)."""
     from gmid.documents.pdftext import read_pdf
 
-    pdf = read_pdf(data)
+    pdf = read_pdf(data, tuple(rules))
     fields: dict[str, Any] = {
         "date": pdf.date,
         "number": pdf.number,
