@@ -37,6 +37,7 @@ _SEARCHED = (
     "gmid_fold(path || char(0) || company || char(0) || coalesce(original_name, '') "
     "|| char(0) || coalesce(number, '') || char(0) || coalesce(amount, ''))"
 )
+DENSE_MATCHES = 500  # a search matching more is listed by walking the date order (see _where)
 _FILTERS = {"company", "source", "source_name", "since", "received_since", "text", "search"}
 # An amount typed as many write it, "1.234,50" or "84,20", is stored as "1234.50", "84.20".
 _AMOUNT_AS_TYPED = re.compile(r"\d{1,3}(\.\d{3})*,\d{1,2}|\d+,\d{1,2}")
@@ -269,8 +270,12 @@ class Index:
         return documents
 
     @staticmethod
-    def _where(filters: dict[str, Any]) -> tuple[str, builtins.list]:
-        """Return the WHERE clause and parameters shared by list() and count()."""
+    def _where(filters: dict[str, Any], dense: bool = False) -> tuple[str, builtins.list]:
+        """Return the WHERE clause and parameters shared by list() and count().
+
+        dense: the search matches many documents, so each row met in date order is looked
+        up in the full-text index (a page needs a few dozen) rather than every match fetched.
+        """
         if unknown := set(filters) - _FILTERS:
             raise TypeError(f"unknown document filter {', '.join(sorted(unknown))}")
         clauses: builtins.list[str] = []
@@ -297,11 +302,17 @@ class Index:
         if search := filters.get("search"):
             query = reads.match_query(search)
             # Nothing searchable (only punctuation) matches nothing rather than everything.
-            clauses.append(
-                "id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)"
-                if query
-                else "0"
-            )
+            if not query:
+                clauses.append("0")
+            elif dense:
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM documents_fts WHERE documents_fts MATCH ? "
+                    "AND rowid = documents.id)"
+                )
+            else:
+                clauses.append(
+                    "id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)"
+                )
             params += [query] if query else []
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
@@ -317,9 +328,11 @@ class Index:
         word in the number, company, seller, amount or the document's text: FTS5). A day is a
         date (its midnight in UTC) or an aware datetime (a midnight in the user's zone).
         """
-        where, params = self._where(filters)
+        dense = self._matches(filters) > DENSE_MATCHES
+        where, params = self._where(filters, dense)
+        hint = " INDEXED BY documents_by_date" if dense else ""
         sql = (
-            f"SELECT {_COLUMNS} FROM documents{where} "
+            f"SELECT {_COLUMNS} FROM documents{hint}{where} "
             f"ORDER BY {DOCUMENT_DAY} DESC, received_at DESC, id DESC LIMIT ? OFFSET ?"
         )
         params += [-1 if limit is None else max(0, limit), max(0, offset)]
@@ -327,8 +340,18 @@ class Index:
 
     def count(self, **filters: Any) -> int:
         """Return how many documents match, with the same filters as list()."""
+        if set(filters) == {"search"}:
+            return self._matches(filters)
         where, params = self._where(filters)
         return self.query(f"SELECT count(*) FROM documents{where}", params)[0][0]
+
+    def _matches(self, filters: dict[str, Any]) -> int:
+        """How many documents the search of filters matches (0 without one)."""
+        query = reads.match_query(filters.get("search") or "")
+        if not query:
+            return 0
+        sql = "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?"
+        return self.query(sql, (query,))[0][0]
 
     def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:
         """Remember a quarantined mail: where it lies and why."""

@@ -24,6 +24,9 @@ READ_FIELDS = (
 )
 ORIGINS = ("einvoice", "text", "portal", "mail")  # best first
 MAX_TEXT = 200_000  # characters of a document's text kept for search
+# gmid/documents/understand.py's READER_VERSION, here without importing the readers (lxml,
+# pypdf): the daemon looks whether anything is unread at start, and stays small when idle.
+READER_VERSION = 2
 
 COLUMNS = (
     "id, sha256, path, size, media_type, source, source_name, company, original_name, "

@@ -147,3 +147,27 @@ def test_an_index_of_schema_4_gains_sources_and_search(tmp_path):
         assert index.count(search="J-9") == 1
     finally:
         index.close()
+
+
+def test_the_index_knows_the_readers_version_and_fields():
+    from gmid.archive import rows
+    from gmid.documents import understand
+
+    assert rows.READER_VERSION == understand.READER_VERSION
+    assert rows.READ_FIELDS == understand.FIELDS and rows.ORIGINS == understand.ORIGINS
+
+
+def test_a_search_matching_most_documents_lists_them_newest_first(index):
+    rows = [
+        row(n, date=date(2026, 1, 1) + timedelta(days=n % 300), text="Strom" if n % 3 else "Gas")
+        for n in range(900)
+    ]
+    rows[5]["company"] = "Stadtwerke"
+    index.add_many(rows)
+    found = index.list(search="strom", limit=50)
+    assert index.count(search="strom") == 600 > 500  # listed by walking the date order
+    assert [d.date for d in found] == sorted((d.date for d in found), reverse=True)
+    newest = sorted((r for r in rows if r["text"] == "Strom"), key=lambda r: r["date"])[-1]
+    assert found[0].date == newest["date"] and all(index.text(d.id) == "Strom" for d in found)
+    assert [d.company for d in index.list(search="strom", company="Stadtwerke")] == ["Stadtwerke"]
+    assert index.count(search="strom", company="stadtwerke") == 1
