@@ -328,7 +328,7 @@ class Index:
         word in the number, company, seller, amount or the document's text: FTS5). A day is a
         date (its midnight in UTC) or an aware datetime (a midnight in the user's zone).
         """
-        dense = self._matches(filters) > DENSE_MATCHES
+        dense = self._matches(filters, DENSE_MATCHES + 1) > DENSE_MATCHES
         where, params = self._where(filters, dense)
         hint = " INDEXED BY documents_by_date" if dense else ""
         sql = (
@@ -345,13 +345,16 @@ class Index:
         where, params = self._where(filters)
         return self.query(f"SELECT count(*) FROM documents{where}", params)[0][0]
 
-    def _matches(self, filters: dict[str, Any]) -> int:
-        """How many documents the search of filters matches (0 without one)."""
+    def _matches(self, filters: dict[str, Any], up_to: int = -1) -> int:
+        """How many documents the search of filters matches (0 without one), counted up to
+        up_to (-1: all)."""
         query = reads.match_query(filters.get("search") or "")
         if not query:
             return 0
-        sql = "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?"
-        return self.query(sql, (query,))[0][0]
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM documents_fts WHERE documents_fts MATCH ? LIMIT ?)"
+        )
+        return self.query(sql, (query, up_to))[0][0]
 
     def record_quarantine(self, path: str, reason: str, source: str, source_name: str) -> None:
         """Remember a quarantined mail: where it lies and why."""

@@ -141,6 +141,7 @@ def test_the_portals_pdf_and_the_mailed_factur_x_are_one_document(lieferant):
     assert shown["xml_path"] == str(lieferant.archive / NAME.replace(".pdf", ".xml"))
     files = sorted(str(p.relative_to(lieferant.archive)) for p in lieferant.archived_files())
     assert files == [NAME, NAME.replace(".pdf", ".xml")]
+    assert "OK: the index matches the folder" in _gmid(lieferant, "verify")  # the XML too
 
 
 @pytest.mark.parametrize("how", ["gmid reindex", "the daemon at start"])
