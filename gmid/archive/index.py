@@ -159,11 +159,15 @@ class Index:
         return _row_to_document(rows[0]) if rows else None
 
     def kept_mail(self, message_id: str, company: str, day: date | None) -> IndexedDocument | None:
-        """Return the mail kept whole (.eml) with this Message-ID, company and date, if any."""
+        """Return the mail kept whole (.eml) with this Message-ID, company and date, if any.
+
+        A mail no rule gave a company ("unknown") was filed under the one its reading gave it
+        (its sender): any company is its own then.
+        """
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM documents WHERE company = ? AND message_id = ?"
-            " AND media_type = 'message/rfc822' AND date IS ? LIMIT 1",
-            (company, message_id, day.isoformat() if day else None),
+            f"SELECT {_COLUMNS} FROM documents WHERE (company = ? OR ? = 'unknown') "
+            "AND message_id = ? AND media_type = 'message/rfc822' AND date IS ? LIMIT 1",
+            (company, company, message_id, day.isoformat() if day else None),
         )
         return _row_to_document(rows[0]) if rows else None
 

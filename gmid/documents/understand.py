@@ -106,7 +106,7 @@ def understand(
 
 def _read(data: bytes, media_type: str, rules: Sequence[Any] = ()) -> Reading:
     if media_type == "message/rfc822":
-        return Reading({"kind": "other"}, {"kind": "mail"}, text=_mail_text(data))
+        return _mail_reading(data, rules)
     is_pdf = media_type == "application/pdf" or data[:1024].find(b"%PDF-") >= 0
     is_xml = not is_pdf and (media_type.endswith("xml") or data.lstrip()[:1] == b"<")
     invoice = read_einvoice(data, media_type) if is_pdf or is_xml else None
@@ -146,7 +146,30 @@ def _pdf_reading(data: bytes, rules: Sequence[Any] = ()) -> Reading:
     """What the PDF's text says (gmid/documents/pdftext.py)."""
     from gmid.documents.pdftext import read_pdf
 
-    pdf = read_pdf(data, tuple(rules))
+    return _text_reading(read_pdf(data, tuple(rules)))
+
+
+def _mail_reading(raw: bytes, rules: Sequence[Any] = ()) -> Reading:
+    """What a mail kept whole says (a receipt in its text): its body read as a PDF's text is,
+    its date left to the mail's Date header; its seller, where the text names none, is who
+    sent it (the From's name, else its domain)."""
+    from gmid.documents.pdftext import read_text
+
+    text, sender = _mail_text(raw)
+    if not text:
+        return Reading({"kind": "other"}, {"kind": "mail"})
+    reading = _text_reading(read_text(text, tuple(rules)))
+    reading.fields.pop("date", None)  # the mail's own: a mail kept whole is known by it
+    reading.origins.pop("date", None)
+    reading.fields.setdefault("kind", "other")
+    reading.origins.setdefault("kind", "text")
+    if sender and "seller" not in reading.fields:
+        reading.fields["seller"], reading.origins["seller"] = sender, "mail"
+    return reading
+
+
+def _text_reading(pdf: Any) -> Reading:
+    """A Reading of what pdftext read in a text (a PdfReading)."""
     fields: dict[str, Any] = {
         "date": pdf.date,
         "number": pdf.number,
@@ -213,20 +236,34 @@ normal_vat_id = _vat_id
 normal_iban = _iban
 
 
-def _mail_text(raw: bytes) -> str | None:
-    """The text of a mail kept whole: its plain body (else its HTML without tags), bounded."""
+def _mail_text(raw: bytes) -> tuple[str | None, str | None]:
+    """The text of a mail kept whole (its subject and plain body, else its HTML without tags,
+    bounded) and who sent it (the From's name, else its domain)."""
     try:
         message = email.message_from_bytes(raw[:4_000_000], policy=email.policy.default)
+        sender = _sender(message)
         body = message.get_body(preferencelist=("plain", "html"))
+        subject = str(message.get("subject", ""))
         if body is None:
-            return str(message.get("subject", "")) or None
+            return subject or None, sender
         content = body.get_content()
         if body.get_content_subtype() == "html":
             content = _TAGS.sub(" ", content)
-        subject = str(message.get("subject", ""))
-        return f"{subject}\n{content}"[:MAX_TEXT]
+        return f"{subject}\n{content}"[:MAX_TEXT], sender
     except Exception:  # a broken mail: no text, still filed
+        return None, None
+
+
+def _sender(message: Any) -> str | None:
+    """The From's display name, else its address's domain (without "www.", "mail." ...)."""
+    addresses = getattr(message.get("from"), "addresses", ())
+    if not addresses:
         return None
+    name = (addresses[0].display_name or "").strip()
+    if name:
+        return name[:80]
+    domain = addresses[0].domain.lower()
+    return re.sub(r"^(www|mail|email|e-mail|noreply|no-reply|shop)\.", "", domain)[:80] or None
 
 
 def einvoice_xml(data: bytes, media_type: str) -> bytes | None:

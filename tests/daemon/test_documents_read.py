@@ -184,3 +184,21 @@ def test_reindex_reads_what_was_filed_before(how: str):
     finally:
         d.stop(signal.SIGKILL)
         shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def test_a_receipt_without_attachment_is_filed_for_its_sender_once(lieferant):
+    receipt = (
+        b"From: Book Shop <shop@books.example>\r\nTo: invoices@gmid.local\r\n"
+        b"Subject: Your receipt 202612\r\nMessage-ID: <receipt-202612@books.example>\r\n"
+        b"Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\n"
+        b"Thank you for your order.\r\nTotal: 23,90 EUR\r\n"
+    )
+    for relayed in (b"", b"Received: from relay.example by mx.example; Thu, 3 Dec 2026\r\n"):
+        code, text = lieferant.send(relayed + receipt, sender="shop@books.example")
+        assert code == 250, text
+    [doc] = lieferant.documents().documents  # the same receipt again is known, relayed or not
+    assert doc.path == "Book Shop/2026/2026-12-03 Book Shop.eml"  # not under unknown/
+    shown = _show(lieferant, doc.id)
+    assert shown["fields"]["amount"] == {"value": "23.90", "from": "text"}
+    assert shown["fields"]["kind"] == {"value": "receipt", "from": "text"}
+    assert lieferant.documents(search="23,90").total == 1
