@@ -8,7 +8,6 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
@@ -30,7 +29,7 @@ from gmid.archive.fs import (
     remove_temp_files,
     same_content,
     unlink_quietly,
-    write_temp,
+    write_temps,
 )
 from gmid.archive.index import Index, IndexedDocument
 from gmid.archive.naming import check_template, fit, render, sanitize_value
@@ -43,7 +42,6 @@ DIR_MODE = 0o750
 FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
 MAX_COLLISIONS = 10_000
-TEMP_WRITERS = 4  # threads writing the files of one batch
 
 _EXT = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
 _NOT_RESTORED = (
@@ -200,7 +198,7 @@ class Archive:
             readings, pairs = merging.understand_batch(self, prepared, todo)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
             # the files of a batch are written by several threads, as their fsyncs then overlap.
-            self._write_temps({i: prepared[i][0].data for i in todo if i not in pairs}, temps)
+            write_temps(self._tmp, {i: prepared[i][0].data for i in todo if i not in pairs}, temps)
             with self._lock:
                 created = self._link_all(todo, prepared, temps, results, readings, pairs)
                 failpoints.hit("archive-linked")  # the files have their names, no rows yet
@@ -312,26 +310,6 @@ class Archive:
             for fd in folders.values():
                 os.close(fd)
         return created
-
-    def _write_temps(self, data: dict[int, bytes], temps: dict[int, Path]) -> None:
-        """Write each data to a fsynced temp file, into temps by key; raise the first failure."""
-        if len(data) < 2:
-            for key, content in data.items():
-                temps[key] = write_temp(self._tmp, content, FILE_MODE)
-            return
-        with ThreadPoolExecutor(TEMP_WRITERS, thread_name_prefix="gmid-fsync") as pool:
-            futures = {
-                key: pool.submit(write_temp, self._tmp, content, FILE_MODE)
-                for key, content in data.items()
-            }
-        failure = None
-        for key, future in futures.items():
-            if future.exception() is None:
-                temps[key] = future.result()  # kept even when another failed: unlinked later
-            elif failure is None:
-                failure = future.exception()
-        if failure is not None:
-            raise failure
 
     def file_gone(self, sha: str) -> bool:
         """Tell whether the document with these bytes is indexed but its file is gone.
