@@ -94,7 +94,6 @@ class Daemon:
             if removed:
                 logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
             self.reindexer = Reindexer(self.archive)
-            self.reindexer.start()  # documents filed unread, in a thread of its own
             self._stack.append(self.reindexer)
             self.ingestor = Ingestor(config, self.archive, self.index, on_stored=self._stored)
             self.broker = ChallengeBroker(
@@ -133,6 +132,8 @@ class Daemon:
             await self.stop()
             raise
         self.events.publish("daemon.started", version=__version__)
+        assert self.reindexer is not None
+        self.reindexer.start()  # documents filed unread, in a thread of its own, once up
 
     async def stop(self) -> None:
         """Stop the components in reverse order, each within a timeout, then close the index."""
