@@ -136,6 +136,7 @@ class Archive:
         self._lock = self.lock = threading.Lock()  # held while names and rows change
         # The companies of the config (name, vat_ids, ibans): a document's seller names one.
         self.companies: Sequence[Any] = ()
+        self.ocr: Any = None  # the config's ocr: options, for scanned PDFs (None: not read)
         self.read_documents = True  # read each document before filing it (understand.py)
         self.reader = Reader()
         # Per (folder, stem, ext): where the collision chain's free names start, and names

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmid import failpoints
 from gmid.archive import rename
-from gmid.archive.filing import UNKNOWN_COMPANY, better, company_for, known_fields
+from gmid.archive.filing import READ_TIMEOUT, UNKNOWN_COMPANY, better, company_for, known_fields
 from gmid.archive.fs import fsync_dir, place, unlink_quietly, write_temp
 from gmid.archive.naming import fit
 from gmid.archive.rows import IndexedDocument
@@ -53,6 +53,12 @@ def origin(doc: Incoming) -> str:
     return "portal" if doc.source == "portal" else "mail"
 
 
+def read_timeout(archive: Archive) -> float:
+    """How long a batch waits for its documents: longer where scanned PDFs are read by OCR."""
+    ocr = archive.ocr
+    return READ_TIMEOUT if ocr is None else max(READ_TIMEOUT, ocr.timeout + 10)
+
+
 def rules_of(archive: Archive, company: str) -> tuple:
     """The `extract:` rules of a company of the config, for its PDFs' text."""
     for known in archive.companies:
@@ -75,8 +81,9 @@ def understand_batch(
     for i in todo:
         doc = prepared[i][0]
         known = known_fields(doc.date, doc.number, doc.amount)
-        items.append((doc.data, doc.media_type, known, origin(doc), rules_of(archive, doc.company)))
-    read = archive.reader.read_all(items)
+        rules = rules_of(archive, doc.company)
+        items.append((doc.data, doc.media_type, known, origin(doc), rules, archive.ocr))
+    read = archive.reader.read_all(items, read_timeout(archive))
     readings = {i: r for i, r in zip(todo, read, strict=True) if r is not None}
     pairs = pair_xml(prepared, readings)
     for i, reading in readings.items():

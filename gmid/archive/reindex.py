@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from gmid.archive.filing import UNKNOWN_COMPANY, better, company_for, known_fields
 from gmid.archive.fs import clean_relative
-from gmid.archive.merging import rename_for, rules_of
+from gmid.archive.merging import read_timeout, rename_for, rules_of
 from gmid.archive.rows import IndexedDocument, default_origin
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def read_again(archive: Archive, doc: IndexedDocument, version: int) -> str:
     origin = default_origin(doc.source)
     known = known_fields(doc.date, doc.number, doc.amount)
     rules = rules_of(archive, doc.company)
-    [reading] = archive.reader.read_all([(data, doc.media_type, known, origin, rules)])
+    item = (data, doc.media_type, known, origin, rules, archive.ocr)
+    [reading] = archive.reader.read_all([item], read_timeout(archive))
     if reading is None:  # not read in time: marked, so that a hostile file is not read forever
         archive.index.update(doc.id, read_version=version)
         return "read"

@@ -1,9 +1,10 @@
 """The `gmid try-extract FILE` command: what gmid reads in a document, and why.
 
-For a PDF: each field read from its text, the evidence (the label and the line), an excerpt of
-the text around each hit, and the problems; if the PDF carries an e-invoice, the XML's fields
-beside the text's. For an e-invoice XML: its fields. With --company, that company's `extract:`
-rules from the config are applied first, as the daemon would.
+For a PDF: each field read from its text (with --ocr, a scan's text by OCR), the evidence (the
+label and the line), an excerpt of the text around each hit, and the problems; if the PDF
+carries an e-invoice, the XML's fields beside the text's. For an e-invoice XML: its fields.
+With --company, that company's `extract:` rules from the config are applied first, and the
+config's `ocr:`, as the daemon would.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ XML_FIELDS = {
 EXCERPT_WIDTH = 100
 
 
-def _rules(args: argparse.Namespace) -> tuple:
+def _settings(args: argparse.Namespace) -> tuple[tuple, object]:
+    """The company's extract: rules (with --company) and the OCR options (with --ocr, or when
+    the config turns OCR on, as the daemon would read)."""
+    from gmid.documents.ocr import OcrOptions
+
+    ocr = OcrOptions() if args.ocr else None
     if not args.company:
-        return ()
+        return (), ocr
     from gmid.config.load import load_config
 
     config = load_config(config_path(args))
+    ocr = config.ocr or ocr
     for company in config.companies:
         if company.name.casefold() == args.company.casefold():
-            return company.extract
+            return company.extract, ocr
     names = [c.name for c in config.companies]
     raise GmidError(f"no company {args.company!r} in the config{did_you_mean(args.company, names)}")
 
@@ -60,7 +67,7 @@ def _show(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def report(name: str, data: bytes, rules: tuple) -> list[str]:
+def report(name: str, data: bytes, rules: tuple, ocr=None) -> list[str]:
     """What try-extract prints for one document."""
     from gmid.documents import read_einvoice
     from gmid.documents.pdftext import hits_of, read_pdf
@@ -74,7 +81,7 @@ def report(name: str, data: bytes, rules: tuple) -> list[str]:
         out.append(f"an e-invoice XML ({inv.syntax}); its fields are exact:")
         out += [f"  {f:<14} {_show(getattr(inv, x))}" for f, x in XML_FIELDS.items()]
         return out + [f"  problem: {p}" for p in inv.problems]
-    reading = read_pdf(data, rules)
+    reading = read_pdf(data, rules, ocr=ocr)
     if inv is not None:
         out.append(
             f"carries an e-invoice ({inv.source}, {inv.syntax}): the XML's fields are exact and "
@@ -118,14 +125,14 @@ def cmd_try_extract(args: argparse.Namespace) -> int:
         raise GmidError(f"{path}: cannot read: {e.strerror}") from None
     if len(data) > MAX_PDF_BYTES:
         raise GmidError(f"{path}: larger than {MAX_PDF_BYTES // (1024 * 1024)} MB, not read")
-    rules = _rules(args)
-    for line in report(path.name, data, rules):
+    rules, ocr = _settings(args)
+    for line in report(path.name, data, rules, ocr):
         print(line)
     if args.text:
         from gmid.documents.pdftext import read_pdf
 
         print("\ntext:")
-        print(read_pdf(data).text)
+        print(read_pdf(data, rules, ocr=ocr).text)
     return 0
 
 
@@ -141,4 +148,7 @@ def add_extract_command(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a PDF or e-invoice XML")
     p.add_argument("--company", metavar="NAME", help="apply this company's extract: rules")
     p.add_argument("--text", action="store_true", help="also print the whole text read")
+    p.add_argument(
+        "--ocr", action="store_true", help="read a scanned PDF by OCR (Ghostscript, Tesseract)"
+    )
     p.set_defaults(func=cmd_try_extract)

@@ -41,7 +41,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             config.tz,
             quarantine_dir=config.state_dir / "quarantine",
         )
-        archive.companies = config.companies
+        archive.companies, archive.ocr = config.companies, config.ocr
         archive.recover()
         tty = sys.stdout.isatty()
 

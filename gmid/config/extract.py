@@ -1,4 +1,4 @@
-"""A company's `extract:` rules: how its PDF invoices write a field (see gmid/documents/rules.py).
+"""How PDF invoices are read: a company's `extract:` rules (gmid/documents/rules.py) and `ocr:`.
 
     companies:
       - name: Stadtwerke
@@ -9,20 +9,40 @@
           gross_total: {label: "Zu zahlen", decimal: ","}
 
 Each problem names the file, the line and the option (companies[0].extract.date.regex).
+
+    ocr:                     # scanned PDFs read by Tesseract (gmid/documents/ocr.py)
+      enabled: true          # default: false
+      languages: deu+fra+eng # Tesseract's language codes, joined by +
+      pages: 5               # pages read at most
+      timeout: 2m            # for one document
 """
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
 from yaml.nodes import MappingNode, Node
 
 from gmid.config.reader import Reader, is_null
-from gmid.documents.rules import RULE_FIELDS, FieldRule, rule_problem
+
+if TYPE_CHECKING:
+    from gmid.documents.ocr import OcrOptions
+    from gmid.documents.rules import FieldRule
+
+# gmid.documents is imported only for a config that uses it: the package brings pypdf and lxml,
+# which a daemon that reads no PDF yet should not carry (its idle size).
 
 RULE_KEYS = ("label", "regex", "date_format", "decimal")
 
 
 def read_extract(r: Reader, node: Node | None, option: str) -> tuple[FieldRule, ...]:
     """Read a company's `extract:` mapping of field -> rule; problems go to the reader."""
+    if is_null(node):
+        return ()
+    from gmid.documents.rules import RULE_FIELDS, FieldRule, rule_problem
+
     rules = []
     for field, rule_node in r.mapping(node, option, RULE_FIELDS).items():
         where = f"{option}.{field}"
@@ -48,3 +68,25 @@ def read_extract(r: Reader, node: Node | None, option: str) -> tuple[FieldRule, 
         else:
             r.problem(rule_node, where, problem)
     return tuple(rules)
+
+
+def read_ocr(r: Reader, node: Node | None) -> OcrOptions | None:
+    """Read `ocr:`; None unless enabled."""
+    if is_null(node):
+        return None
+    from gmid.documents.ocr import OcrOptions
+
+    m = r.mapping(node, "ocr", ("enabled", "languages", "pages", "timeout"))
+    default = OcrOptions()
+    languages = r.text(m.get("languages"), "ocr.languages", default.languages).strip()
+    if not re.fullmatch(r"[a-z][a-z_]+(?:\+[a-z][a-z_]+)*", languages):
+        r.problem(
+            m.get("languages"),
+            "ocr.languages",
+            f"{languages!r} is not a list of Tesseract language codes, such as deu+fra+eng",
+        )
+    pages = r.integer(m.get("pages"), "ocr.pages", default.pages, low=1)
+    timeout = r.duration(m.get("timeout"), "ocr.timeout", timedelta(seconds=default.timeout))
+    if not r.boolean(m.get("enabled"), "ocr.enabled", False):
+        return None
+    return OcrOptions(languages=languages, pages=pages, timeout=timeout.total_seconds())

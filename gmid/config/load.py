@@ -16,11 +16,12 @@ import os
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
-from gmid.config.extract import read_extract
+from gmid.config.extract import read_extract, read_ocr
 from gmid.config.ids import read_ids
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
@@ -42,9 +43,12 @@ from gmid.config.secretref import check_secret_permissions
 from gmid.config.smtp import SmtpConfig, read_smtp
 from gmid.control.paths import PathProblems, default_socket_path, env_dir, socket_path
 from gmid.control.paths import default_config_path as default_config_path  # re-exported
-from gmid.documents.rules import FieldRule
 from gmid.errors import ConfigError, Problem, quoted
 from gmid.schedule.timerules import Rules
+
+if TYPE_CHECKING:  # imported when a config has extract: or ocr:, not for every daemon
+    from gmid.documents.ocr import OcrOptions
+    from gmid.documents.rules import FieldRule
 
 DEFAULT_NAME_TEMPLATE = "{company}/{date:%Y}/{date:%Y-%m-%d} {company} {number}{ext}"
 # `date` and `received` are datetimes, so they take strftime specs such as {date:%Y-%m}.
@@ -65,6 +69,7 @@ _TOP_KEYS = (
     "schedule",
     "mailboxes",
     "captcha_solver",
+    "ocr",
     "include",
 )
 INCLUDABLE = ("companies", "portals")
@@ -131,6 +136,7 @@ class Config:
     included_files: tuple[Path, ...]
     warnings: tuple[str, ...]
     captcha_solver: SolverConfig | None = None  # portals may override it
+    ocr: OcrOptions | None = None  # None: scanned PDFs are not read by OCR
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -315,6 +321,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     notify = read_notify(r, top.get("notify"))
     mailboxes = read_mailboxes(r, top.get("mailboxes"))
     captcha_solver = read_solver(r, top.get("captcha_solver"), "captcha_solver")
+    ocr = read_ocr(r, top.get("ocr"))
     if captcha_solver is not None and captcha_solver.command is None:
         r.problem(top["captcha_solver"], "captcha_solver", "false is for a portal's own setting")
     for file in included:
@@ -353,4 +360,5 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         included_files=tuple(included),
         warnings=tuple(warnings),
         captcha_solver=captcha_solver,
+        ocr=ocr,
     )

@@ -89,7 +89,7 @@ class Daemon:
                 config.tz,
                 quarantine_dir=config.state_dir / "quarantine",
             )
-            self.archive.companies = config.companies
+            self.archive.companies, self.archive.ocr = config.companies, config.ocr
             removed = await loop.run_in_executor(self.executor, self.archive.recover)
             if removed:
                 logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
@@ -205,7 +205,7 @@ class Daemon:
         if self.imap is not None:
             await self.imap.reload(new.mailboxes)
         self.archive.template = new.archive.name
-        self.archive.companies = new.companies
+        self.archive.companies, self.archive.ocr = new.companies, new.ocr
         self.events.publish("config.reloaded")
         logger.info("config reloaded from %s", new.path)
         return True

@@ -30,7 +30,8 @@ NUMBER_LABELS: tuple[tuple[str, float], ...] = (
     (r"(?<![\w.])(?:nr\.|no\.|n°|nº|#)", 2),
     # A bare title ("INVOICE # 12", "Invoice INV/2023/03/0008") or a column headed "Factuur".
     (
-        r"\b(?:invoice|rechnung|facture|factuur|gutschrift)\b(?![ ]?(?:datum|date|adres|address|"
+        r"\b(?:invoice|rechnung|facture|factuur|gutschrift|avoir|credit note)\b"
+        r"(?![ ]?(?:datum|date|adres|address|"
         r"total|totaal|betrag|summe|an\b|to\b|à\b|for\b|für\b))",
         1,
     ),
@@ -57,7 +58,9 @@ DATE_LABELS: tuple[tuple[str, float], ...] = (
 DATE_NOT = re.compile(
     r"liefer|leistung|f[äa]llig|zahlbar|zahlungsziel|due|order|bestell|commande|[ée]ch[ée]ance|"
     r"limite|verval|check|period|zeitraum|p[ée]riode|delivery|livraison|geburt|birth|valid|"
-    r"g[üu]ltig|bis\b|until|jusqu|start|end\b|begin|abonn|vertrag|contract|mandat|pr[ée]l[èe]vement",
+    r"g[üu]ltig|bis\b|until|jusqu|start|end\b|begin|abonn|vertrag|contract|mandat|"
+    r"pr[ée]l[èe]vement|associ|li[ée]e|d'origine|original|ursprung|bezug|stylesheet|version|"
+    r"druck|print",
     re.IGNORECASE,
 )
 

@@ -26,8 +26,10 @@ from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 
+from gmid.documents.ocr import OcrOptions, ocr_text
 from gmid.documents.rules import FieldRule, apply_rules
-from gmid.documents.textfields import Hit, read_fields, value_of
+from gmid.documents.textfields import read_fields, value_of
+from gmid.documents.textlines import Hit
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ TIME_BUDGET = 10.0
 NO_TEXT = (
     "no text: a scanned PDF (OCR is off; see docs/documents.md, 'Scanned PDFs', for what it needs)"
 )
+OCR_READ = "text read by OCR"
 _MIN_TEXT = 20  # fewer letters and digits than this on every page read: a scan
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -88,8 +91,9 @@ def pdf_text(data: bytes) -> tuple[str, list[str]]:
     with pypdf.apply_configuration(**limits):
         try:
             reader = pypdf.PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                reader.decrypt("")  # most "encrypted" invoices only forbid changes
+            # Most "encrypted" invoices only forbid changes: their user password is empty.
+            if reader.is_encrypted and not reader.decrypt(""):
+                return "", ["not read: the PDF is protected by a password"]
             pages = reader.pages
             count = len(pages)
         except Exception as e:  # pypdf raises many kinds on a broken file
@@ -119,14 +123,27 @@ def _reason(e: Exception, pdf_error: type) -> str:
     return (kind + str(e))[:200] or type(e).__name__
 
 
-def read_pdf(data: bytes, rules: Sequence[FieldRule] = ()) -> PdfReading:
-    """Read a PDF's text and the invoice fields in it; never raises on a bad PDF."""
+def read_pdf(
+    data: bytes, rules: Sequence[FieldRule] = (), *, ocr: OcrOptions | None = None
+) -> PdfReading:
+    """Read a PDF's text and the invoice fields in it; never raises on a bad PDF.
+
+    With ocr (the config's `ocr:`), a PDF without text is read by OCR (gmid/documents/ocr.py).
+    """
     try:
         text, problems = pdf_text(data)
+        if ocr is not None and is_scan(text) and not any(p.startswith("not ") for p in problems):
+            text, more = ocr_text(data, ocr)
+            problems += [*more, f"{OCR_READ} ({ocr.languages}): check the fields"]
     except Exception as e:  # a bug of ours or pypdf's must not stop the filing
         log.exception("reading a PDF's text failed")
         return empty(f"not read: {type(e).__name__}")
     return read_text(text, rules, problems)
+
+
+def is_scan(text: str) -> bool:
+    """Whether a PDF's text is (next to) nothing: a scan or a photo."""
+    return len(_NOT_ALNUM.sub("", text[:10_000])) < _MIN_TEXT
 
 
 def read_text(
@@ -134,8 +151,10 @@ def read_text(
 ) -> PdfReading:
     """The reading of a text already extracted (a PDF's, or one given by OCR)."""
     problems = list(problems)
-    if len(_NOT_ALNUM.sub("", text[:10_000])) < _MIN_TEXT:
-        if not any(p.startswith(("not ", "page ", "stopped ")) for p in problems):
+    if is_scan(text):
+        if any(p.startswith(OCR_READ) for p in problems):
+            problems.append("no text, even by OCR")
+        elif not any(p.startswith(("not ", "page ", "stopped ", "OCR ")) for p in problems):
             problems.append(NO_TEXT)
         return PdfReading(text, None, None, None, None, None, None, problems=tuple(problems))
     hits = hits_of(text, rules, problems)

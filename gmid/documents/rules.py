@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from gmid.documents.textfields import Hit, cells_below, number_token
+from gmid.documents.textfields import number_token
+from gmid.documents.textlines import Hit, cells_below
 from gmid.documents.textvalues import (
     Amount,
     currency_code,

@@ -78,16 +78,18 @@ def understand(
     known: Mapping[str, Any] | None = None,
     known_from: str = "mail",
     rules: Sequence[Any] = (),
+    ocr: Any = None,
 ) -> Reading:
     """Read a document; what it says wins over `known` (what its source said, from known_from:
     "portal" for a portal's list, "mail" for what the mail says). rules: the company's
-    `extract:` rules for its PDF's text (gmid/documents/rules.py)."""
+    `extract:` rules for its PDF's text (gmid/documents/rules.py); ocr: the config's `ocr:`
+    (gmid/documents/ocr.py), for a scanned PDF, None to leave it unread."""
     base = Reading(
         {k: v for k, v in (known or {}).items() if k in FIELDS and v not in (None, "")},
         {k: known_from for k, v in (known or {}).items() if k in FIELDS and v not in (None, "")},
     )
     try:
-        read = _read(data, media_type, rules)
+        read = _read(data, media_type, rules, ocr)
     except Exception:  # a reader's bug must not stop the filing: file with what is known
         logger.exception("could not read a document of type %s", media_type)
         return base
@@ -104,13 +106,13 @@ def understand(
     return reading
 
 
-def _read(data: bytes, media_type: str, rules: Sequence[Any] = ()) -> Reading:
+def _read(data: bytes, media_type: str, rules: Sequence[Any] = (), ocr: Any = None) -> Reading:
     if media_type == "message/rfc822":
         return _mail_reading(data, rules)
     is_pdf = media_type == "application/pdf" or data[:1024].find(b"%PDF-") >= 0
     is_xml = not is_pdf and (media_type.endswith("xml") or data.lstrip()[:1] == b"<")
     invoice = read_einvoice(data, media_type) if is_pdf or is_xml else None
-    from_text = _pdf_reading(data, rules) if is_pdf else Reading()
+    from_text = _pdf_reading(data, rules, ocr) if is_pdf else Reading()
     if invoice is None:
         return from_text
     from_xml = _einvoice_reading(invoice, xml=is_xml)
@@ -142,11 +144,11 @@ def _einvoice_reading(inv: EInvoice, *, xml: bool) -> Reading:
     return Reading(fields, dict.fromkeys(fields, "einvoice"), inv.problems, text or None, xml)
 
 
-def _pdf_reading(data: bytes, rules: Sequence[Any] = ()) -> Reading:
+def _pdf_reading(data: bytes, rules: Sequence[Any] = (), ocr: Any = None) -> Reading:
     """What the PDF's text says (gmid/documents/pdftext.py)."""
     from gmid.documents.pdftext import read_pdf
 
-    return _text_reading(read_pdf(data, tuple(rules)))
+    return _text_reading(read_pdf(data, tuple(rules), ocr=ocr))
 
 
 def _mail_reading(raw: bytes, rules: Sequence[Any] = ()) -> Reading:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -199,3 +200,20 @@ def test_the_name_under_a_buyer_heading_is_not_the_seller():
     r = read_text(text)
     assert r.seller_name == "Beispiel GmbH"
     assert r.why["seller_name"] == "company name on line 7"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Total 1,00 " * 18_000,  # one endless line of labels and amounts
+        "Rechnung " + "Nr. " * 50_000,
+        "Total 1,00 Total 2,00 Total 3,00\n" * 6_000,  # thousands of lines, each a total
+        "Muster GmbH Kunde AG\n" * 10_000,
+        "a" * 200_000,
+    ],
+    ids=["one-line-of-totals", "one-line-of-nr", "lines-of-totals", "names", "one-word"],
+)
+def test_a_hostile_text_is_read_in_bounded_time(text):
+    started = time.monotonic()
+    read_text(text[:200_000])
+    assert time.monotonic() - started < 10  # quadratic work would take minutes

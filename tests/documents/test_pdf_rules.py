@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -123,3 +125,16 @@ def test_a_bad_rule_is_named_with_file_line_and_option(tmp_path, extract, line, 
     (problem,) = err.value.problems
     assert (problem.file, problem.line, problem.option) == (str(path), line, option)
     assert problem.message.startswith(message.split(";")[0])
+
+
+def test_a_config_without_rules_or_ocr_does_not_load_the_pdf_reader():
+    """The daemon's idle size: pypdf comes with the first PDF read, not with the config."""
+    code = (
+        "import sys; from gmid.config.load import load_config; "
+        "load_config(sys.argv[1]); print('pypdf' in sys.modules)"
+    )
+    example = Path(__file__).parents[2] / "config.example.yaml"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(example)], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "False", done.stderr
