@@ -298,7 +298,9 @@ class Archive:
                     results[i] = Stored(existing, False, self.root / existing.path, again)
                     continue
                 reading = readings.get(i)
-                same = same_invoice(self.index, reading, doc.company) if reading else None
+                same = None
+                if reading is not None:
+                    same = same_invoice(self.index, reading, doc.company, doc.media_type)
                 if same is not None:
                     results[i] = merging.merge_into(self, same, *prepared[i], reading)
                     continue

@@ -126,11 +126,14 @@ def _amount(value: Any) -> Decimal | None:
         return None
 
 
-def same_invoice(index: Index, reading: Reading, company: str) -> IndexedDocument | None:
+def same_invoice(
+    index: Index, reading: Reading, company: str, media_type: str = ""
+) -> IndexedDocument | None:
     """The document already filed that is this invoice in other bytes, if any: the same
     number, date and gross total, and the same seller: its VAT ID where both have one, else
     the same company or one seller's name within the other's (names read from a PDF's text
-    may carry a word more)."""
+    may carry a word more). A PDF is not taken for an XML-only invoice filed before: its
+    bytes (the invoice as printed) are kept, as a document of their own."""
     number, day = reading.get("number"), reading.get("date")
     gross = _amount(reading.get("amount"))
     if not number or not day or gross is None:
@@ -138,6 +141,8 @@ def same_invoice(index: Index, reading: Reading, company: str) -> IndexedDocumen
     vat_id, seller = reading.get("seller_vat_id"), _norm(reading.get("seller"))
     for doc in index.dated(day):
         if _norm(doc.number) != _norm(str(number)) or _amount(doc.amount) != gross:
+            continue
+        if doc.media_type.endswith("xml") and not media_type.endswith("xml"):
             continue
         if vat_id and doc.seller_vat_id:
             same = vat_id == doc.seller_vat_id

@@ -231,3 +231,13 @@ def test_a_rename_interrupted_anywhere_is_finished_or_undone(tmp_path, index, cr
     assert (archive.root / doc.path).read_bytes() == FACTURX
     assert index.query("SELECT count(*) FROM renames") == [(0,)]
     os.sync()
+
+
+def test_a_pdf_after_its_xml_only_invoice_is_kept_not_dropped(archive, index):
+    xml = archive.store(incoming(CII, media_type="application/xml", ext=".xml")).document
+    pdf = archive.store(incoming(FACTURX, message_id="<m2@example>"))
+    assert pdf.created and pdf.document.id != xml.id  # the invoice as printed is kept too
+    assert sorted(files(archive.root)) == [
+        "Lieferant/2018/2018-03-05 Lieferant 471102.pdf",
+        "Lieferant/2018/2018-03-05 Lieferant 471102.xml",
+    ]
