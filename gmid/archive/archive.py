@@ -196,10 +196,13 @@ class Archive:
         temps: dict[int, Path] = {}
         try:
             todo = self._to_write(prepared, results, first)
-            readings, pairs = merging.understand_batch(self, prepared, todo)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
-            # the files of a batch are written by several threads, as their fsyncs then overlap.
-            write_temps(self._tmp, {i: prepared[i][0].data for i in todo if i not in pairs}, temps)
+            # the files of a batch are written by several threads, as their fsyncs then overlap,
+            # and while the documents are read.
+            data = {i: prepared[i][0].data for i in todo}
+            readings, pairs = merging.understand_batch(
+                self, prepared, todo, lambda: write_temps(self._tmp, data, temps)
+            )
             with self._lock:
                 created = self._link_all(todo, prepared, temps, results, readings, pairs)
                 failpoints.hit("archive-linked")  # the files have their names, no rows yet

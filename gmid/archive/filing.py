@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal, InvalidOperation
@@ -55,17 +55,21 @@ class Reader:
             return self._pool
 
     def read_all(
-        self, items: Sequence[tuple], timeout: float = READ_TIMEOUT
+        self,
+        items: Sequence[tuple],
+        timeout: float = READ_TIMEOUT,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[Reading | None]:
         """Read each (data, media type, known fields, where they came from[, the company's
-        rules]); None for one not read within the time left of timeout."""
+        rules, OCR options]); None for one not read within the time left of timeout.
+        meanwhile runs in this thread while the readers read (the files' fsyncs)."""
         from gmid.documents.understand import understand  # lxml, pypdf: loaded when first used
 
-        if not items:
-            return []
-        pool = self._executor()
-        futures: list[Future] = [pool.submit(understand, *item) for item in items]
+        pool = self._executor() if items else None
+        futures: list[Future] = [pool.submit(understand, *item) for item in items if pool]
         deadline = time.monotonic() + timeout
+        if meanwhile is not None:
+            meanwhile()
         readings: list[Reading | None] = []
         for future in futures:
             try:

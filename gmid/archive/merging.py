@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -68,12 +69,14 @@ def rules_of(archive: Archive, company: str) -> tuple:
 
 
 def understand_batch(
-    archive: Archive, prepared: Prepared, todo: list[int]
+    archive: Archive, prepared: Prepared, todo: list[int], meanwhile: Callable[[], None]
 ) -> tuple[dict[int, Any], dict[int, int]]:
     """Read the documents to be written; give each its own date, number, amount and (when
     its source named none) company. Return the readings by position, and the e-invoice XMLs
-    that came with a PDF of the same mail: {XML position: PDF position}."""
+    that came with a PDF of the same mail: {XML position: PDF position}. meanwhile (the temp
+    files' writes and fsyncs) runs in this thread while the documents are read."""
     if not archive.read_documents or not todo:
+        meanwhile()
         return {}, {}
     from gmid.documents.understand import stored_value
 
@@ -83,7 +86,7 @@ def understand_batch(
         known = known_fields(doc.date, doc.number, doc.amount)
         rules = rules_of(archive, doc.company)
         items.append((doc.data, doc.media_type, known, origin(doc), rules, archive.ocr))
-    read = archive.reader.read_all(items, read_timeout(archive))
+    read = archive.reader.read_all(items, read_timeout(archive), meanwhile)
     readings = {i: r for i, r in zip(todo, read, strict=True) if r is not None}
     pairs = pair_xml(prepared, readings)
     for i, reading in readings.items():
