@@ -120,6 +120,14 @@ def rename(
         os.close(new_fd)
 
 
+def _same(a, b) -> bool:
+    """Whether two names are one file (False when either is missing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def recover(archive: Archive) -> int:
     """Finish or undo the renames a crash interrupted; return how many."""
     notes = archive.index.query(
@@ -137,10 +145,10 @@ def recover(archive: Archive) -> int:
         old_file, new_file = archive.root / old, archive.root / new
         if current == old and new_file.exists() and not old_file.exists():
             archive.index.update(doc_id, **{field: new})  # moved by a rename(): keep it there
-        elif current == old and new_file.exists() and os.path.samefile(old_file, new_file):
+        elif current == old and new_file.exists() and _same(old_file, new_file):
             new_file.unlink()  # linked, the row not changed yet: undone
             fsync_dir(new_file.parent)
-        elif current == new and old_file.exists() and os.path.samefile(old_file, new_file):
+        elif current == new and old_file.exists() and _same(old_file, new_file):
             old_file.unlink()  # the row names the new name: the old one goes
             fsync_dir(old_file.parent)
         with archive.index.transaction() as db:
