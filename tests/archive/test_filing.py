@@ -241,3 +241,22 @@ def test_a_pdf_after_its_xml_only_invoice_is_kept_not_dropped(archive, index):
         "Lieferant/2018/2018-03-05 Lieferant 471102.pdf",
         "Lieferant/2018/2018-03-05 Lieferant 471102.xml",
     ]
+
+
+def test_two_descriptions_of_one_portal_file_its_invoice_once(archive, index):
+    listed = {"number": "2026-0042", "date": date(2026, 3, 4), "amount": "84.20"}
+    first = archive.store(
+        incoming(make_pdf("Ihre Rechnung"), source="portal", source_name="telekom-web",
+                 source_ref="a1", message_id=None, company="Telekom", **listed)
+    )  # fmt: skip
+    second = archive.store(  # the same invoice, drawn again (other bytes) for the other list
+        incoming(make_pdf("Ihre Rechnung (Kopie)"), source="portal", source_name="telekom-api",
+                 source_ref="9f", message_id=None, company="Telekom", **listed)
+    )  # fmt: skip
+    assert second.document.id == first.document.id and not second.created
+    assert files(archive.root) == ["Telekom/2026/2026-03-04 Telekom 2026-0042.pdf"]
+    sources = index.details(first.document.id)["sources"]
+    assert [(s["source_name"], s["ref"]) for s in sources] == [
+        ("telekom-web", "a1"),
+        ("telekom-api", "9f"),
+    ]
