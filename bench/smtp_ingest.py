@@ -1,9 +1,11 @@
 """SMTP ingest throughput: the gmid daemon against a bare aiosmtpd handler that only fsyncs.
 
-500 mails with a ~130 KB PDF, over one connection and over 4 parallel connections, into
-(a) `gmid daemon` (parse, file the PDF durably, index it) and (b) a bare aiosmtpd handler on one
-event loop that writes and fsyncs each raw message. Both run as subprocesses in the same run,
-alternating; the figures are medians over --rounds. Target: a/b >= 0.8.
+500 mails with a ~130 KB PDF invoice, over one connection and over 4 parallel connections, into
+(a) `gmid daemon` (parse, read the PDF: its e-invoice attachment if any and its text, for its
+date, number and amount; file it durably under that name, index it and its text) and (b) a bare
+aiosmtpd handler on one event loop that writes and fsyncs each raw message. Both run as
+subprocesses in the same run, alternating; the figures are medians over --rounds.
+Target: a/b >= 0.9. `--kind random` sends PDFs of random bytes (nothing to read) instead.
 
 gmid reads DATA with its own chunked reader (gmid/mail/smtpdata.py) instead of aiosmtpd's
 line-by-line loop. For transparency the run also measures (c), the bare handler on that same
@@ -13,6 +15,7 @@ reader, so a/c shows what parsing, filing and indexing cost on their own.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, GmidDaemon, free_port, invoice_mails, median, send_all, wait_port
+from common import (
+    ROOT,
+    SMTP_POLICY,
+    GmidDaemon,
+    free_port,
+    invoice_mails,
+    median,
+    send_all,
+    wait_port,
+)
 
 BARE = r"""
 import asyncio, os, sys
@@ -53,6 +65,37 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+def text_invoice_mails(n: int, size: int = 130_000) -> list[bytes]:
+    """n distinct mails, each with a PDF invoice whose text gives its date, number and amount
+    (padded with an unused stream to about size bytes, as a real invoice's fonts and logo)."""
+    from email.message import EmailMessage
+
+    from gmid.demo.pdf import simple_pdf
+
+    mails = []
+    for i in range(n):
+        pdf = simple_pdf(
+            [
+                "Stadtwerke Musterstadt GmbH, Hauptstr. 1, 12345 Musterstadt",
+                f"Rechnung Nr. SW-2025-{i:05d}",
+                f"Rechnungsdatum: {1 + i % 28:02d}.04.2025",
+                "Strom, Abschlag April 2025",
+                f"Gesamtbetrag: {100 + i},{i % 100:02d} EUR",
+                "USt-IdNr.: DE123456789",
+            ],
+            filler=os.urandom(size),
+        )
+        msg = EmailMessage()
+        msg["From"] = "rechnung@stadtwerke.example"
+        msg["To"] = "invoices@gmid.local"
+        msg["Subject"] = f"Rechnung {i}"
+        msg["Message-ID"] = f"<bench-text-{i}-{time.time_ns()}@stadtwerke.example>"
+        msg.set_content("Anbei Ihre Rechnung.\n")
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"R{i}.pdf")
+        mails.append(msg.as_bytes(policy=SMTP_POLICY))
+    return mails
 
 
 def deliver(port: int, mails: list[bytes], connections: int) -> float:
@@ -96,9 +139,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kind", choices=["text", "random"], default="text")
     args = parser.parse_args()
-    print(f"building {args.mails} mails with a ~130 KB PDF each...", flush=True)
-    mails = invoice_mails(args.mails)
+    print(f"building {args.mails} mails with a ~130 KB PDF ({args.kind}) each...", flush=True)
+    mails = text_invoice_mails(args.mails) if args.kind == "text" else invoice_mails(args.mails)
     print(f"mail size: {len(mails[0]) / 1000:.0f} KB")
     worst = float("inf")
     for connections in (1, 4):
@@ -119,7 +163,7 @@ def main() -> int:
             for x, y, z in zip(gmid_rates, bare_rates, chunked_rates, strict=True)
         )
         print(f"    rounds a/b/c: {rounds}")
-    print(f"worst ratio {worst:.2f} (target >= 0.8)")
+    print(f"worst ratio {worst:.2f} (target >= 0.9)")
     return 0
 
 

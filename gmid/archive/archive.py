@@ -8,12 +8,14 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from gmid import failpoints
+from gmid.archive import merging, rename
+from gmid.archive.filing import Reader, same_invoice
 from gmid.archive.fs import (
     DIR_FLAGS,
     TMP_DIR,
@@ -27,7 +29,7 @@ from gmid.archive.fs import (
     remove_temp_files,
     same_content,
     unlink_quietly,
-    write_temp,
+    write_temps,
 )
 from gmid.archive.index import Index, IndexedDocument
 from gmid.archive.naming import check_template, fit, render, sanitize_value
@@ -40,7 +42,6 @@ DIR_MODE = 0o750
 FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
 MAX_COLLISIONS = 10_000
-TEMP_WRITERS = 4  # threads writing the files of one batch
 
 _EXT = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
 _NOT_RESTORED = (
@@ -88,9 +89,11 @@ def _prepare(doc: Incoming) -> tuple[Incoming, str, datetime]:
     return doc, hashlib.sha256(doc.data).hexdigest(), received_at
 
 
-def _row(doc: Incoming, sha: str, received_at: datetime, path: str) -> dict[str, Any]:
-    """The index row of a document filed at path."""
-    return {
+def _row(
+    doc: Incoming, sha: str, received_at: datetime, path: str, reading: Any = None
+) -> dict[str, Any]:
+    """The index row of a document filed at path, with what its reading found."""
+    return merging.read_fields(reading) | {
         "sha256": sha,
         "path": path,
         "size": len(doc.data),
@@ -124,13 +127,18 @@ class Archive:
             self.root = Path(os.path.realpath(root))
             # One hidden temp folder on the archive's filesystem: rename/link is atomic, a crash
             # never leaves a stray file where the user browses, and recover() empties just this.
-            self._tmp = self.root / TMP_DIR
+            self._tmp = self.tmp_dir = self.root / TMP_DIR
             make_own_dir(self._tmp, PRIVATE_DIR_MODE)
             self._quarantine = Quarantine(quarantine_dir, index)
             self.quarantine_dir = self._quarantine.folder
         except OSError as exc:
             raise ArchiveError(f"cannot prepare the archive {root}: {exc}") from exc
-        self._lock = threading.Lock()
+        self._lock = self.lock = threading.Lock()  # held while names and rows change
+        # The companies of the config (name, vat_ids, ibans): a document's seller names one.
+        self.companies: Sequence[Any] = ()
+        self.ocr: Any = None  # the config's ocr: options, for scanned PDFs (None: not read)
+        self.read_documents = True  # read each document before filing it (understand.py)
+        self.reader = Reader()
         # Per (folder, stem, ext): where the collision chain's free names start, and names
         # in it that exist on disk without an index row. Guarded by the lock.
         self._next_suffix: dict[tuple[str, str, str], int] = {}
@@ -139,11 +147,12 @@ class Archive:
     def recover(self) -> int:
         """Remove the temp files a crash left behind (the quarantine's too); return how many."""
         removed = remove_temp_files(self._tmp) + self._quarantine.recover()
+        rename.recover(self)
         if removed:
             logger.info("removed %d temp file(s) left by an interrupted write", removed)
         return removed
 
-    def _path_for(self, doc: Incoming, sha: str, received_at: datetime) -> list[str]:
+    def path_for(self, doc: Incoming, sha: str, received_at: datetime) -> list[str]:
         """Return the sanitised archive-relative path components the template gives doc."""
         received = received_at.astimezone(self.tz)
         values = {
@@ -170,6 +179,12 @@ class Archive:
     def store_many(self, docs: Sequence[Incoming]) -> list[Stored]:
         """Archive several documents as store() does one, returning when all are durable.
 
+        Each new document is read first (gmid/documents/understand.py): its own date, number
+        and amount name it, and its seller its company when the source named none. The same
+        invoice filed before in other bytes is kept once: this way is recorded as one more
+        source, and what it knows better updates the document (renamed once if its name
+        changes; see rename.py). An e-invoice XML that came with a PDF is kept beside it.
+
         Every file is written and fsynced, linked to its name, its folder fsynced, and then
         its index row committed, as for one document; a batch shares the folder fsyncs and
         the index transaction. A crash before the commit leaves files without rows, which the
@@ -182,21 +197,36 @@ class Archive:
         try:
             todo = self._to_write(prepared, results, first)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
-            # the files of a batch are written by several threads, as their fsyncs then overlap.
-            self._write_temps({i: prepared[i][0].data for i in todo}, temps)
+            # the files of a batch are written by several threads, as their fsyncs then overlap,
+            # and while the documents are read.
+            data = {i: prepared[i][0].data for i in todo}
+            readings, pairs = merging.understand_batch(
+                self, prepared, todo, lambda: write_temps(self._tmp, data, temps)
+            )
             with self._lock:
-                created = self._link_all(todo, prepared, temps, results)
-                rows = self.index.add_many([_row(*prepared[i], path) for i, path in created])
+                created = self._link_all(todo, prepared, temps, results, readings, pairs)
+                failpoints.hit("archive-linked")  # the files have their names, no rows yet
+                rows = self.index.add_many(
+                    [_row(*prepared[i], path, readings.get(i)) for i, path in created]
+                )
+                by_position = dict(zip((i for i, _ in created), rows, strict=True))
+                for xml_at, pdf_at in pairs.items():
+                    if pdf_at in by_position:
+                        xml, _, received = prepared[xml_at]
+                        kept = merging.beside_pdf(self, by_position[pdf_at], xml, received)
+                        results[xml_at], by_position[pdf_at] = kept, kept.document
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
         finally:
             for tmp in temps.values():
                 unlink_quietly(tmp)
-        for (i, path), document in zip(created, rows, strict=True):
-            doc = prepared[i][0]
+        for i, path in created:
+            doc, document = prepared[i][0], by_position[i]
             logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
             results[i] = Stored(document, True, self.root / path)
         for i, (_, sha, _) in enumerate(prepared):
+            if results[i] is None and i in pairs:  # beside a PDF filed as another invoice
+                results[i] = results[pairs[i]]
             if results[i] is None:  # the same bytes as an earlier document of the batch
                 same = results[first[sha]]
                 assert same is not None
@@ -211,19 +241,36 @@ class Archive:
     ) -> list[int]:
         """Return the batch positions whose documents are to be written.
 
-        A document archived before, its file in place, gets its result now. Of the same bytes
-        twice in the batch only the first is written; `first` says where it is.
+        A document archived before, its file in place, gets its result now; so does one that
+        came before as another way of a filed invoice (recorded as its source). Of the same
+        bytes twice in the batch only the first is written; `first` says where it is.
         """
         todo = []
-        for i, (_doc, sha, _) in enumerate(prepared):
+        for i, (doc, sha, received_at) in enumerate(prepared):
             if first.setdefault(sha, i) != i:
                 continue
-            existing = self.index.by_sha256(sha)
-            if existing is not None and not self._gone(existing):
+            existing = self.index.by_any_sha256(sha)
+            if (existing is not None and existing.sha256 != sha) or (
+                existing is not None and not self._gone(existing)
+            ):
+                self.add_source(existing, doc, sha, received_at)
                 results[i] = Stored(existing, False, self.root / existing.path)
             else:
                 todo.append(i)
         return todo
+
+    def add_source(self, doc: IndexedDocument, new: Incoming, sha: str, received: datetime):
+        """Record another way a filed document came (a mail, a portal), if it is new."""
+        self.index.add_source(
+            doc.id,
+            source=new.source,
+            source_name=new.source_name,
+            ref=new.source_ref,
+            message_id=new.message_id,
+            sha256=sha,
+            original_name=new.original_name,
+            received_at=received,
+        )
 
     def _link_all(
         self,
@@ -231,24 +278,36 @@ class Archive:
         prepared: list[tuple[Incoming, str, datetime]],
         temps: dict[int, Path],
         results: list[Stored | None],
+        readings: dict[int, Any],
+        pairs: dict[int, int],
     ) -> list[tuple[int, str]]:
         """Give the written temp files their names; return the new ones as (position, path).
 
-        Called under the lock. A document filed meanwhile (or whose file is gone: see _restore)
-        gets its result here instead. The folders linked into are fsynced before this returns:
-        the new names are durable before their rows.
+        Called under the lock. A document filed meanwhile (or whose file is gone: see _restore),
+        and one that is the same invoice as a filed one, gets its result here instead. The
+        folders linked into are fsynced before this returns: the new names are durable before
+        their rows.
         """
         created = []
         folders: dict[str, int] = {}
         try:
             for i in todo:
+                if i in pairs:
+                    continue  # kept beside its PDF once that is filed
                 doc, sha, received_at = prepared[i]
                 existing = self.index.by_sha256(sha)
                 if existing is not None:
                     again = self._gone(existing) and self._restore(temps[i], existing, doc)
                     results[i] = Stored(existing, False, self.root / existing.path, again)
                     continue
-                parts = self._path_for(doc, sha, received_at)
+                reading = readings.get(i)
+                same = None
+                if reading is not None:
+                    same = same_invoice(self.index, reading, doc.company, doc.media_type)
+                if same is not None:
+                    results[i] = merging.merge_into(self, same, *prepared[i], reading)
+                    continue
+                parts = self.path_for(doc, sha, received_at)
                 path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
                 created.append((i, path))
             for fd in folders.values():
@@ -257,26 +316,6 @@ class Archive:
             for fd in folders.values():
                 os.close(fd)
         return created
-
-    def _write_temps(self, data: dict[int, bytes], temps: dict[int, Path]) -> None:
-        """Write each data to a fsynced temp file, into temps by key; raise the first failure."""
-        if len(data) < 2:
-            for key, content in data.items():
-                temps[key] = write_temp(self._tmp, content, FILE_MODE)
-            return
-        with ThreadPoolExecutor(TEMP_WRITERS, thread_name_prefix="gmid-fsync") as pool:
-            futures = {
-                key: pool.submit(write_temp, self._tmp, content, FILE_MODE)
-                for key, content in data.items()
-            }
-        failure = None
-        for key, future in futures.items():
-            if future.exception() is None:
-                temps[key] = future.result()  # kept even when another failed: unlinked later
-            elif failure is None:
-                failure = future.exception()
-        if failure is not None:
-            raise failure
 
     def file_gone(self, sha: str) -> bool:
         """Tell whether the document with these bytes is indexed but its file is gone.
@@ -306,7 +345,7 @@ class Archive:
         left for recover() to remove; after it the file is back.
         """
         *folders, name = row.path.split("/")
-        dir_fd = self._open_folder(folders)
+        dir_fd = self.open_folder(folders)
         try:
             if not place(tmp, dir_fd, name):
                 # Taken since _gone looked, and not by gmid (under the lock): left as it is.
@@ -319,7 +358,7 @@ class Archive:
         logger.info("restored %s (%d bytes) from %s", row.path, row.size, doc.source_name)
         return True
 
-    def _open_folder(self, folders: list[str]) -> int:
+    def open_folder(self, folders: list[str]) -> int:
         """Create the folders below the root, refusing any that leads outside; return an fd."""
         root = str(self.root)
         logical = self.root
@@ -363,7 +402,7 @@ class Archive:
         key = ("/".join(folders), stem, ext)
         unclaimed = self._unclaimed.setdefault(key, [])
         if key[0] not in open_folders:
-            open_folders[key[0]] = self._open_folder(folders)
+            open_folders[key[0]] = self.open_folder(folders)
         dir_fd = open_folders[key[0]]
         for candidate in unclaimed:
             if same_content(dir_fd, candidate, sha, size):

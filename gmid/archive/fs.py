@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -157,6 +158,32 @@ def write_temp(
         raise
     os.close(fd)
     return path
+
+
+TEMP_WRITERS = 4  # threads writing the files of one batch
+FILE_MODE = 0o640
+
+
+def write_temps(folder: Path, data: dict[int, bytes], temps: dict[int, Path]) -> None:
+    """Write each data to a fsynced temp file in folder, into temps by key (several threads:
+    their fsyncs overlap); raise the first failure, keeping in temps what was written."""
+    if len(data) < 2:
+        for key, content in data.items():
+            temps[key] = write_temp(folder, content, FILE_MODE)
+        return
+    with ThreadPoolExecutor(TEMP_WRITERS, thread_name_prefix="gmid-fsync") as pool:
+        futures = {
+            key: pool.submit(write_temp, folder, content, FILE_MODE)
+            for key, content in data.items()
+        }
+    failure = None
+    for key, future in futures.items():
+        if future.exception() is None:
+            temps[key] = future.result()  # kept even when another failed: unlinked later
+        elif failure is None:
+            failure = future.exception()
+    if failure is not None:
+        raise failure
 
 
 def unlink_quietly(path: Path) -> None:

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gmid.cli.deliver import add_deliver_commands
     from gmid.cli.extract import add_extract_command
     from gmid.cli.portals import add_portal_commands
+    from gmid.cli.reindex import add_reindex_command
     from gmid.cli.session import add_session_commands
     from gmid.cli.status import add_status_commands
     from gmid.cli.tryout import add_try_command
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_commands(sub, common)
     add_verify_command(sub, common)
     add_deliver_commands(sub, common)
+    add_reindex_command(sub, common)
     add_extract_command(sub, common)
     add_demo_command(sub)
     p = command(

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node
 from gmid.archive.naming import template_problems
 from gmid.config.deliver import DestinationConfig, read_deliver
 from gmid.config.extract import read_extract, read_ocr
+from gmid.config.ids import read_ids
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
     NotifyConfig,
@@ -112,6 +113,8 @@ class Company:
     file: str
     line: int
     extract: tuple[FieldRule, ...] = ()  # how its PDF invoices write their fields
+    vat_ids: tuple[str, ...] = ()  # the seller's VAT ID on its invoices (gmid/config/ids.py)
+    ibans: tuple[str, ...] = ()  # the account its invoices ask to pay to
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,7 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
         if is_null(item):
             r.problem(item, option, "empty entry; expected name: and senders:")
             continue
-        m = r.mapping(item, option, ("name", "senders", "extract"))
+        m = r.mapping(item, option, ("name", "senders", "extract", "vat_ids", "ibans"))
         if not isinstance(item, MappingNode):
             continue
         name = (r.text(m.get("name"), f"{option}.name") or "").strip()
@@ -244,7 +247,15 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
             continue
         senders = r.addresses(m.get("senders"), f"{option}.senders", domains=True)
         extract = read_extract(r, m.get("extract"), f"{option}.extract")
-        company = Company(name, tuple(senders), r.file, line_of(item) or 0, extract)
+        company = Company(
+            name,
+            tuple(senders),
+            r.file,
+            line_of(item) or 0,
+            extract,
+            vat_ids=read_ids(r, m.get("vat_ids"), f"{option}.vat_ids", "vat_id"),
+            ibans=read_ids(r, m.get("ibans"), f"{option}.ibans", "iban"),
+        )
         found.append((company, option))
     return found
 

@@ -177,6 +177,8 @@ class Ingestor:
             # by its Message-ID, company and date): nothing is written twice, and no per-mail
             # bookkeeping costs another fsync on this hot path.
             duplicate = bool(kept) and not any(s.created for s in kept)
+            if company == UNKNOWN_COMPANY and kept:  # the archive named it after the document
+                company = kept[0].document.company
             results.append(IngestResult(company, kept, quarantined, duplicate, reason=reason))
         return results
 

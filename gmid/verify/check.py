@@ -158,6 +158,7 @@ class _Pairs:
 def _check_with_db(report, db, root, tree, rows, temps, progress) -> None:
     """Pair rows with files, hash what is to be compared, and report what differs."""
     pairs = _pair(report, tree, rows)
+    _drop_kept_beside(db, pairs)
     _pair_late(report, db, root, tree, temps, pairs)
     to_hash = _to_hash(report, tree, pairs)
     hashed = hash_all(root, to_hash, progress)
@@ -189,6 +190,14 @@ def _pair(report: Report, tree: Tree, rows: list[Row]) -> _Pairs:
     pairs.unknown = [rel for rel in unindexed if not _hidden(rel)]
     report.ignored = sorted(show(rel) for rel in unindexed if _hidden(rel))
     return pairs
+
+
+def _drop_kept_beside(db, pairs: _Pairs) -> None:
+    """An e-invoice XML kept beside its PDF (gmid/archive/merging.py) is no unknown file."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+    if "xml_path" in columns and pairs.unknown:
+        beside = {r[0] for r in db.execute("SELECT xml_path FROM documents WHERE xml_path > ''")}
+        pairs.unknown = [rel for rel in pairs.unknown if rel not in beside]
 
 
 def _pair_late(report, db, root: Path, tree: Tree, temps, pairs: _Pairs) -> None:
