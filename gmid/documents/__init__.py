@@ -4,6 +4,6 @@ This package imports nothing of gmid but gmid.errors; mail, portals and archive 
 """
 
 from gmid.documents.einvoice import read_einvoice
-from gmid.documents.model import Address, EInvoice, Line
+from gmid.documents.model import Address, EInvoice, Line, TaxBreakdown
 
-__all__ = ["Address", "EInvoice", "Line", "read_einvoice"]
+__all__ = ["Address", "EInvoice", "Line", "TaxBreakdown", "read_einvoice"]
