@@ -9,6 +9,7 @@ through its `query` and `transaction`, by the module that owns them.
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import os
 import re
@@ -17,56 +18,28 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from gmid.archive import reads
+from gmid.archive.rows import COLUMNS as _COLUMNS
+from gmid.archive.rows import IndexedDocument
+from gmid.archive.rows import row_to_document as _row_to_document
+from gmid.archive.rows import timestamp as _timestamp
 from gmid.archive.schema import DOCUMENT_DAY, MIGRATIONS
 from gmid.errors import IndexDbError
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = (
-    "id, sha256, path, size, media_type, source, source_name, company, original_name, "
-    "message_id, source_ref, received_at, date, number, amount"
-)
 # NUL between the fields keeps a search from matching across two of them.
 _SEARCHED = (
     "gmid_fold(path || char(0) || company || char(0) || coalesce(original_name, '') "
     "|| char(0) || coalesce(number, '') || char(0) || coalesce(amount, ''))"
 )
-_FILTERS = {"company", "source", "source_name", "since", "received_since", "text"}
+_FILTERS = {"company", "source", "source_name", "since", "received_since", "text", "search"}
 # An amount typed as many write it, "1.234,50" or "84,20", is stored as "1234.50", "84.20".
 _AMOUNT_AS_TYPED = re.compile(r"\d{1,3}(\.\d{3})*,\d{1,2}|\d+,\d{1,2}")
-
-
-@dataclass(frozen=True)
-class IndexedDocument:
-    """One archived document as the index knows it."""
-
-    id: int
-    sha256: str
-    path: str
-    size: int
-    media_type: str
-    source: str
-    source_name: str
-    company: str
-    original_name: str | None
-    message_id: str | None
-    source_ref: str | None
-    received_at: datetime
-    date: date | None
-    number: str | None
-    amount: str | None
-
-    def to_dict(self) -> dict:
-        """Return the document as JSON-friendly values (dates as ISO 8601 strings)."""
-        data = dict(self.__dict__)  # plain values only: no need for asdict's deep copy
-        data["received_at"] = self.received_at.isoformat()
-        data["date"] = self.date.isoformat() if self.date else None
-        return data
 
 
 def _fold(text: str | None) -> str | None:
@@ -83,36 +56,6 @@ def _moment(when: date | datetime) -> str:
     """A filter's time as stored: a bare date is its midnight in UTC, a datetime is exact (an
     aware one at a local midnight is that day in the user's zone)."""
     return _timestamp(when) if isinstance(when, datetime) else when.isoformat()
-
-
-def _timestamp(moment: datetime) -> str:
-    """Return an aware datetime as a fixed-width UTC string, so text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware one (UTC)")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _row_to_document(row: tuple) -> IndexedDocument:
-    """Build an IndexedDocument from a row selected with _COLUMNS."""
-    (id_, sha, path, size, media_type, source, source_name, company, original_name) = row[:9]
-    message_id, source_ref, received_at, day, number, amount = row[9:]
-    return IndexedDocument(
-        id=id_,
-        sha256=sha,
-        path=path,
-        size=size,
-        media_type=media_type,
-        source=source,
-        source_name=source_name,
-        company=company,
-        original_name=original_name,
-        message_id=message_id,
-        source_ref=source_ref,
-        received_at=datetime.fromisoformat(received_at),
-        date=date.fromisoformat(day) if day else None,
-        number=number,
-        amount=amount,
-    )
 
 
 class Index:
@@ -228,6 +171,75 @@ class Index:
         rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", (path,))
         return _row_to_document(rows[0]) if rows else None
 
+    def get(self, doc_id: int) -> IndexedDocument | None:
+        """Return the document with this id, if any."""
+        rows = self.query(f"SELECT {_COLUMNS} FROM documents WHERE id = ?", (doc_id,))
+        return _row_to_document(rows[0]) if rows else None
+
+    def details(self, doc_id: int) -> dict | None:
+        """Return a document with every field and where it came from, its check, its sources
+        and the e-invoice XML kept beside it (see gmid/archive/reads.py), or None."""
+        with self._lock:
+            try:
+                return reads.details(self._db, doc_id)
+            except sqlite3.Error as exc:
+                raise IndexDbError(f"index {self.path}: {exc}") from exc
+
+    def text(self, doc_id: int) -> str | None:
+        """Return the text kept of a document for search, if any."""
+        rows = self.query("SELECT text FROM documents_fts WHERE rowid = ?", (doc_id,))
+        return rows[0][0] if rows and rows[0][0] else None
+
+    def by_any_sha256(self, sha: str) -> IndexedDocument | None:
+        """Return the document these bytes were filed as: its own file, or another way the
+        same invoice came (a source recorded with these bytes)."""
+        found = self.by_sha256(sha)
+        if found is not None:
+            return found
+        rows = self.query(
+            f"SELECT {_COLUMNS} FROM documents WHERE id = "
+            "(SELECT document_id FROM document_sources WHERE sha256 = ? LIMIT 1)",
+            (sha,),
+        )
+        return _row_to_document(rows[0]) if rows else None
+
+    def same_number(self, number: str, day: date) -> builtins.list[IndexedDocument]:
+        """Return the documents with this number and date (candidates for the same invoice)."""
+        rows = self.query(
+            f"SELECT {_COLUMNS} FROM documents WHERE number = ? AND date = ? ORDER BY id",
+            (number, day.isoformat()),
+        )
+        return [_row_to_document(row) for row in rows]
+
+    def fields_from(self, doc_id: int) -> dict[str, str]:
+        """Return where each read field of a document came from ({field: origin})."""
+        rows = self.query("SELECT fields_from, source FROM documents WHERE id = ?", (doc_id,))
+        if not rows:
+            return {}
+        return json.loads(rows[0][0]) if rows[0][0] else {}
+
+    def update(self, doc_id: int, **changes: Any) -> IndexedDocument:
+        """Change a document's fields in one committed transaction (see reads.update)."""
+        with self.transaction() as db:
+            return reads.update(db, doc_id, changes)
+
+    def add_source(self, doc_id: int, **source: Any) -> None:
+        """Record one more way a document came (see reads.add_source)."""
+        with self.transaction() as db:
+            reads.add_source(db, doc_id, **source)
+
+    def unread(self, version: int, limit: int = 100) -> builtins.list[IndexedDocument]:
+        """Return documents read by an older reader than version (0: never), oldest first."""
+        rows = self.query(
+            f"SELECT {_COLUMNS} FROM documents WHERE read_version < ? ORDER BY id LIMIT ?",
+            (version, limit),
+        )
+        return [_row_to_document(row) for row in rows]
+
+    def unread_count(self, version: int) -> int:
+        """Return how many documents an older reader than version read."""
+        return self.query("SELECT count(*) FROM documents WHERE read_version < ?", (version,))[0][0]
+
     def add(self, **row: Any) -> IndexedDocument:
         """Insert one document row (the fields of IndexedDocument but id) and return it."""
         return self.add_many([row])[0]
@@ -235,21 +247,15 @@ class Index:
     def add_many(self, rows: Sequence[dict[str, Any]]) -> builtins.list[IndexedDocument]:
         """Insert document rows in one committed transaction and return them.
 
-        Each row has the fields of IndexedDocument but id; original_name, message_id,
-        source_ref, date, number and amount may be left out.
+        Each row has the fields of IndexedDocument but id; all but sha256, path, size,
+        media_type, source, source_name, company and received_at may be left out. A row may
+        also carry fields_from ({field: origin}), problems (the e-invoice check's, a list) and
+        text (what is searched besides the fields). Each row's source is recorded as its first.
         """
-        values = [_values(row) for row in rows]
         documents = []
         try:
             with self.transaction() as db:
-                for value in values:
-                    cursor = db.execute(
-                        f"INSERT INTO documents ({_COLUMNS.removeprefix('id, ')}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        value,
-                    )
-                    assert cursor.lastrowid is not None
-                    documents.append(_row_to_document((cursor.lastrowid, *value)))
+                documents = [reads.insert(db, row) for row in rows]
         except sqlite3.IntegrityError as exc:
             paths = ", ".join(row["path"] for row in rows)
             raise IndexDbError(
@@ -283,6 +289,15 @@ class Index:
                 forms.add(text.strip().replace(".", "").replace(",", "."))
             clauses.append("(" + " OR ".join([f"instr({_SEARCHED}, ?) > 0"] * len(forms)) + ")")
             params += sorted(forms)
+        if search := filters.get("search"):
+            query = reads.match_query(search)
+            # Nothing searchable (only punctuation) matches nothing rather than everything.
+            clauses.append(
+                "id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)"
+                if query
+                else "0"
+            )
+            params += [query] if query else []
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def list(
@@ -293,7 +308,8 @@ class Index:
 
         The filters: company (any case), source, source_name, since (the document's date
         from this day on; one without a date by its arrival), received_since (its arrival) and
-        text (in the path, company, original name, number or amount, any case). A day is a
+        text (in the path, company, original name, number or amount, any case), search (every
+        word in the number, company, seller, amount or the document's text: FTS5). A day is a
         date (its midnight in UTC) or an aware datetime (a midnight in the user's zone).
         """
         where, params = self._where(filters)
@@ -321,27 +337,6 @@ class Index:
     def quarantine_count(self) -> int:
         """Return how many mails were quarantined."""
         return self.query("SELECT count(*) FROM quarantine")[0][0]
-
-
-def _values(row: dict[str, Any]) -> tuple:
-    """A document row's values in _COLUMNS order (without id), as stored."""
-    day = row.get("date")
-    return (
-        row["sha256"],
-        row["path"],
-        row["size"],
-        row["media_type"],
-        row["source"],
-        row["source_name"],
-        row["company"],
-        row.get("original_name"),
-        row.get("message_id"),
-        row.get("source_ref"),
-        _timestamp(row["received_at"]),
-        day.isoformat() if day else None,
-        row.get("number"),
-        row.get("amount"),
-    )
 
 
 def _now() -> str:

@@ -107,4 +107,54 @@ MIGRATIONS: list[tuple[str, ...]] = [
         f"CREATE INDEX documents_by_date ON documents ({DOCUMENT_DAY} DESC, received_at DESC, "
         "id DESC)",
     ),
+    (  # 5: what each document says (gmid/documents/understand.py), its sources, its text
+        "ALTER TABLE documents ADD COLUMN kind TEXT",  # invoice, credit_note, receipt, other
+        "ALTER TABLE documents ADD COLUMN currency TEXT",
+        "ALTER TABLE documents ADD COLUMN seller TEXT",
+        "ALTER TABLE documents ADD COLUMN seller_vat_id TEXT",
+        "ALTER TABLE documents ADD COLUMN iban TEXT",
+        "ALTER TABLE documents ADD COLUMN due_date TEXT",
+        "ALTER TABLE documents ADD COLUMN buyer TEXT",
+        "ALTER TABLE documents ADD COLUMN net_total TEXT",
+        "ALTER TABLE documents ADD COLUMN tax_total TEXT",
+        "ALTER TABLE documents ADD COLUMN xml_path TEXT",  # the e-invoice XML kept beside it
+        # JSON {field: "einvoice" | "text" | "portal" | "mail"}: where each value came from.
+        "ALTER TABLE documents ADD COLUMN fields_from TEXT",
+        # JSON list of the e-invoice check's problems; NULL when there was no e-invoice.
+        "ALTER TABLE documents ADD COLUMN problems TEXT",
+        # The reader's version that read the document; 0: not read yet (`gmid reindex`).
+        "ALTER TABLE documents ADD COLUMN read_version INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX documents_number ON documents (number, date)",
+        "CREATE INDEX documents_unread ON documents (read_version, id)",
+        """CREATE TABLE document_sources (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents (id),
+            source TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            ref TEXT,
+            message_id TEXT,
+            sha256 TEXT NOT NULL,
+            original_name TEXT,
+            received_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX document_sources_document ON document_sources (document_id)",
+        "CREATE INDEX document_sources_sha256 ON document_sources (sha256)",
+        """INSERT INTO document_sources (document_id, source, source_name, ref, message_id,
+            sha256, original_name, received_at)
+            SELECT id, source, source_name, source_ref, message_id, sha256, original_name,
+            received_at FROM documents""",
+        # rowid = documents.id; the text column holds the document's text (bounded).
+        """CREATE VIRTUAL TABLE documents_fts USING fts5 (
+            number, company, seller, amount, text, tokenize = 'unicode61 remove_diacritics 2'
+        )""",
+        """INSERT INTO documents_fts (rowid, number, company, seller, amount, text)
+            SELECT id, coalesce(number, ''), company, '', coalesce(amount, ''),
+            coalesce(original_name, '') FROM documents""",
+        # A rename under way (archive.py _rename): finished or undone by Archive.recover().
+        """CREATE TABLE renames (
+            document_id INTEGER PRIMARY KEY,
+            old_path TEXT NOT NULL,
+            new_path TEXT NOT NULL
+        )""",
+    ),
 ]

@@ -123,7 +123,7 @@ def _query(args: argparse.Namespace) -> dict:
         "source": args.source,
         "since": args.since,
         "received_since": args.received_since,
-        "text": args.search,
+        "search": args.search,
     }
 
 
@@ -177,7 +177,11 @@ def add_status_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=["smtp", "imap", "portal"], help="only this source")
     p.add_argument("--since", metavar="DATE", help="dated on or after DATE (YYYY-MM-DD)")
     p.add_argument("--received-since", metavar="DATE", help="arrived on or after DATE (YYYY-MM-DD)")
-    p.add_argument("--search", metavar="TEXT", help="text in the path, company, name or number")
+    p.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="words of the document's text, its number, amount, company or seller",
+    )
     p.add_argument(
         "--limit",
         type=int,

@@ -160,12 +160,14 @@ class ControlClient:
         since: str | None = None,
         received_since: str | None = None,
         text: str | None = None,
+        search: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> p.DocumentPage:
         """A page of archived documents, newest first (by the document's date), filtered:
         company (any case), source, since (the document's date, "2026-01-31"),
-        received_since (its arrival) and text (path, company, name, number or amount)."""
+        received_since (its arrival), text (path, company, name, number or amount) and search
+        (every word in the document's text, number, company, seller or amount)."""
         result = await self.call(
             "documents.list",
             company=company,
@@ -173,6 +175,7 @@ class ControlClient:
             since=since,
             received_since=received_since,
             text=text,
+            search=search,
             limit=limit,
             offset=offset,
         )

@@ -1,4 +1,6 @@
-"""The control method `documents.list`: a page of the archive's index, newest first, filtered."""
+"""The control methods `documents.list` (a page of the archive's index, newest first, filtered
+or searched) and `documents.show` (one document: every field, where it came from, its check,
+its sources and its path)."""
 
 from __future__ import annotations
 
@@ -33,11 +35,27 @@ async def documents_list(s: Services, params: Params, conn: Connection) -> p.Doc
     )
 
 
+async def documents_show(s: Services, params: Params, conn: Connection) -> dict[str, Any]:
+    """Index.details() of one document, plus "path": the absolute path of its file."""
+    doc_id = check.whole_number(params, "id", 0, 1)
+    index = s.index
+    loop = asyncio.get_running_loop()
+    details = await loop.run_in_executor(s.daemon.executor, index.details, doc_id)
+    if details is None:
+        raise InvalidParams(f"no document {doc_id}")
+    assert s.daemon.archive is not None
+    root = s.daemon.archive.root
+    details["path"] = str(root / details["document"]["path"])
+    if details["xml_path"]:
+        details["xml_path"] = str(root / details["xml_path"])
+    return details
+
+
 def document_filters(params: Params, tz: tzinfo) -> dict[str, Any]:
     """The index's filters a request gives: `since` the document's day, `received_since` a day
     (or time) of arrival in the config's zone."""
     filters: dict[str, Any] = {}
-    for key in ("company", "source", "text"):
+    for key in ("company", "source", "text", "search"):
         value = check.string(params, key)
         if value is not None:
             filters[key] = value

@@ -11,6 +11,7 @@ METHODS: dict[str, Handler] = {
     "mailboxes.list": status.mailboxes,
     "config.reload": status.reload,
     "documents.list": documents.documents_list,
+    "documents.show": documents.documents_show,
     "events.recent": events.events_recent,
     "subscribe": events.subscribe,
     # portals
