@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.session import add_session_commands
+    from gmid.cli.show import add_show_command
     from gmid.cli.status import add_status_commands
     from gmid.cli.verify import add_verify_command
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_daemon_commands(sub, common)
     add_status_commands(sub, common)
+    add_show_command(sub, common)
     add_portal_commands(sub, common)
     add_session_commands(sub, common)
     add_verify_command(sub, common)

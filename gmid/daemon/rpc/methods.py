@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from gmid.daemon.rpc import challenges, documents, edit, events, portals, schedule, sessions, status
+from gmid.daemon.rpc import (
+    challenges,
+    documents,
+    edit,
+    events,
+    portals,
+    schedule,
+    sessions,
+    show,
+    status,
+)
 from gmid.daemon.rpc.server import Handler
 
 METHODS: dict[str, Handler] = {
@@ -12,6 +22,7 @@ METHODS: dict[str, Handler] = {
     "config.reload": status.reload,
     "documents.list": documents.documents_list,
     "documents.show": documents.documents_show,
+    "documents.render": show.documents_render,
     "events.recent": events.events_recent,
     "subscribe": events.subscribe,
     # portals
