@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from gmid.archive import merging, rename
+from gmid.archive.filing import Reader, same_invoice
 from gmid.archive.fs import (
     DIR_FLAGS,
     TMP_DIR,
@@ -88,9 +90,11 @@ def _prepare(doc: Incoming) -> tuple[Incoming, str, datetime]:
     return doc, hashlib.sha256(doc.data).hexdigest(), received_at
 
 
-def _row(doc: Incoming, sha: str, received_at: datetime, path: str) -> dict[str, Any]:
-    """The index row of a document filed at path."""
-    return {
+def _row(
+    doc: Incoming, sha: str, received_at: datetime, path: str, reading: Any = None
+) -> dict[str, Any]:
+    """The index row of a document filed at path, with what its reading found."""
+    return merging.read_fields(reading) | {
         "sha256": sha,
         "path": path,
         "size": len(doc.data),
@@ -124,13 +128,17 @@ class Archive:
             self.root = Path(os.path.realpath(root))
             # One hidden temp folder on the archive's filesystem: rename/link is atomic, a crash
             # never leaves a stray file where the user browses, and recover() empties just this.
-            self._tmp = self.root / TMP_DIR
+            self._tmp = self.tmp_dir = self.root / TMP_DIR
             make_own_dir(self._tmp, PRIVATE_DIR_MODE)
             self._quarantine = Quarantine(quarantine_dir, index)
             self.quarantine_dir = self._quarantine.folder
         except OSError as exc:
             raise ArchiveError(f"cannot prepare the archive {root}: {exc}") from exc
-        self._lock = threading.Lock()
+        self._lock = self.lock = threading.Lock()  # held while names and rows change
+        # The companies of the config (name, vat_ids, ibans): a document's seller names one.
+        self.companies: Sequence[Any] = ()
+        self.read_documents = True  # read each document before filing it (understand.py)
+        self.reader = Reader()
         # Per (folder, stem, ext): where the collision chain's free names start, and names
         # in it that exist on disk without an index row. Guarded by the lock.
         self._next_suffix: dict[tuple[str, str, str], int] = {}
@@ -139,11 +147,12 @@ class Archive:
     def recover(self) -> int:
         """Remove the temp files a crash left behind (the quarantine's too); return how many."""
         removed = remove_temp_files(self._tmp) + self._quarantine.recover()
+        rename.recover(self)
         if removed:
             logger.info("removed %d temp file(s) left by an interrupted write", removed)
         return removed
 
-    def _path_for(self, doc: Incoming, sha: str, received_at: datetime) -> list[str]:
+    def path_for(self, doc: Incoming, sha: str, received_at: datetime) -> list[str]:
         """Return the sanitised archive-relative path components the template gives doc."""
         received = received_at.astimezone(self.tz)
         values = {
@@ -170,6 +179,12 @@ class Archive:
     def store_many(self, docs: Sequence[Incoming]) -> list[Stored]:
         """Archive several documents as store() does one, returning when all are durable.
 
+        Each new document is read first (gmid/documents/understand.py): its own date, number
+        and amount name it, and its seller its company when the source named none. The same
+        invoice filed before in other bytes is kept once: this way is recorded as one more
+        source, and what it knows better updates the document (renamed once if its name
+        changes; see rename.py). An e-invoice XML that came with a PDF is kept beside it.
+
         Every file is written and fsynced, linked to its name, its folder fsynced, and then
         its index row committed, as for one document; a batch shares the folder fsyncs and
         the index transaction. A crash before the commit leaves files without rows, which the
@@ -181,12 +196,22 @@ class Archive:
         temps: dict[int, Path] = {}
         try:
             todo = self._to_write(prepared, results, first)
+            readings, pairs = merging.understand_batch(self, prepared, todo)
             # The slow part (write + fsync) runs outside the lock so threads overlap their I/O;
             # the files of a batch are written by several threads, as their fsyncs then overlap.
-            self._write_temps({i: prepared[i][0].data for i in todo}, temps)
+            self._write_temps({i: prepared[i][0].data for i in todo if i not in pairs}, temps)
             with self._lock:
-                created = self._link_all(todo, prepared, temps, results)
-                rows = self.index.add_many([_row(*prepared[i], path) for i, path in created])
+                created = self._link_all(todo, prepared, temps, results, readings, pairs)
+                rows = self.index.add_many(
+                    [_row(*prepared[i], path, readings.get(i)) for i, path in created]
+                )
+                by_position = dict(zip((i for i, _ in created), rows, strict=True))
+                for xml_at, pdf_at in pairs.items():
+                    if pdf_at in by_position:
+                        xml, _, received = prepared[xml_at]
+                        results[xml_at] = merging.beside_pdf(
+                            self, by_position[pdf_at], xml, received
+                        )
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
         finally:
@@ -197,6 +222,8 @@ class Archive:
             logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
             results[i] = Stored(document, True, self.root / path)
         for i, (_, sha, _) in enumerate(prepared):
+            if results[i] is None and i in pairs:  # beside a PDF filed as another invoice
+                results[i] = results[pairs[i]]
             if results[i] is None:  # the same bytes as an earlier document of the batch
                 same = results[first[sha]]
                 assert same is not None
@@ -211,19 +238,36 @@ class Archive:
     ) -> list[int]:
         """Return the batch positions whose documents are to be written.
 
-        A document archived before, its file in place, gets its result now. Of the same bytes
-        twice in the batch only the first is written; `first` says where it is.
+        A document archived before, its file in place, gets its result now; so does one that
+        came before as another way of a filed invoice (recorded as its source). Of the same
+        bytes twice in the batch only the first is written; `first` says where it is.
         """
         todo = []
-        for i, (_doc, sha, _) in enumerate(prepared):
+        for i, (doc, sha, received_at) in enumerate(prepared):
             if first.setdefault(sha, i) != i:
                 continue
-            existing = self.index.by_sha256(sha)
-            if existing is not None and not self._gone(existing):
+            existing = self.index.by_any_sha256(sha)
+            if (existing is not None and existing.sha256 != sha) or (
+                existing is not None and not self._gone(existing)
+            ):
+                self.add_source(existing, doc, sha, received_at)
                 results[i] = Stored(existing, False, self.root / existing.path)
             else:
                 todo.append(i)
         return todo
+
+    def add_source(self, doc: IndexedDocument, new: Incoming, sha: str, received: datetime):
+        """Record another way a filed document came (a mail, a portal), if it is new."""
+        self.index.add_source(
+            doc.id,
+            source=new.source,
+            source_name=new.source_name,
+            ref=new.source_ref,
+            message_id=new.message_id,
+            sha256=sha,
+            original_name=new.original_name,
+            received_at=received,
+        )
 
     def _link_all(
         self,
@@ -231,24 +275,34 @@ class Archive:
         prepared: list[tuple[Incoming, str, datetime]],
         temps: dict[int, Path],
         results: list[Stored | None],
+        readings: dict[int, Any],
+        pairs: dict[int, int],
     ) -> list[tuple[int, str]]:
         """Give the written temp files their names; return the new ones as (position, path).
 
-        Called under the lock. A document filed meanwhile (or whose file is gone: see _restore)
-        gets its result here instead. The folders linked into are fsynced before this returns:
-        the new names are durable before their rows.
+        Called under the lock. A document filed meanwhile (or whose file is gone: see _restore),
+        and one that is the same invoice as a filed one, gets its result here instead. The
+        folders linked into are fsynced before this returns: the new names are durable before
+        their rows.
         """
         created = []
         folders: dict[str, int] = {}
         try:
             for i in todo:
+                if i in pairs:
+                    continue  # kept beside its PDF once that is filed
                 doc, sha, received_at = prepared[i]
                 existing = self.index.by_sha256(sha)
                 if existing is not None:
                     again = self._gone(existing) and self._restore(temps[i], existing, doc)
                     results[i] = Stored(existing, False, self.root / existing.path, again)
                     continue
-                parts = self._path_for(doc, sha, received_at)
+                reading = readings.get(i)
+                same = same_invoice(self.index, reading, doc.company) if reading else None
+                if same is not None:
+                    results[i] = merging.merge_into(self, same, *prepared[i], reading)
+                    continue
+                parts = self.path_for(doc, sha, received_at)
                 path = self._link(temps[i], parts, doc.ext, sha, len(doc.data), folders)
                 created.append((i, path))
             for fd in folders.values():
@@ -306,7 +360,7 @@ class Archive:
         left for recover() to remove; after it the file is back.
         """
         *folders, name = row.path.split("/")
-        dir_fd = self._open_folder(folders)
+        dir_fd = self.open_folder(folders)
         try:
             if not place(tmp, dir_fd, name):
                 # Taken since _gone looked, and not by gmid (under the lock): left as it is.
@@ -319,7 +373,7 @@ class Archive:
         logger.info("restored %s (%d bytes) from %s", row.path, row.size, doc.source_name)
         return True
 
-    def _open_folder(self, folders: list[str]) -> int:
+    def open_folder(self, folders: list[str]) -> int:
         """Create the folders below the root, refusing any that leads outside; return an fd."""
         root = str(self.root)
         logical = self.root
@@ -363,7 +417,7 @@ class Archive:
         key = ("/".join(folders), stem, ext)
         unclaimed = self._unclaimed.setdefault(key, [])
         if key[0] not in open_folders:
-            open_folders[key[0]] = self._open_folder(folders)
+            open_folders[key[0]] = self.open_folder(folders)
         dir_fd = open_folders[key[0]]
         for candidate in unclaimed:
             if same_content(dir_fd, candidate, sha, size):

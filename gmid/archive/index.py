@@ -203,11 +203,12 @@ class Index:
         )
         return _row_to_document(rows[0]) if rows else None
 
-    def same_number(self, number: str, day: date) -> builtins.list[IndexedDocument]:
-        """Return the documents with this number and date (candidates for the same invoice)."""
+    def dated(self, day: date, limit: int = 1000) -> builtins.list[IndexedDocument]:
+        """Return the documents of this date that have a number (same-invoice candidates)."""
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM documents WHERE number = ? AND date = ? ORDER BY id",
-            (number, day.isoformat()),
+            f"SELECT {_COLUMNS} FROM documents WHERE date = ? AND number IS NOT NULL "
+            "ORDER BY id LIMIT ?",
+            (day.isoformat(), limit),
         )
         return [_row_to_document(row) for row in rows]
 
@@ -228,11 +229,15 @@ class Index:
         with self.transaction() as db:
             reads.add_source(db, doc_id, **source)
 
-    def unread(self, version: int, limit: int = 100) -> builtins.list[IndexedDocument]:
-        """Return documents read by an older reader than version (0: never), oldest first."""
+    def unread(
+        self, version: int, after: int = 0, limit: int = 100
+    ) -> builtins.list[IndexedDocument]:
+        """Return documents read by an older reader than version (0: never), oldest first,
+        from the id after `after` on."""
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM documents WHERE read_version < ? ORDER BY id LIMIT ?",
-            (version, limit),
+            f"SELECT {_COLUMNS} FROM documents WHERE read_version < ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (version, after, limit),
         )
         return [_row_to_document(row) for row in rows]
 

@@ -27,8 +27,7 @@ MAX_TEXT = 200_000  # characters of a document's text kept for search
 
 COLUMNS = (
     "id, sha256, path, size, media_type, source, source_name, company, original_name, "
-    "message_id, source_ref, received_at, date, number, amount, kind, currency, seller, "
-    "seller_vat_id, iban, due_date, buyer, net_total, tax_total, xml_path, read_version"
+    f"message_id, source_ref, received_at, {', '.join(READ_FIELDS)}, xml_path, read_version"
 )
 _DATES = ("date", "due_date")
 

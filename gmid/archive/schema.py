@@ -124,7 +124,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE documents ADD COLUMN problems TEXT",
         # The reader's version that read the document; 0: not read yet (`gmid reindex`).
         "ALTER TABLE documents ADD COLUMN read_version INTEGER NOT NULL DEFAULT 0",
-        "CREATE INDEX documents_number ON documents (number, date)",
+        "CREATE INDEX documents_date ON documents (date)",  # the same invoice: same date first
         "CREATE INDEX documents_unread ON documents (read_version, id)",
         """CREATE TABLE document_sources (
             id INTEGER PRIMARY KEY,
@@ -152,7 +152,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             coalesce(original_name, '') FROM documents""",
         # A rename under way (archive.py _rename): finished or undone by Archive.recover().
         """CREATE TABLE renames (
-            document_id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL,
+            field TEXT NOT NULL,
             old_path TEXT NOT NULL,
             new_path TEXT NOT NULL
         )""",

@@ -20,6 +20,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node
 
 from gmid.archive.naming import template_problems
+from gmid.config.ids import read_ids
 from gmid.config.imap import MailboxConfig, read_mailboxes
 from gmid.config.portals import (
     NotifyConfig,
@@ -102,6 +103,8 @@ class Company:
     senders: tuple[str, ...]
     file: str
     line: int
+    vat_ids: tuple[str, ...] = ()  # the seller's VAT ID on its invoices (gmid/config/ids.py)
+    ibans: tuple[str, ...] = ()  # the account its invoices ask to pay to
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
         if is_null(item):
             r.problem(item, option, "empty entry; expected name: and senders:")
             continue
-        m = r.mapping(item, option, ("name", "senders"))
+        m = r.mapping(item, option, ("name", "senders", "vat_ids", "ibans"))
         if not isinstance(item, MappingNode):
             continue
         name = (r.text(m.get("name"), f"{option}.name") or "").strip()
@@ -231,7 +234,14 @@ def read_companies(r: Reader, node: Node | None) -> list[tuple[Company, str]]:
             r.problem(m.get("name", item), f"{option}.name", "every company needs a name")
             continue
         senders = r.addresses(m.get("senders"), f"{option}.senders", domains=True)
-        company = Company(name, tuple(senders), r.file, line_of(item) or 0)
+        company = Company(
+            name,
+            tuple(senders),
+            r.file,
+            line_of(item) or 0,
+            vat_ids=read_ids(r, m.get("vat_ids"), f"{option}.vat_ids", "vat_id"),
+            ibans=read_ids(r, m.get("ibans"), f"{option}.ibans", "iban"),
+        )
         found.append((company, option))
     return found
 
