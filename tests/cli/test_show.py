@@ -32,8 +32,8 @@ def _xml_mail(name: str, data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def filed():
-    """One daemon for the module, that filed a Factur-X PDF (Telekom), a UBL credit note
-    (unknown) and a PDF without e-invoice (Stadtwerke); the documents by company."""
+    """One daemon for the module, that filed a Factur-X PDF (Telekom), a UBL credit note and a
+    PDF without e-invoice (Stadtwerke); the documents by the name they came under."""
     pdf = (CORPUS / "FX" / "XRECHNUNG_Einfach.pdf").read_bytes()
     credit_note = (CORPUS / "UBL" / "ubl-tc434-creditnote1.xml").read_bytes()
     mails = [
@@ -50,7 +50,7 @@ def filed():
         assert listing.returncode == 0, listing.stderr
         docs = json.loads(listing.stdout)
         assert len(docs) == 3
-        yield daemon, {d["company"]: d for d in docs}
+        yield daemon, {d["original_name"]: d for d in docs}
     finally:
         code = daemon.stop(signal.SIGTERM)
         log = daemon.log_text()
@@ -64,17 +64,23 @@ def _show(daemon, *args: str):
 
 def test_show_prints_the_fields_the_sources_and_the_path(filed):
     daemon, docs = filed
-    doc = docs["Telekom"]
+    doc = docs["Rechnung.pdf"]
     result = _show(daemon, str(doc["id"]))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(f"document {doc['id']}: {doc['path']}\n")
-    assert "FIELD" in out and "FROM" in out
-    assert any(line.split()[:2] == ["company", "Telekom"] for line in out.splitlines())
+    rows = {line.split("  ")[0]: " ".join(line.split()) for line in out.splitlines()}
+    assert rows["FIELD"] == "FIELD VALUE FROM"
+    assert rows["number"] == "number 471102 the e-invoice XML"
+    assert rows["date"] == "date 2018-03-05 the e-invoice XML"
+    assert rows["company"] == "company Telekom the mail"
+    assert rows["seller"] == "seller Lieferant GmbH the e-invoice XML"
+    assert rows["gross total"] == "gross total 529.87 the e-invoice XML"
+    assert rows["IBAN"] == "IBAN DE02120300000000202051 the e-invoice XML"
+    assert "check: the e-invoice passed every check" in out
     assert "sources (1):" in out and "as 'Rechnung.pdf'" in out and "smtp" in out
     assert f"path           {daemon.archive / doc['path']}\n" in out
     assert f"sha256 {doc['sha256']}" in out
-    assert "check:" in out
     as_json = json.loads(_show(daemon, str(doc["id"]), "--json").stdout)
     assert as_json["path"] == str(daemon.archive / doc["path"])
     assert as_json["document"]["id"] == doc["id"] and as_json["sources"]
@@ -82,7 +88,7 @@ def test_show_prints_the_fields_the_sources_and_the_path(filed):
 
 def test_show_text_renders_the_factur_x_invoice(filed):
     daemon, docs = filed
-    result = _show(daemon, str(docs["Telekom"]["id"]), "--text", "--width", "72")
+    result = _show(daemon, str(docs["Rechnung.pdf"]["id"]), "--text", "--width", "72")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert text.startswith("Invoice 471102\n")
@@ -94,7 +100,7 @@ def test_show_text_renders_the_factur_x_invoice(filed):
 def test_show_html_writes_a_page_of_an_xml_only_invoice(filed, tmp_path):
     daemon, docs = filed
     target = tmp_path / "credit-note.html"
-    result = _show(daemon, str(docs["unknown"]["id"]), "--html", "-o", str(target))
+    result = _show(daemon, str(docs["credit-note.xml"]["id"]), "--html", "-o", str(target))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {target}: open it in a browser\n"
     page = lxml.html.document_fromstring(target.read_text())
@@ -102,16 +108,16 @@ def test_show_html_writes_a_page_of_an_xml_only_invoice(filed, tmp_path):
     seen = page.text_content()
     assert "My Supplier Company" in seen and "Exonération du versement du PP" in seen
     assert "100.11 EUR" in seen
-    printed = _show(daemon, str(docs["unknown"]["id"]), "--html")
+    printed = _show(daemon, str(docs["credit-note.xml"]["id"]), "--html")
     assert printed.stdout == target.read_text()
 
 
 def test_a_document_without_an_e_invoice_says_so(filed):
     daemon, docs = filed
-    result = _show(daemon, str(docs["Stadtwerke"]["id"]), "--html")
+    result = _show(daemon, str(docs["plain.pdf"]["id"]), "--html")
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr == f"gmid: document {docs['Stadtwerke']['id']} has no e-invoice XML\n"
+    assert result.stderr == f"gmid: document {docs['plain.pdf']['id']} has no e-invoice XML\n"
 
 
 def test_show_of_an_unknown_document_is_one_clear_line(filed):
@@ -123,3 +129,12 @@ def test_show_of_an_unknown_document_is_one_clear_line(filed):
     assert result.stderr == "gmid: no document 4711\n"
     result = _show(daemon, "1", "-o", "x.html")
     assert result.returncode == 1 and "give --html or --text" in result.stderr
+
+
+def test_documents_lists_the_id_number_and_amount_show_takes(filed):
+    daemon, docs = filed
+    table = gmid("documents", "-c", str(daemon.config)).stdout.splitlines()
+    assert table[0].split()[:5] == ["ID", "DATE", "NUMBER", "AMOUNT", "COMPANY"]
+    doc = docs["Rechnung.pdf"]
+    [row] = [line for line in table if line.endswith(doc["path"])]
+    assert row.split()[:6] == [str(doc["id"]), "2018-03-05", "471102", "529.87", "EUR", "Telekom"]

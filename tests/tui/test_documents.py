@@ -40,8 +40,8 @@ def _xml_mail(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def daemon():
-    """A daemon that filed a Factur-X PDF (Telekom), a UBL credit note (unknown company) and a
-    PDF without e-invoice (Stadtwerke)."""
+    """A daemon that filed a Factur-X PDF (Telekom), a UBL credit note (its company named after
+    its seller) and a PDF without e-invoice (Stadtwerke)."""
     d = make_daemon_dir().start()
     try:
         pdf = (CORPUS / "FX" / "XRECHNUNG_Einfach.pdf").read_bytes()
@@ -111,10 +111,12 @@ async def test_search_narrows_the_rows_and_enter_shows_the_document(daemon, tmp_
             "Company",
         ]
 
-        await pilot.press("slash", *"Telekom")
+        await pilot.press("slash", *"joghurt")  # a line of the invoice: its text is searched
         await until(pilot, lambda: rows(app) == 1, what="the search")
         assert [doc.company for doc in screen.docs] == ["Telekom"]
-        assert "matching “Telekom”" in shown(app, "#doc-summary")
+        assert "matching “joghurt”" in shown(app, "#doc-summary")
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert [cell.strip() for cell in row] == ["2018-03-05", "471102", "529.87 EUR", "Telekom"]
         await pilot.press("escape", "enter")  # back to the table; its one row
 
         await until(pilot, lambda: isinstance(app.screen, DocumentScreen), what="the detail")
@@ -126,8 +128,12 @@ async def test_search_narrows_the_rows_and_enter_shows_the_document(daemon, tmp_
         path = str(daemon.archive / screen.docs[0].path)
         assert detail.details.path == path
         assert path in shown(app, "#doc-path")
-        assert "company" in shown(app, "#doc-fields").lower()
-        assert "Telekom" in shown(app, "#doc-fields")
+        assert "Invoice 471102 · Telekom · 529.87 EUR" in shown(app, "#doc-head")
+        fields = {" ".join(line.split()) for line in shown(app, "#doc-fields").splitlines()}
+        assert "Number 471102 e-invoice XML" in fields
+        assert "Gross total 529.87 e-invoice XML" in fields
+        assert "Company Telekom mail" in fields
+        assert "passed every check" in shown(app, "#doc-check")
         assert "Sources (1)" in shown(app, "#doc-sources")
         assert "Rechnung.pdf" in shown(app, "#doc-sources")
 
@@ -146,16 +152,16 @@ async def test_an_xml_only_invoice_and_a_plain_pdf_in_the_detail_view(daemon):
     app = GmidApp(daemon.socket)
     async with app.run_test(size=SIZE) as pilot:
         screen = await _documents(pilot, app)
-        by_company = {doc.company: i for i, doc in enumerate(screen.docs)}
+        by_name = {doc.original_name: i for i, doc in enumerate(screen.docs)}
 
-        screen.query_one(DataTable).move_cursor(row=by_company["unknown"])
+        screen.query_one(DataTable).move_cursor(row=by_name["credit-note.xml"])
         await pilot.press("enter")
         await until(pilot, lambda: getattr(app.screen, "einvoice", None), what="the rendering")
         rendered = shown(app, "#doc-einvoice")
         assert "Credit note 018304 / 28865" in rendered and "100.11 EUR" in rendered
         await pilot.press("escape")
 
-        screen.query_one(DataTable).move_cursor(row=by_company["Stadtwerke"])
+        screen.query_one(DataTable).move_cursor(row=by_name["plain.pdf"])
         await pilot.press("enter")
         await until(
             pilot, lambda: "no e-invoice XML" in shown(app, "#doc-einvoice"), what="the reason"
