@@ -197,3 +197,41 @@ def test_the_opener_is_chosen_from_the_environment():
     assert opener({ENV: "open -a Preview"}).command == ["open", "-a", "Preview"]
     assert "not a command line" in opener({ENV: "open 'x"}).why_not
     assert opener({"WAYLAND_DISPLAY": "wayland-0", "PATH": "/nonexistent"}).command is None
+
+
+HOSTILE_SELLER = "[bold red]Evil[/] \u009b2J \u202eGmbH"
+HOSTILE_NUMBER = "[link=file:///etc/passwd]R-1[/link]"
+
+
+@pytest.fixture
+def hostile(daemon_dir):
+    """A daemon that filed an e-invoice whose seller and number are written to harm."""
+    xml = (CORPUS / "UBL" / "ubl-tc434-creditnote1.xml").read_text()
+    xml = xml.replace(
+        "<cbc:RegistrationName>My Supplier Company<",
+        f"<cbc:RegistrationName>{HOSTILE_SELLER}<",
+    ).replace("<cbc:ID>018304 / 28865<", f"<cbc:ID>{HOSTILE_NUMBER}<")
+    daemon = daemon_dir.start()
+    code, text = daemon.send(_xml_mail(xml.encode()))
+    assert code == 250, text
+    yield daemon
+    assert daemon.stop() == 0, daemon.log_text()
+
+
+async def test_a_hostile_invoice_is_shown_as_text_not_markup(hostile):
+    """Seller and number are the sender's: Rich markup in them is shown as written, and a
+    terminal control or bidi override never reaches the terminal."""
+    daemon = hostile
+    app = GmidApp(daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.connected, what="the daemon")
+        await pilot.press("d")
+        await until(pilot, lambda: rows(app) == 1, what="the document")
+        row = " ".join(str(cell) for cell in app.screen.query_one(DataTable).get_row_at(0))
+        assert "[link=file:///etc" in row and "[bold red]Evil[/]" in row  # clipped, as written
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "einvoice", None), what="the rendering")
+        seen = shown(app, "#doc-fields") + shown(app, "#doc-head") + shown(app, "#doc-einvoice")
+        assert "[bold red]Evil[/]" in seen and HOSTILE_NUMBER in seen
+        assert "\u009b" not in seen and "\u202e" not in seen
+        assert "\ufffd2J" in seen
