@@ -13,6 +13,8 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from gmid.control import protocol as p
+from gmid.errors import ControlError
 from tests.cli.test_cli import gmid
 from tests.conftest import make_daemon_dir
 from tests.support.mails import invoice_mail, make_pdf
@@ -138,3 +140,20 @@ def test_documents_lists_the_id_number_and_amount_show_takes(filed):
     doc = docs["Rechnung.pdf"]
     [row] = [line for line in table if line.endswith(doc["path"])]
     assert row.split()[:6] == [str(doc["id"]), "2018-03-05", "471102", "529.87", "EUR", "Telekom"]
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"id": 1, "format": "pdf"}, "format must be one of html, text"),
+        ({"id": 1, "width": 10}, "width must be a whole number 40..1000"),
+        ({"id": "1"}, "id must be a whole number"),
+        ({"id": 1, "path": "/etc/passwd"}, "unknown parameter path"),
+    ],
+)
+def test_documents_render_refuses_what_it_does_not_take(filed, params, said):
+    daemon, _ = filed
+    with pytest.raises(ControlError) as refused:
+        daemon.call(lambda c: c.call("documents.render", **params))
+    assert refused.value.code == p.INVALID_PARAMS
+    assert said in str(refused.value)
