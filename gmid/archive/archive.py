@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from gmid import failpoints
 from gmid.archive import merging, rename
 from gmid.archive.filing import Reader, same_invoice
 from gmid.archive.fs import (
@@ -202,6 +203,7 @@ class Archive:
             self._write_temps({i: prepared[i][0].data for i in todo if i not in pairs}, temps)
             with self._lock:
                 created = self._link_all(todo, prepared, temps, results, readings, pairs)
+                failpoints.hit("archive-linked")  # the files have their names, no rows yet
                 rows = self.index.add_many(
                     [_row(*prepared[i], path, readings.get(i)) for i, path in created]
                 )
@@ -209,16 +211,15 @@ class Archive:
                 for xml_at, pdf_at in pairs.items():
                     if pdf_at in by_position:
                         xml, _, received = prepared[xml_at]
-                        results[xml_at] = merging.beside_pdf(
-                            self, by_position[pdf_at], xml, received
-                        )
+                        kept = merging.beside_pdf(self, by_position[pdf_at], xml, received)
+                        results[xml_at], by_position[pdf_at] = kept, kept.document
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive {self.root}: {exc}") from exc
         finally:
             for tmp in temps.values():
                 unlink_quietly(tmp)
-        for (i, path), document in zip(created, rows, strict=True):
-            doc = prepared[i][0]
+        for i, path in created:
+            doc, document = prepared[i][0], by_position[i]
             logger.info("archived %s (%d bytes) from %s", path, len(doc.data), doc.source_name)
             results[i] = Stored(document, True, self.root / path)
         for i, (_, sha, _) in enumerate(prepared):

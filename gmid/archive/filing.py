@@ -150,7 +150,7 @@ def same_invoice(index: Index, reading: Reading, company: str) -> IndexedDocumen
 
 def better(reading: Reading, doc: IndexedDocument, fields_from: dict[str, str]) -> dict[str, Any]:
     """The fields of a filed document that this reading knows better (from a better origin)."""
-    from gmid.documents.understand import ORIGINS, stored_value
+    from gmid.documents.understand import ORIGINS
 
     fallback = "portal" if doc.source == "portal" else "mail"
     changes: dict[str, Any] = {}
@@ -158,6 +158,6 @@ def better(reading: Reading, doc: IndexedDocument, fields_from: dict[str, str]) 
     for name, value in reading.fields.items():
         have = fields_from.get(name, fallback) if values.get(name) is not None else None
         rank = ORIGINS.index(have) if have in ORIGINS else len(ORIGINS)
-        if reading.rank(name) < rank and stored_value(value) != values.get(name):
+        if reading.rank(name) < rank:  # a better source: its value, or the same value confirmed
             changes[name] = value
     return changes

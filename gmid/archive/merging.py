@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from gmid import failpoints
 from gmid.archive import rename
 from gmid.archive.filing import UNKNOWN_COMPANY, better, company_for, known_fields
 from gmid.archive.fs import fsync_dir, place, unlink_quietly, write_temp
@@ -209,6 +210,7 @@ def keep_beside(archive: Archive, pdf: IndexedDocument, xml: bytes) -> IndexedDo
             )
         if place(tmp, dir_fd, candidate):
             fsync_dir(dir_fd)
+            failpoints.hit("beside-placed")
             pdf = archive.index.update(pdf.id, xml_path=relative)
             logger.info("kept the e-invoice XML %s beside %s", relative, pdf.path)
         with archive.index.transaction() as db:

@@ -112,3 +112,44 @@ def read_again(archive: Archive, doc: IndexedDocument, version: int) -> str:
         changes["read_version"] = version
         updated = rename_for(archive, current, changes)
     return "renamed" if updated.path != doc.path else "read"
+
+
+class Reindexer:
+    """The daemon's background reindex: a thread of its own, so that ingest goes on."""
+
+    def __init__(self, archive: Archive):
+        self.archive = archive
+        self.progress = Progress()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start reading what is unread, if anything is."""
+        self._thread = threading.Thread(target=self._run, name="gmid-reindex", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            from gmid.documents.understand import READER_VERSION
+
+            if not self.archive.index.unread_count(READER_VERSION):
+                return
+            logger.info("reading the documents filed before (gmid reindex) in the background")
+            done = reindex(self.archive, progress=self._note, stop=self._stop)
+            logger.info("read %d document(s), %d renamed", done.done, done.renamed)
+        except Exception:  # the index closed under it at stop, a disk error: ingest goes on
+            if not self._stop.is_set():
+                logger.exception("reading the documents filed before stopped")
+
+    def _note(self, progress: Progress) -> None:
+        self.progress = progress
+        if progress.done % 500 == 0:
+            logger.info("read %d of %d documents filed before", progress.done, progress.total)
+
+    async def stop(self) -> None:
+        """Stop after the document being read (its rename, if any, finished)."""
+        import asyncio
+
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 30)

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gmid.cli.common import command, options
     from gmid.cli.daemon import add_daemon_commands, add_demo_command
     from gmid.cli.portals import add_portal_commands
+    from gmid.cli.reindex import add_reindex_command
     from gmid.cli.session import add_session_commands
     from gmid.cli.show import add_show_command
     from gmid.cli.status import add_status_commands
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_portal_commands(sub, common)
     add_session_commands(sub, common)
     add_verify_command(sub, common)
+    add_reindex_command(sub, common)
     add_demo_command(sub)
     p = command(
         sub,

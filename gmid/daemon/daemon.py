@@ -19,6 +19,7 @@ from typing import Any
 from gmid import __version__
 from gmid.archive.archive import Archive, Stored
 from gmid.archive.index import Index
+from gmid.archive.reindex import Reindexer
 from gmid.archive.statelock import StateLocked, lock_state
 from gmid.config.load import Config, load_config
 from gmid.daemon.rpc.methods import METHODS
@@ -50,6 +51,7 @@ class Daemon:
         self._started_monotonic = time.monotonic()
         self.index: Index | None = None
         self.archive: Archive | None = None
+        self.reindexer: Reindexer | None = None
         self.ingestor: Ingestor | None = None
         self.smtp: SmtpListener | None = None
         self.broker: ChallengeBroker | None = None
@@ -87,9 +89,13 @@ class Daemon:
                 config.tz,
                 quarantine_dir=config.state_dir / "quarantine",
             )
+            self.archive.companies = config.companies
             removed = await loop.run_in_executor(self.executor, self.archive.recover)
             if removed:
                 logger.warning("removed %d unfinished temporary file(s) left by a crash", removed)
+            self.reindexer = Reindexer(self.archive)
+            self.reindexer.start()  # documents filed unread, in a thread of its own
+            self._stack.append(self.reindexer)
             self.ingestor = Ingestor(config, self.archive, self.index, on_stored=self._stored)
             self.broker = ChallengeBroker(
                 self.events,
@@ -137,6 +143,8 @@ class Daemon:
             except Exception:
                 logger.exception("stopping %s failed", type(component).__name__)
         self.executor.shutdown(wait=True)
+        if self.archive is not None:
+            self.archive.reader.close()
         if self.runner is not None and not self.runner.idle():
             # A portal thread still busy may still write: the index stays open and the lock
             # held until the process ends (its exit releases the lock).
@@ -196,6 +204,7 @@ class Daemon:
         if self.imap is not None:
             await self.imap.reload(new.mailboxes)
         self.archive.template = new.archive.name
+        self.archive.companies = new.companies
         self.events.publish("config.reloaded")
         logger.info("config reloaded from %s", new.path)
         return True

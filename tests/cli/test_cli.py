@@ -322,5 +322,5 @@ def test_every_command_says_what_it_does_with_an_example(capsys):
         assert description.strip() and not description.startswith("positional"), words
         assert f"example:\n  gmid {' '.join(words)}" in text, words
         # --socket only where a command talks to the running daemon
-        talks = words[0] not in ("daemon", "check-config", "verify", "demo-portal")
+        talks = words[0] not in ("daemon", "check-config", "verify", "demo-portal", "reindex")
         assert ("--socket" in usage) == talks, words
