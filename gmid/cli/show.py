@@ -90,7 +90,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def _check(check: p.DocumentCheck | None, read_version: int) -> list[str]:
     if check is None and not read_version:
-        return ["check: none yet (the document is not read yet)"]
+        return ["check: none yet: the document is not read yet (the daemon reads it; gmid reindex)"]
     if check is None:
         return ["check: none (no e-invoice XML)"]
     if check.ok:
