@@ -13,7 +13,7 @@ from pathlib import Path
 from gmid.cli.common import Clock, clock, command, with_client
 from gmid.control import protocol as p
 from gmid.control.size import human_size
-from gmid.documents.render import clean
+from gmid.documents.codes import clean
 from gmid.errors import GmidError
 
 # The index's fields in the order a reader looks for them, with their names for people.

@@ -96,11 +96,14 @@ UNITS = {
     "E48": "service units",
 }
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls but tab and newline, and the bidirectional embeddings, overrides, isolates.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _as_written(code: str) -> str:
-    return _UNSAFE.sub("\ufffd", code)
+def clean(value: object) -> str:
+    """A value of the invoice as safe text: no control character (a terminal's escape
+    sequences), no bidirectional override (an IBAN shown turned around): U+FFFD instead."""
+    return _UNSAFE.sub("\ufffd", str(value))
 
 
 def document_type(code: str | None, credit_note: bool) -> str:
@@ -108,14 +111,14 @@ def document_type(code: str | None, credit_note: bool) -> str:
     if code in DOCUMENT_TYPES:
         return DOCUMENT_TYPES[code]
     base = "Credit note" if credit_note else "Invoice"
-    return f"{base} (type {_as_written(code)})" if code else base
+    return f"{base} (type {clean(code)})" if code else base
 
 
 def vat_category(code: str | None) -> str:
     """The VAT category's name, "Standard rate"; an unknown code as written."""
     if not code:
         return "VAT"
-    return VAT_CATEGORIES.get(code, f"category {_as_written(code)}")
+    return VAT_CATEGORIES.get(code, f"category {clean(code)}")
 
 
 def vat(code: str | None, rate: Decimal | None) -> str:
@@ -125,24 +128,24 @@ def vat(code: str | None, rate: Decimal | None) -> str:
         return f"{text} %"
     if code is None:
         return ""
-    return VAT_CATEGORIES.get(code, _as_written(code)).lower()
+    return VAT_CATEGORIES.get(code, clean(code)).lower()
 
 
 def payment_means(code: str) -> str:
     """How the invoice is to be paid, "SEPA credit transfer"; an unknown code is named."""
-    return PAYMENT_MEANS.get(code, f"code {_as_written(code)}")
+    return PAYMENT_MEANS.get(code, f"code {clean(code)}")
 
 
 def unit(code: str | None) -> str:
     """A quantity's unit as a short word, "pcs", "kWh"; an unknown code as written."""
     if not code:
         return ""
-    return UNITS.get(code, _as_written(code))
+    return UNITS.get(code, clean(code))
 
 
 def country(code: str) -> str:
     """An ISO 3166-1 country code as written ("DE"): its name is the reader's language's."""
-    return _as_written(code)
+    return clean(code)
 
 
 def iban(value: str) -> str:
@@ -150,4 +153,4 @@ def iban(value: str) -> str:
     compact = re.sub(r"\s+", "", value)
     if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{1,30}", compact):
         return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
-    return _as_written(value)
+    return clean(value)

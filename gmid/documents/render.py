@@ -14,22 +14,15 @@ an IBAN around on screen) are replaced by U+FFFD in both.
 from __future__ import annotations
 
 import html
-import re
 import textwrap
 from dataclasses import dataclass
 from decimal import Decimal
 
 from gmid.documents import codes
+from gmid.documents.codes import clean
 from gmid.documents.model import Address, EInvoice
 
-# C0 and C1 controls but tab and newline, and the bidirectional embeddings, overrides, isolates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _MAX_DIGITS = 30  # an amount of more digits is shown as written (1E+99999 is a valid Decimal)
-
-
-def clean(value: object) -> str:
-    """A value of the invoice as safe text: no control character, no bidirectional override."""
-    return _UNSAFE.sub("\ufffd", str(value))
 
 
 def money(value: Decimal | None, currency: str | None = None) -> str:
