@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
@@ -27,6 +28,38 @@ REPLAN_EVENTS = (
     "events.lost",
     "daemon.started",
 )
+
+# A document's fields (documents.show), in the order a reader looks for them, named for people.
+FIELD_LABELS = {
+    "kind": "Kind",
+    "number": "Number",
+    "date": "Date",
+    "company": "Company",
+    "seller": "Seller",
+    "seller_vat_id": "Seller VAT ID",
+    "buyer": "Buyer",
+    "net_total": "Net total",
+    "tax_total": "Tax total",
+    "amount": "Gross total",
+    "currency": "Currency",
+    "due_date": "Due date",
+    "iban": "IBAN",
+}
+# Where a field's value came from, best first.
+ORIGINS = {
+    "einvoice": "e-invoice XML",
+    "text": "document's text",
+    "portal": "portal",
+    "mail": "mail",
+}
+# What a sender's text must not bring to the terminal: controls (escape sequences) and the
+# bidirectional overrides that can show an IBAN or a number turned around.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str | None) -> str:
+    """A sender's text as it may be shown: controls and bidi overrides replaced by U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", text or "")
 
 
 @dataclass

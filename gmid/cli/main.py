@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gmid.cli.portals import add_portal_commands
     from gmid.cli.reindex import add_reindex_command
     from gmid.cli.session import add_session_commands
+    from gmid.cli.show import add_show_command
     from gmid.cli.status import add_status_commands
     from gmid.cli.tryout import add_try_command
     from gmid.cli.verify import add_verify_command
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_daemon_commands(sub, common)
     add_status_commands(sub, common)
+    add_show_command(sub, common)
     add_portal_commands(sub, common)
     add_try_command(sub, common)
     add_session_commands(sub, common)

@@ -105,10 +105,14 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if not page.documents:
         print("no documents" + (" match" if page.total == 0 and _filtered(args) else ""))
         return 0
-    table = [("DATE", "RECEIVED", "COMPANY", "SOURCE", "SIZE", "PATH")]
+    # ID: what `gmid show ID` takes; the number and amount as the document says them.
+    table = [("ID", "DATE", "NUMBER", "AMOUNT", "COMPANY", "SOURCE", "RECEIVED", "SIZE", "PATH")]
     for d in page.documents:
         received, company = times.at(d.received_at), cut(d.company, 24)
-        table.append((d.date or "-", received, company, d.source, human_size(d.size), d.path))
+        amount = f"{d.amount} {d.currency or ''}".strip() if d.amount else "-"
+        number = cut(d.number, 24) if d.number else "-"
+        row = (str(d.id), d.date or "-", number, amount, company, d.source, received)
+        table.append((*row, human_size(d.size), d.path))
     print_table(table)
     shown = page.offset + len(page.documents)
     if shown < page.total:

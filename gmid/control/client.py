@@ -181,6 +181,19 @@ class ControlClient:
         )
         return p.DocumentPage.from_dict(result)
 
+    async def document(self, doc_id: int) -> p.DocumentDetails:
+        """One document: every field and where it came from, its check, sources and path."""
+        return p.DocumentDetails.from_dict(await self.call("documents.show", id=doc_id))
+
+    async def render_document(
+        self, doc_id: int, fmt: str = "text", width: int | None = None
+    ) -> p.Rendering:
+        """A document's e-invoice rendered as "html" or "text" (lines of at most `width`);
+        ControlError NOT_FOUND when the document has no e-invoice XML."""
+        return p.Rendering.from_dict(
+            await self.call("documents.render", id=doc_id, format=fmt, width=width)
+        )
+
     async def recent_events(self, limit: int = 100) -> list[p.Event]:
         """The daemon's recent events (up to 200 are kept), oldest first."""
         return [p.Event.from_dict(e) for e in await self.call("events.recent", limit=limit)]

@@ -225,7 +225,62 @@ class Document(Wire):
     source_ref: str | None = None
     date: str | None = None
     number: str | None = None
-    amount: str | None = None
+    amount: str | None = None  # the gross total, "1234.50"
+    kind: str | None = None  # invoice, credit_note, receipt, other
+    currency: str | None = None
+    seller: str | None = None
+    seller_vat_id: str | None = None
+    iban: str | None = None
+    due_date: str | None = None
+    buyer: str | None = None
+    net_total: str | None = None
+    tax_total: str | None = None
+    xml_path: str | None = None
+    read_version: int = 0  # 0: its content is not read yet (`gmid reindex` reads it)
+
+
+@dataclass(frozen=True)
+class DocumentSource(Wire):
+    """One way a document came: a mail, a portal's download."""
+
+    source: str
+    source_name: str
+    sha256: str
+    received_at: str
+    ref: str | None = None
+    message_id: str | None = None
+    original_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentCheck(Wire):
+    """What the e-invoice check found: ok, or its problems."""
+
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentDetails(Wire):
+    """The answer of `documents.show`: one document, every field and where it came from
+    ("einvoice", "text", "portal", "mail"), its check (None without an e-invoice), its sources
+    and the absolute path of its file (and of the e-invoice XML kept beside it)."""
+
+    document: Document
+    path: str
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)  # name: {value, from}
+    check: DocumentCheck | None = None
+    sources: list[DocumentSource] = field(default_factory=list)
+    xml_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendering(Wire):
+    """The answer of `documents.render`: a document's e-invoice as HTML or text."""
+
+    id: int
+    format: str  # "html" or "text"
+    content: str
 
 
 @dataclass(frozen=True)

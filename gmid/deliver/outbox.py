@@ -23,11 +23,12 @@ from gmid.deliver.base import Delivery
 
 BATCH = 500  # documents looked at in one transaction while queueing
 STATES = ("pending", "done", "failed")
-# Columns of the documents table a delivery reads; the optional ones come with newer indexes.
-_COLUMNS = (
-    "id, sha256, path, media_type, source, source_name, company, received_at, date, number, amount"
-)
-_OPTIONAL = ("kind", "currency")
+# The columns of the documents table a delivery reads, in this order.
+_KEYS = (
+    "id", "sha256", "path", "media_type", "source", "source_name", "company",
+    "received_at", "date", "number", "amount", "kind", "currency",
+)  # fmt: skip
+_COLUMNS = ", ".join(_KEYS)
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,9 @@ class Outbox:
     def __init__(self, index: Index, archive_root: Path):
         self.index = index
         self.root = Path(archive_root)
-        names = {row[1] for row in index.query("PRAGMA table_info(documents)")}
-        self._optional = [column for column in _OPTIONAL if column in names]
-        self._columns = ", ".join([_COLUMNS, *self._optional])
 
     def _fields(self, row: tuple) -> dict[str, Any]:
-        keys = ["id", "sha256", "path", "media_type", "source", "source_name", "company"]
-        keys += ["received_at", "date", "number", "amount", *self._optional]
-        fields = dict(zip(keys, row, strict=True))
-        fields.setdefault("kind", None)
-        fields.setdefault("currency", None)
+        fields = dict(zip(_KEYS, row, strict=True))
         fields["title"] = PurePosixPath(fields["path"]).stem
         return fields
 
@@ -113,7 +107,7 @@ class Outbox:
                 return 0, False
             last = min(row[0], top)  # a last document removed: its id may come again
             rows = db.execute(
-                f"SELECT {self._columns} FROM documents WHERE id > ? ORDER BY id LIMIT ?",
+                f"SELECT {_COLUMNS} FROM documents WHERE id > ? ORDER BY id LIMIT ?",
                 (last, BATCH),
             ).fetchall()
             if not rows:
@@ -140,7 +134,7 @@ class Outbox:
         if since is not None:
             where = " WHERE coalesce(date, substr(received_at, 1, 10)) >= ?"
             params.append(since.isoformat())
-        rows = self.index.query(f"SELECT {self._columns} FROM documents{where}", params)
+        rows = self.index.query(f"SELECT {_COLUMNS} FROM documents{where}", params)
         ids = [row[0] for row in rows if destination.when.matches(self._fields(row))]
         now = _now()
         added = 0
@@ -176,7 +170,7 @@ class Outbox:
         Nothing is written: what is on its way is the caller's to remember (a crash forgets
         it, and the row is due again). An attempt is counted when it ends (record).
         """
-        columns = ", ".join("d." + c.strip() for c in self._columns.split(","))
+        columns = ", ".join("d." + c.strip() for c in _COLUMNS.split(","))
         marks = ",".join("?" * len(busy))
         rows = self.index.query(
             f"SELECT o.attempts, {columns}"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmid.documents.model import Address, EInvoice, Line
+from gmid.documents.model import Address, EInvoice, Line, TaxBreakdown
 
-__all__ = ["Address", "EInvoice", "Line"]
+__all__ = ["Address", "EInvoice", "Line", "TaxBreakdown"]
 
 
 def __getattr__(name: str) -> Any:

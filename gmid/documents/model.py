@@ -18,7 +18,7 @@ CREDIT_NOTE_CODES = frozenset(
 
 @dataclass(frozen=True)
 class Address:
-    """A postal address (BG-5 for the seller)."""
+    """A postal address (BG-5 for the seller, BG-8 for the buyer)."""
 
     lines: tuple[str, ...] = ()  # BT-35, BT-36, BT-162
     city: str | None = None  # BT-37
@@ -35,6 +35,20 @@ class Line:
     quantity: Decimal | None = None  # BT-129
     unit: str | None = None  # BT-130, UN/ECE Rec 20 code
     net_amount: Decimal | None = None  # BT-131
+    price: Decimal | None = None  # BT-146, the item's net price
+    vat_category: str | None = None  # BT-151, UNTDID 5305: S, Z, E, AE, K, ...
+    vat_rate: Decimal | None = None  # BT-152, in per cent
+
+
+@dataclass(frozen=True)
+class TaxBreakdown:
+    """The tax of one category and rate (BG-23)."""
+
+    category: str | None = None  # BT-118, UNTDID 5305
+    rate: Decimal | None = None  # BT-119, in per cent
+    taxable: Decimal | None = None  # BT-116
+    tax: Decimal | None = None  # BT-117
+    exemption_reason: str | None = None  # BT-120
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,16 @@ class EInvoice:
     seller_tax_number: str | None = None  # BT-32
     seller_address: Address | None = None  # BG-5
     buyer_name: str | None = None  # BT-44
+    buyer_vat_id: str | None = None  # BT-48
+    buyer_address: Address | None = None  # BG-8
+    delivery_date: date | None = None  # BT-72
+    period_start: date | None = None  # BT-73, the invoicing period
+    period_end: date | None = None  # BT-74
+    payment_terms: str | None = None  # BT-20
+    payment_means: str | None = None  # BT-81, UNTDID 4461: 58 SEPA transfer, 59 direct debit
     iban: str | None = None  # BT-84, the first credit transfer account
+    account_name: str | None = None  # BT-85
+    bic: str | None = None  # BT-86
     line_total: Decimal | None = None  # BT-106, sum of the lines' net amounts
     allowance_total: Decimal | None = None  # BT-107
     charge_total: Decimal | None = None  # BT-108
@@ -70,6 +93,7 @@ class EInvoice:
     rounding: Decimal | None = None  # BT-114
     amount_due: Decimal | None = None  # BT-115
     lines: tuple[Line, ...] = ()
+    taxes: tuple[TaxBreakdown, ...] = ()  # BG-23, by category and rate
     problems: tuple[str, ...] = ()
 
     @property

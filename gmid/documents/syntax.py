@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from gmid.documents.model import Address, Line
+from gmid.documents.model import Address, Line, TaxBreakdown
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -61,6 +61,11 @@ class _Fields:
             if value and value.strip():
                 return value.strip()
         return None
+
+    def texts(self, node: Any, expr: str) -> str | None:
+        """Every non-blank value found, one a line (payment terms may come in several parts)."""
+        found = [v if isinstance(v, str) else v.text for v in self.nodes(node, expr)]
+        return "\n".join(v.strip() for v in found if v and v.strip()) or None
 
     def amount(self, node: Any, expr: str, label: str) -> Decimal | None:
         value = self.text(node, expr)
@@ -144,30 +149,33 @@ def _totals(f: _Fields, sums: Any, syntax: str) -> dict[str, Any]:
     }
 
 
-# A line's (BT-126 ID, BT-153 name, BT-129 quantity with BT-130 unit, BT-131 net amount).
+# A line's BT-126 ID, BT-153 name, BT-129 quantity with BT-130 unit, BT-131 net amount,
+# BT-146 net price, BT-151 VAT category and BT-152 VAT rate.
+_CII_LINE_TAX = "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax"
 _CII_LINE = (
     "ram:AssociatedDocumentLineDocument/ram:LineID",
     "ram:SpecifiedTradeProduct/ram:Name",
     "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
     "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
     "/ram:LineTotalAmount",
+    "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+    f"{_CII_LINE_TAX}/ram:CategoryCode",
+    f"{_CII_LINE_TAX}/ram:RateApplicablePercent",
 )
-_UBL_INVOICE_LINE = (
+_UBL_LINE = (
     "cbc:ID",
     "cac:Item/cbc:Name",
     "cbc:InvoicedQuantity",
     "cbc:LineExtensionAmount",
+    "cac:Price/cbc:PriceAmount",
+    "cac:Item/cac:ClassifiedTaxCategory/cbc:ID",
+    "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
 )
-_UBL_CREDIT_NOTE_LINE = (
-    "cbc:ID",
-    "cac:Item/cbc:Name",
-    "cbc:CreditedQuantity",
-    "cbc:LineExtensionAmount",
-)
+_UBL_CREDIT_NOTE_LINE = (*_UBL_LINE[:2], "cbc:CreditedQuantity", *_UBL_LINE[3:])
 
 
-def _line(f: _Fields, item: Any, paths: tuple[str, str, str, str]) -> Line:
-    line_id, name, quantity_path, net = paths
+def _line(f: _Fields, item: Any, paths: tuple[str, ...]) -> Line:
+    line_id, name, quantity_path, net, price, category, rate = paths
     quantity = _first(f, item, quantity_path)
     return Line(
         id=f.text(item, line_id),
@@ -177,7 +185,52 @@ def _line(f: _Fields, item: Any, paths: tuple[str, str, str, str]) -> Line:
         else f.amount(quantity, "self::*", "line quantity (BT-129)"),
         unit=None if quantity is None else quantity.get("unitCode"),
         net_amount=f.amount(item, net, "line net amount (BT-131)"),
+        price=f.amount(item, price, "line net price (BT-146)"),
+        vat_category=f.text(item, category),
+        vat_rate=f.amount(item, rate, "line VAT rate (BT-152)"),
     )
+
+
+# A VAT breakdown's (BG-23) BT-118 category, BT-119 rate, BT-116 taxable amount, BT-117 tax
+# and BT-120 exemption reason, below CII's ApplicableTradeTax or UBL's TaxSubtotal.
+_CII_TAX = (
+    "ram:CategoryCode",
+    "ram:RateApplicablePercent",
+    "ram:BasisAmount",
+    "ram:CalculatedAmount",
+    "ram:ExemptionReason",
+)
+_UBL_TAX = (
+    "cac:TaxCategory/cbc:ID",
+    "cac:TaxCategory/cbc:Percent",
+    "cbc:TaxableAmount",
+    "cbc:TaxAmount",
+    "cac:TaxCategory/cbc:TaxExemptionReason",
+)
+
+
+def _taxes(f: _Fields, nodes: list[Any], paths: tuple[str, ...]) -> tuple[TaxBreakdown, ...]:
+    """The VAT breakdown, by category and rate: the syntaxes need not list it in one order."""
+    category, rate, taxable, tax, reason = paths
+    found = [
+        TaxBreakdown(
+            category=f.text(node, category),
+            rate=f.amount(node, rate, "VAT rate (BT-119)"),
+            taxable=f.amount(node, taxable, "VAT taxable amount (BT-116)"),
+            tax=f.amount(node, tax, "VAT amount (BT-117)"),
+            exemption_reason=f.text(node, reason),
+        )
+        for node in nodes
+    ]
+    return tuple(sorted(found, key=lambda t: (t.category or "", t.rate or Decimal(-1))))
+
+
+def _party(f: _Fields, node: Any, vat_id: str, address: str, parts: tuple) -> dict[str, Any]:
+    """A buyer's VAT ID (BT-48) and address (BG-8)."""
+    return {
+        "buyer_vat_id": f.text(node, vat_id),
+        "buyer_address": _address(f, _first(f, node, address), *parts),
+    }
 
 
 # --- CII -------------------------------------------------------------------------------------
@@ -227,10 +280,23 @@ def read_cii(root: Any) -> tuple[dict[str, Any], list[str]]:
                 f, _first(f, agreement, f"{seller}/ram:PostalTradeAddress"), *_CII_ADDRESS
             ),
             "buyer_name": f.text(agreement, "ram:BuyerTradeParty/ram:Name"),
+            **_party(
+                f,
+                agreement,
+                "ram:BuyerTradeParty/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']",
+                "ram:BuyerTradeParty/ram:PostalTradeAddress",
+                _CII_ADDRESS,
+            ),
         }
     if settlement is not None:
         fields |= _cii_settlement(f, settlement)
     if trade is not None:
+        fields["delivery_date"] = f.day(
+            trade,
+            "ram:ApplicableHeaderTradeDelivery/ram:ActualDeliverySupplyChainEvent"
+            "/ram:OccurrenceDateTime/udt:DateTimeString",
+            "delivery date (BT-72)",
+        )
         fields["lines"] = tuple(
             _line(f, item, _CII_LINE)
             for item in f.nodes(trade, "ram:IncludedSupplyChainTradeLineItem")
@@ -240,7 +306,9 @@ def read_cii(root: Any) -> tuple[dict[str, Any], list[str]]:
 
 def _cii_settlement(f: _Fields, settlement: Any) -> dict[str, Any]:
     currency = f.text(settlement, "ram:InvoiceCurrencyCode")
-    account = "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount"
+    means = "ram:SpecifiedTradeSettlementPaymentMeans"
+    account = f"{means}/ram:PayeePartyCreditorFinancialAccount"
+    period = "ram:BillingSpecifiedPeriod"
     sums = _first(f, settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
     fields: dict[str, Any] = {
         "currency": currency,
@@ -251,6 +319,19 @@ def _cii_settlement(f: _Fields, settlement: Any) -> dict[str, Any]:
         ),
         "iban": f.text(settlement, f"{account}/ram:IBANID")
         or f.text(settlement, f"{account}/ram:ProprietaryID"),
+        "account_name": f.text(settlement, f"{account}/ram:AccountName"),
+        "bic": f.text(
+            settlement, f"{means}/ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID"
+        ),
+        "payment_means": f.text(settlement, f"{means}/ram:TypeCode"),
+        "payment_terms": f.texts(settlement, "ram:SpecifiedTradePaymentTerms/ram:Description"),
+        "period_start": f.day(
+            settlement, f"{period}/ram:StartDateTime/udt:DateTimeString", "period start (BT-73)"
+        ),
+        "period_end": f.day(
+            settlement, f"{period}/ram:EndDateTime/udt:DateTimeString", "period end (BT-74)"
+        ),
+        "taxes": _taxes(f, f.nodes(settlement, "ram:ApplicableTradeTax"), _CII_TAX),
     }
     if sums is not None:
         fields |= _totals(f, sums, "CII")
@@ -276,6 +357,7 @@ def read_ubl(root: Any) -> tuple[dict[str, Any], list[str]]:
     credit_note = root.tag == UBL_CREDIT_NOTE_ROOT
     currency = f.text(root, "cbc:DocumentCurrencyCode")
     seller = "cac:AccountingSupplierParty/cac:Party"
+    account = "cac:PaymentMeans/cac:PayeeFinancialAccount"
     # BT-27 is the legal name; the trading name (BT-28, PartyName) stands in where it is absent.
     fields: dict[str, Any] = {
         "profile": f.text(root, "cbc:CustomizationID"),
@@ -307,7 +389,25 @@ def read_ubl(root: Any) -> tuple[dict[str, Any], list[str]]:
             root, "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"
         )
         or f.text(root, "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name"),
-        "iban": f.text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"),
+        **_party(
+            f,
+            root,
+            "cac:AccountingCustomerParty/cac:Party"
+            "/cac:PartyTaxScheme[cac:TaxScheme/cbc:ID='VAT']/cbc:CompanyID",
+            "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress",
+            _UBL_ADDRESS,
+        ),
+        "delivery_date": f.day(
+            root, "cac:Delivery/cbc:ActualDeliveryDate", "delivery date (BT-72)"
+        ),
+        "period_start": f.day(root, "cac:InvoicePeriod/cbc:StartDate", "period start (BT-73)"),
+        "period_end": f.day(root, "cac:InvoicePeriod/cbc:EndDate", "period end (BT-74)"),
+        "payment_terms": f.texts(root, "cac:PaymentTerms/cbc:Note"),
+        "payment_means": f.text(root, "cac:PaymentMeans/cbc:PaymentMeansCode"),
+        "iban": f.text(root, f"{account}/cbc:ID"),
+        "account_name": f.text(root, f"{account}/cbc:Name"),
+        "bic": f.text(root, f"{account}/cac:FinancialInstitutionBranch/cbc:ID"),
+        "taxes": _taxes(f, f.nodes(root, "cac:TaxTotal/cac:TaxSubtotal"), _UBL_TAX),
         "tax_total": _tax_in_currency(
             f, f.nodes(root, "cac:TaxTotal/cbc:TaxAmount"), currency, "tax total (BT-110)"
         ),
@@ -318,7 +418,7 @@ def read_ubl(root: Any) -> tuple[dict[str, Any], list[str]]:
     line, paths = (
         ("cac:CreditNoteLine", _UBL_CREDIT_NOTE_LINE)
         if credit_note
-        else ("cac:InvoiceLine", _UBL_INVOICE_LINE)
+        else ("cac:InvoiceLine", _UBL_LINE)
     )
     fields["lines"] = tuple(_line(f, item, paths) for item in f.nodes(root, line))
     return fields, problems

@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader, PdfWriter
 
-from gmid.documents import Address, EInvoice, Line, read_einvoice
+from gmid.documents import Address, EInvoice, Line, TaxBreakdown, read_einvoice
 from gmid.documents import einvoice as einvoice_module
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -28,8 +28,9 @@ PDF_STEMS = sorted(p.stem for p in (CORPUS / "FX").glob("*.pdf"))
 UBL_ONLY = sorted(p.name for p in (CORPUS / "UBL").glob("*.xml") if not p.name.endswith(".ubl.xml"))
 BROKEN_ON_PURPOSE = "not_validating_full_invoice_based_onTest_EeISI_300_CENfullmodel"
 # The XRECHNUNG_* PDFs carry the 2018 edition of the invoice, the XML files the 2024 one:
-# everything but these dates is the same (corpus/README.md).
-OTHER_EDITION = ("issue_date", "due_date")
+# everything but these dates (and the payment terms, which name dates) is the same
+# (corpus/README.md).
+OTHER_EDITION = ("issue_date", "due_date", "delivery_date", "payment_terms")
 
 
 def _cii(stem: str) -> bytes:
@@ -184,6 +185,12 @@ def test_known_values_of_a_cii_invoice_with_two_vat_rates():
             lines=("Lieferantenstraße 20",), city="München", postcode="80333", country="DE"
         ),
         buyer_name="Kunden AG Mitte",
+        buyer_address=Address(
+            lines=("Kundenstraße 15",), city="Frankfurt", postcode="69876", country="DE"
+        ),
+        delivery_date=date(2018, 3, 5),
+        payment_terms="Zahlbar innerhalb 30 Tagen netto bis 04.04.2018, "
+        "3% Skonto innerhalb 10 Tagen bis 15.03.2018",
         iban=None,
         line_total=Decimal("473.00"),
         allowance_total=Decimal("0.00"),
@@ -194,8 +201,30 @@ def test_known_values_of_a_cii_invoice_with_two_vat_rates():
         prepaid=Decimal("0.00"),
         amount_due=Decimal("529.87"),
         lines=(
-            Line("1", "Trennblätter A4", Decimal("20.0000"), "H87", Decimal("198.00")),
-            Line("2", "Joghurt Banane", Decimal("50.0000"), "H87", Decimal("275.00")),
+            Line(
+                "1",
+                "Trennblätter A4",
+                Decimal("20.0000"),
+                "H87",
+                Decimal("198.00"),
+                Decimal("9.9000"),
+                "S",
+                Decimal("19.00"),
+            ),
+            Line(
+                "2",
+                "Joghurt Banane",
+                Decimal("50.0000"),
+                "H87",
+                Decimal("275.00"),
+                Decimal("5.5000"),
+                "S",
+                Decimal("7.00"),
+            ),
+        ),
+        taxes=(
+            TaxBreakdown("S", Decimal("7.00"), Decimal("275.00"), Decimal("19.25")),
+            TaxBreakdown("S", Decimal("19.00"), Decimal("198.00"), Decimal("37.62")),
         ),
     )
     assert not invoice.is_credit_note
@@ -212,6 +241,17 @@ def test_known_values_of_a_ubl_credit_note():
     assert invoice.seller_address == Address(("De Grote Meir 22",), "ANTWERPEN", "2000", "BE")
     assert invoice.buyer_name == "My Customer Company"
     assert invoice.iban == "BE91000000143476"
+    assert invoice.bic == "BPOTBEB1"
+    assert invoice.buyer_vat_id == "BE0000000295"
+    assert invoice.buyer_address == Address(
+        ("Boulevard Sint Michel 53",), "BRUXELLES", "1000", "BE"
+    )
+    assert (invoice.period_start, invoice.period_end) == (date(2019, 2, 1), date(2019, 2, 28))
+    assert invoice.taxes == (
+        TaxBreakdown(
+            "E", Decimal("0.00"), Decimal("100.11"), Decimal("0.00"), "Taxes are not applicable"
+        ),
+    )
     assert (invoice.net_total, invoice.tax_total, invoice.gross_total, invoice.amount_due) == (
         Decimal("100.11"),
         Decimal("0.00"),
@@ -219,7 +259,16 @@ def test_known_values_of_a_ubl_credit_note():
         Decimal("100.11"),
     )
     assert invoice.lines == (
-        Line("1", "Exonération du versement du PP", Decimal("1.00"), "C62", Decimal("100.11")),
+        Line(
+            "1",
+            "Exonération du versement du PP",
+            Decimal("1.00"),
+            "C62",
+            Decimal("100.11"),
+            Decimal("100.11"),
+            "E",
+            Decimal("0.00"),
+        ),
     )
 
 

@@ -1,10 +1,8 @@
-"""The documents page: the archive's index, newest first, filtered, loaded page by page."""
+"""The documents page: the archive's index, newest first, searched and filtered, loaded page by
+page; Enter shows a document (tui/screens/document.py), o opens its file on the desktop."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -18,33 +16,36 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from gmid.control import protocol as p
 from tui import format as fmt
-from tui import link
+from tui import link, opener
 from tui.messages import DaemonEvent, DocumentsLoaded, Done, ModelChanged
+from tui.model import printable
+from tui.screens.document import DocumentScreen
 from tui.screens.page import Page, TitleBar
 
 FIRST_PAGE = 100
 MORE = 200
 SOURCES = [("e-mail (SMTP)", "smtp"), ("e-mail (IMAP)", "imap"), ("portal", "portal")]
 COLUMNS = (
-    ("received", "Received", 10),
-    ("company", "Company", 20),
-    ("source", "Source", 6),
-    ("number", "Number", 16),
-    ("amount", "Amount", 9),
-    ("type", "Type", 4),
+    ("date", "Date", 10),
+    ("number", "Number", 18),
+    ("amount", "Amount", 14),
+    ("company", "Company", 26),
 )
 
 
 def cells(doc: p.Document, tz) -> tuple:
-    """A document as table cells."""
-    received = fmt.parse_time(doc.received_at)
+    """A document as table cells: its own date, else the day it came (dim)."""
+    if doc.date:
+        day = Text(doc.date)
+    else:
+        received = fmt.parse_time(doc.received_at)
+        day = Text(received.astimezone(tz).strftime("%Y-%m-%d") if received else "-", "dim")
+    amount = f"{doc.amount} {doc.currency or ''}".strip() if doc.amount else ""
     return (
-        received.astimezone(tz).strftime("%Y-%m-%d") if received else "-",
-        fmt.clip(doc.company, 20),
-        doc.source,
-        fmt.clip(doc.number or "", 16),
-        f"{doc.amount or '':>9}",
-        Path(doc.path).suffix.lstrip(".")[:4],
+        day,
+        Text(fmt.clip(printable(doc.number), 18)),
+        Text(f"{fmt.clip(printable(amount), 14):>14}"),
+        Text(fmt.clip(printable(doc.company), 26)),
     )
 
 
@@ -69,11 +70,12 @@ class DocTable(DataTable):
 
 
 class DocumentsScreen(Page):
-    """Every archived document; Enter shows its path and opens it where a desktop is."""
+    """Every archived document; Enter shows one, o opens its file where a desktop is."""
 
     MODE = "documents"
     BINDINGS = [  # noqa: RUF012
         Binding("slash", "search", "Search"),
+        Binding("o", "open", "Open file"),
         Binding("r", "reload", "Refresh"),
         Binding("escape", "leave_filter", "Table", show=False),
     ]
@@ -92,7 +94,7 @@ class DocumentsScreen(Page):
     def compose(self) -> ComposeResult:
         yield TitleBar("Documents")
         with Horizontal(id="filters"):
-            yield Input(placeholder="search name, company, number", id="text")
+            yield Input(placeholder="search text, numbers", id="text")
             yield Select([], prompt="any company", id="company")
             yield Select(SOURCES, prompt="any source", id="source")
             yield Input(placeholder="since date", id="since")
@@ -196,10 +198,15 @@ class DocumentsScreen(Page):
         if client is None:
             self.post_message(Done("", ok=False))
             return
-        text, company, source, since = query
+        search, company, source, since = query
         try:
             page = await client.documents(
-                text=text, company=company, source=source, since=since, limit=limit, offset=offset
+                search=search,
+                company=company,
+                source=source,
+                since=since,
+                limit=limit,
+                offset=offset,
             )
         except (link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(Done(f"documents: {e}", ok=False))
@@ -262,14 +269,16 @@ class DocumentsScreen(Page):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         row = event.cursor_row
         if 0 <= row < len(self.docs):
-            self.query_one("#doc-detail", Static).update(self._full_path(self.docs[row]))
+            path = printable(self._full_path(self.docs[row]))
+            self.query_one("#doc-detail", Static).update(Text(path))
         if row >= len(self.docs) - 20:
             self.load_more()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row = event.cursor_row
         if 0 <= row < len(self.docs):
-            self.open(self.docs[row])
+            doc = self.docs[row]
+            self.app.push_screen(DocumentScreen(doc, self._full_path(doc)))
 
     def on_daemon_event(self, message: DaemonEvent) -> None:
         if message.event.type == "document.added":
@@ -286,24 +295,13 @@ class DocumentsScreen(Page):
         archive = self.model.status.archive if self.model.status else ""
         return str(Path(archive) / doc.path)
 
-    def open(self, doc: p.Document) -> None:
-        """Show the document's path; open it with the desktop's opener when there is a desktop."""
-        path = self._full_path(doc)
-        desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        opener = shutil.which("xdg-open")
-        if desktop and opener:
-            subprocess.Popen(
-                [opener, path],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            self.notify(f"opening {path}")
-        else:
-            self.notify(path, title="no desktop to open it on; the file is", timeout=10)
-
     # -- actions ---------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        """Open the highlighted document's file with the desktop's opener."""
+        row = self.query_one("#docs", DocTable).cursor_row
+        if 0 <= row < len(self.docs):
+            opener.open_from(self, self._full_path(self.docs[row]))
 
     def action_search(self) -> None:
         self.set_focus(self.query_one("#text", Input))

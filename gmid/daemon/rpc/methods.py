@@ -11,6 +11,7 @@ from gmid.daemon.rpc import (
     portals,
     schedule,
     sessions,
+    show,
     status,
 )
 from gmid.daemon.rpc.server import Handler
@@ -22,6 +23,7 @@ METHODS: dict[str, Handler] = {
     "config.reload": status.reload,
     "documents.list": documents.documents_list,
     "documents.show": documents.documents_show,
+    "documents.render": show.documents_render,
     "events.recent": events.events_recent,
     "subscribe": events.subscribe,
     # portals
