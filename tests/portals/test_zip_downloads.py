@@ -116,7 +116,7 @@ async def test_a_zip_of_two_pdfs_files_two_documents_and_a_second_run_downloads_
         ("ord-7/receipt-2.pdf", "receipt-2.pdf"),
     ]
     assert {(str(date), str(amount)) for _ref, _name, date, amount in rows} == {
-        ("2025-03-01", "12.5")
+        ("2025-03-01", "12.50")  # the list's 12.5, written as an amount
     }
     files = sorted(p.read_bytes() for p in (tmp_path / "archive").rglob("*.pdf"))
     assert files == sorted([pdf("one"), pdf("two")])

@@ -47,6 +47,7 @@ async def test_the_token_prompt_says_where_to_solve_and_takes_a_long_pasted_toke
         await app.client.fetch("energie")
         await until(pilot, lambda: isinstance(app.screen, CodePrompt), what="the token prompt")
         prompt = app.screen
+        await until(pilot, lambda: prompt.query(".dialog-title"), what="the prompt's title")
         assert text_of(app, ".dialog-title") == "energie asks for a captcha token"
         steps = text_of(app, "#token-steps")
         assert f"open http://127.0.0.1:{portal.port}/login in a browser" in steps
