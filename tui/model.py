@@ -239,3 +239,25 @@ def _doc_key(doc: dict[str, Any]) -> tuple[str, str, str, str]:
         doc.get("source_name", ""),
         doc.get("received_at", ""),
     )
+
+
+# -- delivery (gmid/deliver/) ---------------------------------------------------------------------
+
+DELIVERY_STATES = {"done": ("delivered", "green"), "pending": ("on its way", "yellow")}
+DELIVERY_STATES["failed"] = ("failed", "red")
+
+
+def sent_summary(states: dict[str, str], width: int = 12) -> tuple[str, str]:
+    """A document's deliveries (destination -> state) in a few characters, with their style:
+    the failed destinations ("✗ paperless"), else how many are on their way ("… 1"), else how
+    many were delivered ("✓ 2"); "" when it goes nowhere."""
+    failed = sorted(name for name, state in states.items() if state == "failed")
+    if failed:
+        text = "✗ " + ", ".join(failed)
+        return (text if len(text) <= width else text[: width - 1] + "…"), "red"
+    pending = sum(state == "pending" for state in states.values())
+    if pending:
+        return f"… {pending}", "yellow"
+    if states:
+        return f"✓ {len(states)}", "green"
+    return "", ""

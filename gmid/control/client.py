@@ -477,3 +477,8 @@ class ControlClient:
         """Try failed deliveries (and those waiting for their next try) again now."""
         result = await self.call("outbox.retry", destination=destination, document_id=document_id)
         return p.Queued.from_dict(result)
+
+    async def delivery_states(self, document_ids: list[int]) -> p.DeliveryStates:
+        """The configured destinations, and where each of these documents stands with them."""
+        result = await self.call("deliveries.states", document_ids=document_ids)
+        return p.DeliveryStates.from_dict(result)

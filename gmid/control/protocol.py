@@ -652,6 +652,24 @@ class OutboxPage(Wire):
 
 
 @dataclass(frozen=True)
+class DeliveryState(Wire):
+    """Where one document stands with one destination."""
+
+    document_id: int
+    destination: str
+    state: str  # pending | done | failed
+
+
+@dataclass(frozen=True)
+class DeliveryStates(Wire):
+    """The answer of `deliveries.states`: the configured destinations (none: nothing is
+    delivered), and the states of the documents asked for."""
+
+    destinations: list[str]
+    items: list[DeliveryState]
+
+
+@dataclass(frozen=True)
 class Queued(Wire):
     """The answer of `deliver.queue` and `outbox.retry`: how many documents are on their way."""
 

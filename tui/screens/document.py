@@ -1,11 +1,14 @@
 """One document, over the documents page: its fields and where each came from, the e-invoice
-check, every way it came, its path, and its e-invoice rendered as text (by the daemon).
+check, every way it came, its path, where it was delivered (each destination of `deliver:` with
+its state and the destination's words), and its e-invoice rendered as text (by the daemon).
+`t` tries its failed deliveries again.
 
 Everything shown is the sender's text: it goes into Text objects, never through Rich markup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -21,7 +24,8 @@ from textual.widgets import Footer, Static
 from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link, opener
-from tui.model import FIELD_LABELS, ORIGINS, printable
+from tui.messages import DaemonEvent
+from tui.model import DELIVERY_STATES, FIELD_LABELS, ORIGINS, printable
 from tui.screens.page import TitleBar
 
 
@@ -41,6 +45,13 @@ class EInvoiceLoaded(Message):
 
 
 @dataclass
+class DeliveriesLoaded(Message):
+    """The document's rows of the outbox, with the configured destinations."""
+
+    page: p.OutboxPage
+
+
+@dataclass
 class LoadFailed(Message):
     """The daemon could not answer for the document (gone, or the daemon is down)."""
 
@@ -53,6 +64,7 @@ class DocumentScreen(Screen):
     BINDINGS = [  # noqa: RUF012
         Binding("escape", "back", "Back"),
         Binding("o", "open", "Open file"),
+        Binding("t", "retry", "Retry delivery"),
     ]
 
     def __init__(self, doc: p.Document, path: str) -> None:
@@ -61,6 +73,7 @@ class DocumentScreen(Screen):
         self.path = path  # until the daemon says where the file is
         self.details: p.DocumentDetails | None = None
         self.einvoice: str | None = None
+        self.deliveries: p.OutboxPage | None = None
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Document")
@@ -70,6 +83,9 @@ class DocumentScreen(Screen):
             yield Static(id="doc-check")
             yield Static(id="doc-sources")
             yield Static(Text(self.path), id="doc-path")
+            deliveries = Static(id="doc-deliveries")
+            deliveries.display = False  # until destinations are known to be configured
+            yield deliveries
             yield Static(id="doc-einvoice")
         yield Footer()
 
@@ -99,6 +115,7 @@ class DocumentScreen(Screen):
         except (link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(LoadFailed(str(e)))
             return
+        await self._load_deliveries(client)
         width = max(40, self.size.width - 4)
         try:
             rendering = await client.render_document(self.doc.id, "text", width)
@@ -108,6 +125,40 @@ class DocumentScreen(Screen):
             self.post_message(EInvoiceLoaded(None, str(e)))
         else:
             self.post_message(EInvoiceLoaded(rendering.content))
+
+    async def _load_deliveries(self, client) -> None:
+        try:
+            page = await client.outbox(document_id=self.doc.id, states=list(DELIVERY_STATES))
+        except (link.ControlError, link.DaemonNotRunning):
+            return  # the details say what matters; the next event or refresh tries again
+        self.post_message(DeliveriesLoaded(page))
+
+    @work(group="deliveries", exclusive=True, exit_on_error=False)
+    async def reload_deliveries(self) -> None:
+        """Ask again where the document was delivered (after an event of the daemon)."""
+        client = self.app.client  # type: ignore[attr-defined]
+        if client is not None:
+            await self._load_deliveries(client)
+
+    def on_deliveries_loaded(self, message: DeliveriesLoaded) -> None:
+        self.deliveries = message.page
+        shown = self.query_one("#doc-deliveries", Static)
+        shown.update(deliveries_text(message.page, self.app))
+        shown.display = bool(message.page.destinations)
+        self.refresh_bindings()
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        event = message.event
+        if event.type.startswith("delivery.") and event.data.get("document_id") == self.doc.id:
+            self.reload_deliveries()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":  # shown where the document has somewhere to go
+            return bool(self.deliveries and self.deliveries.items)
+        return super().check_action(action, parameters)
+
+    def action_retry(self) -> None:
+        retry_deliveries(self, self.doc.id, self.reload_deliveries)
 
     def on_details_loaded(self, message: DetailsLoaded) -> None:
         details = self.details = message.details
@@ -185,4 +236,55 @@ def sources_text(details: p.DocumentDetails, app) -> Text:
         if source.ref:
             line += f"  ref {source.ref}"
         text.append(printable(line), "")
+    return text
+
+
+def retry_deliveries(screen: Screen, doc_id: int, then: Callable[[], object]) -> None:
+    """Ask the daemon to try the document's failed deliveries again now; say what it did, and
+    call `then` (to show the states anew: on their way, until the daemon tells how it ended)."""
+
+    async def retry() -> None:
+        client = screen.app.client  # type: ignore[attr-defined]
+        if client is None:
+            screen.notify("not connected to the daemon", severity="error")
+            return
+        try:
+            queued = await client.retry_deliveries(document_id=doc_id)
+        except (link.ControlError, link.DaemonNotRunning) as e:
+            screen.notify(f"retry: {e}", severity="error")
+            return
+        if queued.queued:
+            screen.notify(f"trying {queued.queued} delivery(ies) of the document again")
+            then()
+        else:
+            screen.notify("nothing to retry: no delivery of this document failed")
+
+    screen.run_worker(retry(), group="retry", exit_on_error=False)
+
+
+def deliveries_text(page: p.OutboxPage, app) -> Text:
+    """Each configured destination: the document's state there, its attempts, where it is now
+    or why it failed, in the destination's words."""
+    if not page.destinations:
+        return Text()
+    tz = app.model.tz
+    rows = {item.destination: item for item in page.items}
+    text = Text("Delivery:", "bold")
+    for destination in page.destinations:
+        item = rows.get(destination.name)
+        text.append(f"\n  {printable(destination.name)} ({destination.type}): ", "")
+        if item is None:
+            text.append("not for this document (its when: does not match)", "dim")
+            continue
+        said, style = DELIVERY_STATES.get(item.state, (item.state, ""))
+        if item.state == "pending" and item.error:
+            said, style = "failed, tried again", "yellow"
+        text.append(said, style)
+        text.append(f", {item.attempts} attempt(s)", "")
+        if item.state == "pending" and item.next_try:
+            text.append(f", next {fmt.long_time(item.next_try, tz)}", "dim")
+        if item.state == "done" and item.reference:
+            text.append("\n    " + printable(item.reference), "")
+        if item.state != "done" and item.error:
+            text.append("\n    " + printable(item.error), "red" if item.state == "failed" else "")
     return text

@@ -1,8 +1,11 @@
 """The documents page: the archive's index, newest first, searched and filtered, loaded page by
-page; Enter shows a document (tui/screens/document.py), o opens its file on the desktop."""
+page; Enter shows a document (tui/screens/document.py), o opens its file on the desktop. When
+destinations are configured (`deliver:`), a column says where each document stands with them, and
+t tries the highlighted document's failed deliveries again."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -18,8 +21,8 @@ from gmid.control import protocol as p
 from tui import format as fmt
 from tui import link, opener
 from tui.messages import DaemonEvent, DocumentsLoaded, Done, ModelChanged
-from tui.model import printable
-from tui.screens.document import DocumentScreen
+from tui.model import printable, sent_summary
+from tui.screens.document import DocumentScreen, retry_deliveries
 from tui.screens.page import Page, TitleBar
 
 FIRST_PAGE = 100
@@ -47,6 +50,17 @@ def cells(doc: p.Document, tz) -> tuple:
         Text(f"{fmt.clip(printable(amount), 14):>14}"),
         Text(fmt.clip(printable(doc.company), 26)),
     )
+
+
+SENT_WIDTH = 12
+
+
+@dataclass
+class DeliveriesLoaded(Message):
+    """Where the documents `ids` stand with the configured destinations."""
+
+    states: p.DeliveryStates
+    ids: list[int]
 
 
 def since_value(text: str) -> str | None:
@@ -77,6 +91,7 @@ class DocumentsScreen(Page):
         Binding("slash", "search", "Search"),
         Binding("o", "open", "Open file"),
         Binding("r", "reload", "Refresh"),
+        Binding("t", "retry", "Retry delivery"),
         Binding("escape", "leave_filter", "Table", show=False),
     ]
 
@@ -90,6 +105,9 @@ class DocumentsScreen(Page):
         self._new = 0
         self._companies: list[str] = []
         self._docs_at_load = -1
+        self.destinations: list[str] = []  # configured (deliver:); none: no Sent column
+        self.sent: dict[int, dict[str, str]] = {}  # document id -> destination -> state
+        self._sent_due: set[int] = set()  # documents whose state changed, asked for soon
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Documents")
@@ -211,7 +229,42 @@ class DocumentsScreen(Page):
         except (link.ControlError, link.DaemonNotRunning) as e:
             self.post_message(Done(f"documents: {e}", ok=False))
             return
+        await self._ask_states(client, [doc.id for doc in page.documents])
         self.post_message(DocumentsLoaded(page, query, append))
+
+    async def _ask_states(self, client, ids: list[int]) -> None:
+        try:
+            states = await client.delivery_states(ids)
+        except (link.ControlError, link.DaemonNotRunning):
+            return  # the documents are shown without; a refresh asks again
+        self.post_message(DeliveriesLoaded(states, ids))
+
+    @work(group="sent", exit_on_error=False)
+    async def _load_states(self, ids: list[int]) -> None:
+        client = self.app.client  # type: ignore[attr-defined]
+        if client is not None:
+            await self._ask_states(client, ids)
+
+    def on_deliveries_loaded(self, message: DeliveriesLoaded) -> None:
+        self.destinations = message.states.destinations
+        for doc_id in message.ids:
+            self.sent[doc_id] = {}
+        for item in message.states.items:
+            self.sent.setdefault(item.document_id, {})[item.destination] = item.state
+        table = self.query_one("#docs", DocTable)
+        if self.destinations and "sent" not in table.columns:
+            table.add_column("Sent", width=SENT_WIDTH, key="sent")
+            message.ids = [doc.id for doc in self.docs]
+        if "sent" in table.columns:
+            wanted = set(message.ids)
+            for i, doc in enumerate(self.docs):
+                if doc.id in wanted and str(i) in table.rows:
+                    table.update_cell(str(i), "sent", self._sent_cell(doc))
+        self.refresh_bindings()
+
+    def _sent_cell(self, doc: p.Document) -> Text:
+        text, style = sent_summary(self.sent.get(doc.id, {}), SENT_WIDTH)
+        return Text(printable(text), style)
 
     def on_documents_loaded(self, message: DocumentsLoaded) -> None:
         self._busy = False
@@ -229,7 +282,8 @@ class DocumentsScreen(Page):
         start = len(self.docs)
         self.docs.extend(message.page.documents)
         for i, doc in enumerate(message.page.documents, start):
-            table.add_row(*cells(doc, tz), key=str(i))
+            extra = (self._sent_cell(doc),) if "sent" in table.columns else ()
+            table.add_row(*cells(doc, tz), *extra, key=str(i))
         self.total = message.page.total
         self.shown_query = message.query
         self._summarise()
@@ -286,6 +340,16 @@ class DocumentsScreen(Page):
             if self.query_one("#docs", DocTable).cursor_row < 3:  # at the top: show it at once
                 self.set_timer(0.3, self.reload, name="new-documents")
             self._summarise()
+        elif message.event.type.startswith("delivery."):
+            doc_id = message.event.data.get("document_id")
+            if doc_id in self.sent:  # a document loaded here: its state is asked for soon
+                self._sent_due.add(doc_id)
+                self.set_timer(0.2, self._sent_changed, name="delivery-states")
+
+    def _sent_changed(self) -> None:
+        if self._sent_due:
+            ids, self._sent_due = sorted(self._sent_due), set()
+            self._load_states(ids)
 
     def on_model_changed(self, message: ModelChanged) -> None:
         if self.is_current:
@@ -302,6 +366,18 @@ class DocumentsScreen(Page):
         row = self.query_one("#docs", DocTable).cursor_row
         if 0 <= row < len(self.docs):
             opener.open_from(self, self._full_path(self.docs[row]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":  # shown when documents are delivered somewhere
+            return bool(self.destinations)
+        return super().check_action(action, parameters)
+
+    def action_retry(self) -> None:
+        """Try the highlighted document's failed deliveries again."""
+        row = self.query_one("#docs", DocTable).cursor_row
+        if 0 <= row < len(self.docs):
+            doc_id = self.docs[row].id
+            retry_deliveries(self, doc_id, lambda: self._load_states([doc_id]))
 
     def action_search(self) -> None:
         self.set_focus(self.query_one("#text", Input))

@@ -1,4 +1,5 @@
-"""The control methods of delivery: `outbox.list`, `deliver.queue`, `outbox.retry`."""
+"""The control methods of delivery: `outbox.list`, `deliver.queue`, `outbox.retry`, and
+`deliveries.states` (where the documents of a page stand, for the TUI's list)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from gmid.daemon.rpc import params as check
 from gmid.daemon.rpc.params import InvalidParams, Params
 from gmid.daemon.rpc.server import Connection
 from gmid.daemon.rpc.services import Services
-from gmid.deliver.outbox import STATES, Entry
+from gmid.deliver.outbox import STATES, Entry, Outbox
 from gmid.deliver.worker import DeliveryWorker
 
 
@@ -104,3 +105,34 @@ async def outbox_retry(s: Services, params: Params, conn: Connection) -> p.Queue
         document_id = check.whole_number(params, "document_id", 0, 1)
     queued = await _worker(s).retry(name, document_id)
     return p.Queued(queued=queued, destination=name)
+
+
+MAX_STATES = 1000  # documents asked for in one `deliveries.states` (a page of the list)
+
+
+async def delivery_states(s: Services, params: Params, conn: Connection) -> p.DeliveryStates:
+    """The configured destinations, and each state of the documents `document_ids`."""
+    check.only(params, ("document_ids",))
+    ids = params.get("document_ids")
+    if not isinstance(ids, list) or len(ids) > MAX_STATES:
+        raise InvalidParams(f"document_ids must be a list of at most {MAX_STATES} document ids")
+    if not all(type(i) is int and i >= 0 for i in ids):
+        raise InvalidParams("document_ids must be whole numbers")
+    worker = _worker(s)
+    names = list(worker.lanes)
+    rows = await worker.in_db(_states, worker.outbox, sorted(set(ids))) if names and ids else []
+    items = [
+        p.DeliveryState(document_id=doc, destination=name, state=state)
+        for doc, name, state in rows
+        if name in worker.lanes  # a destination taken out of the config is not shown
+    ]
+    return p.DeliveryStates(destinations=names, items=items)
+
+
+def _states(outbox: Outbox, ids: list[int]) -> list[tuple[int, str, str]]:
+    marks = ",".join("?" * len(ids))
+    return outbox.index.query(
+        "SELECT document_id, destination, state FROM outbox"
+        f" WHERE document_id IN ({marks}) ORDER BY document_id, destination",
+        ids,
+    )

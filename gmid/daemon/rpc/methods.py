@@ -50,4 +50,5 @@ METHODS: dict[str, Handler] = {
     "outbox.list": deliver.outbox_list,
     "deliver.queue": deliver.deliver_queue,
     "outbox.retry": deliver.outbox_retry,
+    "deliveries.states": deliver.delivery_states,
 }
