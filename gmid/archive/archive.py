@@ -15,7 +15,7 @@ from typing import Any
 
 from gmid import failpoints
 from gmid.archive import merging, rename
-from gmid.archive.filing import Reader, same_invoice
+from gmid.archive.filing import PDF, Reader, same_invoice
 from gmid.archive.fs import (
     DIR_FLAGS,
     TMP_DIR,
@@ -304,7 +304,11 @@ class Archive:
                 same = None
                 if reading is not None:
                     same = same_invoice(self.index, reading, doc.company, doc.media_type)
-                if same is not None:
+                if same is not None and same.media_type.endswith("xml") and doc.media_type == PDF:
+                    results[i] = merging.pdf_for_xml(self, same, temps[i], *prepared[i], reading)
+                    if results[i] is not None:
+                        continue
+                elif same is not None:
                     results[i] = merging.merge_into(self, same, *prepared[i], reading)
                     continue
                 parts = self.path_for(doc, sha, received_at)

@@ -33,6 +33,7 @@ READ_TIMEOUT = 30.0  # seconds a batch waits for its documents to be read
 READERS = 2  # threads reading documents (CPU-bound: the machine's cores)
 UNKNOWN_COMPANY = "unknown"
 MAX_COMPANY_NAME = 80
+PDF = "application/pdf"
 
 
 class CompanyLike(Protocol):
@@ -136,8 +137,8 @@ def same_invoice(
     """The document already filed that is this invoice in other bytes, if any: the same
     number, date and gross total, and the same seller: its VAT ID where both have one, else
     the same company or one seller's name within the other's (names read from a PDF's text
-    may carry a word more). A PDF is not taken for an XML-only invoice filed before: its
-    bytes (the invoice as printed) are kept, as a document of their own."""
+    may carry a word more). A PDF is taken for an XML-only invoice filed before (it takes the
+    XML's place: merging.pdf_for_xml); other files (an image, a page) are not."""
     number, day = reading.get("number"), reading.get("date")
     gross = _amount(reading.get("amount"))
     if not number or not day or gross is None:
@@ -146,7 +147,7 @@ def same_invoice(
     for doc in index.dated(day):
         if _norm(doc.number) != _norm(str(number)) or _amount(doc.amount) != gross:
             continue
-        if doc.media_type.endswith("xml") and not media_type.endswith("xml"):
+        if doc.media_type.endswith("xml") and not (media_type.endswith("xml") or media_type == PDF):
             continue
         if vat_id and doc.seller_vat_id:
             same = vat_id == doc.seller_vat_id

@@ -274,11 +274,11 @@ class Index:
         return documents
 
     @staticmethod
-    def _where(filters: dict[str, Any], dense: bool = False) -> tuple[str, builtins.list]:
+    def _where(filters: dict[str, Any]) -> tuple[str, builtins.list]:
         """Return the WHERE clause and parameters shared by list() and count().
 
-        dense: the search matches many documents, so each row met in date order is looked
-        up in the full-text index (a page needs a few dozen) rather than every match fetched.
+        A search's matches are looked up once, as a set; where they are many, list() walks
+        the date order through it (a page needs a few dozen) rather than sorting them all.
         """
         if unknown := set(filters) - _FILTERS:
             raise TypeError(f"unknown document filter {', '.join(sorted(unknown))}")
@@ -306,13 +306,9 @@ class Index:
         if search := filters.get("search"):
             query = reads.match_query(search)
             # Nothing searchable (only punctuation) matches nothing rather than everything.
+            # Looked up once: a prefix's matches are merged from many words' lists.
             if not query:
                 clauses.append("0")
-            elif dense:
-                clauses.append(
-                    "EXISTS (SELECT 1 FROM documents_fts WHERE documents_fts MATCH ? "
-                    "AND rowid = documents.id)"
-                )
             else:
                 clauses.append(
                     "id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)"
@@ -333,7 +329,7 @@ class Index:
         date (its midnight in UTC) or an aware datetime (a midnight in the user's zone).
         """
         dense = self._matches(filters, DENSE_MATCHES + 1) > DENSE_MATCHES
-        where, params = self._where(filters, dense)
+        where, params = self._where(filters)
         hint = " INDEXED BY documents_by_date" if dense else ""
         sql = (
             f"SELECT {_COLUMNS} FROM documents{hint}{where} "

@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gmid import failpoints
-from gmid.archive import rename
+from gmid.archive import reads, rename
 from gmid.archive.filing import READ_TIMEOUT, UNKNOWN_COMPANY, better, company_for, known_fields
 from gmid.archive.fs import fsync_dir, place, unlink_quietly, write_temp
 from gmid.archive.naming import fit
@@ -246,3 +247,99 @@ def beside_pdf(archive: Archive, pdf: IndexedDocument, xml: Incoming, received: 
     from gmid.archive.archive import Stored
 
     return Stored(pdf, False, archive.root / pdf.path)
+
+
+def pdf_for_xml(
+    archive: Archive,
+    xml: IndexedDocument,
+    tmp: Path,
+    doc: Incoming,
+    sha: str,
+    received_at: datetime,
+    reading: Any,
+) -> Stored | None:
+    """File the PDF of an invoice filed before as XML only: the PDF becomes the document's
+    file (named as the XML, with its own extension), the XML stays where it is, beside it
+    (`xml_path`); the fields stay the XML's, the PDF is recorded as one more source. None
+    (the PDF is filed as a document of its own) where no name is free or taken meanwhile.
+
+    Called under the archive's lock, with tmp written and fsynced. The swap is noted in the
+    index first (`renames`, field "swap"), the PDF linked and its folder fsynced, then the
+    row, the source and the note's removal are one transaction: recover() removes a PDF
+    linked by a swap that never reached its row (its sender gets no answer and sends again).
+    """
+    from gmid.archive.archive import Stored
+
+    folders, _, name = xml.path.rpartition("/")
+    ext = ext_of(name)
+    stem = name[: -len(ext)] if ext else name
+    dir_fd = archive.open_folder(folders.split("/") if folders else [])
+    try:
+        for n in range(1, 100):
+            candidate = fit(stem, doc.ext or ".pdf", "" if n == 1 else f" ({n})")
+            relative = f"{folders}/{candidate}" if folders else candidate
+            if archive.index.by_path(relative) is None and not _exists(dir_fd, candidate):
+                break
+        else:
+            return None
+        with archive.index.transaction() as db:
+            db.execute(
+                "INSERT INTO renames (document_id, field, old_path, new_path) "
+                "VALUES (?, 'swap', ?, ?)",
+                (xml.id, xml.path, relative),
+            )
+        failpoints.hit("swap-noted")
+        if not place(tmp, dir_fd, candidate):  # taken since, not by gmid: left as it is
+            with archive.index.transaction() as db:
+                db.execute("DELETE FROM renames WHERE document_id = ?", (xml.id,))
+            return None
+        fsync_dir(dir_fd)
+        failpoints.hit("swap-linked")
+        changes = _swap_changes(archive, xml, doc, sha, reading) | {"path": relative}
+        with archive.index.transaction() as db:
+            updated = reads.update(db, xml.id, changes)
+            reads.add_source(db, xml.id, **source_of(doc, sha, received_at))
+            db.execute("DELETE FROM renames WHERE document_id = ?", (xml.id,))
+        failpoints.hit("swap-indexed")
+    finally:
+        os.close(dir_fd)
+    logger.info("filed %s as the PDF of %s, kept beside it", relative, xml.path)
+    return Stored(updated, False, archive.root / relative)
+
+
+def _swap_changes(
+    archive: Archive, xml: IndexedDocument, doc: Incoming, sha: str, reading: Any
+) -> dict[str, Any]:
+    """The row of an XML-only document once its PDF is its file: what the PDF knows better
+    (not its name's fields: the file is named as the XML), its text added to the XML's."""
+    fields_from = archive.index.fields_from(xml.id)
+    changes = {
+        k: v
+        for k, v in better(reading, xml, fields_from).items()
+        if k not in ("company", "date", "number")
+    }
+    if changes:
+        changes["fields_from"] = fields_from | {k: reading.origins[k] for k in changes}
+    if reading.text:
+        old = archive.index.text(xml.id) or ""
+        changes["text"] = f"{old}\n{reading.text}" if old else reading.text
+    return changes | {
+        "xml_path": xml.path,
+        "sha256": sha,
+        "size": len(doc.data),
+        "media_type": doc.media_type,
+        "original_name": doc.original_name,
+    }
+
+
+def source_of(doc: Incoming, sha: str, received: datetime) -> dict[str, Any]:
+    """A document's way of coming, as the index records it (reads.add_source)."""
+    return {
+        "source": doc.source,
+        "source_name": doc.source_name,
+        "ref": doc.source_ref,
+        "message_id": doc.message_id,
+        "sha256": sha,
+        "original_name": doc.original_name,
+        "received_at": received,
+    }

@@ -29,6 +29,9 @@ _SOURCE_COLUMNS = "source, source_name, ref, message_id, sha256, original_name, 
 _AMOUNT_AS_TYPED = re.compile(r"\d{1,3}(\.\d{3})*,\d{1,2}|\d+,\d{1,2}")
 _WORD = re.compile(r"\S+")
 MAX_SEARCH_WORDS = 16
+# Columns update() changes as given: the company, the file (a PDF taking an XML's place), reader.
+IDENTITY = ("company", "path", "xml_path", "sha256", "size", "media_type", "original_name")
+IDENTITY += ("read_version",)
 
 
 def insert(db: sqlite3.Connection, row: dict[str, Any]) -> IndexedDocument:
@@ -87,10 +90,10 @@ def add_source(db: sqlite3.Connection, doc_id: int, **source: Any) -> None:
 
 
 def update(db: sqlite3.Connection, doc_id: int, changes: dict[str, Any]) -> IndexedDocument:
-    """Change a document's read fields (and company, path, xml_path, fields_from, problems,
-    text, read_version, as given); keep its searched text in step; return it as it is now."""
+    """Change a document's read fields (and those of IDENTITY, fields_from, problems and
+    text, as given); keep its searched text in step; return it as it is now."""
     columns = {k: text_value(v) for k, v in changes.items() if k in READ_FIELDS}
-    for key in ("company", "path", "xml_path", "read_version"):
+    for key in IDENTITY:
         if key in changes:
             columns[key] = changes[key]
     if "fields_from" in changes:
@@ -152,12 +155,15 @@ def details(db: sqlite3.Connection, doc_id: int) -> dict | None:
 
 
 def match_query(text: str) -> str | None:
-    """An FTS5 query for what a user typed: every word must occur (as a phrase of its tokens,
-    so "R-2026-0042" or "84,20" match as written); None when nothing searchable is left."""
+    """An FTS5 query for what a user typed, searched as it is typed: every word must occur as
+    the beginning of a word (so "Telek" finds Telekom and "4711" finds 4711-0815), each word a
+    quoted phrase of its tokens (so "R-2026-0042" or "84,20" match as written, and quotes,
+    `*`, NEAR, OR, `-` or parentheses typed are plain text); None when nothing searchable
+    is left."""
     words = []
     for word in _WORD.findall(text)[:MAX_SEARCH_WORDS]:
         if _AMOUNT_AS_TYPED.fullmatch(word):
             word = word.replace(".", "").replace(",", ".")
         if any(ch.isalnum() for ch in word):
-            words.append('"' + word.replace('"', '""') + '"')
+            words.append('"' + word.replace('"', '""') + '"*')
     return " ".join(words) or None

@@ -128,12 +128,27 @@ def _same(a, b) -> bool:
         return False
 
 
+def _undo_swap(archive: Archive, doc_id: int, new: str) -> None:
+    """Remove the PDF a swap linked before its row named it (its row commits with the note's
+    removal, so a note left means the row still names the XML)."""
+    doc = archive.index.get(doc_id)
+    pdf = archive.root / new
+    if doc is not None and doc.path != new and pdf.is_file() and not pdf.is_symlink():
+        pdf.unlink()
+        fsync_dir(pdf.parent)
+
+
 def recover(archive: Archive) -> int:
     """Finish or undo the renames a crash interrupted; return how many."""
     notes = archive.index.query(
         "SELECT id, document_id, field, old_path, new_path FROM renames ORDER BY id"
     )
     for note_id, doc_id, field, old, new in notes:
+        if field == "swap":  # a PDF taking an XML's place (merging.pdf_for_xml)
+            _undo_swap(archive, doc_id, new)
+            with archive.index.transaction() as db:
+                db.execute("DELETE FROM renames WHERE id = ?", (note_id,))
+            continue
         rows = archive.index.query(f"SELECT {field} FROM documents WHERE id = ?", (doc_id,))
         current = rows[0][0] if rows else None
         if not old:  # an XML being kept beside (merging.keep_beside)

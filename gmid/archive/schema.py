@@ -180,4 +180,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
             last_document INTEGER NOT NULL
         )""",
     ),
+    (  # 7: search as you type: words' first one and two letters indexed (prefix queries)
+        """CREATE VIRTUAL TABLE documents_fts_new USING fts5 (
+            number, company, seller, amount, text, tokenize = 'unicode61 remove_diacritics 2',
+            prefix = '1 2'
+        )""",
+        """INSERT INTO documents_fts_new (rowid, number, company, seller, amount, text)
+            SELECT rowid, number, company, seller, amount, text FROM documents_fts""",
+        "DROP TABLE documents_fts",
+        "ALTER TABLE documents_fts_new RENAME TO documents_fts",
+    ),
 ]

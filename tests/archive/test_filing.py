@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gmid.archive import rename
+from gmid.archive import merging, rename
 from gmid.archive.archive import Archive, Incoming
 from gmid.archive.index import Index
 from gmid.archive.reindex import reindex
@@ -233,14 +233,69 @@ def test_a_rename_interrupted_anywhere_is_finished_or_undone(tmp_path, index, cr
     os.sync()
 
 
-def test_a_pdf_after_its_xml_only_invoice_is_kept_not_dropped(archive, index):
+def test_a_pdf_after_its_xml_only_invoice_becomes_its_file_the_xml_beside(archive, index):
     xml = archive.store(incoming(CII, media_type="application/xml", ext=".xml")).document
-    pdf = archive.store(incoming(FACTURX, message_id="<m2@example>"))
-    assert pdf.created and pdf.document.id != xml.id  # the invoice as printed is kept too
-    assert sorted(files(archive.root)) == [
+    printed = make_pdf("Rechnung Nr. 471102 vom 05.03.2018 Lieferant GmbH Gesamtbetrag 529,87 EUR")
+    pdf = archive.store(incoming(printed, message_id="<m2@example>", original_name="r.pdf"))
+    assert not pdf.created and pdf.document.id == xml.id and index.count() == 1
+    doc = index.get(xml.id)
+    assert doc.path == "Lieferant/2018/2018-03-05 Lieferant 471102.pdf"
+    assert doc.xml_path == "Lieferant/2018/2018-03-05 Lieferant 471102.xml"
+    assert doc.media_type == "application/pdf" and doc.size == len(printed)
+    assert (archive.root / doc.path).read_bytes() == printed
+    assert (archive.root / doc.xml_path).read_bytes() == CII
+    assert files(archive.root) == [doc.path, doc.xml_path]
+    details = index.details(xml.id)
+    assert details["fields"]["number"] == {"value": "471102", "from": "einvoice"}
+    assert details["fields"]["amount"] == {"value": "529.87", "from": "einvoice"}
+    assert [s["message_id"] for s in details["sources"]] == ["<m1@example>", "<m2@example>"]
+    # either again: known by its bytes, nothing more
+    assert not archive.store(incoming(CII, media_type="application/xml", ext=".xml")).created
+    assert not archive.store(incoming(printed, message_id="<m2@example>")).created
+    assert files(archive.root) == [doc.path, doc.xml_path] and index.count() == 1
+    assert index.count(search="r.pdf") == 1  # the PDF's name is searched
+
+
+def test_a_factur_x_after_its_xml_only_invoice_takes_its_place(archive, index):
+    xml = archive.store(incoming(CII, media_type="application/xml", ext=".xml")).document
+    archive.store(incoming(FACTURX, message_id="<m2@example>"))
+    doc = index.get(xml.id)
+    assert (doc.path, doc.xml_path) == (
         "Lieferant/2018/2018-03-05 Lieferant 471102.pdf",
         "Lieferant/2018/2018-03-05 Lieferant 471102.xml",
-    ]
+    )
+    assert index.count() == 1 and len(index.details(xml.id)["sources"]) == 2
+
+
+@pytest.mark.parametrize("crash_at", ["noted", "linked", "indexed"])
+def test_a_swap_interrupted_anywhere_leaves_the_xml_or_the_pdf_with_it(archive, index, crash_at):
+    xml = archive.store(incoming(CII, media_type="application/xml", ext=".xml")).document
+
+    class Crash(Exception):
+        pass
+
+    def hit(name):
+        if name == f"swap-{crash_at}":
+            raise Crash
+
+    real = merging.failpoints.hit
+    merging.failpoints.hit = hit
+    try:
+        with pytest.raises(Crash):
+            archive.store(incoming(FACTURX, message_id="<m2@example>"))
+    finally:
+        merging.failpoints.hit = real
+    archive.recover()
+    doc = index.get(xml.id)
+    assert index.query("SELECT count(*) FROM renames") == [(0,)]
+    if crash_at == "indexed":  # the row was committed: the PDF is the document's file
+        assert files(archive.root) == [doc.path, doc.xml_path] and doc.path.endswith(".pdf")
+    else:  # undone: as before, and the PDF sent again is filed then
+        assert files(archive.root) == [doc.path] and doc.path.endswith(".xml")
+        archive.store(incoming(FACTURX, message_id="<m2@example>"))
+        doc = index.get(xml.id)
+        assert files(archive.root) == [doc.path, doc.xml_path] and doc.path.endswith(".pdf")
+    assert (archive.root / doc.path).read_bytes() == FACTURX and index.count() == 1
 
 
 def test_two_descriptions_of_one_portal_file_its_invoice_once(archive, index):

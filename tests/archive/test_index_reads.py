@@ -85,6 +85,26 @@ def test_search_by_a_word_of_the_text_the_number_and_the_amount(index):
     assert index.count(search="Anschluss", company="Acme") == 1
 
 
+def test_search_as_you_type_matches_the_beginnings_of_words_and_no_syntax(index):
+    a = index.add(**row(1, number="R-2026-0042", amount="1014.00", text="Glasfaser Anschluss"))
+    b = index.add(**row(2, number="4711-0815", amount="84.20", text="Telekom Mobilfunk"))
+    for typed, found in [
+        ("Telek", [b.id]),
+        ("4711", [b.id]),
+        ("R-2026-00", [a.id]),
+        ("84,2", [b.id]),
+        ("glas ansch", [a.id]),
+        ("Telek Glas", []),  # every word still
+        ("elekom", []),  # the beginning of a word, not any part
+    ]:
+        assert [d.id for d in index.list(search=typed)] == found, typed
+    for hostile in ['"', "*", "NEAR(", "a OR b", "-x", "Telek*", '"Telek', "(Telek)", "^T", ":"]:
+        index.list(search=hostile)  # never an error
+        assert index.count(search=hostile) in (0, 1), hostile
+    assert index.count(search="NEAR(Telek Glas)") == 0  # NEAR is a word here: none has it
+    assert index.count(search="(Telek)") == index.count(search="-Telek*") == 1
+
+
 def test_update_changes_fields_and_what_is_searched(index):
     doc = index.add(**row(1))
     assert index.count(search="Vodafone") == 0

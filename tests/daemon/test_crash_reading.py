@@ -1,5 +1,6 @@
-"""kill -9 while a document is read, filed, kept beside its PDF or renamed: after a restart (and
-the sender's retry of what got no 250) every file is there once, under a name the index knows.
+"""kill -9 while a document is read, filed, kept beside its PDF, renamed or joined by its PDF:
+after a restart (and the sender's retry of what got no 250) every file is there once, under a
+name the index knows.
 
 The kills land at exact steps (gmid/failpoints.py) in the real daemon process, and at a random
 moment while mails of the same invoices arrive in other bytes.
@@ -129,6 +130,38 @@ def test_kill_9_while_the_daemon_renames_a_document_it_read_again(d, failpoint):
         time.sleep(0.1)
     assert doc.path == "Telekom/2018/2018-03-05 Telekom 471102.pdf"
     _assert_consistent(d)
+    assert d.stop() == 0
+
+
+def _xml_only_mail() -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = SENDER
+    msg["To"] = "invoices@gmid.local"
+    msg["Subject"] = "E-Rechnung 471102"
+    msg["Message-ID"] = "<xml-only@test.example>"
+    msg.set_content("Anbei die E-Rechnung.")
+    msg.add_attachment(CII, maintype="application", subtype="xml", filename="471102.xml")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("failpoint", ["swap-noted", "swap-linked", "swap-indexed"])
+def test_kill_9_while_a_pdf_takes_its_xml_only_invoices_place(d, failpoint):
+    d.start(env=_env(None))
+    assert d.send(_xml_only_mail(), sender=SENDER)[0] == 250
+    assert d.stop() == 0
+    pdf_mail = invoice_mail(sender=SENDER, pdfs=[("r.pdf", FACTURX)])
+    d.start(env=_env(failpoint))
+    with pytest.raises((smtplib.SMTPException, OSError)):
+        d.send(pdf_mail, sender=SENDER)
+    assert d.proc.wait(10) == -signal.SIGKILL
+    d.start(env=_env(None))
+    _assert_consistent(d)  # the swap finished or undone: no file the index does not know
+    code, text = d.send(pdf_mail, sender=SENDER)  # the sender retries what got no 250
+    assert code == 250, text
+    _assert_consistent(d)
+    [doc] = d.documents().documents
+    assert doc.path == "Telekom/2018/2018-03-05 Telekom 471102.pdf"
+    assert doc.xml_path == "Telekom/2018/2018-03-05 Telekom 471102.xml"
     assert d.stop() == 0
 
 

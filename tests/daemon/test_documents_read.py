@@ -148,6 +148,57 @@ def test_the_portals_pdf_and_the_mailed_factur_x_are_one_document(lieferant):
     assert "OK: the index matches the folder" in _gmid(lieferant, "verify")  # the XML too
 
 
+def test_the_portals_pdf_after_the_mailed_xml_becomes_its_file_the_xml_beside(lieferant):
+    cii = (CORPUS / "CII" / "EN16931_Einfach.cii.xml").read_bytes()
+    code, text = lieferant.send(_with_xml(cii), sender="noreply@lieferant.example")
+    assert code == 250, text
+    [xml] = lieferant.documents().documents
+    assert xml.path == NAME.replace(".pdf", ".xml")
+    out = _gmid(lieferant, "fetch", "lieferant", "--wait")
+    assert "1 new document" not in out, out  # no document of its own
+    page = lieferant.documents()
+    assert page.total == 1
+    [doc] = page.documents
+    assert doc.id == xml.id and doc.path == NAME  # the invoice as printed, to open
+    assert (lieferant.archive / NAME).read_bytes() == PORTAL_PDF
+    shown = _show(lieferant, doc.id)
+    assert shown["xml_path"] == str(lieferant.archive / NAME.replace(".pdf", ".xml"))
+    assert [s["source"] for s in shown["sources"]] == ["smtp", "portal"]
+    assert shown["fields"]["number"] == {"value": "471102", "from": "einvoice"}
+    assert shown["fields"]["seller"] == {"value": "Lieferant GmbH", "from": "einvoice"}
+    files = sorted(str(p.relative_to(lieferant.archive)) for p in lieferant.archived_files())
+    assert files == [NAME, NAME.replace(".pdf", ".xml")]
+    assert "OK: the index matches the folder" in _gmid(lieferant, "verify")
+
+
+def _with_xml(xml: bytes) -> bytes:
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = "noreply@lieferant.example"
+    msg["To"] = "invoices@gmid.local"
+    msg["Subject"] = "E-Rechnung 471102"
+    msg["Message-ID"] = "<xml-only@lieferant.example>"
+    msg.set_content("Anbei die E-Rechnung.")
+    msg.add_attachment(xml, maintype="application", subtype="xml", filename="471102.xml")
+    return msg.as_bytes()
+
+
+def test_search_as_you_type_finds_prefixes_and_takes_any_text(lieferant):
+    _mail_facturx(lieferant)
+    for typed in ("Liefer", "4711", "Jogh", "lieferant 4711", "529,8", "529.87"):
+        assert lieferant.documents(search=typed).total == 1, typed
+    assert NAME in _gmid(lieferant, "documents", "--search", "Liefer")
+    for hostile in ('"', "*", "NEAR(", "a OR b", "-x", 'Liefer" OR "', "(4711)", "Liefer*"):
+        page = lieferant.documents(search=hostile)  # results or none, never an error
+        assert page.total in (0, 1), hostile
+        out = _gmid(lieferant, "documents", f"--search={hostile}")  # exits 0
+        assert (NAME in out) == (page.total == 1), out
+    assert lieferant.documents(search="(4711)").total == 1  # parentheses are plain text
+    assert lieferant.documents(search="Waschm").total == 0
+
+
 @pytest.mark.parametrize("how", ["gmid reindex", "the daemon at start"])
 def test_reindex_reads_what_was_filed_before(how: str):
     d = make_daemon_dir()
