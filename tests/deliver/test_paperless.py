@@ -361,9 +361,9 @@ def test_the_daemon_files_each_document_in_paperless_once_across_kills(paperless
     try:
         d.start()
         tag = f"k{time.time_ns()}"
-        pdfs = [send_invoice(d, i, tag) for i in range(8)]
+        pdfs = [send_invoice(d, i, tag) for i in range(30)]
         rng = random.Random(tag)
-        for _ in range(2):  # killed at random moments while delivering, and started again
+        for _ in range(3):  # killed at random moments while delivering, and started again
             time.sleep(rng.uniform(0.5, 4))
             d.stop(signal.SIGKILL)
             d.start()
