@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from gmid.control.protocol import INVALID_PARAMS, NOT_FOUND
 from gmid.errors import ControlError
 from tests.conftest import ROOT, make_daemon_dir
 from tests.portals.test_runs import DEMO_FORM
@@ -118,9 +119,13 @@ def test_a_mailed_factur_x_is_named_by_its_date_and_number_and_found(lieferant):
     assert NAME in _gmid(lieferant, "documents", "--search", "471102")
     assert lieferant.documents(search="529,87").total == 1
     assert "no documents match" in _gmid(lieferant, "documents", "--search", "Waschmaschine")
-    for wrong in (doc.id + 1, "1", 0):
-        with pytest.raises(ControlError, match=r"no document 2|id must be a whole number"):
+    with pytest.raises(ControlError, match=r"no document 2") as missing:
+        _show(lieferant, doc.id + 1)
+    assert missing.value.code == NOT_FOUND
+    for wrong in ("1", 0):
+        with pytest.raises(ControlError, match=r"id must be a whole number") as refused:
             _show(lieferant, wrong)
+        assert refused.value.code == INVALID_PARAMS
 
 
 def test_the_portals_pdf_and_the_mailed_factur_x_are_one_document(lieferant):

@@ -13,6 +13,7 @@ from gmid.daemon.rpc import params as check
 from gmid.daemon.rpc.params import InvalidParams, Params
 from gmid.daemon.rpc.server import Connection
 from gmid.daemon.rpc.services import Services
+from gmid.errors import NotFound
 
 
 async def documents_list(s: Services, params: Params, conn: Connection) -> p.DocumentPage:
@@ -42,7 +43,7 @@ async def documents_show(s: Services, params: Params, conn: Connection) -> dict[
     loop = asyncio.get_running_loop()
     details = await loop.run_in_executor(s.daemon.executor, index.details, doc_id)
     if details is None:
-        raise InvalidParams(f"no document {doc_id}")
+        raise NotFound(f"no document {doc_id}")
     assert s.daemon.archive is not None
     root = s.daemon.archive.root
     details["path"] = str(root / details["document"]["path"])
