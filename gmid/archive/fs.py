@@ -10,6 +10,7 @@ writes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -154,7 +155,11 @@ def write_temp(
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        unlink_quietly(path)
+        if dir_fd is None:
+            unlink_quietly(path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=dir_fd)
         raise
     os.close(fd)
     return path
@@ -215,11 +220,14 @@ def remove_temp_files(folder: Path) -> int:
     return removed
 
 
-def place(tmp: Path, dir_fd: int, name: str) -> bool:
-    """Give the temp file a final name without ever replacing a file; False if name is taken."""
+def place(tmp: Path | str, dir_fd: int, name: str, *, src_dir_fd: int | None = None) -> bool:
+    """Give the temp file a final name without ever replacing a file; False if name is taken.
+
+    tmp is a path, or with src_dir_fd the name of the temp file in that open folder.
+    """
     try:
         # link() fails if the name exists, where rename() would silently replace it.
-        os.link(tmp, name, dst_dir_fd=dir_fd, follow_symlinks=False)
+        os.link(tmp, name, src_dir_fd=src_dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
         return True
     except FileExistsError:
         return False
@@ -232,7 +240,7 @@ def place(tmp: Path, dir_fd: int, name: str) -> bool:
     except FileNotFoundError:
         # No hard links here: rename is still atomic, but would replace a file made between
         # the stat and the rename; the archive's lock keeps its own writers from that.
-        os.rename(tmp, name, dst_dir_fd=dir_fd)
+        os.rename(tmp, name, src_dir_fd=src_dir_fd, dst_dir_fd=dir_fd)
         return True
 
 

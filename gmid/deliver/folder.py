@@ -12,20 +12,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from yaml.nodes import Node
 
-from gmid.archive.fs import DIR_FLAGS, fsync_dir, same_content
+from gmid.archive.fs import DIR_FLAGS, fsync_dir, place, same_content, write_temp
 from gmid.config.reader import Reader, is_null
 from gmid.deliver import naming
 from gmid.deliver.base import Delivery, DeliveryFailed
 
 DEFAULT_NAME = "{name}"
 MAX_COLLISIONS = 1000
-_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,8 @@ class FolderDestination:
         finally:
             os.close(root)
         try:
-            placed = _place(dir_fd, name, data, item.sha256, self.options.mode)
+            where = self.options.dir.joinpath(*folders)
+            placed = _place(dir_fd, where, name, data, item.sha256, self.options.mode)
             fsync_dir(dir_fd)
         except OSError as e:
             raise DeliveryFailed(f"cannot write into {self.options.dir}: {e.strerror}") from e
@@ -118,45 +117,17 @@ def _open_folders(root: int, folders: list[str], shown: Path) -> int:
     return fd
 
 
-def _place(dir_fd: int, name: str, data: bytes, sha: str, mode: int) -> str:
-    """Give the bytes a name in the folder, never replacing a file; return the name."""
-    tmp = f".gmid-{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
+def _place(dir_fd: int, where: Path, name: str, data: bytes, sha: str, mode: int) -> str:
+    """Give the bytes a name in the folder (where, open as dir_fd), never replacing a file."""
+    tmp = write_temp(where, data, mode, ".gmid-", dir_fd=dir_fd).name
     try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         for n in range(1, MAX_COLLISIONS):
             candidate = naming.suffixed(name, n)
             if same_content(dir_fd, candidate, sha, len(data)):
                 return candidate  # delivered before an interruption
-            if _link(dir_fd, tmp, candidate):
+            if place(tmp, dir_fd, candidate, src_dir_fd=dir_fd):
                 return candidate
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
     raise DeliveryFailed(f"too many files named like {name!r}", permanent=True)
-
-
-def _link(dir_fd: int, tmp: str, name: str) -> bool:
-    """Link tmp to name unless name is taken; False if it is."""
-    try:
-        os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as e:
-        if e.errno not in _NO_LINKS:
-            raise
-    try:  # no hard links here (exFAT, some shares): a rename, after looking
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return False
-    except FileNotFoundError:
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return True
