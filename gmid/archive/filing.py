@@ -163,7 +163,7 @@ def same_invoice(
 
 def better(reading: Reading, doc: IndexedDocument, fields_from: dict[str, str]) -> dict[str, Any]:
     """The fields of a filed document that this reading knows better (from a better origin)."""
-    from gmid.documents.understand import ORIGINS
+    from gmid.documents.fields import ORIGINS
 
     fallback = "portal" if doc.source == "portal" else "mail"
     changes: dict[str, Any] = {}

@@ -33,7 +33,8 @@ def read_fields(reading: Any) -> dict[str, Any]:
     """The row's fields from a document's reading (gmid/documents/understand.py), if read."""
     if reading is None:
         return {}
-    from gmid.documents.understand import READER_VERSION, stored_value
+    from gmid.documents.fields import READER_VERSION
+    from gmid.documents.understand import stored_value
 
     fields = {k: stored_value(v) for k, v in reading.fields.items()}
     return fields | {

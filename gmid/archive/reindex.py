@@ -48,7 +48,7 @@ def reindex(
     stop: threading.Event | None = None,
 ) -> Progress:
     """Read every document an older reader read; return how far it got."""
-    from gmid.archive.rows import READER_VERSION
+    from gmid.documents.fields import READER_VERSION
 
     index = archive.index
     state = Progress(total=index.unread_count(READER_VERSION))
@@ -132,7 +132,7 @@ class Reindexer:
 
     def _run(self) -> None:
         try:
-            from gmid.archive.rows import READER_VERSION
+            from gmid.documents.fields import READER_VERSION
 
             if not self.archive.index.unread_count(READER_VERSION):
                 return

@@ -7,26 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-# The fields a reading gives, in the order details() lists them; all stored as text.
-READ_FIELDS = (
-    "date",
-    "number",
-    "amount",
-    "currency",
-    "kind",
-    "seller",
-    "seller_vat_id",
-    "iban",
-    "due_date",
-    "buyer",
-    "net_total",
-    "tax_total",
-)
-ORIGINS = ("einvoice", "text", "portal", "mail")  # best first
-MAX_TEXT = 200_000  # characters of a document's text kept for search
-# gmid/documents/understand.py's READER_VERSION, here without importing the readers (lxml,
-# pypdf): the daemon looks whether anything is unread at start, and stays small when idle.
-READER_VERSION = 2
+from gmid.documents.fields import FIELDS as READ_FIELDS
+from gmid.documents.fields import MAX_TEXT
 
 COLUMNS = (
     "id, sha256, path, size, media_type, source, source_name, company, original_name, "

@@ -13,9 +13,9 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from gmid.archive.archive import Archive
     from gmid.archive.index import Index
     from gmid.archive.reindex import Progress, reindex
-    from gmid.archive.rows import READER_VERSION
     from gmid.archive.statelock import StateLocked, lock_state
     from gmid.config.load import load_config
+    from gmid.documents.fields import READER_VERSION
 
     config = load_config(config_path(args))
     index_path = config.state_dir / "index.sqlite"

@@ -22,30 +22,12 @@ from decimal import Decimal
 from typing import Any
 
 from gmid.documents.einvoice import read_einvoice
+from gmid.documents.fields import FIELDS, MAX_TEXT, ORIGINS
 from gmid.documents.model import EInvoice
 
 logger = logging.getLogger(__name__)
 
-ORIGINS = ("einvoice", "text", "portal", "mail")  # best first
-FIELDS = (
-    "date",
-    "number",
-    "amount",
-    "currency",
-    "kind",
-    "seller",
-    "seller_vat_id",
-    "iban",
-    "due_date",
-    "buyer",
-    "net_total",
-    "tax_total",
-)
-MAX_TEXT = 200_000  # characters kept of a document's text
 BIG = 1_000_000  # bytes: after reading a document this big, its reader's garbage is collected
-# Reader versions: a document read by an older one is read again by `gmid reindex`.
-# 1: e-invoices; 2: and PDF text (gmid/documents/pdftext.py).
-READER_VERSION = 2
 
 _RECEIPT = re.compile(r"\b(quittung|kassenbon|kassenbeleg|receipt|reçu|ticket de caisse)\b", re.I)
 _CREDIT = re.compile(r"\b(gutschrift|credit note|avoir|stornorechnung)\b", re.I)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -169,12 +171,21 @@ def test_an_index_of_schema_4_gains_sources_and_search(tmp_path):
         index.close()
 
 
-def test_the_index_knows_the_readers_version_and_fields():
-    from gmid.archive import rows
-    from gmid.documents import understand
-
-    assert rows.READER_VERSION == understand.READER_VERSION
-    assert rows.READ_FIELDS == understand.FIELDS and rows.ORIGINS == understand.ORIGINS
+def test_the_index_and_its_unread_count_do_not_load_the_readers(tmp_path):
+    """The daemon looks at start whether anything is unread; lxml and pypdf wait for a read."""
+    code = (
+        "import sys; from pathlib import Path; from gmid.archive.index import Index; "
+        "from gmid.documents.fields import READER_VERSION; "
+        "index = Index(Path(sys.argv[1])); print(index.unread_count(READER_VERSION)); "
+        "print(sorted(m for m in ('pypdf', 'lxml.etree') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "index.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split("\n")[:2] == ["0", "[]"], done.stderr
 
 
 def test_a_search_matching_most_documents_lists_them_newest_first(index):
