@@ -35,6 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.ports import free_port
+
 HOST = "127.0.0.1"
 DEFAULT_USERS = {"gmid": "imap-secret"}
 
@@ -67,13 +69,6 @@ def sbin_program(name: str) -> str | None:
 def dovecot_binary() -> str | None:
     """The `dovecot` program, or None."""
     return sbin_program("dovecot")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def quote(name: str) -> str:

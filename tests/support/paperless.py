@@ -40,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.ca import make_ca
+from tests.support.logged import run_logged
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "tests" / "servers" / "paperless"
@@ -90,12 +92,6 @@ def missing_programs() -> list[str]:
     return missing
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def environment(folder: Path, redis_port: int) -> dict[str, str]:
     """paperless's settings for an instance whose data lives in `folder`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PAPERLESS_"))}
@@ -126,17 +122,7 @@ def environment(folder: Path, redis_port: int) -> dict[str, str]:
 
 
 def _run(cmd: list[str], log: Path, timeout: float, **kwargs) -> None:
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(cmd)}\n".encode())
-        out.flush()
-        try:
-            done = subprocess.run(cmd, stdout=out, stderr=out, timeout=timeout, **kwargs)
-        except subprocess.TimeoutExpired as exc:
-            msg = f"{' '.join(cmd[:4])}... took over {timeout:.0f}s; see {log}"
-            raise PaperlessUnavailable(msg) from exc
-    if done.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise PaperlessUnavailable(f"{' '.join(cmd[:4])}... failed ({done.returncode}):\n{tail}")
+    run_logged(cmd, log, timeout, PaperlessUnavailable, **kwargs)
 
 
 class Redis:

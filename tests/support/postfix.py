@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 
@@ -94,12 +96,6 @@ def usable() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 class Postfix:
     """A private Postfix on 127.0.0.1 that relays to RELAY_PORT; start(), send(), stop()."""
 
@@ -109,7 +105,7 @@ class Postfix:
         os.chmod(self.root, 0o755)  # Postfix's own processes pass through as user postfix
         self.conf = self.root / "conf"
         self.log = self.root / "maillog"
-        self.port = _free_port()
+        self.port = free_port()
         self.relay_port = relay_port
         self.size_limit = size_limit
         self.proc: subprocess.Popen[bytes] | None = None

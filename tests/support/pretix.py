@@ -34,6 +34,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.logged import run_logged
+
 ROOT = Path(__file__).resolve().parents[2]
 PRETIX_VERSION = "2026.8.0"
 GUNICORN_VERSION = "23.0.0"
@@ -109,20 +111,7 @@ def environment(config: Path) -> dict[str, str]:
 
 
 def _run(cmd: list[str], log: Path, timeout: float, **kwargs) -> None:
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(cmd)}\n".encode())
-        out.flush()
-        try:
-            done = subprocess.run(cmd, stdout=out, stderr=out, timeout=timeout, **kwargs)
-        except subprocess.TimeoutExpired as exc:
-            msg = f"{' '.join(cmd[:4])}... took over {timeout:.0f}s; see {log}"
-            raise PretixUnavailable(msg) from exc
-    if done.returncode != 0:
-        lines = [
-            line for line in log.read_text(errors="replace").splitlines() if _PIP_NOISE not in line
-        ]
-        tail = "\n".join(lines[-25:])
-        raise PretixUnavailable(f"{' '.join(cmd[:4])}... failed ({done.returncode}):\n{tail}")
+    run_logged(cmd, log, timeout, PretixUnavailable, noise=_PIP_NOISE, **kwargs)
 
 
 def install(say=print) -> None:

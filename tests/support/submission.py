@@ -31,7 +31,9 @@ from pathlib import Path
 
 from tests.support.ca import make_ca
 from tests.support.dovecot import dovecot_binary
+from tests.support.ports import free_port
 from tests.support.postfix import postfix_binary
+from tests.support.postfix import usable as postfix_usable
 
 HOST = "127.0.0.1"
 DOMAIN = "accounting.test"
@@ -125,23 +127,9 @@ service anvil {{
 
 def usable() -> str | None:
     """Why the submission server cannot run here, or None when it can."""
-    if postfix_binary() is None:
-        return "postfix is not installed (apt-get install postfix)"
     if dovecot_binary() is None:
         return "dovecot is not installed (apt-get install dovecot-imapd)"
-    if os.geteuid() != 0:
-        return "Postfix's master starts as root only"
-    try:
-        pwd.getpwnam("postfix")
-    except KeyError:
-        return "the postfix user is missing (the postfix package makes it)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    return postfix_usable()
 
 
 class Submission:
@@ -153,7 +141,7 @@ class Submission:
         os.chmod(self.root, 0o755)  # Postfix's and Dovecot's own users pass through
         self.conf = self.root / "conf"
         self.log = self.root / "maillog"
-        self.port, self.tls_port, self.plain_port = _free_port(), _free_port(), _free_port()
+        self.port, self.tls_port, self.plain_port = free_port(), free_port(), free_port()
         self.ca_file = self.root / "ca.pem"
         self.postfix: subprocess.Popen[bytes] | None = None
         self.dovecot: subprocess.Popen[bytes] | None = None
