@@ -20,6 +20,12 @@ def simple_pdf(lines: list[str], *, filler: bytes = b"") -> bytes:
     ]
     if filler:
         objects.append(_stream(filler))
+    return assemble(objects)
+
+
+def assemble(objects: list[bytes]) -> bytes:
+    """A PDF file of the numbered objects (1, 2, ...), its cross-reference table and trailer;
+    object 1 is the catalog."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):

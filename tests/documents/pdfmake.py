@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import zlib
 
+from gmid.demo.pdf import assemble
+
 
 def _escape(text: str) -> bytes:
     raw = text.encode("cp1252")
@@ -44,19 +46,7 @@ def make_pdf(pages: list[bytes], *, flate: bool = False) -> bytes:
         body = zlib.compress(stream, 9) if flate else stream
         extra = b" /Filter /FlateDecode" if flate else b""
         objects.append(b"<< /Length %d%s >>\nstream\n" % (len(body), extra) + body + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return assemble(objects)
 
 
 def text_pdf(*pages: list[Line]) -> bytes:
