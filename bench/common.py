@@ -143,6 +143,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def timed(fn, rounds: int) -> float:
+    """Median seconds of fn() over rounds, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -16,13 +16,14 @@ import argparse
 import io
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from lxml import etree
 from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import timed
+
 from gmid.documents import read_einvoice
 from gmid.documents.einvoice import INVOICE_ATTACHMENTS
 from gmid.documents.syntax import NS
@@ -141,17 +142,6 @@ def bare_pdf(data: bytes) -> bytes | None:
         if attachment.name.lower() in INVOICE_ATTACHMENTS:
             return attachment.content
     return None
-
-
-def timed(fn, rounds: int) -> float:
-    """Median seconds of fn() over rounds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -17,12 +17,13 @@ import argparse
 import io
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import timed
+
 from gmid.documents.pdftext import read_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,17 +36,6 @@ FOLDERS = [
 def bare(data: bytes, mode: str = "plain") -> str:
     reader = PdfReader(io.BytesIO(data))
     return "\n".join(page.extract_text(extraction_mode=mode) for page in reader.pages)
-
-
-def timed(fn, rounds: int) -> float:
-    """Median seconds of fn() over rounds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
